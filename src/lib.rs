@@ -1,0 +1,7 @@
+//! Ivoris → HubSpot sync: library behind the desktop app and the headless CLI.
+//!
+//! See `ARCHITECTURE.md` for the map of the modules.
+
+pub mod hubspot;
+pub mod ivoris;
+pub mod sandbox;
