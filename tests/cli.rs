@@ -1,0 +1,113 @@
+//! The real binary in a temp dir: version, help, and the `sandbox` command
+//! serving both simulated APIs at the addresses it writes into its settings.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ivoris-hubspot-sync");
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().expect("binary runs")
+}
+
+#[test]
+fn version_names_the_package_version() {
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+}
+
+#[test]
+fn without_arguments_it_prints_help_listing_the_sandbox() {
+    let out = run(&[]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sandbox"), "{text}");
+}
+
+#[test]
+fn an_unknown_size_is_a_usage_error() {
+    let out = run(&["sandbox", "--size", "gigantic"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Kills the sandbox child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if !text.is_empty() {
+                return text;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+#[tokio::test]
+async fn sandbox_command_serves_both_apis_at_the_written_addresses() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.toml");
+    let child = Command::new(BIN)
+        .args([
+            "sandbox",
+            "--size",
+            "small",
+            "--port",
+            "0",
+            "--write-config",
+        ])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sandbox starts");
+    let _running = Running(child);
+
+    let text = wait_for_file(&config);
+    let settings: toml::Table = text.parse().expect("written settings are TOML");
+    assert!(
+        !text.contains("sandbox-password") && !text.contains("sandbox-hubspot-token"),
+        "secrets in {text}"
+    );
+
+    let hubspot = settings["hubspot"]["base_url"].as_str().expect("base_url");
+    let client = reqwest::Client::new();
+    let pipelines = client
+        .get(format!("{hubspot}/crm/v3/pipelines/deals"))
+        .bearer_auth("sandbox-hubspot-token")
+        .send()
+        .await
+        .expect("HubSpot answers");
+    assert_eq!(pipelines.status(), 200);
+
+    let locations = settings["location"].as_array().expect("locations");
+    assert!(locations.len() >= 3, "{} locations", locations.len());
+    for location in locations {
+        let url = location["ivoris_url"].as_str().expect("ivoris_url");
+        let ping = client
+            .get(format!("{url}/About/v1/Ping"))
+            .basic_auth("sync", Some("sandbox-password"))
+            .query(&[
+                ("app", "ivoris-hubspot-sync"),
+                ("app_version", "1.0"),
+                ("api_key", "sandbox-api-key"),
+            ])
+            .send()
+            .await
+            .expect("Ivoris answers");
+        assert_eq!(ping.status(), 200, "{url}");
+    }
+}
