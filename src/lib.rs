@@ -4,4 +4,6 @@
 
 pub mod hubspot;
 pub mod ivoris;
+pub mod logging;
 pub mod sandbox;
+pub mod secrets;
