@@ -7,3 +7,4 @@ pub mod ivoris;
 pub mod logging;
 pub mod sandbox;
 pub mod secrets;
+pub mod settings;
