@@ -4,6 +4,7 @@
 
 pub mod hubspot;
 pub mod ivoris;
+pub mod ledger;
 pub mod logging;
 pub mod sandbox;
 pub mod secrets;
