@@ -46,6 +46,7 @@ impl Ledger {
     /// Quarantines a record. Returns its row id, or `None` when the same
     /// record with the same payload is already quarantined and open.
     pub fn quarantine(&mut self, item: &NewQuarantine) -> Result<Option<i64>, LedgerError> {
+        Ledger::require_location(&self.conn, &item.location_key)?;
         let raw_hash = blake3::hash(item.raw.as_bytes()).to_hex().to_string();
         let inserted = self.conn.execute(
             "INSERT OR IGNORE INTO quarantine
@@ -62,17 +63,9 @@ impl Ledger {
                 raw_hash,
                 now(),
             ],
-        );
-        match inserted {
-            Ok(0) => Ok(None),
-            Ok(_) => Ok(Some(self.conn.last_insert_rowid())),
-            Err(rusqlite::Error::SqliteFailure(error, _))
-                if error.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(LedgerError::UnknownLocation(item.location_key.clone()))
-            }
-            Err(error) => Err(error.into()),
-        }
+        )?;
+        // Zero rows: the unique index on open entries ignored a repeat.
+        Ok((inserted > 0).then(|| self.conn.last_insert_rowid()))
     }
 
     /// Open quarantine entries, oldest first, of one location or all.
