@@ -36,8 +36,8 @@ const LOG_FILES_KEPT: usize = 30;
 static MASK_KEY: LazyLock<[u8; 32]> = LazyLock::new(rand::random);
 
 /// A value that is personal data. It can be passed to `tracing` fields and
-/// format strings, but only ever renders as a tag like `‹3f9a1c2e›`
-/// (`‹–›` when absent).
+/// format strings, but only ever renders as a tag like `pii:3f9a1c2e`
+/// (`pii:-` when absent); ASCII so it survives any Windows console code page.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Masked<T>(pub T);
 
@@ -45,10 +45,10 @@ impl<T: Personal> Masked<T> {
     /// The tag this value renders as: eight hex digits of a keyed hash.
     pub fn tag(&self) -> String {
         match self.0.canonical() {
-            None => "‹–›".to_owned(),
+            None => "pii:-".to_owned(),
             Some(text) => {
                 let hash = blake3::keyed_hash(&MASK_KEY, text.as_bytes());
-                format!("‹{}›", &hash.to_hex()[..8])
+                format!("pii:{}", &hash.to_hex()[..8])
             }
         }
     }
@@ -153,6 +153,17 @@ pub struct LogOptions {
     /// `RUST_LOG`-style directives for the log file; `RUST_LOG` itself wins
     /// when set, so support can raise the level without a new build.
     pub file_filter: String,
+}
+
+impl LogOptions {
+    /// Daily files in the data directory's `logs/`, stderr at `stderr_level`.
+    pub fn in_data_dir(dirs: &crate::settings::DataDirs, stderr_level: LevelFilter) -> LogOptions {
+        LogOptions {
+            dir: Some(dirs.logs_dir()),
+            stderr_level,
+            ..LogOptions::default()
+        }
+    }
 }
 
 impl Default for LogOptions {
@@ -266,7 +277,9 @@ impl CapturedLog {
 
     /// A subscriber that writes every event at any level, with its fields,
     /// into this buffer. Install it with `tracing::subscriber::with_default`
-    /// or, for futures, `tracing::instrument::WithSubscriber`.
+    /// (this thread), `tracing::instrument::WithSubscriber` (one future on a
+    /// current-thread runtime) or `set_global_default` (a whole test binary
+    /// with a multi-threaded runtime).
     pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
         let layer = tracing_subscriber::fmt::layer()
             .with_writer(self.clone())
@@ -367,8 +380,8 @@ mod tests {
         let a = Masked("Anna@Example.de ").to_string();
         assert_eq!(a, Masked("anna@example.de").to_string());
         assert_ne!(a, Masked("anne@example.de").to_string());
-        assert_eq!(a.chars().count(), 10);
-        assert_eq!(Masked(None::<String>).to_string(), "‹–›");
+        assert_eq!(a.len(), 12);
+        assert_eq!(Masked(None::<String>).to_string(), "pii:-");
     }
 
     #[test]

@@ -130,13 +130,14 @@ pub enum SecretError {
 fn missing_message(keys: &[SecretKey]) -> String {
     let mut text = String::from("Zugangsdaten fehlen / Credentials missing:");
     for key in keys {
+        let vars = key.env_vars();
         text.push_str(&format!(
-            "\n  – {} / {}: im Programm unter „Zugangsdaten“ hinterlegen oder Umgebungsvariable \
-             {} setzen / store it in the app under \"Credentials\" or set the environment variable {}",
+            "\n  – {}: im Programm unter „Zugangsdaten“ hinterlegen oder Umgebungsvariable {} setzen\n    \
+             {}: store it in the app under \"Credentials\" or set the environment variable {}",
             key.describe_de(),
+            vars.join(" oder "),
             key.describe_en(),
-            key.env_vars().join(" | "),
-            key.env_vars().join(" | "),
+            vars.join(" or "),
         ));
     }
     text

@@ -111,7 +111,12 @@ impl Language {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiVersion {
     /// The date-based version, e.g. `2026-03`.
-    Dated { year: u16, month: u8 },
+    Dated {
+        /// Four-digit year.
+        year: u16,
+        /// Month, 1–12.
+        month: u8,
+    },
     /// The legacy `v3` paths.
     V3,
 }
@@ -224,7 +229,8 @@ pub struct LocationSettings {
 /// Validated settings.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Settings {
-    /// Explicit ledger path; `None` means [`DataDirs::ledger_file`].
+    /// Explicit ledger path (relative paths in a loaded file are taken
+    /// relative to that file); `None` means [`DataDirs::ledger_file`].
     pub ledger: Option<PathBuf>,
     /// UI and message language.
     pub language: Language,
@@ -245,7 +251,18 @@ impl Settings {
             .map(Path::to_owned)
             .unwrap_or_else(|| dirs.settings_file());
         match std::fs::read_to_string(&path) {
-            Ok(text) => Settings::parse(&text, &path.display().to_string()),
+            Ok(text) => {
+                let mut settings = Settings::parse(&text, &path.display().to_string())?;
+                // A relative ledger path means "next to the settings file",
+                // not the working directory, which differs between a desktop
+                // start and a scheduled task.
+                if let (Some(ledger), Some(dir)) = (&settings.ledger, path.parent())
+                    && ledger.is_relative()
+                {
+                    settings.ledger = Some(dir.join(ledger));
+                }
+                Ok(settings)
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
                 Ok(Settings::default())
             }

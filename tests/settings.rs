@@ -115,6 +115,20 @@ fn missing_default_file_gives_defaults_but_missing_explicit_file_is_an_error() {
 }
 
 #[test]
+fn relative_ledger_path_is_next_to_the_settings_file() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let dirs = DataDirs::under(root.path());
+    let file = root.path().join("site").join("settings.toml");
+    std::fs::create_dir_all(root.path().join("site")).expect("dir");
+    std::fs::write(&file, "ledger = \"ledger.sqlite\"\n").expect("write");
+    let settings = Settings::load(Some(&file), &dirs).expect("loaded");
+    assert_eq!(
+        settings.ledger_path(&dirs),
+        root.path().join("site").join("ledger.sqlite")
+    );
+}
+
+#[test]
 fn settings_round_trip_through_the_file() {
     let root = tempfile::tempdir().expect("temp dir");
     let dirs = DataDirs::under(root.path());

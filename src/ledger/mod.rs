@@ -91,14 +91,21 @@ impl From<&crate::settings::LocationSettings> for LocationRow {
     }
 }
 
-/// Number of rows per table for one location (or all).
+/// Number of rows per table for one location (or all), shown in the status
+/// view and compared with Ivoris's own counts in the reconciliation report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {
+    /// Mirrored patients.
     pub patients: u64,
+    /// Mirrored appointments.
     pub appointments: u64,
+    /// Mirrored billing lines.
     pub document_entries: u64,
+    /// Mirrored dentist chairs.
     pub chairs: u64,
+    /// Mirrored practitioners.
     pub practitioners: u64,
+    /// Mirrored appointment types.
     pub appointment_templates: u64,
     /// Quarantined records not yet resolved.
     pub quarantined: u64,
