@@ -585,3 +585,40 @@ fn locations_are_upserted() {
     ledger.upsert_location(&renamed).expect("update");
     assert_eq!(ledger.locations().expect("locations"), vec![renamed]);
 }
+
+#[test]
+fn reopening_a_current_ledger_keeps_everything() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ledger.sqlite");
+    {
+        let mut ledger = Ledger::open(&path).expect("open");
+        ledger
+            .upsert_location(&location("magdeburg"))
+            .expect("location");
+        ledger
+            .upsert_patients("magdeburg", &[patient("p1", "Weiß")])
+            .expect("patients");
+    }
+    let mut ledger = Ledger::open(&path).expect("reopen");
+    assert_eq!(ledger.schema_version().expect("version"), LATEST_VERSION);
+    assert_eq!(
+        ledger
+            .upsert_patients("magdeburg", &[patient("p1", "Weiß")])
+            .expect("again"),
+        outcome(0, 0, 1)
+    );
+}
+
+#[test]
+fn the_same_appointment_twice_in_one_batch_is_stored_once() {
+    // Ivoris returns a record on two pages now and then (DESIGN.md §1).
+    let mut ledger = ledger_with(&["magdeburg"]);
+    let a1 = appointment("a1", "p1", "2026-03-02T09:00:00", "Booked");
+    assert_eq!(
+        ledger
+            .upsert_appointments("magdeburg", &[a1.clone(), a1])
+            .expect("upsert"),
+        outcome(1, 0, 1)
+    );
+    assert_eq!(ledger.counts(None).expect("counts").appointments, 1);
+}
