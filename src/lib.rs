@@ -4,4 +4,8 @@
 
 pub mod hubspot;
 pub mod ivoris;
+pub mod ledger;
+pub mod logging;
 pub mod sandbox;
+pub mod secrets;
+pub mod settings;

@@ -1,0 +1,452 @@
+//! The mirror: Ivoris records stored per location, written only when their
+//! content changed.
+//!
+//! Each record is reduced to what the app uses (free text, tooth numbers and
+//! insurance numbers are dropped), serialized to JSON — the wire structs
+//! serialize their fields in declaration order, so the text is canonical —
+//! and hashed with blake3. A record whose hash matches the stored one is not
+//! rewritten, which is where "only changes are written" (DESIGN.md §3.5)
+//! starts. Each batch is one transaction: a failure leaves nothing written.
+
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Transaction, params_from_iter};
+use serde::Serialize;
+
+use super::{Ledger, LedgerError, now};
+use crate::ivoris::wire;
+
+/// What one upsert batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MirrorOutcome {
+    /// Records not seen before.
+    pub inserted: usize,
+    /// Records whose stored content changed.
+    pub updated: usize,
+    /// Records identical to what was stored; not rewritten.
+    pub unchanged: usize,
+}
+
+impl MirrorOutcome {
+    /// Whether the batch changed anything.
+    pub fn changed(&self) -> bool {
+        self.inserted + self.updated > 0
+    }
+}
+
+/// A wire type with its mirror table.
+trait Mirrored: Serialize {
+    /// Table name.
+    const TABLE: &'static str;
+    /// Typed columns besides the key and bookkeeping, in [`Mirrored::values`] order.
+    const COLUMNS: &'static [&'static str];
+    fn id(&self) -> &str;
+    fn values(&self) -> Vec<Value>;
+    /// The record without fields the app never uses; what is stored and hashed.
+    fn reduced(&self) -> Self;
+}
+
+fn text(value: &Option<String>) -> Value {
+    value.clone().map_or(Value::Null, Value::Text)
+}
+
+fn date_time(value: &Option<chrono::NaiveDateTime>) -> Value {
+    value.map_or(Value::Null, |v| {
+        Value::Text(v.format("%Y-%m-%dT%H:%M:%S").to_string())
+    })
+}
+
+fn integer(value: Option<i64>) -> Value {
+    value.map_or(Value::Null, Value::Integer)
+}
+
+fn real(value: Option<f64>) -> Value {
+    value
+        .filter(|v| v.is_finite())
+        .map_or(Value::Null, Value::Real)
+}
+
+impl Mirrored for wire::Patient {
+    const TABLE: &'static str = "patients";
+    const COLUMNS: &'static [&'static str] = &[
+        "human_readable_id",
+        "firstname",
+        "lastname",
+        "birthday",
+        "gender",
+        "email",
+        "phone",
+        "mobile",
+        "zip",
+        "city",
+        "last_modified",
+    ];
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn values(&self) -> Vec<Value> {
+        let address = self.address.clone().unwrap_or_default();
+        vec![
+            text(&self.human_readable_id),
+            text(&self.firstname),
+            text(&self.lastname),
+            self.birthday.map_or(Value::Null, |b| {
+                Value::Text(b.date().format("%Y-%m-%d").to_string())
+            }),
+            text(&self.gender),
+            text(&self.email),
+            text(&self.phone),
+            text(&self.mobile),
+            text(&address.zip),
+            text(&address.city),
+            date_time(&self.last_modified),
+        ]
+    }
+
+    fn reduced(&self) -> Self {
+        let mut patient = self.clone();
+        if let Some(insurance) = &mut patient.current_insurance {
+            insurance.insurance_number = None;
+        }
+        patient
+    }
+}
+
+impl Mirrored for wire::Appointment {
+    const TABLE: &'static str = "appointments";
+    const COLUMNS: &'static [&'static str] = &[
+        "patient_id",
+        "profile_id",
+        "practitioner_id",
+        "chair_id",
+        "template_id",
+        "type_label",
+        "start",
+        "duration_minutes",
+        "state",
+        "confirmation_state",
+        "last_modified",
+    ];
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn values(&self) -> Vec<Value> {
+        vec![
+            text(&self.patient_id),
+            text(&self.profile_id),
+            text(&self.practitioner_id),
+            text(&self.dentist_chair_id),
+            text(&self.template_id),
+            text(&self.type_label),
+            date_time(&self.start),
+            integer(self.duration_minutes.map(i64::from)),
+            text(&self.state),
+            text(&self.confirmation_state),
+            date_time(&self.last_modified),
+        ]
+    }
+
+    fn reduced(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl Mirrored for wire::DocumentEntry {
+    const TABLE: &'static str = "document_entries";
+    const COLUMNS: &'static [&'static str] = &[
+        "patient_id",
+        "profile_id",
+        "practitioner_id",
+        "date",
+        "entry_type",
+        "catalogue",
+        "code",
+        "amount_cents",
+        "quantity",
+        "factor",
+        "last_modified",
+    ];
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn values(&self) -> Vec<Value> {
+        vec![
+            text(&self.patient_id),
+            text(&self.profile_id),
+            text(&self.practitioner_id),
+            self.date.map_or(Value::Null, |d| {
+                Value::Text(d.format("%Y-%m-%d").to_string())
+            }),
+            text(&self.entry_type),
+            text(&self.catalogue),
+            text(&self.code),
+            integer(self.amount_cents()),
+            real(self.quantity),
+            real(self.factor),
+            date_time(&self.last_modified),
+        ]
+    }
+
+    /// Tooth and free text are health data the app never evaluates.
+    fn reduced(&self) -> Self {
+        wire::DocumentEntry {
+            tooth: None,
+            text: None,
+            ..self.clone()
+        }
+    }
+}
+
+impl Mirrored for wire::DentistChair {
+    const TABLE: &'static str = "chairs";
+    const COLUMNS: &'static [&'static str] = &["name"];
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn values(&self) -> Vec<Value> {
+        vec![text(&self.name)]
+    }
+
+    fn reduced(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl Mirrored for wire::Practitioner {
+    const TABLE: &'static str = "practitioners";
+    const COLUMNS: &'static [&'static str] = &["abbreviation", "firstname", "lastname"];
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn values(&self) -> Vec<Value> {
+        vec![
+            text(&self.abbreviation),
+            text(&self.firstname),
+            text(&self.lastname),
+        ]
+    }
+
+    fn reduced(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl Mirrored for wire::AppointmentTemplate {
+    const TABLE: &'static str = "appointment_templates";
+    const COLUMNS: &'static [&'static str] = &["name", "duration_minutes"];
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn values(&self) -> Vec<Value> {
+        vec![
+            text(&self.name),
+            integer(self.duration_minutes.map(i64::from)),
+        ]
+    }
+
+    fn reduced(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// blake3 of the canonical JSON, hex.
+fn content_hash(json: &str) -> String {
+    blake3::hash(json.as_bytes()).to_hex().to_string()
+}
+
+fn upsert<R: Mirrored>(
+    tx: &Transaction<'_>,
+    location: &str,
+    records: &[R],
+) -> Result<MirrorOutcome, LedgerError> {
+    if let Some(position) = records.iter().position(|r| r.id().trim().is_empty()) {
+        return Err(LedgerError::EmptyId {
+            table: R::TABLE,
+            position: position + 1,
+        });
+    }
+    Ledger::require_location(tx, location)?;
+
+    let table = R::TABLE;
+    let columns = R::COLUMNS.join(", ");
+    // ?1 location, ?2 id, ?3.. typed columns, then record, hash, time.
+    let first = 3;
+    let placeholders: Vec<String> = (0..R::COLUMNS.len() + 3)
+        .map(|i| format!("?{}", first + i))
+        .collect();
+    let tail = R::COLUMNS.len() + first;
+    let insert = format!(
+        "INSERT INTO {table} (location_key, ivoris_id, {columns}, record, content_hash, first_seen, updated_at)
+         VALUES (?1, ?2, {}, ?{})",
+        placeholders.join(", "),
+        tail + 2,
+    );
+    let assignments: Vec<String> = R::COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{column} = ?{}", first + i))
+        .collect();
+    let update = format!(
+        "UPDATE {table} SET {}, record = ?{}, content_hash = ?{}, updated_at = ?{}
+         WHERE location_key = ?1 AND ivoris_id = ?2",
+        assignments.join(", "),
+        tail,
+        tail + 1,
+        tail + 2,
+    );
+    let select =
+        format!("SELECT content_hash FROM {table} WHERE location_key = ?1 AND ivoris_id = ?2");
+
+    let now = now();
+    let mut outcome = MirrorOutcome::default();
+    let mut find = tx.prepare_cached(&select)?;
+    let mut insert = tx.prepare_cached(&insert)?;
+    let mut update = tx.prepare_cached(&update)?;
+    for record in records {
+        let reduced = record.reduced();
+        let json = serde_json::to_string(&reduced)?;
+        let hash = content_hash(&json);
+        let stored: Option<String> = find
+            .query_row([location, record.id()], |row| row.get(0))
+            .optional()?;
+        if stored.as_deref() == Some(hash.as_str()) {
+            outcome.unchanged += 1;
+            continue;
+        }
+        let mut values = vec![
+            Value::Text(location.to_owned()),
+            Value::Text(record.id().to_owned()),
+        ];
+        values.extend(reduced.values());
+        values.extend([
+            Value::Text(json),
+            Value::Text(hash),
+            Value::Text(now.clone()),
+        ]);
+        if stored.is_some() {
+            update.execute(params_from_iter(values))?;
+            outcome.updated += 1;
+        } else {
+            insert.execute(params_from_iter(values))?;
+            outcome.inserted += 1;
+        }
+    }
+    Ok(outcome)
+}
+
+impl Ledger {
+    fn upsert_all<R: Mirrored>(
+        &mut self,
+        location: &str,
+        records: &[R],
+    ) -> Result<MirrorOutcome, LedgerError> {
+        let tx = self.conn.transaction()?;
+        let outcome = upsert(&tx, location, records)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Mirrors patients of one location in one transaction.
+    pub fn upsert_patients(
+        &mut self,
+        location: &str,
+        records: &[wire::Patient],
+    ) -> Result<MirrorOutcome, LedgerError> {
+        self.upsert_all(location, records)
+    }
+
+    /// Mirrors appointments of one location in one transaction.
+    pub fn upsert_appointments(
+        &mut self,
+        location: &str,
+        records: &[wire::Appointment],
+    ) -> Result<MirrorOutcome, LedgerError> {
+        self.upsert_all(location, records)
+    }
+
+    /// Mirrors document entries of one location in one transaction.
+    pub fn upsert_document_entries(
+        &mut self,
+        location: &str,
+        records: &[wire::DocumentEntry],
+    ) -> Result<MirrorOutcome, LedgerError> {
+        self.upsert_all(location, records)
+    }
+
+    /// Mirrors dentist chairs of one location in one transaction.
+    pub fn upsert_chairs(
+        &mut self,
+        location: &str,
+        records: &[wire::DentistChair],
+    ) -> Result<MirrorOutcome, LedgerError> {
+        self.upsert_all(location, records)
+    }
+
+    /// Mirrors practitioners of one location in one transaction.
+    pub fn upsert_practitioners(
+        &mut self,
+        location: &str,
+        records: &[wire::Practitioner],
+    ) -> Result<MirrorOutcome, LedgerError> {
+        self.upsert_all(location, records)
+    }
+
+    /// Mirrors appointment types of one location in one transaction.
+    pub fn upsert_appointment_templates(
+        &mut self,
+        location: &str,
+        records: &[wire::AppointmentTemplate],
+    ) -> Result<MirrorOutcome, LedgerError> {
+        self.upsert_all(location, records)
+    }
+
+    /// A mirrored patient as stored (the reduced record).
+    pub fn patient(&self, location: &str, id: &str) -> Result<Option<wire::Patient>, LedgerError> {
+        self.stored_record("patients", location, id)
+    }
+
+    /// A mirrored appointment as stored.
+    pub fn appointment(
+        &self,
+        location: &str,
+        id: &str,
+    ) -> Result<Option<wire::Appointment>, LedgerError> {
+        self.stored_record("appointments", location, id)
+    }
+
+    /// A mirrored document entry as stored (without tooth and free text).
+    pub fn document_entry(
+        &self,
+        location: &str,
+        id: &str,
+    ) -> Result<Option<wire::DocumentEntry>, LedgerError> {
+        self.stored_record("document_entries", location, id)
+    }
+
+    fn stored_record<R: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        location: &str,
+        id: &str,
+    ) -> Result<Option<R>, LedgerError> {
+        let sql = format!("SELECT record FROM {table} WHERE location_key = ?1 AND ivoris_id = ?2");
+        let json: Option<String> = self
+            .conn
+            .query_row(&sql, [location, id], |row| row.get(0))
+            .optional()?;
+        json.map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(LedgerError::from)
+    }
+}

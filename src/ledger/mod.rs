@@ -1,0 +1,255 @@
+//! The ledger: the local SQLite database every sync step reads and writes.
+//!
+//! It mirrors the Ivoris records of every location (so planning never needs
+//! the slow Ivoris API twice), keeps quarantined bad input and an audit log
+//! of user actions, and later the cursors, cases, id map and outbox. It is
+//! the reason the sync survives being killed at any instant: a step's writes
+//! are one transaction, committed or absent (DESIGN.md §3.2, §3.9).
+//!
+//! Health data stays on this PC: the ledger is a local file, and fields the
+//! app never uses (free text and tooth of billing lines, insurance numbers)
+//! are not stored at all (DESIGN.md §3.7).
+
+pub mod audit;
+pub mod mirror;
+pub mod quarantine;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use audit::{AuditEntry, NewAuditEntry};
+pub use mirror::MirrorOutcome;
+pub use quarantine::{NewQuarantine, QuarantineEntry};
+
+/// How long a statement waits for a lock held by another connection (a
+/// reader in the GUI, a KPI refresh) before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What can go wrong with the ledger. Messages never contain record
+/// contents, only table names and Ivoris ids.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(
+        "Verzeichnis des Ledgers {path} kann nicht angelegt werden / Cannot create the ledger directory {path}: {source}",
+        path = .path.display()
+    )]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("Datenbankfehler im Ledger / Ledger database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "Ledger konnte nicht auf den aktuellen Stand gebracht werden / Could not upgrade the ledger: {0}"
+    )]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error(
+        "Der Ledger stammt von einer neueren Programmversion (Schema {found}, dieses Programm kennt {known}); bitte das Programm aktualisieren / \
+         The ledger was written by a newer version of the program (schema {found}, this program knows {known}); please update the program"
+    )]
+    TooNew { found: usize, known: usize },
+    #[error(
+        "Datensatz Nr. {position} für „{table}“ hat keine Id / Record no. {position} for \"{table}\" has no Id"
+    )]
+    EmptyId {
+        table: &'static str,
+        position: usize,
+    },
+    #[error("Unbekannter Standort „{0}“ / Unknown location \"{0}\"")]
+    UnknownLocation(String),
+    #[error("Datensatz kann nicht als JSON gespeichert werden / Cannot store record as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A location as the ledger knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationRow {
+    /// The namespace of every key of this location.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Brand, if the chain has several.
+    pub brand: Option<String>,
+    /// Ivoris base URL, recorded so a changed URL is visible in the ledger.
+    pub ivoris_url: String,
+    /// Ivoris Mandant id, if any.
+    pub profile_id: Option<String>,
+}
+
+impl From<&crate::settings::LocationSettings> for LocationRow {
+    fn from(location: &crate::settings::LocationSettings) -> Self {
+        LocationRow {
+            key: location.key.clone(),
+            name: location.name.clone(),
+            brand: location.brand.clone(),
+            ivoris_url: location.ivoris_url.clone(),
+            profile_id: location.profile_id.clone(),
+        }
+    }
+}
+
+/// Number of rows per table for one location (or all), shown in the status
+/// view and compared with Ivoris's own counts in the reconciliation report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Mirrored patients.
+    pub patients: u64,
+    /// Mirrored appointments.
+    pub appointments: u64,
+    /// Mirrored billing lines.
+    pub document_entries: u64,
+    /// Mirrored dentist chairs.
+    pub chairs: u64,
+    /// Mirrored practitioners.
+    pub practitioners: u64,
+    /// Mirrored appointment types.
+    pub appointment_templates: u64,
+    /// Quarantined records not yet resolved.
+    pub quarantined: u64,
+}
+
+/// An open ledger. One value per connection; writing methods take
+/// `&mut self` because each runs in its own transaction.
+pub struct Ledger {
+    /// The SQLite connection, configured and migrated.
+    conn: Connection,
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger file and brings its schema to
+    /// the latest version.
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| LedgerError::Directory {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        Ledger::prepare(Connection::open(path)?)
+    }
+
+    /// A fresh ledger in memory (tests, previews).
+    pub fn open_in_memory() -> Result<Ledger, LedgerError> {
+        Ledger::prepare(Connection::open_in_memory()?)
+    }
+
+    fn prepare(mut conn: Connection) -> Result<Ledger, LedgerError> {
+        // WAL lets the GUI and KPI queries read while a sync writes.
+        // synchronous=NORMAL is safe with WAL: a commit survives the process
+        // being killed (the case invariant 2 is about); only a power cut or
+        // OS crash can drop the last commits, never corrupt the file, and
+        // since records, cursors and outbox rows move together in one
+        // transaction the ledger stays consistent and the next run re-reads
+        // what was lost. FULL would fsync every commit for no gain in
+        // consistency.
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+
+        let found = conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))?;
+        let found = usize::try_from(found).unwrap_or(usize::MAX);
+        if found > schema::LATEST_VERSION {
+            return Err(LedgerError::TooNew {
+                found,
+                known: schema::LATEST_VERSION,
+            });
+        }
+        schema::migrations().to_latest(&mut conn)?;
+        Ok(Ledger { conn })
+    }
+
+    /// The schema version (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<usize, LedgerError> {
+        let version = self
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))?;
+        Ok(usize::try_from(version).unwrap_or(0))
+    }
+
+    /// The underlying connection, for read-only queries of sibling modules
+    /// and tests.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Inserts or updates a location from the settings.
+    pub fn upsert_location(&mut self, location: &LocationRow) -> Result<(), LedgerError> {
+        let now = now();
+        self.conn.execute(
+            "INSERT INTO locations (key, name, brand, ivoris_url, profile_id, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT (key) DO UPDATE SET
+                name = excluded.name, brand = excluded.brand,
+                ivoris_url = excluded.ivoris_url, profile_id = excluded.profile_id,
+                updated_at = excluded.updated_at
+             WHERE (name, brand, ivoris_url, profile_id)
+                IS NOT (excluded.name, excluded.brand, excluded.ivoris_url, excluded.profile_id)",
+            params![
+                location.key,
+                location.name,
+                location.brand,
+                location.ivoris_url,
+                location.profile_id,
+                now
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// All known locations, by key.
+    pub fn locations(&self) -> Result<Vec<LocationRow>, LedgerError> {
+        let mut statement = self.conn.prepare(
+            "SELECT key, name, brand, ivoris_url, profile_id FROM locations ORDER BY key",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(LocationRow {
+                key: row.get(0)?,
+                name: row.get(1)?,
+                brand: row.get(2)?,
+                ivoris_url: row.get(3)?,
+                profile_id: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Row counts per table, for one location or for all.
+    pub fn counts(&self, location: Option<&str>) -> Result<Counts, LedgerError> {
+        let count = |table: &str, extra: &str| -> Result<u64, LedgerError> {
+            let sql = format!(
+                "SELECT count(*) FROM {table} WHERE (?1 IS NULL OR location_key = ?1) {extra}"
+            );
+            let n: i64 = self.conn.query_row(&sql, [location], |row| row.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        Ok(Counts {
+            patients: count("patients", "")?,
+            appointments: count("appointments", "")?,
+            document_entries: count("document_entries", "")?,
+            chairs: count("chairs", "")?,
+            practitioners: count("practitioners", "")?,
+            appointment_templates: count("appointment_templates", "")?,
+            quarantined: count("quarantine", "AND resolved_at IS NULL")?,
+        })
+    }
+
+    fn require_location(conn: &Connection, location: &str) -> Result<(), LedgerError> {
+        let known = conn
+            .query_row("SELECT 1 FROM locations WHERE key = ?1", [location], |_| {
+                Ok(())
+            })
+            .optional()?;
+        known.ok_or_else(|| LedgerError::UnknownLocation(location.to_owned()))
+    }
+}
+
+/// Current UTC time as stored in bookkeeping columns.
+fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}

@@ -1,0 +1,113 @@
+//! Quarantine: bad input kept aside with a readable reason.
+//!
+//! A malformed Ivoris record or CSV row is not mirrored; it is stored here
+//! with the reason in German and English and the raw payload (which never
+//! leaves the PC) so staff can see what was wrong, while the rest of the sync
+//! goes on (DESIGN.md §3.9). Quarantining the same bad record again while it
+//! is still open is a no-op.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Ledger, LedgerError, now};
+
+/// A record to quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQuarantine {
+    /// Location the record came from.
+    pub location_key: String,
+    /// Where it was read: an API route or a CSV file name with line.
+    pub source: String,
+    /// Ivoris id, when the record had a usable one.
+    pub record_id: Option<String>,
+    /// The offending field, when one field is to blame.
+    pub field: Option<String>,
+    /// Why, for German-speaking staff.
+    pub reason_de: String,
+    /// Why, in English.
+    pub reason_en: String,
+    /// The payload as received, for diagnosis; stays local.
+    pub raw: String,
+}
+
+/// A quarantined record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineEntry {
+    /// Row id, used to mark it resolved.
+    pub id: i64,
+    /// What was quarantined and why.
+    pub item: NewQuarantine,
+    /// When it was first quarantined (UTC).
+    pub created_at: String,
+    /// When staff or a later sync resolved it (UTC), `None` while open.
+    pub resolved_at: Option<String>,
+}
+
+impl Ledger {
+    /// Quarantines a record. Returns its row id, or `None` when the same
+    /// record with the same payload is already quarantined and open.
+    pub fn quarantine(&mut self, item: &NewQuarantine) -> Result<Option<i64>, LedgerError> {
+        Ledger::require_location(&self.conn, &item.location_key)?;
+        let raw_hash = blake3::hash(item.raw.as_bytes()).to_hex().to_string();
+        let inserted = self.conn.execute(
+            "INSERT OR IGNORE INTO quarantine
+                (location_key, source, record_id, field, reason_de, reason_en, raw, raw_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                item.location_key,
+                item.source,
+                item.record_id,
+                item.field,
+                item.reason_de,
+                item.reason_en,
+                item.raw,
+                raw_hash,
+                now(),
+            ],
+        )?;
+        // Zero rows: the unique index on open entries ignored a repeat.
+        Ok((inserted > 0).then(|| self.conn.last_insert_rowid()))
+    }
+
+    /// Open quarantine entries, oldest first, of one location or all.
+    pub fn quarantined(&self, location: Option<&str>) -> Result<Vec<QuarantineEntry>, LedgerError> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, location_key, source, record_id, field, reason_de, reason_en, raw,
+                    created_at, resolved_at
+             FROM quarantine
+             WHERE resolved_at IS NULL AND (?1 IS NULL OR location_key = ?1)
+             ORDER BY id",
+        )?;
+        let rows = statement.query_map([location], |row| {
+            Ok(QuarantineEntry {
+                id: row.get(0)?,
+                item: NewQuarantine {
+                    location_key: row.get(1)?,
+                    source: row.get(2)?,
+                    record_id: row.get(3)?,
+                    field: row.get(4)?,
+                    reason_de: row.get(5)?,
+                    reason_en: row.get(6)?,
+                    raw: row.get(7)?,
+                },
+                created_at: row.get(8)?,
+                resolved_at: row.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks an entry resolved; `false` if it does not exist or was already
+    /// resolved.
+    pub fn resolve_quarantined(&mut self, id: i64) -> Result<bool, LedgerError> {
+        let changed = self
+            .conn
+            .query_row(
+                "UPDATE quarantine SET resolved_at = ?2 WHERE id = ?1 AND resolved_at IS NULL
+                 RETURNING id",
+                params![id, now()],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()?;
+        Ok(changed.is_some())
+    }
+}
