@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
+use tracing_subscriber::filter::LevelFilter;
 
 use ivoris_hubspot_sync::hubspot::Tier;
+use ivoris_hubspot_sync::logging::{self, LogOptions};
 use ivoris_hubspot_sync::sandbox::{self, FaultProfile, Sandbox, SandboxOptions, Size};
+use ivoris_hubspot_sync::settings::{DataDirs, Settings};
 
 /// Keeps HubSpot in sync with the Ivoris practice systems of a dental chain.
 #[derive(Parser)]
@@ -20,6 +23,14 @@ struct Cli {
     /// Settings file (default: the OS config directory).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Directory for the ledger and the logs (default: the OS data directory).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "IVORIS_HUBSPOT_SYNC_DATA_DIR"
+    )]
+    data_dir: Option<PathBuf>,
     /// More log output on stderr (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -66,7 +77,20 @@ struct SandboxArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let dirs = match &cli.data_dir {
+        Some(dir) => DataDirs {
+            data_dir: dir.clone(),
+            ..DataDirs::from_os().unwrap_or_else(|_| DataDirs::under(dir))
+        },
+        None => match DataDirs::from_os() {
+            Ok(dirs) => dirs,
+            Err(error) => return fail(error.into()),
+        },
+    };
+    let _log = match logging::init(&LogOptions::in_data_dir(&dirs, stderr_level(cli.verbose))) {
+        Ok(guard) => guard,
+        Err(error) => return fail(error.into()),
+    };
     let result = match cli.command {
         None => {
             // The desktop app opens here once it exists.
@@ -77,26 +101,21 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("Fehler / Error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => fail(error),
     }
 }
 
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+fn fail(error: anyhow::Error) -> ExitCode {
+    eprintln!("Fehler / Error: {error:#}");
+    ExitCode::FAILURE
+}
+
+fn stderr_level(verbose: u8) -> LevelFilter {
+    match verbose {
+        0 => LevelFilter::INFO,
+        1 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    }
 }
 
 fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
@@ -155,19 +174,6 @@ fn print_sandbox(sandbox: &Sandbox) {
 }
 
 fn write_sandbox_config(sandbox: &Sandbox, path: &std::path::Path) -> anyhow::Result<()> {
-    use sandbox::credentials::*;
-    let mut text = format!(
-        "[hubspot]\nbase_url = \"{}\"\napi_version = \"2026-03\"\ntier = \"professional\"\npipeline = \"Patientenreise\"\nappointments = \"auto\"\n",
-        sandbox.hubspot_url
-    );
-    for location in &sandbox.locations {
-        text.push_str(&format!(
-            "\n[[location]]\nkey = \"{}\"\nname = \"{}\"\nivoris_url = \"{}\"\nivoris_user = \"{IVORIS_USER}\"\nivoris_app = \"{IVORIS_APP}\"\nivoris_app_version = \"{IVORIS_APP_VERSION}\"\nprofile_id = \"{}\"\n",
-            location.key, location.name, location.ivoris_url, location.profile_id
-        ));
-    }
-    let partial = path.with_extension("toml.partial");
-    std::fs::write(&partial, text).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
+    Settings::for_sandbox(&sandbox.hubspot_url, &sandbox.locations, None).save(path)?;
     Ok(())
 }

@@ -374,7 +374,10 @@ impl Settings {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(path, text.as_bytes())
+            // Written beside and renamed, so a reader never sees half a file.
+            let partial = path.with_extension("toml.partial");
+            std::fs::write(&partial, text.as_bytes())?;
+            std::fs::rename(&partial, path)
         };
         write(path).map_err(|source| SettingsError::Write {
             path: path.to_owned(),

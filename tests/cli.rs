@@ -8,7 +8,13 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_ivoris-hubspot-sync");
 
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).output().expect("binary runs")
+    let data = tempfile::tempdir().expect("temp dir");
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(args)
+        .output()
+        .expect("binary runs")
 }
 
 #[test]

@@ -23,7 +23,7 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check hubspot-api-client==12.0.0
 
 # Port 0: the sandbox picks free ports and writes them into the settings file.
-"$bin" sandbox --size small --seed 7 --port 0 --search-lag-ms 800 \
+"$bin" --data-dir "$work" sandbox --size small --seed 7 --port 0 --search-lag-ms 800 \
   --write-config "$work/config.toml" >"$work/sandbox.log" 2>&1 &
 sandbox_pid=$!
 for _ in $(seq 1 300); do
