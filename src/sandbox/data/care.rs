@@ -180,7 +180,14 @@ struct Bill<'a> {
 }
 
 impl Bill<'_> {
-    fn bema(&mut self, code: &'static str, points: i64, quantity: i64, tooth: Option<String>, text: &'static str) {
+    fn bema(
+        &mut self,
+        code: &'static str,
+        points: i64,
+        quantity: i64,
+        tooth: Option<String>,
+        text: &'static str,
+    ) {
         self.lines.push(Line {
             entry_type: "lst",
             catalogue: Some("BEMA"),
@@ -203,9 +210,21 @@ impl Bill<'_> {
         }
     }
 
-    fn fee(&mut self, catalogue: &'static str, code: &'static str, points: i64, quantity: i64, tooth: Option<String>, text: &'static str) {
+    fn fee(
+        &mut self,
+        catalogue: &'static str,
+        code: &'static str,
+        points: i64,
+        quantity: i64,
+        tooth: Option<String>,
+        text: &'static str,
+    ) {
         let factor = self.factor();
-        let point = if catalogue == "GOÄ" { GOAE_POINT } else { GOZ_POINT };
+        let point = if catalogue == "GOÄ" {
+            GOAE_POINT
+        } else {
+            GOZ_POINT
+        };
         self.lines.push(Line {
             entry_type: "lst",
             catalogue: Some(catalogue),
@@ -218,7 +237,14 @@ impl Bill<'_> {
         });
     }
 
-    fn goz(&mut self, code: &'static str, points: i64, quantity: i64, tooth: Option<String>, text: &'static str) {
+    fn goz(
+        &mut self,
+        code: &'static str,
+        points: i64,
+        quantity: i64,
+        tooth: Option<String>,
+        text: &'static str,
+    ) {
         self.fee("GOZ", code, points, quantity, tooth, text);
     }
 
@@ -226,7 +252,15 @@ impl Bill<'_> {
         self.fee("GOÄ", code, points, 1, None, text);
     }
 
-    fn cost(&mut self, entry_type: &'static str, catalogue: &'static str, code: &'static str, cents: std::ops::Range<i64>, tooth: Option<String>, text: &'static str) {
+    fn cost(
+        &mut self,
+        entry_type: &'static str,
+        catalogue: &'static str,
+        code: &'static str,
+        cents: std::ops::Range<i64>,
+        tooth: Option<String>,
+        text: &'static str,
+    ) {
         let cents = self.rng.random_range(cents);
         self.lines.push(Line {
             entry_type,
@@ -255,12 +289,31 @@ impl Bill<'_> {
 
     fn anaesthesia(&mut self, payer: Payer, tooth: &str) {
         if payer == Payer::Statutory {
-            self.bema("40", 8, 1, Some(tooth.to_string()), "Infiltrationsanästhesie");
+            self.bema(
+                "40",
+                8,
+                1,
+                Some(tooth.to_string()),
+                "Infiltrationsanästhesie",
+            );
         } else {
-            self.goz("0090", 60, 1, Some(tooth.to_string()), "Infiltrationsanästhesie");
+            self.goz(
+                "0090",
+                60,
+                1,
+                Some(tooth.to_string()),
+                "Infiltrationsanästhesie",
+            );
         }
         if self.rng.random_bool(0.5) {
-            self.cost("mat", "Material", "ANAE", 180..420, None, "Anästhetikum Ultracain");
+            self.cost(
+                "mat",
+                "Material",
+                "ANAE",
+                180..420,
+                None,
+                "Anästhetikum Ultracain",
+            );
         }
     }
 }
@@ -279,7 +332,10 @@ pub fn back_tooth(rng: &mut ChaCha8Rng) -> String {
 /// The billing lines of a completed appointment. `tooth` is the tooth the
 /// treatment series is about (kept across the series' appointments).
 pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &str) -> Vec<Line> {
-    let mut bill = Bill { rng, lines: Vec::with_capacity(8) };
+    let mut bill = Bill {
+        rng,
+        lines: Vec::with_capacity(8),
+    };
     let t = || Some(tooth_hint.to_string());
     let statutory = payer == Payer::Statutory;
     match kind {
@@ -319,7 +375,14 @@ pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &s
                     let quantity = bill.rng.random_range(4..12);
                     bill.goz("4050", 10, quantity, None, "Entfernung harter Beläge");
                 }
-                bill.cost("mat", "Material", "PROPH", 250..900, None, "Polierpaste, Fluoridlack");
+                bill.cost(
+                    "mat",
+                    "Material",
+                    "PROPH",
+                    250..900,
+                    None,
+                    "Polierpaste, Fluoridlack",
+                );
             } else if statutory {
                 bill.bema("01", 18, 1, None, "Eingehende Untersuchung");
                 bill.bema("107", 16, 1, None, "Zahnsteinentfernung");
@@ -333,27 +396,37 @@ pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &s
         VisitKind::Fuellung => {
             let teeth = bill.rng.random_range(1..3);
             for i in 0..teeth {
-                let tooth = if i == 0 { tooth_hint.to_string() } else { back_tooth(bill.rng) };
+                let tooth = if i == 0 {
+                    tooth_hint.to_string()
+                } else {
+                    back_tooth(bill.rng)
+                };
                 bill.anaesthesia(payer, &tooth);
                 if statutory {
-                    let (code, points, text) = *pick(bill.rng, &[
-                        ("13a", 32, "Füllung einflächig"),
-                        ("13b", 39, "Füllung zweiflächig"),
-                        ("13c", 49, "Füllung dreiflächig"),
-                        ("13d", 58, "Füllung mehr als dreiflächig"),
-                        ("13e", 51, "Kompositfüllung einflächig Seitenzahn"),
-                        ("13f", 62, "Kompositfüllung zweiflächig Seitenzahn"),
-                        ("13g", 77, "Kompositfüllung dreiflächig Seitenzahn"),
-                        ("13h", 92, "Kompositfüllung mehrflächig Seitenzahn"),
-                    ]);
+                    let (code, points, text) = *pick(
+                        bill.rng,
+                        &[
+                            ("13a", 32, "Füllung einflächig"),
+                            ("13b", 39, "Füllung zweiflächig"),
+                            ("13c", 49, "Füllung dreiflächig"),
+                            ("13d", 58, "Füllung mehr als dreiflächig"),
+                            ("13e", 51, "Kompositfüllung einflächig Seitenzahn"),
+                            ("13f", 62, "Kompositfüllung zweiflächig Seitenzahn"),
+                            ("13g", 77, "Kompositfüllung dreiflächig Seitenzahn"),
+                            ("13h", 92, "Kompositfüllung mehrflächig Seitenzahn"),
+                        ],
+                    );
                     bill.bema(code, points, 1, Some(tooth.clone()), text);
                 } else {
-                    let (code, points, text) = *pick(bill.rng, &[
-                        ("2060", 533, "Kompositfüllung einflächig"),
-                        ("2080", 556, "Kompositfüllung zweiflächig"),
-                        ("2100", 832, "Kompositfüllung dreiflächig"),
-                        ("2120", 1003, "Kompositfüllung mehr als dreiflächig"),
-                    ]);
+                    let (code, points, text) = *pick(
+                        bill.rng,
+                        &[
+                            ("2060", 533, "Kompositfüllung einflächig"),
+                            ("2080", 556, "Kompositfüllung zweiflächig"),
+                            ("2100", 832, "Kompositfüllung dreiflächig"),
+                            ("2120", 1003, "Kompositfüllung mehr als dreiflächig"),
+                        ],
+                    );
                     bill.goz(code, points, 1, Some(tooth.clone()), text);
                     bill.goz("2197", 130, 1, Some(tooth.clone()), "Adhäsive Befestigung");
                 }
@@ -378,17 +451,27 @@ pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &s
                     bill.goz("2440", 258, canals, t(), "Wurzelkanalfüllung");
                 }
             }
-            bill.cost("mat", "Material", "ENDO", 400..1800, t(), "Feilen, Spüllösung");
+            bill.cost(
+                "mat",
+                "Material",
+                "ENDO",
+                400..1800,
+                t(),
+                "Feilen, Spüllösung",
+            );
         }
         VisitKind::Par => {
             let teeth = bill.rng.random_range(6..20);
             if statutory {
-                let (code, points, text) = *pick(bill.rng, &[
-                    ("ATG", 14, "Parodontologisches Aufklärungsgespräch"),
-                    ("MHU", 44, "Mundhygieneunterweisung"),
-                    ("BEV", 12, "Befundevaluation"),
-                    ("UPT", 18, "Unterstützende Parodontitistherapie"),
-                ]);
+                let (code, points, text) = *pick(
+                    bill.rng,
+                    &[
+                        ("ATG", 14, "Parodontologisches Aufklärungsgespräch"),
+                        ("MHU", 44, "Mundhygieneunterweisung"),
+                        ("BEV", 12, "Befundevaluation"),
+                        ("UPT", 18, "Unterstützende Parodontitistherapie"),
+                    ],
+                );
                 bill.bema(code, points, 1, None, text);
                 bill.bema("AIT", 14, teeth, None, "Antiinfektiöse Therapie");
                 if bill.rng.random_bool(0.2) {
@@ -397,30 +480,49 @@ pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &s
                 }
             } else {
                 bill.goz("4000", 160, 1, None, "Parodontalstatus");
-                bill.goz("4070", 100, teeth, None, "Parodontalchirurgische Therapie geschlossen");
+                bill.goz(
+                    "4070",
+                    100,
+                    teeth,
+                    None,
+                    "Parodontalchirurgische Therapie geschlossen",
+                );
                 let quantity = bill.rng.random_range(1..4);
                 bill.goz("4150", 45, quantity, None, "Kontrolle nach PAR");
             }
-            bill.cost("mat", "Material", "PAR", 300..1200, None, "Antiseptikum, Küretten");
+            bill.cost(
+                "mat",
+                "Material",
+                "PAR",
+                300..1200,
+                None,
+                "Antiseptikum, Küretten",
+            );
         }
         VisitKind::Chirurgie => {
             bill.anaesthesia(payer, tooth_hint);
             if statutory {
-                let (code, points, text) = *pick(bill.rng, &[
-                    ("43", 10, "Entfernung einwurzeliger Zahn"),
-                    ("44", 15, "Entfernung mehrwurzeliger Zahn"),
-                    ("45", 40, "Entfernung tief frakturierter Zahn"),
-                    ("47a", 58, "Osteotomie"),
-                ]);
+                let (code, points, text) = *pick(
+                    bill.rng,
+                    &[
+                        ("43", 10, "Entfernung einwurzeliger Zahn"),
+                        ("44", 15, "Entfernung mehrwurzeliger Zahn"),
+                        ("45", 40, "Entfernung tief frakturierter Zahn"),
+                        ("47a", 58, "Osteotomie"),
+                    ],
+                );
                 bill.bema(code, points, 1, t(), text);
                 bill.bema("38", 10, 1, t(), "Nachbehandlung");
             } else {
-                let (code, points, text) = *pick(bill.rng, &[
-                    ("3000", 70, "Entfernung einwurzeliger Zahn"),
-                    ("3010", 110, "Entfernung mehrwurzeliger Zahn"),
-                    ("3020", 270, "Entfernung tief frakturierter Zahn"),
-                    ("3030", 405, "Entfernung durch Osteotomie"),
-                ]);
+                let (code, points, text) = *pick(
+                    bill.rng,
+                    &[
+                        ("3000", 70, "Entfernung einwurzeliger Zahn"),
+                        ("3010", 110, "Entfernung mehrwurzeliger Zahn"),
+                        ("3020", 270, "Entfernung tief frakturierter Zahn"),
+                        ("3030", 405, "Entfernung durch Osteotomie"),
+                    ],
+                );
                 bill.goz(code, points, 1, t(), text);
                 bill.goz("3290", 60, 1, t(), "Kontrolle nach chirurgischem Eingriff");
             }
@@ -433,7 +535,13 @@ pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &s
                 bill.goae("1", 80, "Beratung");
             }
             if kind == VisitKind::ImplantatBeratung {
-                bill.goz("9000", 1000, 1, t(), "Implantatbezogene Analyse und Vermessung");
+                bill.goz(
+                    "9000",
+                    1000,
+                    1,
+                    t(),
+                    "Implantatbezogene Analyse und Vermessung",
+                );
                 bill.goae("5004", 400, "Panoramaschichtaufnahme");
             } else {
                 bill.goz("6000", 180, 1, None, "Profilanalyse");
@@ -446,10 +554,23 @@ pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &s
         VisitKind::Implantation => {
             bill.anaesthesia(payer, tooth_hint);
             bill.goz("9010", 1545, 1, t(), "Implantatinsertion");
-            bill.goz("9003", 390, 1, t(), "Verwendung einer Orientierungsschablone");
+            bill.goz(
+                "9003",
+                390,
+                1,
+                t(),
+                "Verwendung einer Orientierungsschablone",
+            );
             if bill.rng.random_bool(0.4) {
                 bill.goz("9100", 2694, 1, t(), "Augmentation");
-                bill.cost("mat", "Material", "KNEX", 8_000..25_000, t(), "Knochenersatzmaterial");
+                bill.cost(
+                    "mat",
+                    "Material",
+                    "KNEX",
+                    8_000..25_000,
+                    t(),
+                    "Knochenersatzmaterial",
+                );
             }
             bill.cost("mat", "Material", "IMPL", 22_000..38_000, t(), "Implantat");
             bill.cost("lab", "BEB", "0710", 9_000..18_000, t(), "Bohrschablone");
@@ -470,25 +591,72 @@ pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &s
         VisitKind::ZeEingliederung => {
             if statutory {
                 bill.bema("24a", 37, 1, t(), "Eingliederung Krone");
-                bill.cost("lab", "BEL", "1022", 18_000..42_000, t(), "Vollkrone Metall");
+                bill.cost(
+                    "lab",
+                    "BEL",
+                    "1022",
+                    18_000..42_000,
+                    t(),
+                    "Vollkrone Metall",
+                );
             } else {
                 bill.goz("2197", 130, 1, t(), "Adhäsive Befestigung");
-                bill.cost("lab", "BEB", "1102", 35_000..85_000, t(), "Vollkeramikkrone");
+                bill.cost(
+                    "lab",
+                    "BEB",
+                    "1102",
+                    35_000..85_000,
+                    t(),
+                    "Vollkeramikkrone",
+                );
             }
-            bill.cost("lab", "BEL", "9330", 800..2_500, None, "Versandkosten Labor");
+            bill.cost(
+                "lab",
+                "BEL",
+                "9330",
+                800..2_500,
+                None,
+                "Versandkosten Labor",
+            );
             if bill.rng.random_bool(0.25) {
-                bill.cost("pabg", "Eigenanteil", "EA", 20_000..90_000, t(), "Eigenanteil Zahnersatz");
+                bill.cost(
+                    "pabg",
+                    "Eigenanteil",
+                    "EA",
+                    20_000..90_000,
+                    t(),
+                    "Eigenanteil Zahnersatz",
+                );
             }
         }
         VisitKind::AlignerScan => {
-            bill.goz("6030", 1300, 1, None, "Kieferorthopädische Maßnahmen Umformung");
+            bill.goz(
+                "6030",
+                1300,
+                1,
+                None,
+                "Kieferorthopädische Maßnahmen Umformung",
+            );
             bill.goz("0065", 80, 1, None, "Optisch-elektronische Abformung");
             bill.cost("lab", "BEB", "ALN", 120_000..280_000, None, "Aligner-Set");
         }
         VisitKind::Bleaching => {
             let quantity = bill.rng.random_range(6..13);
-            bill.goz("2290a", 200, quantity, None, "Bleaching analog § 6 Abs. 1 GOZ");
-            bill.cost("mat", "Material", "BLCH", 2_500..6_000, None, "Bleaching-Gel");
+            bill.goz(
+                "2290a",
+                200,
+                quantity,
+                None,
+                "Bleaching analog § 6 Abs. 1 GOZ",
+            );
+            bill.cost(
+                "mat",
+                "Material",
+                "BLCH",
+                2_500..6_000,
+                None,
+                "Bleaching-Gel",
+            );
         }
         VisitKind::Schmerz => {
             if statutory {
@@ -504,13 +672,16 @@ pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &s
         }
     }
     if bill.rng.random_bool(0.7) {
-        let text = *pick(bill.rng, &[
-            "Aufklärung erfolgt, Einverständnis liegt vor",
-            "Anamnese aktualisiert",
-            "Pat. beschwerdefrei",
-            "Mundhygiene besprochen",
-            "Nächster Termin vereinbart",
-        ]);
+        let text = *pick(
+            bill.rng,
+            &[
+                "Aufklärung erfolgt, Einverständnis liegt vor",
+                "Anamnese aktualisiert",
+                "Pat. beschwerdefrei",
+                "Mundhygiene besprochen",
+                "Nächster Termin vereinbart",
+            ],
+        );
         bill.remark("text", text);
     }
     bill.lines

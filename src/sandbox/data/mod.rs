@@ -229,7 +229,9 @@ fn population(
 fn unique_email(rng: &mut ChaCha8Rng, person: &Person, emails: &mut HashSet<String>) -> String {
     let mut email = people::email_for(rng, &person.firstname, &person.lastname, person.birthday);
     while emails.contains(&email) {
-        let (local, domain) = email.split_once('@').unwrap_or((email.as_str(), "example.de"));
+        let (local, domain) = email
+            .split_once('@')
+            .unwrap_or((email.as_str(), "example.de"));
         email = format!("{local}{}@{domain}", rng.random_range(1..100));
     }
     emails.insert(email.clone());
@@ -240,7 +242,10 @@ fn unique_email(rng: &mut ChaCha8Rng, person: &Person, emails: &mut HashSet<Stri
 /// the second brand, a few also in Magdeburg), and people entered twice in
 /// one Ivoris (the second record usually lacks the e-mail address).
 fn share_people(rng: &mut ChaCha8Rng, people: &mut [Vec<Person>], per_location: usize) {
-    let shared = [(1usize, 2usize, (per_location / 50).max(2)), (0, 1, (per_location / 200).max(1))];
+    let shared = [
+        (1usize, 2usize, (per_location / 50).max(2)),
+        (0, 1, (per_location / 200).max(1)),
+    ];
     for (from, to, count) in shared {
         for _ in 0..count {
             let Some(person) = people
@@ -301,7 +306,8 @@ impl Planner {
             prophylaxis_chairs: prophylaxis_chairs(location.chairs.len()),
         };
         for appointment in &location.appointments {
-            let (Some(start), Some(chair)) = (appointment.start, &appointment.dentist_chair_id) else {
+            let (Some(start), Some(chair)) = (appointment.start, &appointment.dentist_chair_id)
+            else {
                 continue;
             };
             if appointment.state.as_deref() == Some("Cancelled") {
@@ -316,7 +322,9 @@ impl Planner {
     }
 
     fn mark(&mut self, start: NaiveDateTime, chair: usize, minutes: u32) {
-        let Some(offset) = (chrono::Timelike::num_seconds_from_midnight(&start.time()) / 60).checked_sub(OPENING) else {
+        let Some(offset) =
+            (chrono::Timelike::num_seconds_from_midnight(&start.time()) / 60).checked_sub(OPENING)
+        else {
             return;
         };
         let first = offset / 15;
@@ -326,7 +334,12 @@ impl Planner {
     }
 
     /// A free chair and start on `day` or the next workdays.
-    fn find(&mut self, rng: &mut ChaCha8Rng, day: NaiveDate, kind: VisitKind) -> (NaiveDateTime, usize) {
+    fn find(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        day: NaiveDate,
+        kind: VisitKind,
+    ) -> (NaiveDateTime, usize) {
         let need = kind.duration_minutes().div_ceil(15);
         let (low, high) = if kind.by_hygienist() {
             (self.chairs - self.prophylaxis_chairs, self.chairs)
@@ -360,7 +373,11 @@ fn prophylaxis_chairs(chairs: usize) -> usize {
 }
 
 fn slot_mask(first: u32, need: u32) -> u64 {
-    let bits = if need >= 64 { u64::MAX } else { (1u64 << need) - 1 };
+    let bits = if need >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << need) - 1
+    };
     bits.checked_shl(first).unwrap_or(0)
 }
 
@@ -553,34 +570,73 @@ impl Practice<'_> {
         let minutes = kind.duration_minutes();
         let end = start + Duration::minutes(i64::from(minutes));
         let booked_at = booked_at
-            .unwrap_or_else(|| start - Duration::days(rng.random_range(1..43)) - Duration::minutes(rng.random_range(0..600)))
+            .unwrap_or_else(|| {
+                start
+                    - Duration::days(rng.random_range(1..43))
+                    - Duration::minutes(rng.random_range(0..600))
+            })
             .min(now - Duration::minutes(1))
             .min(start);
         let preferred = patient;
         let practitioner = self.practitioner(rng, kind, preferred);
         let (patient_id, payer) = match self.location.patients.get(patient) {
-            Some(p) => (p.id.clone(), Payer::from_insurance(p.health_insurance.as_deref().unwrap_or(""))),
+            Some(p) => (
+                p.id.clone(),
+                Payer::from_insurance(p.health_insurance.as_deref().unwrap_or("")),
+            ),
             None => return (Fate::Ended, start.date()),
         };
         let (state, confirmation, last_modified, fate) = if end <= now {
             let state = care::outcome(rng, kind);
             let modified = match state {
-                "Cancelled" => between(rng, booked_at.max(start - Duration::days(5)), start - Duration::hours(1)),
+                "Cancelled" => between(
+                    rng,
+                    booked_at.max(start - Duration::days(5)),
+                    start - Duration::hours(1),
+                ),
                 _ => end + Duration::minutes(rng.random_range(3..120)),
             };
-            let fate = if state == "Completed" { Fate::Completed } else { Fate::Ended };
-            let confirmation = if rng.random_bool(0.8) { "Confirmed" } else { "Unconfirmed" };
+            let fate = if state == "Completed" {
+                Fate::Completed
+            } else {
+                Fate::Ended
+            };
+            let confirmation = if rng.random_bool(0.8) {
+                "Confirmed"
+            } else {
+                "Unconfirmed"
+            };
             (state, confirmation, modified.min(now), fate)
         } else if start <= now {
-            ("InTreatment", "Confirmed", start + Duration::minutes(rng.random_range(0..5)), Fate::Pending)
+            (
+                "InTreatment",
+                "Confirmed",
+                start + Duration::minutes(rng.random_range(0..5)),
+                Fate::Pending,
+            )
         } else if start <= now + Duration::minutes(30) && rng.random_bool(0.7) {
-            ("Arrived", "Confirmed", now - Duration::minutes(rng.random_range(0..10)), Fate::Pending)
+            (
+                "Arrived",
+                "Confirmed",
+                now - Duration::minutes(rng.random_range(0..10)),
+                Fate::Pending,
+            )
         } else if rng.random_bool(0.03) {
-            ("Cancelled", "Unconfirmed", between(rng, booked_at, now), Fate::Ended)
+            (
+                "Cancelled",
+                "Unconfirmed",
+                between(rng, booked_at, now),
+                Fate::Ended,
+            )
         } else {
             let soon = (start.date() - now.date()).num_days() <= 3;
             if rng.random_bool(if soon { 0.65 } else { 0.1 }) {
-                ("Confirmed", "Confirmed", between(rng, booked_at, now), Fate::Pending)
+                (
+                    "Confirmed",
+                    "Confirmed",
+                    between(rng, booked_at, now),
+                    Fate::Pending,
+                )
             } else {
                 ("Booked", "Unconfirmed", booked_at, Fate::Pending)
             }
@@ -603,25 +659,59 @@ impl Practice<'_> {
             last_modified: Some(last_modified),
         };
         self.location.appointments.push(appointment);
+        self.document(
+            rng,
+            &patient_id,
+            &practitioner,
+            kind,
+            payer,
+            state,
+            start,
+            tooth,
+        );
+        (fate, start.date())
+    }
+}
+
+impl Practice<'_> {
+    /// Writes the billing lines of an appointment that has just ended in
+    /// `state`: the treatment's lines when completed, sometimes a fee for a
+    /// no-show. Most are documented the same day, some days later (those
+    /// stay pending until the clock passes their `LastModified`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn document(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        patient_id: &str,
+        practitioner: &str,
+        kind: VisitKind,
+        payer: Payer,
+        state: &str,
+        start: NaiveDateTime,
+        tooth: &str,
+    ) -> usize {
+        let end = start + Duration::minutes(i64::from(kind.duration_minutes()));
         let lines = match state {
             "Completed" => care::lines(rng, kind, payer, tooth),
-            "NoShow" if payer == Payer::Private && rng.random_bool(0.3) => vec![care::no_show_fee(rng)],
+            "NoShow" if payer == Payer::Private && rng.random_bool(0.3) => {
+                vec![care::no_show_fee(rng)]
+            }
             _ => Vec::new(),
         };
         let documented = if rng.random_bool(0.08) {
-            let late = (end.date() + Duration::days(rng.random_range(1..6)))
+            (end.date() + Duration::days(rng.random_range(1..6)))
                 .and_hms_opt(rng.random_range(17..20), rng.random_range(0..60), 0)
-                .unwrap_or(end);
-            late
+                .unwrap_or(end)
         } else {
             end + Duration::minutes(rng.random_range(5..240))
         };
+        let count = lines.len();
         for line in lines {
             let entry = DocumentEntry {
                 id: new_id(rng),
                 profile_id: Some(self.location.profile.id.clone()),
-                patient_id: Some(patient_id.clone()),
-                practitioner_id: Some(practitioner.clone()),
+                patient_id: Some(patient_id.to_string()),
+                practitioner_id: Some(practitioner.to_string()),
                 date: Some(start.date()),
                 entry_type: Some(line.entry_type.to_string()),
                 catalogue: line.catalogue.map(str::to_string),
@@ -633,13 +723,13 @@ impl Practice<'_> {
                 text: Some(line.text.to_string()),
                 last_modified: Some(documented),
             };
-            if documented <= now {
+            if documented <= self.now {
                 self.location.entries.push(entry);
             } else {
                 self.location.pending_entries.push(entry);
             }
         }
-        (fate, start.date())
+        count
     }
 }
 
@@ -656,7 +746,7 @@ const SERIES: [(VisitKind, u32); 9] = [
     (VisitKind::Prophylaxe, 10),
 ];
 
-fn weighted(rng: &mut ChaCha8Rng) -> VisitKind {
+pub(crate) fn weighted(rng: &mut ChaCha8Rng) -> VisitKind {
     let total: u32 = SERIES.iter().map(|(_, w)| w).sum();
     let mut roll = rng.random_range(0..total);
     for (kind, weight) in SERIES {
@@ -672,9 +762,9 @@ fn weighted(rng: &mut ChaCha8Rng) -> VisitKind {
 /// the gap in days before it.
 fn series_steps(rng: &mut ChaCha8Rng, first: VisitKind) -> Vec<(VisitKind, i64)> {
     match first {
-        VisitKind::Fuellung => {
-            (0..rng.random_range(0..2)).map(|_| (VisitKind::Fuellung, rng.random_range(7..15))).collect()
-        }
+        VisitKind::Fuellung => (0..rng.random_range(0..2))
+            .map(|_| (VisitKind::Fuellung, rng.random_range(7..15)))
+            .collect(),
         VisitKind::Endo => {
             let mut steps = vec![(VisitKind::Endo, rng.random_range(7..15))];
             if rng.random_bool(0.5) {
@@ -682,7 +772,9 @@ fn series_steps(rng: &mut ChaCha8Rng, first: VisitKind) -> Vec<(VisitKind, i64)>
             }
             steps
         }
-        VisitKind::Par => (0..rng.random_range(2..4)).map(|_| (VisitKind::Par, rng.random_range(14..31))).collect(),
+        VisitKind::Par => (0..rng.random_range(2..4))
+            .map(|_| (VisitKind::Par, rng.random_range(14..31)))
+            .collect(),
         VisitKind::Chirurgie => vec![(VisitKind::Kontrolle, rng.random_range(6..10))],
         VisitKind::ImplantatBeratung => vec![
             (VisitKind::Implantation, rng.random_range(14..41)),
@@ -702,7 +794,13 @@ impl Practice<'_> {
     /// A treatment series from its first appointment on. Consultations
     /// within it lead on only when completed; a missed appointment is
     /// rebooked once; the series stops at the first one not yet happened.
-    pub(crate) fn series(&mut self, rng: &mut ChaCha8Rng, patient: usize, first: VisitKind, day: NaiveDate) {
+    pub(crate) fn series(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        patient: usize,
+        first: VisitKind,
+        day: NaiveDate,
+    ) {
         let tooth = care::back_tooth(rng);
         let mut steps = vec![(first, 0)];
         steps.extend(series_steps(rng, first));
@@ -731,11 +829,21 @@ impl Practice<'_> {
 
     /// Check-ups (and prophylaxis for some) about every six months from
     /// `day` on, with the occasional treatment in between.
-    pub(crate) fn routine(&mut self, rng: &mut ChaCha8Rng, patient: usize, mut day: NaiveDate, prophylaxis: bool) {
+    pub(crate) fn routine(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        patient: usize,
+        mut day: NaiveDate,
+        prophylaxis: bool,
+    ) {
         let horizon = self.now.date() + Duration::days(FUTURE_DAYS);
         let lapses = rng.random_bool(0.12);
         while day <= horizon {
-            let kind = if rng.random_bool(0.2) { VisitKind::Recall } else { VisitKind::Kontrolle };
+            let kind = if rng.random_bool(0.2) {
+                VisitKind::Recall
+            } else {
+                VisitKind::Kontrolle
+            };
             let tooth = care::tooth(rng);
             let (fate, date) = self.visit(rng, patient, kind, day, None, &tooth);
             if fate == Fate::Pending {
@@ -770,7 +878,11 @@ impl Practice<'_> {
 
     /// A new patient's journey from the first contact on.
     pub(crate) fn newcomer(&mut self, rng: &mut ChaCha8Rng, patient: usize, day: NaiveDate) {
-        let first = if rng.random_bool(0.1) { VisitKind::Schmerz } else { VisitKind::Erstberatung };
+        let first = if rng.random_bool(0.1) {
+            VisitKind::Schmerz
+        } else {
+            VisitKind::Erstberatung
+        };
         let tooth = care::tooth(rng);
         let (mut fate, mut date) = self.visit(rng, patient, first, day, None, &tooth);
         if fate == Fate::Ended && first == VisitKind::Erstberatung && rng.random_bool(0.3) {
@@ -812,14 +924,28 @@ fn generate_location(
             (history_start + Duration::days(rng.random_range(0..190))).date()
         };
         let registered = if newcomer {
-            between(rng, first_day.and_hms_opt(8, 0, 0).unwrap_or(now) - Duration::days(21), first_day.and_hms_opt(8, 0, 0).unwrap_or(now))
+            between(
+                rng,
+                first_day.and_hms_opt(8, 0, 0).unwrap_or(now) - Duration::days(21),
+                first_day.and_hms_opt(8, 0, 0).unwrap_or(now),
+            )
         } else {
             between(rng, history_start, now)
-        }
-        .min(now - Duration::minutes(5));
-        location.patients.push(patient_record(rng, person, number, registered));
+        };
+        let registered = if registered > now - Duration::minutes(5) {
+            between(rng, now - Duration::days(40), now - Duration::minutes(5))
+        } else {
+            registered
+        };
+        location
+            .patients
+            .push(patient_record(rng, person, number, registered));
         newcomers.push((newcomer, first_day));
-        number += if rng.random_range(0..10) == 0 { rng.random_range(2..5) } else { 1 };
+        number += if rng.random_range(0..10) == 0 {
+            rng.random_range(2..5)
+        } else {
+            1
+        };
     }
     let planner = Planner::new(&location);
     let mut practice = Practice {
@@ -859,9 +985,25 @@ fn this_morning(rng: &mut ChaCha8Rng, practice: &mut Practice<'_>) {
     let waiting = now.date().and_hms_opt(10, 30, 0).unwrap_or(now);
     let patient = rng.random_range(0..patients);
     let count = practice.location.appointments.len();
-    practice.visit_at(rng, patient, VisitKind::Kontrolle, waiting, chairs.min(2), None, "");
+    practice.visit_at(
+        rng,
+        patient,
+        VisitKind::Kontrolle,
+        waiting,
+        chairs.min(2),
+        None,
+        "",
+    );
     if let Some(appointment) = practice.location.appointments.get_mut(count) {
         appointment.state = Some("Arrived".to_string());
         appointment.confirmation_state = Some("Confirmed".to_string());
     }
+}
+
+/// The catchment area of a location key (new patients during simulated days).
+pub(crate) fn region_of(key: &str) -> Region {
+    SPECS
+        .iter()
+        .find(|spec| spec.key == key)
+        .map_or(Region::Magdeburg, |spec| spec.region)
 }

@@ -10,37 +10,219 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 const FEMALE: &[&str] = &[
-    "Anna", "Jana", "Katrin", "Sabine", "Dörte", "Ute", "Maike", "Özlem", "Ayşe", "Sophie",
-    "Marie", "Lea", "Hannah", "Käthe", "Bärbel", "Grete", "Lena", "Emilia", "Franziska",
-    "Agnieszka", "Małgorzata", "Tatjana", "Swetlana", "Heike", "Birgit", "Doreen", "Mandy",
-    "Claudia", "Susanne", "Jördis", "Annegret", "Renée", "Zoë", "Chantal", "Lilly", "Mia",
-    "Elif", "Merve", "Petra", "Gudrun",
+    "Anna",
+    "Jana",
+    "Katrin",
+    "Sabine",
+    "Dörte",
+    "Ute",
+    "Maike",
+    "Özlem",
+    "Ayşe",
+    "Sophie",
+    "Marie",
+    "Lea",
+    "Hannah",
+    "Käthe",
+    "Bärbel",
+    "Grete",
+    "Lena",
+    "Emilia",
+    "Franziska",
+    "Agnieszka",
+    "Małgorzata",
+    "Tatjana",
+    "Swetlana",
+    "Heike",
+    "Birgit",
+    "Doreen",
+    "Mandy",
+    "Claudia",
+    "Susanne",
+    "Jördis",
+    "Annegret",
+    "Renée",
+    "Zoë",
+    "Chantal",
+    "Lilly",
+    "Mia",
+    "Elif",
+    "Merve",
+    "Petra",
+    "Gudrun",
 ];
 
 const MALE: &[&str] = &[
-    "Jürgen", "Björn", "Jörg", "Günter", "Uwe", "Hans-Jürgen", "Klaus", "Thomas", "Michael",
-    "Stefan", "Sören", "Mehmet", "Emre", "Can", "Paweł", "Krzysztof", "Dmitri", "Sergej",
-    "André", "René", "Matthias", "Lukas", "Finn", "Jonas", "Maximilian", "Ole", "Till",
-    "Torsten", "Ronny", "Maik", "Enrico", "Frank", "Holger", "Rüdiger", "Gerd", "Jürgen",
-    "Noah", "Elias", "Yusuf", "Björn",
+    "Jürgen",
+    "Björn",
+    "Jörg",
+    "Günter",
+    "Uwe",
+    "Hans-Jürgen",
+    "Klaus",
+    "Thomas",
+    "Michael",
+    "Stefan",
+    "Sören",
+    "Mehmet",
+    "Emre",
+    "Can",
+    "Paweł",
+    "Krzysztof",
+    "Dmitri",
+    "Sergej",
+    "André",
+    "René",
+    "Matthias",
+    "Lukas",
+    "Finn",
+    "Jonas",
+    "Maximilian",
+    "Ole",
+    "Till",
+    "Torsten",
+    "Ronny",
+    "Maik",
+    "Enrico",
+    "Frank",
+    "Holger",
+    "Rüdiger",
+    "Gerd",
+    "Jürgen",
+    "Noah",
+    "Elias",
+    "Yusuf",
+    "Björn",
 ];
 
 const LAST: &[&str] = &[
-    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
-    "Schulz", "Hoffmann", "Schäfer", "Koch", "Bauer", "Richter", "Klein", "Wolf", "Schröder",
-    "Neumann", "Schwarz", "Zimmermann", "Braun", "Krüger", "Hofmann", "Hartmann", "Lange",
-    "Schmitt", "Werner", "Schmitz", "Krause", "Meier", "Lehmann", "Schmid", "Schulze",
-    "Maier", "Köhler", "Herrmann", "König", "Walter", "Mayer", "Huber", "Kaiser", "Fuchs",
-    "Peters", "Lang", "Scholz", "Möller", "Weiß", "Jung", "Hahn", "Schubert", "Vogel",
-    "Friedrich", "Keller", "Günther", "Frank", "Berger", "Winkler", "Roth", "Beck", "Lorenz",
-    "Baumann", "Franke", "Albrecht", "Schuster", "Simon", "Ludwig", "Böhm", "Winter",
-    "Kraus", "Martin", "Schumacher", "Krämer", "Vogt", "Stein", "Jäger", "Otto", "Sommer",
-    "Groß", "Seidel", "Heinrich", "Brandt", "Haas", "Schreiber", "Graf", "Schulte",
-    "Dietrich", "Ziegler", "Kuhn", "Kühn", "Pohl", "Engel", "Horn", "Busch", "Bergmann",
-    "Thomas", "Voigt", "Sauer", "Arnold", "Wolff", "Pfeiffer", "Größer", "Strauß", "Weißenborn",
-    "Çelik", "Yılmaz", "Öztürk", "Kaya", "Demir", "Şahin", "Kowalski", "Nowak", "Wiśniewski",
-    "Lewandowski", "Iwanow", "Petrow", "Schäfer-Lübke", "von Bülow", "Nguyen", "Tran",
-    "Böttcher", "Fröhlich", "Gößling", "Jürgens", "Löffler", "Nüßlein", "Rößler", "Thürmer",
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Schulz",
+    "Hoffmann",
+    "Schäfer",
+    "Koch",
+    "Bauer",
+    "Richter",
+    "Klein",
+    "Wolf",
+    "Schröder",
+    "Neumann",
+    "Schwarz",
+    "Zimmermann",
+    "Braun",
+    "Krüger",
+    "Hofmann",
+    "Hartmann",
+    "Lange",
+    "Schmitt",
+    "Werner",
+    "Schmitz",
+    "Krause",
+    "Meier",
+    "Lehmann",
+    "Schmid",
+    "Schulze",
+    "Maier",
+    "Köhler",
+    "Herrmann",
+    "König",
+    "Walter",
+    "Mayer",
+    "Huber",
+    "Kaiser",
+    "Fuchs",
+    "Peters",
+    "Lang",
+    "Scholz",
+    "Möller",
+    "Weiß",
+    "Jung",
+    "Hahn",
+    "Schubert",
+    "Vogel",
+    "Friedrich",
+    "Keller",
+    "Günther",
+    "Frank",
+    "Berger",
+    "Winkler",
+    "Roth",
+    "Beck",
+    "Lorenz",
+    "Baumann",
+    "Franke",
+    "Albrecht",
+    "Schuster",
+    "Simon",
+    "Ludwig",
+    "Böhm",
+    "Winter",
+    "Kraus",
+    "Martin",
+    "Schumacher",
+    "Krämer",
+    "Vogt",
+    "Stein",
+    "Jäger",
+    "Otto",
+    "Sommer",
+    "Groß",
+    "Seidel",
+    "Heinrich",
+    "Brandt",
+    "Haas",
+    "Schreiber",
+    "Graf",
+    "Schulte",
+    "Dietrich",
+    "Ziegler",
+    "Kuhn",
+    "Kühn",
+    "Pohl",
+    "Engel",
+    "Horn",
+    "Busch",
+    "Bergmann",
+    "Thomas",
+    "Voigt",
+    "Sauer",
+    "Arnold",
+    "Wolff",
+    "Pfeiffer",
+    "Größer",
+    "Strauß",
+    "Weißenborn",
+    "Çelik",
+    "Yılmaz",
+    "Öztürk",
+    "Kaya",
+    "Demir",
+    "Şahin",
+    "Kowalski",
+    "Nowak",
+    "Wiśniewski",
+    "Lewandowski",
+    "Iwanow",
+    "Petrow",
+    "Schäfer-Lübke",
+    "von Bülow",
+    "Nguyen",
+    "Tran",
+    "Böttcher",
+    "Fröhlich",
+    "Gößling",
+    "Jürgens",
+    "Löffler",
+    "Nüßlein",
+    "Rößler",
+    "Thürmer",
 ];
 
 /// A city in the catchment area of a practice.
@@ -54,15 +236,38 @@ struct Town {
 const MAGDEBURG: &[Town] = &[
     Town {
         name: "Magdeburg",
-        zips: &["39104", "39106", "39108", "39110", "39112", "39114", "39116", "39118", "39120", "39122", "39124", "39126", "39128", "39130"],
+        zips: &[
+            "39104", "39106", "39108", "39110", "39112", "39114", "39116", "39118", "39120",
+            "39122", "39124", "39126", "39128", "39130",
+        ],
         area_code: "0391",
-        streets: &["Breiter Weg", "Otto-von-Guericke-Straße", "Große Diesdorfer Straße", "Halberstädter Straße", "Lübecker Straße", "Olvenstedter Straße", "Leipziger Straße", "Jakobstraße", "Schönebecker Straße", "Hegelstraße", "Editharing", "Am Krökentor", "Große Münzstraße", "Liebknechtstraße"],
+        streets: &[
+            "Breiter Weg",
+            "Otto-von-Guericke-Straße",
+            "Große Diesdorfer Straße",
+            "Halberstädter Straße",
+            "Lübecker Straße",
+            "Olvenstedter Straße",
+            "Leipziger Straße",
+            "Jakobstraße",
+            "Schönebecker Straße",
+            "Hegelstraße",
+            "Editharing",
+            "Am Krökentor",
+            "Große Münzstraße",
+            "Liebknechtstraße",
+        ],
     },
     Town {
         name: "Schönebeck (Elbe)",
         zips: &["39218"],
         area_code: "03928",
-        streets: &["Salzer Straße", "Friedrichstraße", "Magdeburger Straße", "Söker Straße"],
+        streets: &[
+            "Salzer Straße",
+            "Friedrichstraße",
+            "Magdeburger Straße",
+            "Söker Straße",
+        ],
     },
     Town {
         name: "Wolmirstedt",
@@ -81,9 +286,27 @@ const MAGDEBURG: &[Town] = &[
 const LEIPZIG: &[Town] = &[
     Town {
         name: "Leipzig",
-        zips: &["04103", "04105", "04107", "04109", "04155", "04177", "04229", "04275", "04277", "04299", "04315", "04317", "04347", "04357"],
+        zips: &[
+            "04103", "04105", "04107", "04109", "04155", "04177", "04229", "04275", "04277",
+            "04299", "04315", "04317", "04347", "04357",
+        ],
         area_code: "0341",
-        streets: &["Karl-Liebknecht-Straße", "Grimmaische Straße", "Eisenbahnstraße", "Georg-Schwarz-Straße", "Karl-Heine-Straße", "Gohliser Straße", "Prager Straße", "Kochstraße", "Könneritzstraße", "Zschochersche Straße", "Holbeinstraße", "Dösner Weg", "Straße des 18. Oktober", "Jahnallee"],
+        streets: &[
+            "Karl-Liebknecht-Straße",
+            "Grimmaische Straße",
+            "Eisenbahnstraße",
+            "Georg-Schwarz-Straße",
+            "Karl-Heine-Straße",
+            "Gohliser Straße",
+            "Prager Straße",
+            "Kochstraße",
+            "Könneritzstraße",
+            "Zschochersche Straße",
+            "Holbeinstraße",
+            "Dösner Weg",
+            "Straße des 18. Oktober",
+            "Jahnallee",
+        ],
     },
     Town {
         name: "Markkleeberg",
@@ -108,15 +331,35 @@ const LEIPZIG: &[Town] = &[
 const HALLE: &[Town] = &[
     Town {
         name: "Halle (Saale)",
-        zips: &["06108", "06110", "06112", "06114", "06116", "06118", "06120", "06122", "06124", "06126", "06128", "06130", "06132"],
+        zips: &[
+            "06108", "06110", "06112", "06114", "06116", "06118", "06120", "06122", "06124",
+            "06126", "06128", "06130", "06132",
+        ],
         area_code: "0345",
-        streets: &["Große Ulrichstraße", "Leipziger Straße", "Reilstraße", "Merseburger Straße", "Große Steinstraße", "Ludwig-Wucherer-Straße", "Bernburger Straße", "Torstraße", "Böllberger Weg", "Magdeburger Straße", "Geiststraße", "Paracelsusstraße"],
+        streets: &[
+            "Große Ulrichstraße",
+            "Leipziger Straße",
+            "Reilstraße",
+            "Merseburger Straße",
+            "Große Steinstraße",
+            "Ludwig-Wucherer-Straße",
+            "Bernburger Straße",
+            "Torstraße",
+            "Böllberger Weg",
+            "Magdeburger Straße",
+            "Geiststraße",
+            "Paracelsusstraße",
+        ],
     },
     Town {
         name: "Merseburg",
         zips: &["06217"],
         area_code: "03461",
-        streets: &["Gotthardstraße", "König-Heinrich-Straße", "Weißenfelser Straße"],
+        streets: &[
+            "Gotthardstraße",
+            "König-Heinrich-Straße",
+            "Weißenfelser Straße",
+        ],
     },
     Town {
         name: "Landsberg",
@@ -193,7 +436,12 @@ pub fn ascii_fold(name: &str) -> String {
 }
 
 /// An e-mail address derived from the name at one of the example domains.
-pub fn email_for(rng: &mut ChaCha8Rng, firstname: &str, lastname: &str, birthday: NaiveDate) -> String {
+pub fn email_for(
+    rng: &mut ChaCha8Rng,
+    firstname: &str,
+    lastname: &str,
+    birthday: NaiveDate,
+) -> String {
     let first = ascii_fold(firstname);
     let last = ascii_fold(lastname);
     let domain = match rng.random_range(0..10) {
@@ -222,7 +470,13 @@ fn digits(rng: &mut ChaCha8Rng, n: usize) -> String {
 }
 
 fn mobile(rng: &mut ChaCha8Rng) -> String {
-    let prefix = *pick(rng, &["151", "152", "160", "170", "171", "172", "175", "176", "177", "178", "179", "157", "162"]);
+    let prefix = *pick(
+        rng,
+        &[
+            "151", "152", "160", "170", "171", "172", "175", "176", "177", "178", "179", "157",
+            "162",
+        ],
+    );
     let length = 7 + rng.random_range(0..2);
     let number = digits(rng, length);
     if rng.random_bool(0.5) {
@@ -232,7 +486,10 @@ fn mobile(rng: &mut ChaCha8Rng) -> String {
     }
 }
 
-fn insurance(rng: &mut ChaCha8Rng, age: i32) -> (&'static str, Option<&'static str>, Option<String>) {
+fn insurance(
+    rng: &mut ChaCha8Rng,
+    age: i32,
+) -> (&'static str, Option<&'static str>, Option<String>) {
     let roll = rng.random_range(0..100);
     if roll < 86 {
         let status = if age < 18 {
@@ -245,9 +502,17 @@ fn insurance(rng: &mut ChaCha8Rng, age: i32) -> (&'static str, Option<&'static s
             "Mitglied"
         };
         let letter = char::from(b'A' + rng.random_range(0..26u8));
-        ("Statutory", Some(status), Some(format!("{letter}{}", digits(rng, 9))))
+        (
+            "Statutory",
+            Some(status),
+            Some(format!("{letter}{}", digits(rng, 9))),
+        )
     } else if roll < 97 {
-        ("Private", Some("Privat"), Some(format!("{}-{}", digits(rng, 6), digits(rng, 2))))
+        (
+            "Private",
+            Some("Privat"),
+            Some(format!("{}-{}", digits(rng, 6), digits(rng, 2))),
+        )
     } else {
         ("SelfPay", None, None)
     }
@@ -264,7 +529,12 @@ pub fn person(rng: &mut ChaCha8Rng, region: Region, today: NaiveDate) -> Person 
     } else {
         "Male"
     };
-    let firstname = if female { pick(rng, FEMALE) } else { pick(rng, MALE) }.to_string();
+    let firstname = if female {
+        pick(rng, FEMALE)
+    } else {
+        pick(rng, MALE)
+    }
+    .to_string();
     let lastname = pick(rng, LAST).to_string();
     let age = match rng.random_range(0..100) {
         0..=7 => rng.random_range(3..18),
@@ -328,7 +598,12 @@ fn birthday_for_age(rng: &mut ChaCha8Rng, today: NaiveDate, age: i32) -> NaiveDa
 pub fn relative(rng: &mut ChaCha8Rng, head: &Person, today: NaiveDate) -> Person {
     let child = rng.random_bool(0.7);
     let female = rng.random_bool(0.5);
-    let firstname = if female { pick(rng, FEMALE) } else { pick(rng, MALE) }.to_string();
+    let firstname = if female {
+        pick(rng, FEMALE)
+    } else {
+        pick(rng, MALE)
+    }
+    .to_string();
     let age = if child {
         rng.random_range(4..17)
     } else {
@@ -348,8 +623,15 @@ pub fn relative(rng: &mut ChaCha8Rng, head: &Person, today: NaiveDate) -> Person
 }
 
 /// A changed e-mail address for a person (new provider or new name format).
-pub fn changed_email(rng: &mut ChaCha8Rng, firstname: &str, lastname: &str, birthday: NaiveDate) -> String {
+pub fn changed_email(
+    rng: &mut ChaCha8Rng,
+    firstname: &str,
+    lastname: &str,
+    birthday: NaiveDate,
+) -> String {
     let base = email_for(rng, firstname, lastname, birthday);
-    let (local, domain) = base.split_once('@').unwrap_or((base.as_str(), "example.org"));
+    let (local, domain) = base
+        .split_once('@')
+        .unwrap_or((base.as_str(), "example.org"));
     format!("{local}.neu{}@{domain}", rng.random_range(1..99))
 }
