@@ -332,6 +332,12 @@ pub fn back_tooth(rng: &mut ChaCha8Rng) -> String {
 /// The billing lines of a completed appointment. `tooth` is the tooth the
 /// treatment series is about (kept across the series' appointments).
 pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &str) -> Vec<Line> {
+    let tooth_hint = if tooth_hint.is_empty() {
+        back_tooth(rng)
+    } else {
+        tooth_hint.to_string()
+    };
+    let tooth_hint = tooth_hint.as_str();
     let mut bill = Bill {
         rng,
         lines: Vec::with_capacity(8),

@@ -641,6 +641,7 @@ impl Practice<'_> {
                 ("Booked", "Unconfirmed", booked_at, Fate::Pending)
             }
         };
+        let last_modified = last_modified.min(now);
         if state != "Cancelled" {
             self.planner.mark(start, chair, minutes);
         }
