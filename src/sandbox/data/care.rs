@@ -135,12 +135,19 @@ pub fn outcome(rng: &mut ChaCha8Rng, kind: VisitKind) -> &'static str {
 pub struct Line {
     /// `lst`, `mat`, `lab`, `pabg`, `text` or `note`.
     pub entry_type: &'static str,
+    /// `BEMA`, `GOZ`, `GOÄ`, `BEL`, `BEB`, `Material`, …; none for remarks.
     pub catalogue: Option<&'static str>,
+    /// Fee code as text (`01`, `13b`, `Ä1`, `1040`).
     pub code: Option<&'static str>,
+    /// Times the service was rendered (teeth, canals); 0 for remarks.
     pub quantity: f64,
+    /// GOZ/GOÄ multiplier; BEMA and costs have none.
     pub factor: Option<f64>,
+    /// Amount in integer cents; the wire shows euros.
     pub cents: i64,
+    /// FDI tooth number where the service concerns one tooth.
     pub tooth: Option<String>,
+    /// Short text as staff document it.
     pub text: &'static str,
 }
 
@@ -175,7 +182,9 @@ impl Payer {
 
 /// Builds the lines of one appointment.
 struct Bill<'a> {
+    /// The world's rng: factors, quantities and optional lines are drawn from it.
     rng: &'a mut ChaCha8Rng,
+    /// Lines written so far, in the order staff would enter them.
     lines: Vec<Line>,
 }
 
@@ -677,7 +686,7 @@ pub fn lines(rng: &mut ChaCha8Rng, kind: VisitKind, payer: Payer, tooth_hint: &s
             bill.remark("text", "Akute Beschwerden, Schmerzbehandlung");
         }
     }
-    if bill.rng.random_bool(0.7) {
+    if bill.rng.random_bool(0.95) {
         let text = *pick(
             bill.rng,
             &[
@@ -704,5 +713,50 @@ pub fn no_show_fee(rng: &mut ChaCha8Rng) -> Line {
         cents: *pick(rng, &[3_000, 5_000, 7_500]),
         tooth: None,
         text: "Ausfallhonorar",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn check_fee(kind: VisitKind, payer: Payer, code: &str, expected_cents: impl Fn(&Line) -> i64) {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let found = (0..200)
+            .flat_map(|_| lines(&mut rng, kind, payer, "36"))
+            .find(|l| l.code == Some(code))
+            .unwrap_or_else(|| panic!("{code} never billed"));
+        assert_eq!(found.cents, expected_cents(&found), "{found:?}");
+    }
+
+    #[test]
+    fn amounts_follow_points_point_values_and_factors() {
+        check_fee(VisitKind::Kontrolle, Payer::Statutory, "01", |_| 2152);
+        check_fee(VisitKind::Prophylaxe, Payer::Statutory, "1040", |l| {
+            (l.quantity * 28.0 * 5.62421 * l.factor.unwrap_or(0.0)).round() as i64
+        });
+        check_fee(VisitKind::Kontrolle, Payer::Private, "1", |l| {
+            (80.0 * 5.82873 * l.factor.unwrap_or(0.0)).round() as i64
+        });
+    }
+
+    #[test]
+    fn remarks_cost_nothing_and_teeth_are_fdi_numbers() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        for kind in VisitKind::ALL {
+            for payer in [Payer::Statutory, Payer::Private] {
+                for line in lines(&mut rng, kind, payer, "") {
+                    if matches!(line.entry_type, "text" | "note") {
+                        assert_eq!((line.cents, line.code), (0, None));
+                    } else {
+                        assert!(line.cents > 0, "{kind:?} {line:?}");
+                    }
+                    if let Some(tooth) = &line.tooth {
+                        assert_eq!(tooth.len(), 2, "{tooth}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -110,10 +110,15 @@ const BRAND_A: &str = "Zahnarztpraxis Magdeburg";
 const BRAND_B: &str = "Zahnwerk Mitteldeutschland";
 
 struct Spec {
+    /// Location key (settings, namespaced HubSpot keys).
     key: &'static str,
+    /// Practice name.
     name: &'static str,
+    /// Brand the practice belongs to.
     brand: &'static str,
+    /// Relay link name of its installation.
     linkname: &'static str,
+    /// Where its patients live.
     region: Region,
 }
 
@@ -276,8 +281,11 @@ fn share_people(rng: &mut ChaCha8Rng, people: &mut [Vec<Person>], per_location: 
 
 /// Free slots of the chairs, one bit per quarter hour from 08:00.
 pub(crate) struct Planner {
+    /// Occupied quarter hours per day and chair, so chairs are not double-booked.
     busy: HashMap<(NaiveDate, usize), u64>,
+    /// Number of chairs of the location.
     chairs: usize,
+    /// The last chairs are prophylaxis rooms, used by the hygienists.
     prophylaxis_chairs: usize,
 }
 
@@ -507,8 +515,12 @@ pub fn patient_record(
 
 /// Writes appointments and billing lines into a location.
 pub(crate) struct Practice<'a> {
+    /// The installation written to.
     pub(crate) location: &'a mut Location,
+    /// Chair occupancy of `location`.
     pub(crate) planner: Planner,
+    /// The simulated now: appointments before it are settled, entries
+    /// documented after it stay pending.
     pub(crate) now: NaiveDateTime,
 }
 

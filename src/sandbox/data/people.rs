@@ -227,9 +227,13 @@ const LAST: &[&str] = &[
 
 /// A city in the catchment area of a practice.
 struct Town {
+    /// Town name as written in addresses.
     name: &'static str,
+    /// Its postcodes (text: leading zeros matter).
     zips: &'static [&'static str],
+    /// Telephone area code for landlines.
     area_code: &'static str,
+    /// Real street names of the town.
     streets: &'static [&'static str],
 }
 
@@ -390,20 +394,31 @@ impl Region {
 /// One human being, before an Ivoris installation gives them an Id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Person {
+    /// Given name as the practice typed it (umlauts kept).
     pub firstname: String,
+    /// Family name, shared within a household.
     pub lastname: String,
+    /// Date of birth; with the names it identifies a person across practices.
     pub birthday: NaiveDate,
     /// `Male`, `Female` or `Diverse`, as Ivoris stores it.
     pub gender: &'static str,
+    /// Missing for about one in seven people; shared within some families.
     pub email: Option<String>,
+    /// Landline with the town's area code.
     pub phone: Option<String>,
+    /// Mobile number, written in either of the usual German formats.
     pub mobile: Option<String>,
+    /// Street and house number.
     pub street: String,
+    /// Five digits, leading zeros kept (`04277`).
     pub zip: String,
+    /// Town in the practice's catchment area.
     pub city: String,
     /// `Statutory`, `Private` or `SelfPay`.
     pub health_insurance: &'static str,
+    /// Membership status (`Mitglied`, `Familienversichert`, `Rentner`, `Privat`).
     pub insurance_status: Option<&'static str>,
+    /// Own insurance number (statutory: letter and nine digits).
     pub insurance_number: Option<String>,
 }
 
@@ -614,11 +629,26 @@ pub fn relative(rng: &mut ChaCha8Rng, head: &Person, today: NaiveDate) -> Person
     relative.gender = if female { "Female" } else { "Male" };
     relative.birthday = birthday_for_age(rng, today, age);
     relative.mobile = (!child && rng.random_bool(0.8)).then(|| mobile(rng));
-    if child && head.health_insurance == "Statutory" {
-        relative.insurance_status = Some("Familienversichert");
-        let letter = char::from(b'A' + rng.random_range(0..26u8));
-        relative.insurance_number = Some(format!("{letter}{}", digits(rng, 9)));
-    }
+    // Everyone has their own insurance number; children are insured with
+    // the parent (statutory) or under the parent's private tariff.
+    let (status, number) = match head.health_insurance {
+        "Statutory" => {
+            let status = if child {
+                "Familienversichert"
+            } else {
+                "Mitglied"
+            };
+            let letter = char::from(b'A' + rng.random_range(0..26u8));
+            (Some(status), Some(format!("{letter}{}", digits(rng, 9))))
+        }
+        "Private" => (
+            Some("Privat"),
+            Some(format!("{}-{}", digits(rng, 6), digits(rng, 2))),
+        ),
+        _ => (None, None),
+    };
+    relative.insurance_status = status;
+    relative.insurance_number = number;
     relative
 }
 

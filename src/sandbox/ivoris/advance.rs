@@ -20,14 +20,23 @@ pub const MAX_DAYS: u32 = 366;
 /// What happened while the clock moved on (summed over all locations).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AdvanceSummary {
+    /// Days simulated (capped at [`MAX_DAYS`]).
     pub days: u32,
+    /// The simulated now afterwards.
     pub now: NaiveDateTime,
+    /// Appointments whose time passed: completed, cancelled, no-show, clarified.
     pub settled_appointments: usize,
+    /// Booked appointments the patient confirmed.
     pub confirmed_appointments: usize,
+    /// Future appointments the patient cancelled.
     pub cancelled_appointments: usize,
+    /// Patients registered with their first booking.
     pub new_patients: usize,
+    /// Appointments booked (by new and known patients).
     pub new_appointments: usize,
+    /// Billing lines that became visible (including late ones).
     pub new_entries: usize,
+    /// Patients whose e-mail, mobile number or address changed.
     pub changed_patients: usize,
 }
 

@@ -66,13 +66,21 @@ impl FaultSettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultUpdate {
+    /// Start from this profile's rates before applying the fields below.
     pub profile: Option<FaultProfile>,
+    /// See [`FaultSettings::gateway_timeout_rate`].
     pub gateway_timeout_rate: Option<f64>,
+    /// See [`FaultSettings::unavailable_rate`].
     pub unavailable_rate: Option<f64>,
+    /// See [`FaultSettings::server_error_rate`].
     pub server_error_rate: Option<f64>,
+    /// See [`FaultSettings::slow_rate`].
     pub slow_rate: Option<f64>,
+    /// See [`FaultSettings::slow_delay_ms`].
     pub slow_delay_ms: Option<u64>,
+    /// See [`FaultSettings::duplicate_on_page_rate`].
     pub duplicate_on_page_rate: Option<f64>,
+    /// See [`FaultSettings::missing_entries_rate`].
     pub missing_entries_rate: Option<f64>,
 }
 
@@ -120,14 +128,19 @@ impl FaultUpdate {
 /// What a request suffers before it is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
+    /// 504, empty body.
     GatewayTimeout,
+    /// 503, empty body.
     Unavailable,
+    /// 500 with the web service's generic JSON message.
     ServerError,
 }
 
 /// Fault settings and the seeded dice.
 pub(crate) struct Faults {
+    /// The rates in force.
     pub(crate) settings: FaultSettings,
+    /// Seeded from the sandbox seed so a run's faults repeat.
     dice: ChaCha8Rng,
     /// (location index, patient Id) whose entries were asked for already.
     asked: HashSet<(usize, String)>,
@@ -189,5 +202,43 @@ impl Faults {
             omitted[index] = true;
         }
         omitted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_start_from_a_profile_and_clamp_rates() {
+        let mut settings = FaultSettings::for_profile(FaultProfile::None);
+        let update = FaultUpdate {
+            profile: Some(FaultProfile::Hostile),
+            server_error_rate: Some(7.0),
+            slow_rate: Some(f64::NAN),
+            slow_delay_ms: Some(50),
+            ..FaultUpdate::default()
+        };
+        update.apply(&mut settings);
+        assert_eq!(settings.server_error_rate, 1.0);
+        assert_eq!(settings.slow_rate, 0.0);
+        assert_eq!(settings.slow_delay_ms, 50);
+        assert_eq!(
+            settings.gateway_timeout_rate,
+            FaultSettings::for_profile(FaultProfile::Hostile).gateway_timeout_rate
+        );
+    }
+
+    #[test]
+    fn entries_are_only_missing_on_the_first_ask() {
+        let mut faults = Faults::new(FaultProfile::None, 1);
+        faults.settings.missing_entries_rate = 1.0;
+        let first = faults.omitted_entries(0, "p", 5);
+        assert!(first.contains(&true));
+        assert!(!faults.omitted_entries(0, "p", 5).contains(&true));
+        assert!(
+            faults.omitted_entries(1, "p", 5).contains(&true),
+            "per location"
+        );
     }
 }

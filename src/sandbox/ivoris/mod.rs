@@ -35,8 +35,10 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Why a scripted change could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
+    /// No location has this key.
     #[error("unknown location {0}")]
     UnknownLocation(String),
+    /// The location has no record of this kind with this Id.
     #[error("unknown {kind} {id}")]
     UnknownRecord { kind: &'static str, id: String },
 }
@@ -44,8 +46,11 @@ pub enum SimError {
 /// The three kinds of records the service lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum RecordKind {
+    /// `AllPatients`, `Patient`.
     Patient,
+    /// `AllAppointments`, `LatestAppointments`, a patient's appointments.
     Appointment,
+    /// `DocumentEntries`.
     Entry,
 }
 

@@ -261,7 +261,9 @@ async fn dispatch(
 
 /// A JSON array written record by record.
 struct JsonArray {
+    /// The JSON text so far.
     body: String,
+    /// Whether no record was written yet (no comma needed).
     empty: bool,
 }
 
@@ -294,9 +296,13 @@ struct BadParam(&'static str, &'static str);
 
 /// One parsed request against one location.
 struct Ivoris<'a> {
+    /// For the fault dice (duplicate pages, missing entries).
     sim: &'a IvorisSim,
+    /// The world, read-locked for the whole request.
     state: &'a SimState,
+    /// Index of the installation addressed by the link name.
     location: usize,
+    /// Query parameters as sent.
     query: &'a Params,
 }
 
@@ -770,5 +776,50 @@ async fn sandbox_paging(State(sim): State<Arc<IvorisSim>>, body: String) -> Resp
 impl IntoResponse for super::SimError {
     fn into_response(self) -> Response {
         message(StatusCode::NOT_FOUND, &self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet_and_padding() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("sync:pw", "c3luYzpwdw=="),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn dates_and_date_times_are_parsed_strictly() {
+        assert_eq!(
+            parse_date("2026-10-01"),
+            NaiveDate::from_ymd_opt(2026, 10, 1)
+        );
+        assert_eq!(
+            parse_date("2026-10-01T08:00:00"),
+            NaiveDate::from_ymd_opt(2026, 10, 1)
+        );
+        for bad in ["01.10.2026", "2026-02-30", "gestern", ""] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_date_time("2026-10-01"),
+            NaiveDate::from_ymd_opt(2026, 10, 1).and_then(|d| d.and_hms_opt(0, 0, 0))
+        );
+    }
+
+    #[test]
+    fn counter_names_drop_the_relay_prefix() {
+        assert_eq!(
+            template("/relay/{linkname}/webservice/api/Patient/v1/AllPatients"),
+            "/Patient/v1/AllPatients"
+        );
     }
 }
