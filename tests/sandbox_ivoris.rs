@@ -377,6 +377,46 @@ fn appointments_use_all_states_in_a_realistic_mix() {
 }
 
 #[test]
+fn chairs_are_not_double_booked_and_practices_keep_opening_hours() {
+    let world = medium();
+    for location in &world.locations {
+        let mut by_chair: HashMap<(&str, NaiveDate), Vec<(NaiveDateTime, NaiveDateTime)>> =
+            HashMap::new();
+        for appointment in &location.appointments {
+            let start = appointment.start.unwrap();
+            let weekday = chrono::Datelike::weekday(&start.date());
+            assert!(
+                !matches!(weekday, chrono::Weekday::Sat | chrono::Weekday::Sun),
+                "{start}"
+            );
+            assert!(
+                start.time() >= chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+                "{start}"
+            );
+            assert!(
+                end_of(appointment).time() <= chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap(),
+                "{start}"
+            );
+            if appointment.state.as_deref() != Some("Cancelled") {
+                by_chair
+                    .entry((
+                        appointment.dentist_chair_id.as_deref().unwrap(),
+                        start.date(),
+                    ))
+                    .or_default()
+                    .push((start, end_of(appointment)));
+            }
+        }
+        let mut overlaps = 0;
+        for slots in by_chair.values_mut() {
+            slots.sort();
+            overlaps += slots.windows(2).filter(|w| w[1].0 < w[0].1).count();
+        }
+        assert_eq!(overlaps, 0, "{}", location.key);
+    }
+}
+
+#[test]
 fn templates_cover_the_appointment_types_of_practices() {
     let world = World::generate(5, Size::Small);
     let names: HashSet<_> = world.locations[0]

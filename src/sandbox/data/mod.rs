@@ -341,6 +341,19 @@ impl Planner {
         *self.busy.entry((start.date(), chair)).or_default() |= mask;
     }
 
+    /// Whether the chair is free for the whole appointment.
+    fn is_free(&self, start: NaiveDateTime, chair: usize, minutes: u32) -> bool {
+        let Some(offset) =
+            (chrono::Timelike::num_seconds_from_midnight(&start.time()) / 60).checked_sub(OPENING)
+        else {
+            return false;
+        };
+        let mask = slot_mask(offset / 15, minutes.div_ceil(15));
+        self.busy
+            .get(&(start.date(), chair))
+            .is_none_or(|busy| busy & mask == 0)
+    }
+
     /// A free chair and start on `day` or the next workdays.
     fn find(
         &mut self,
@@ -402,6 +415,23 @@ pub fn between(rng: &mut ChaCha8Rng, from: NaiveDateTime, to: NaiveDateTime) -> 
     }
     let offset = rng.random_range(0..=seconds / 60) * 60;
     from + Duration::seconds(offset)
+}
+
+/// A moment during office hours (07:30–18:30) between two instants, for
+/// changes staff make: registrations, bookings, corrections.
+pub fn office_moment(
+    rng: &mut ChaCha8Rng,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> NaiveDateTime {
+    let day = between(rng, from, to).date();
+    let minutes = rng.random_range(7 * 60 + 30..18 * 60 + 30);
+    let time = NaiveTime::from_hms_opt(minutes / 60, minutes % 60, 0).unwrap_or(NaiveTime::MIN);
+    if from >= to {
+        return to;
+    }
+    // Strictly after `from`, so a change is always newer than the moment before it.
+    day.and_time(time).clamp(from + Duration::minutes(1), to)
 }
 
 fn staff(rng: &mut ChaCha8Rng, size: Size) -> (Vec<Practitioner>, usize) {
@@ -937,16 +967,16 @@ fn generate_location(
             (history_start + Duration::days(rng.random_range(0..190))).date()
         };
         let registered = if newcomer {
-            between(
+            office_moment(
                 rng,
                 first_day.and_hms_opt(8, 0, 0).unwrap_or(now) - Duration::days(21),
                 first_day.and_hms_opt(8, 0, 0).unwrap_or(now),
             )
         } else {
-            between(rng, history_start, now)
+            office_moment(rng, history_start, now)
         };
         let registered = if registered > now - Duration::minutes(5) {
-            between(rng, now - Duration::days(40), now - Duration::minutes(5))
+            office_moment(rng, now - Duration::days(40), now - Duration::minutes(5))
         } else {
             registered
         };
@@ -986,30 +1016,38 @@ fn this_morning(rng: &mut ChaCha8Rng, practice: &mut Practice<'_>) {
     if patients == 0 || quarter_hours(now.date()) == 0 {
         return;
     }
-    let chairs = practice.location.chairs.len().saturating_sub(1).max(1);
-    let slot_start = now.date().and_hms_opt(10, 0, 0).unwrap_or(now);
-    let kinds = [VisitKind::Kontrolle, VisitKind::Fuellung, VisitKind::Endo];
-    for chair in 0..chairs.min(2) {
-        let patient = rng.random_range(0..patients);
-        let kind = *pick(rng, &kinds);
-        let tooth = care::back_tooth(rng);
-        practice.visit_at(rng, patient, kind, slot_start, chair, None, &tooth);
-    }
+    let treatment_chairs = practice.planner.chairs - practice.planner.prophylaxis_chairs;
+    let in_chair = now.date().and_hms_opt(10, 0, 0).unwrap_or(now);
     let waiting = now.date().and_hms_opt(10, 30, 0).unwrap_or(now);
+    let kinds = [VisitKind::Kontrolle, VisitKind::Fuellung, VisitKind::Endo];
+    let mut booked = 0;
+    for chair in 0..treatment_chairs {
+        let kind = *pick(rng, &kinds);
+        if booked == 2
+            || !practice
+                .planner
+                .is_free(in_chair, chair, kind.duration_minutes())
+        {
+            continue;
+        }
+        let patient = rng.random_range(0..patients);
+        let tooth = care::back_tooth(rng);
+        practice.visit_at(rng, patient, kind, in_chair, chair, None, &tooth);
+        booked += 1;
+    }
+    let kind = VisitKind::Kontrolle;
+    let free = (0..treatment_chairs).find(|&c| {
+        practice
+            .planner
+            .is_free(waiting, c, kind.duration_minutes())
+    });
     let patient = rng.random_range(0..patients);
     let count = practice.location.appointments.len();
-    practice.visit_at(
-        rng,
-        patient,
-        VisitKind::Kontrolle,
-        waiting,
-        chairs.min(2),
-        None,
-        "",
-    );
+    practice.visit_at(rng, patient, kind, waiting, free.unwrap_or(0), None, "");
     if let Some(appointment) = practice.location.appointments.get_mut(count) {
         appointment.state = Some("Arrived".to_string());
         appointment.confirmation_state = Some("Confirmed".to_string());
+        appointment.last_modified = Some(now - Duration::minutes(4));
     }
 }
 

@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use super::SimState;
 use crate::sandbox::data::care::{self, Payer, VisitKind};
-use crate::sandbox::data::{self, Fate, Location, Planner, Practice, between, people};
+use crate::sandbox::data::{
+    self, Fate, Location, Planner, Practice, between, office_moment, people,
+};
 
 /// Longest step of one `advance` call.
 pub const MAX_DAYS: u32 = 366;
@@ -243,7 +245,7 @@ fn book(
             .max()
             .unwrap_or(1000)
             + 1;
-        let registered = between(rng, from, to);
+        let registered = office_moment(rng, from, to);
         let patient = data::patient_record(rng, &person, number, registered);
         practice.location.patients.push(patient);
         summary.new_patients += 1;
@@ -263,7 +265,7 @@ fn book(
             15..=16 => (VisitKind::Schmerz, rng.random_range(0..2)),
             _ => (VisitKind::Fuellung, rng.random_range(5..29)),
         };
-        let booked_at = between(rng, from, to);
+        let booked_at = office_moment(rng, from, to);
         let tooth = care::back_tooth(rng);
         let (fate, _) = practice.visit(
             rng,
@@ -294,7 +296,7 @@ fn change_patients(
     let changes = count(rng, (patients as f64 * 0.0008).max(0.5));
     for _ in 0..changes {
         let index = rng.random_range(0..patients);
-        let modified = between(rng, from, to);
+        let modified = office_moment(rng, from, to);
         let roll = rng.random_range(0..20);
         let Some(patient) = practice.location.patients.get_mut(index) else {
             continue;
