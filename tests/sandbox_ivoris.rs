@@ -910,6 +910,10 @@ async fn forced_failures_have_the_shapes_seen_in_the_field() {
     for status in ["200", "500", "503", "504"] {
         assert_eq!(ping[status], json!(1), "{counters}");
     }
+    let reset = h
+        .sandbox(reqwest::Method::POST, "/_sandbox/counters/reset", None)
+        .await;
+    assert_eq!(reset, json!({}));
 }
 
 #[tokio::test]
@@ -1242,4 +1246,57 @@ async fn malformed_raw_records_are_served_verbatim_among_valid_ones() {
         .sandbox(reqwest::Method::GET, "/_sandbox/state", None)
         .await;
     assert_eq!(state["locations"][0]["raw_records"], json!(4));
+
+    let over_http = json!({"Id": "via-http", "Lastname": 42});
+    let body = json!({"location": key, "kind": "Patient", "value": over_http});
+    h.sandbox(reqwest::Method::POST, "/_sandbox/raw", Some(body))
+        .await;
+    let page = h.json(0, "/Patient/v1/AllPatients", &[]).await;
+    assert_eq!(page.as_array().unwrap().last().unwrap(), &over_http);
+    let unknown = json!({"location": "atlantis", "kind": "Patient", "value": {}});
+    let response = h
+        .client
+        .post(format!("{}/_sandbox/raw", h.root))
+        .json(&unknown)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn advancing_survives_scripted_records_with_absurd_values() {
+    let sim = IvorisSim::new(World::generate(2, Size::Small), FaultProfile::None, 2);
+    let key = sim.with_world(|w| w.locations[0].key.clone());
+    let mut weird = sim.with_world(|w| w.locations[0].appointments[0].clone());
+    for (id, start, minutes, template) in [
+        (
+            "far-future",
+            NaiveDateTime::MAX,
+            u32::MAX,
+            weird.template_id.clone(),
+        ),
+        (
+            "far-past",
+            NaiveDateTime::MIN,
+            30,
+            weird.template_id.clone(),
+        ),
+        ("no-template", sim.now(), 30, Some("unknown".to_string())),
+        (
+            "night",
+            sim.now() + chrono::Duration::hours(12),
+            u32::MAX,
+            weird.template_id.clone(),
+        ),
+    ] {
+        weird.id = id.to_string();
+        weird.start = Some(start);
+        weird.duration_minutes = Some(minutes);
+        weird.template_id = template;
+        weird.state = Some("Booked".to_string());
+        sim.add_appointment(&key, weird.clone()).unwrap();
+    }
+    let summary = sim.advance_days(3);
+    assert_eq!(summary.days, 3);
 }

@@ -431,7 +431,7 @@ pub fn office_moment(
         return to;
     }
     // Strictly after `from`, so a change is always newer than the moment before it.
-    day.and_time(time).clamp(from + Duration::minutes(1), to)
+    day.and_time(time).max(from + Duration::minutes(1)).min(to)
 }
 
 fn staff(rng: &mut ChaCha8Rng, size: Size) -> (Vec<Practitioner>, usize) {

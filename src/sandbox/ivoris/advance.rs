@@ -122,6 +122,10 @@ fn settle(
         let (Some(start), true) = (appointment.start, is_open(appointment.state.as_deref())) else {
             continue;
         };
+        // Scripted records may carry absurd dates; the practice ignores them.
+        if (start - to).num_days().abs() > 3_650 {
+            continue;
+        }
         let Some(kind) = appointment
             .template_id
             .as_deref()

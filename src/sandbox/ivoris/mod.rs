@@ -44,7 +44,7 @@ pub enum SimError {
 }
 
 /// The three kinds of records the service lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum RecordKind {
     /// `AllPatients`, `Patient`.
     Patient,

@@ -59,6 +59,8 @@ pub(super) fn router(sim: Arc<IvorisSim>) -> Router {
         )
         .route("/_sandbox/advance", post(sandbox_advance))
         .route("/_sandbox/paging", post(sandbox_paging))
+        .route("/_sandbox/raw", post(sandbox_raw))
+        .route("/_sandbox/counters/reset", post(sandbox_reset_counters))
         .with_state(sim)
 }
 
@@ -771,6 +773,41 @@ async fn sandbox_paging(State(sim): State<Arc<IvorisSim>>, body: String) -> Resp
         }
         None => bad_request("page_size", "expected a positive integer"),
     }
+}
+
+/// Body of `POST /_sandbox/raw`: a raw record to serve, added among the
+/// valid ones or, with `replace_id`, instead of the valid record with that Id.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    /// Location key (`magdeburg`).
+    location: String,
+    /// `Patient`, `Appointment` or `Entry`.
+    kind: RecordKind,
+    /// The record exactly as it is to be served.
+    value: Value,
+    /// Id of the valid record to replace.
+    replace_id: Option<String>,
+}
+
+async fn sandbox_raw(State(sim): State<Arc<IvorisSim>>, body: String) -> Response {
+    let request = match serde_json::from_str::<RawRequest>(&body) {
+        Ok(request) => request,
+        Err(error) => return bad_request("body", &error.to_string()),
+    };
+    let result = match &request.replace_id {
+        Some(id) => sim.replace_raw(&request.location, request.kind, id, request.value),
+        None => sim.inject_raw(&request.location, request.kind, request.value),
+    };
+    match result {
+        Ok(()) => json_value(StatusCode::OK, &json!({"ok": true})),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn sandbox_reset_counters(State(sim): State<Arc<IvorisSim>>) -> Response {
+    sim.reset_counters();
+    json_value(StatusCode::OK, &sim.counters())
 }
 
 impl IntoResponse for super::SimError {
