@@ -163,8 +163,10 @@ fn sizes_meet_their_targets() {
     check_size(Size::Medium, (1_950, 2_150), (3.0, 5.5), (10.0, 20.0));
 }
 
-fn medium() -> World {
-    World::generate(5, Size::Medium)
+/// The demo-sized world, generated once for all realism checks.
+fn medium() -> &'static World {
+    static MEDIUM: std::sync::OnceLock<World> = std::sync::OnceLock::new();
+    MEDIUM.get_or_init(|| World::generate(5, Size::Medium))
 }
 
 #[test]
@@ -252,7 +254,7 @@ fn person_key(patient: &Patient) -> PersonKey {
 
 #[test]
 fn some_people_are_patients_at_two_locations_and_some_are_entered_twice() {
-    for world in [World::generate(5, Size::Small), medium()] {
+    for world in [&World::generate(5, Size::Small), medium()] {
         let keys: Vec<HashMap<PersonKey, Vec<&Patient>>> = world
             .locations
             .iter()
