@@ -1302,3 +1302,34 @@ fn advancing_survives_scripted_records_with_absurd_values() {
     let summary = sim.advance_days(3);
     assert_eq!(summary.days, 3);
 }
+
+#[tokio::test]
+async fn the_sandbox_starts_with_one_relay_url_per_location() {
+    use ivoris_hubspot_sync::sandbox::{Sandbox, SandboxOptions};
+    let sandbox = Sandbox::start(SandboxOptions::default()).await.unwrap();
+    assert_eq!(sandbox.locations.len(), 3);
+    let client = reqwest::Client::new();
+    for location in &sandbox.locations {
+        assert!(location.ivoris_url.starts_with(&sandbox.ivoris_root));
+        assert!(location.ivoris_url.ends_with("/webservice/api"));
+        let profiles: Value = client
+            .get(format!("{}/Profile/v1/Profiles", location.ivoris_url))
+            .basic_auth(credentials::IVORIS_USER, Some(credentials::IVORIS_PASSWORD))
+            .query(&[
+                ("app", credentials::IVORIS_APP),
+                ("app_version", credentials::IVORIS_APP_VERSION),
+                ("api_key", credentials::IVORIS_API_KEY),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(profiles[0]["Id"], json!(location.profile_id));
+        assert_eq!(profiles[0]["Name"], json!(location.name));
+    }
+    let keys: Vec<&str> = sandbox.locations.iter().map(|l| l.key.as_str()).collect();
+    assert_eq!(keys, ["magdeburg", "leipzig", "halle"]);
+    sandbox.shutdown().await;
+}

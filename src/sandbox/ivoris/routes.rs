@@ -345,7 +345,7 @@ impl Ivoris<'_> {
         }
     }
 
-    /// `None` when the optional `profileId` names another profile.
+    /// False when the optional `profileId` names another profile (the answer is then empty).
     fn profile_matches(&self) -> bool {
         match (self.query.get("profileId"), self.data()) {
             (Some(asked), Some(location)) => asked.is_empty() || *asked == location.profile.id,
