@@ -74,6 +74,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SimError> {
             "Invalid input JSON on line 1, column 1: No content to map due to end-of-input",
         ));
     }
+    // Every endpoint takes an object; serde would also read a struct from an array.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(SimError::validation(
+            "Invalid input JSON on line 1, column 1: expected a JSON object",
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|error| {
         SimError::validation(format!(
             "Invalid input JSON on line {}, column {}: {error}",

@@ -149,13 +149,8 @@ pub fn search(
     if let Some((property, descending)) = request.sorts.first().map(sort_key) {
         let numeric = store.property(&property).is_some_and(|p| p.is_numeric());
         matches.sort_by(|a, b| {
-            let ordering =
-                compare_values(a.1.get(&property), b.1.get(&property), numeric).then(a.0.cmp(&b.0));
-            if descending {
-                ordering.reverse()
-            } else {
-                ordering
-            }
+            compare_values(a.1.get(&property), b.1.get(&property), numeric, descending)
+                .then(a.0.cmp(&b.0))
         });
     }
     let total = matches.len();
@@ -347,9 +342,22 @@ fn sort_key(sort: &SortSpec) -> (String, bool) {
     }
 }
 
-fn compare_values(a: Option<&String>, b: Option<&String>, numeric: bool) -> Ordering {
-    match (a, b) {
-        (Some(a), Some(b)) => compare(numeric, a, b).unwrap_or(Ordering::Equal),
+/// Records without a value sort last in either direction.
+fn compare_values(
+    a: Option<&String>,
+    b: Option<&String>,
+    numeric: bool,
+    descending: bool,
+) -> Ordering {
+    match (a.filter(|v| !v.is_empty()), b.filter(|v| !v.is_empty())) {
+        (Some(a), Some(b)) => {
+            let ordering = compare(numeric, a, b).unwrap_or(Ordering::Equal);
+            if descending {
+                ordering.reverse()
+            } else {
+                ordering
+            }
+        }
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
         (None, None) => Ordering::Equal,
