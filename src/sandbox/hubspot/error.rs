@@ -16,6 +16,7 @@ pub struct SimError {
     pub status: u16,
     /// HubSpot's category (`VALIDATION_ERROR`, `CONFLICT`, `OBJECT_NOT_FOUND`, …).
     pub category: &'static str,
+    /// Human-readable explanation, HubSpot's wording where known.
     pub message: String,
     /// The rarely filled parts, boxed to keep `Result<_, SimError>` small.
     pub details: Box<Details>,
@@ -164,8 +165,10 @@ impl SimError {
 /// One property that failed validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PropertyProblem {
+    /// The offending property.
     pub name: String,
     /// HubSpot's code (`PROPERTY_DOESNT_EXIST`, `READ_ONLY_VALUE`, `INVALID_OPTION`, …).
     pub code: &'static str,
+    /// What is wrong with the value.
     pub message: String,
 }

@@ -5,6 +5,9 @@
 //! `objectWriteTraceId`, inputs succeed or fail one by one and failures
 //! come back in a 207; otherwise the whole call is checked first and one bad
 //! input refuses it without changing anything.
+//!
+//! The private `*Input` structs mirror HubSpot's request schemas field by
+//! field (camelCase on the wire); unknown fields are ignored as HubSpot does.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,7 +26,9 @@ use super::store::{Now, Props, Selection, Store, format_time, record_json};
 /// A successful answer: status and optional JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
+    /// HTTP status (200, 201, 204, 207).
     pub status: u16,
+    /// JSON body; `None` for 204.
     pub body: Option<Value>,
 }
 

@@ -29,6 +29,9 @@ pub struct Clock {
     offset_ms: AtomicU64,
 }
 
+/// Upper bound of `Clock::advance` in total.
+const MAX_OFFSET_MS: u64 = 10 * 365 * 24 * 3_600_000;
+
 impl Clock {
     pub fn new() -> Clock {
         Clock {
@@ -48,9 +51,15 @@ impl Clock {
         self.started_wall + chrono::Duration::from_std(elapsed).unwrap_or_default()
     }
 
+    /// Moves time forward; the total offset is capped (ten years) so
+    /// instants and wall times can never overflow.
     pub fn advance(&self, by: Duration) {
         let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.offset_ms.fetch_add(millis, Ordering::Relaxed);
+        let _ = self
+            .offset_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |offset| {
+                Some(offset.saturating_add(millis).min(MAX_OFFSET_MS))
+            });
     }
 }
 
@@ -65,9 +74,13 @@ pub enum Refusal {
 /// The rate-limit headers of an admitted request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
+    /// `X-HubSpot-RateLimit-Max`: size of the ten-second window.
     pub max: u32,
+    /// `X-HubSpot-RateLimit-Remaining` in the current window.
     pub remaining: u32,
+    /// `X-HubSpot-RateLimit-Daily`.
     pub daily: u32,
+    /// `X-HubSpot-RateLimit-Daily-Remaining`.
     pub daily_remaining: u32,
 }
 

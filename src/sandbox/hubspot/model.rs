@@ -87,12 +87,20 @@ impl ObjectType {
         }
     }
 
-    /// The system property holding the last modification time; contacts
-    /// use the old name, the other objects the `hs_` one.
+    /// The system property reads show as the last modification time;
+    /// contacts use the old name, the other objects the `hs_` one.
     pub fn modified_property(self) -> &'static str {
         match self {
             ObjectType::Contacts => "lastmodifieddate",
             _ => "hs_lastmodifieddate",
+        }
+    }
+
+    /// Every property stamped on a write: contacts carry both names.
+    pub fn modified_properties(self) -> &'static [&'static str] {
+        match self {
+            ObjectType::Contacts => &["lastmodifieddate", "hs_lastmodifieddate"],
+            _ => &["hs_lastmodifieddate"],
         }
     }
 
@@ -144,43 +152,66 @@ pub fn association_type_id(from: ObjectType, to: ObjectType) -> Option<u32> {
     }
 }
 
-/// One option of an enumeration property.
+/// One option of an enumeration property (HubSpot's `Option` model).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PropertyOption {
+    /// Text the practice sees.
     pub label: String,
+    /// Stored value, the one writes must use.
     pub value: String,
+    /// Position in pickers.
     #[serde(default)]
     pub display_order: i64,
+    /// Hidden options stay valid but are not offered.
     #[serde(default)]
     pub hidden: bool,
+    /// Optional help text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
-/// A property definition as the properties API shows it.
+/// A property definition as the properties API shows it. The fields mirror
+/// HubSpot's `Property` model, including those its Python SDK requires.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PropertyDef {
+    /// Internal name used in record bodies.
     pub name: String,
+    /// Name shown in HubSpot.
     pub label: String,
+    /// Value type (`string`, `number`, `date`, …): decides validation and search comparison.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Form control; must fit `kind`.
     pub field_type: String,
+    /// The property group it is listed under.
     pub group_name: String,
     /// The Python SDK requires the field, HubSpot sends "" when unset.
     pub description: String,
+    /// Allowed values of enumerations (empty: any value).
     pub options: Vec<PropertyOption>,
+    /// Position in HubSpot's UI.
     pub display_order: i64,
+    /// Values are unique per object type; enforced on every write.
     pub has_unique_value: bool,
+    /// Hidden from HubSpot's UI.
     pub hidden: bool,
+    /// Usable in forms.
     pub form_field: bool,
+    /// Computed by HubSpot, never written.
     pub calculated: bool,
+    /// Options come from elsewhere (pipelines, owners), so they are not checked here.
     pub external_options: bool,
+    /// Seeded by HubSpot rather than created through the API.
     pub hubspot_defined: bool,
+    /// Archived definitions are only listed with `archived=true`.
     pub archived: bool,
+    /// Creation time (HubSpot timestamp format).
     pub created_at: String,
+    /// Last change of the definition.
     pub updated_at: String,
+    /// Whether definition and values may change.
     pub modification_metadata: ModificationMetadata,
 }
 
@@ -188,8 +219,11 @@ pub struct PropertyDef {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModificationMetadata {
+    /// The property may be archived.
     pub archivable: bool,
+    /// The definition cannot be edited (seeded properties).
     pub read_only_definition: bool,
+    /// Values cannot be written (system properties): writes get `READ_ONLY_VALUE`.
     pub read_only_value: bool,
 }
 
@@ -208,9 +242,13 @@ impl PropertyDef {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PropertyGroup {
+    /// Internal name properties refer to in `groupName`.
     pub name: String,
+    /// Name shown in HubSpot.
     pub label: String,
+    /// Position in HubSpot's UI.
     pub display_order: i64,
+    /// Archived groups are kept for old references.
     pub archived: bool,
 }
 
@@ -259,13 +297,21 @@ pub fn field_type_fits(kind: &str, field_type: &str) -> bool {
 /// The timestamp seeded definitions carry.
 pub const SEED_TIME: &str = "2019-08-06T02:43:14.491Z";
 
+/// A compact description of a seeded property (see `PropertyDef`).
 struct Seed {
+    /// Internal name.
     name: &'static str,
+    /// Shown name.
     label: &'static str,
+    /// Value type.
     kind: &'static str,
+    /// Form control.
     field_type: &'static str,
+    /// Property group.
     group: &'static str,
+    /// System property that writes may not set.
     read_only: bool,
+    /// `(value, label)` of enumeration options.
     options: &'static [(&'static str, &'static str)],
 }
 
@@ -642,17 +688,24 @@ pub fn seeded_properties(object_type: ObjectType) -> Vec<PropertyDef> {
 /// A deal pipeline stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
+    /// Value of a deal's `dealstage`.
     pub id: String,
+    /// Unique within the pipeline; the sync resolves ids from labels.
     pub label: String,
+    /// Win probability, a string on the wire.
     pub probability: &'static str,
+    /// Closed stages end a deal (won or lost).
     pub closed: bool,
 }
 
 /// A deal pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
+    /// Value of a deal's `pipeline`.
     pub id: String,
+    /// Name shown in HubSpot.
     pub label: String,
+    /// Stages in display order.
     pub stages: Vec<Stage>,
 }
 

@@ -84,6 +84,7 @@ enum Op {
 /// A recognised request.
 #[derive(Debug, Clone)]
 struct Endpoint {
+    /// The handler and its path arguments.
     op: Op,
     /// Counter key, e.g. `POST /crm/v3/objects/contacts/batch/upsert`.
     template: String,

@@ -16,27 +16,40 @@ use super::store::{Props, Selection, TypeStore, parse_time_ms, props_json};
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SearchRequest {
+    /// Alternatives (OR); empty matches everything.
     pub filter_groups: Vec<FilterGroup>,
+    /// Only the first sort is applied; default order is by id.
     pub sorts: Vec<SortSpec>,
+    /// Properties in the results; empty means the type's defaults.
     pub properties: Vec<String>,
+    /// Page size, at most 200 (default 10).
     pub limit: Option<i64>,
+    /// Offset cursor from `paging.next.after` (string or number).
     pub after: Option<Value>,
+    /// Free text over the type's default text properties.
     pub query: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct FilterGroup {
+    /// Conditions that must all hold (AND).
     pub filters: Vec<Filter>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Filter {
+    /// Property compared.
     pub property_name: String,
+    /// EQ, NEQ, LT, LTE, GT, GTE, BETWEEN, IN, NOT_IN, HAS_PROPERTY,
+    /// NOT_HAS_PROPERTY, CONTAINS_TOKEN, NOT_CONTAINS_TOKEN.
     pub operator: String,
+    /// Operand of single-value operators and BETWEEN's lower bound.
     pub value: Option<Value>,
+    /// BETWEEN's upper bound.
     pub high_value: Option<Value>,
+    /// Operands of IN and NOT_IN.
     pub values: Option<Vec<Value>>,
 }
 
@@ -114,7 +127,7 @@ pub fn search(
             .ok_or_else(|| SimError::validation("Invalid after value."))?,
         Some(_) => return Err(SimError::validation("Invalid after value.")),
     };
-    if after + limit > MAX_RESULTS {
+    if after.saturating_add(limit) > MAX_RESULTS {
         return Err(SimError::validation(format!(
             "Paging past {MAX_RESULTS} results is not supported: after {after} with limit {limit}."
         ))

@@ -31,8 +31,11 @@ pub type Props = HashMap<String, String>;
 /// The time a write happens at, and the index lag in force.
 #[derive(Debug, Clone, Copy)]
 pub struct Now {
+    /// Simulated monotonic time: orders versions for the index lag.
     pub instant: Instant,
+    /// Simulated wall time: `createdAt`, `updatedAt`, date properties.
     pub wall: DateTime<Utc>,
+    /// Index lag in force for this write or search.
     pub lag: Duration,
 }
 
@@ -44,13 +47,17 @@ pub fn format_time(time: DateTime<Utc>) -> String {
 /// One CRM record.
 #[derive(Debug, Clone)]
 pub struct Record {
+    /// HubSpot's record id (`hs_object_id`).
     pub id: u64,
     /// Current values, including the system properties (`hs_object_id`, dates).
     pub props: Arc<Props>,
     /// Earlier values per property, newest first, for `propertiesWithHistory`.
     pub history: HashMap<String, Vec<(String, DateTime<Utc>)>>,
+    /// `createdAt`.
     pub created_at: DateTime<Utc>,
+    /// `updatedAt` (also the archive time of archived records).
     pub updated_at: DateTime<Utc>,
+    /// In the recycle bin: out of lists, search and unique indexes.
     pub archived: bool,
     /// Versions as search will see them: (written at, values or `None` when
     /// archived). The last entry is the current version; older entries are
@@ -67,7 +74,7 @@ impl Record {
         self.indexed
             .iter()
             .rev()
-            .find(|(at, _)| *at + lag <= now)
+            .find(|(at, _)| at.checked_add(lag).is_some_and(|seen| seen <= now))
             .and_then(|(_, props)| props.as_ref())
     }
 
@@ -78,7 +85,12 @@ impl Record {
             Some(self.props.clone())
         };
         self.indexed.push((now.instant, version));
-        while self.indexed.len() > 1 && self.indexed[1].0 + now.lag <= now.instant {
+        while self.indexed.len() > 1
+            && self.indexed[1]
+                .0
+                .checked_add(now.lag)
+                .is_some_and(|seen| seen <= now.instant)
+        {
             self.indexed.remove(0);
         }
     }
@@ -87,6 +99,7 @@ impl Record {
 /// Everything about one object type.
 #[derive(Debug)]
 pub struct TypeStore {
+    /// The type this store holds (for messages and type-specific rules).
     pub object_type: ObjectType,
     /// Records by id; ordered so listing pages by id cursor.
     pub records: BTreeMap<u64, Record>,
@@ -94,6 +107,7 @@ pub struct TypeStore {
     pub properties: Vec<PropertyDef>,
     /// Position of each property in `properties`.
     property_index: HashMap<String, usize>,
+    /// Property groups; a property must name one of them.
     pub groups: Vec<PropertyGroup>,
     /// Unique property → normalised value → id of the (live) record holding it.
     unique: HashMap<String, HashMap<String, u64>>,
@@ -428,10 +442,15 @@ pub fn parse_time_ms(value: &str) -> Option<i64> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordSnapshot {
+    /// Record id.
     pub id: String,
+    /// Current values, system properties included.
     pub properties: BTreeMap<String, String>,
+    /// `createdAt` in HubSpot's format.
     pub created_at: String,
+    /// `updatedAt` in HubSpot's format.
     pub updated_at: String,
+    /// Whether it sits in the recycle bin.
     pub archived: bool,
     /// Associated ids per object type name.
     pub associations: BTreeMap<String, Vec<String>>,
@@ -459,6 +478,7 @@ pub struct Store {
     pub types: [TypeStore; 3],
     /// Both directions of every association.
     pub associations: HashMap<ObjectRef, BTreeSet<ObjectRef>>,
+    /// Deal pipelines; `pipeline` and `dealstage` values are checked against them.
     pub pipelines: Vec<Pipeline>,
     /// Next record id (shared by all types, like HubSpot's large ids).
     next_id: u64,
@@ -515,7 +535,9 @@ impl Store {
         let stamp = format_time(now.wall);
         props.insert("hs_object_id".into(), id.to_string());
         props.insert(object_type.created_property().into(), stamp.clone());
-        props.insert(object_type.modified_property().into(), stamp);
+        for name in object_type.modified_properties() {
+            props.insert((*name).into(), stamp.clone());
+        }
         let store = self.of_mut(object_type);
         store.index_record(id, &props);
         let mut history = HashMap::new();
@@ -576,10 +598,10 @@ impl Store {
             }
             changed.push((name, value));
         }
-        next.insert(
-            object_type.modified_property().into(),
-            format_time(now.wall),
-        );
+        let stamp = format_time(now.wall);
+        for name in object_type.modified_properties() {
+            next.insert((*name).into(), stamp.clone());
+        }
         store.index_record(id, &next);
         if let Some(record) = store.records.get_mut(&id) {
             for (name, value) in changed {
