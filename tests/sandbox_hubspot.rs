@@ -1538,3 +1538,107 @@ async fn legacy_records_can_be_seeded_without_keys() {
     );
     assert!(hs.sim.counters().requests.len() == 1);
 }
+
+#[tokio::test]
+async fn reads_by_unique_property_and_with_history() {
+    let hs = start().await;
+    let id = hs
+        .create(
+            "contacts",
+            json!({"email": "hist@example.org", "firstname": "Erst"}),
+        )
+        .await;
+    hs.patch(
+        &format!("/crm/v3/objects/contacts/{id}"),
+        json!({"properties": {"firstname": "Zweit"}}),
+    )
+    .await;
+    let answer = hs
+        .get("/crm/v3/objects/contacts/HIST@example.org?idProperty=email&properties=firstname&propertiesWithHistory=firstname")
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["id"], id.as_str());
+    let history: Vec<&str> = answer.body["propertiesWithHistory"]["firstname"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["Zweit", "Erst"]);
+    let by_other = hs
+        .get("/crm/v3/objects/contacts/Erst?idProperty=firstname")
+        .await;
+    assert_eq!(by_other.status, 400);
+    let missing = hs
+        .get("/crm/v3/objects/contacts/nobody@example.org?idProperty=email")
+        .await;
+    assert_eq!(missing.status, 404);
+    let batch = hs
+        .post(
+            "/crm/v3/objects/contacts/batch/read",
+            json!({"inputs": [{"id": id}, {"id": "424242"}], "properties": ["email"], "propertiesWithHistory": []}),
+        )
+        .await;
+    assert_eq!(batch.status, 207);
+    assert_eq!(batch.body["errors"][0]["category"], "OBJECT_NOT_FOUND");
+    assert_eq!(batch.body["errors"][0]["context"]["ids"], json!(["424242"]));
+    assert_eq!(ids(&batch.body), vec![id]);
+}
+
+#[tokio::test]
+async fn upsert_with_trace_ids_reports_failures_per_input() {
+    let hs = start().await;
+    hs.unique_property("contacts", "ivoris_patient_key").await;
+    hs.create("contacts", json!({"email": "belegt@example.org"}))
+        .await;
+    let answer = hs
+        .post(
+            "/crm/v3/objects/contacts/batch/upsert",
+            json!({"inputs": [
+                {"idProperty": "ivoris_patient_key", "id": "mag:1", "properties": {"email": "frei@example.org"}, "objectWriteTraceId": "1"},
+                {"idProperty": "ivoris_patient_key", "id": "mag:2", "properties": {"email": "belegt@example.org"}, "objectWriteTraceId": "2"},
+            ]}),
+        )
+        .await;
+    assert_eq!(answer.status, 207, "{}", answer.body);
+    assert_eq!(answer.body["results"][0]["new"], true);
+    assert!(
+        answer.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Contact already exists. Existing ID: ")
+    );
+    assert_eq!(hs.sim.snapshot().objects["contacts"].len(), 2);
+}
+
+/// Status codes of a run of requests under hostile faults (0 = dropped).
+async fn hostile_statuses(seed: u64) -> Vec<u16> {
+    let hs = start_with(|options| {
+        options.rate_limits = false;
+        options.seed = seed;
+    })
+    .await;
+    hs.sim.set_faults(FaultSettings {
+        slow_delay_ms: 0,
+        ..FaultSettings::for_profile(ivoris_hubspot_sync::sandbox::FaultProfile::Hostile)
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..60 {
+        let result = hs
+            .try_call(Method::GET, "/crm/v3/objects/contacts", None)
+            .await;
+        statuses.push(result.map(|answer| answer.status).unwrap_or(0));
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn fault_dice_are_deterministic_per_seed() {
+    let first = hostile_statuses(7).await;
+    assert_eq!(first, hostile_statuses(7).await);
+    assert!(first.iter().any(|status| *status != 200), "{first:?}");
+    assert!(
+        first.iter().filter(|status| **status == 200).count() > 30,
+        "{first:?}"
+    );
+}
