@@ -1147,7 +1147,8 @@ async fn the_ten_second_window_refuses_the_191st_request_on_professional() {
         refused.body["message"],
         "You have reached your ten_secondly_rolling limit."
     );
-    assert_eq!(hs.sim.counters().rate_limited["TEN_SECONDLY_ROLLING"], 1);
+    assert_eq!(hs.sim.rate_limited("TEN_SECONDLY_ROLLING"), 1);
+    assert_eq!(hs.sim.requests_to("GET /crm/v3/objects/contacts"), 191);
 
     hs.sim.advance_time(Duration::from_secs(10));
     assert_eq!(hs.get("/crm/v3/objects/contacts?limit=1").await.status, 200);
@@ -1233,7 +1234,8 @@ async fn a_committed_write_whose_response_is_lost_is_still_applied() {
             Err(error) => assert!(!error.is_status()),
         }
     }
-    assert_eq!(hs.sim.snapshot().objects["contacts"].len(), 6);
+    assert_eq!(hs.sim.records("contacts").unwrap().len(), 6);
+    assert_eq!(hs.sim.write_calls(), 7);
     // Reads are untouched by write-only faults.
     assert_eq!(hs.get("/crm/v3/objects/contacts").await.status, 200);
     // A retry lands on the same record.

@@ -147,6 +147,29 @@ impl HubSpotSim {
         lock(&self.counters).clone()
     }
 
+    /// Write requests since the last reset (the "zero writes on a re-sync" check).
+    pub fn write_calls(&self) -> u64 {
+        lock(&self.counters).write_calls
+    }
+
+    /// Requests to one endpoint template, e.g. `POST /crm/v3/objects/contacts/batch/upsert`.
+    pub fn requests_to(&self, template: &str) -> u64 {
+        lock(&self.counters)
+            .requests
+            .get(template)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// 429s of one policy (`TEN_SECONDLY_ROLLING`, `DAILY`, `SEARCH_SECONDLY`).
+    pub fn rate_limited(&self, policy: &str) -> u64 {
+        lock(&self.counters)
+            .rate_limited
+            .get(policy)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn reset_counters(&self) {
         *lock(&self.counters) = Counters::default();
     }
@@ -170,6 +193,12 @@ impl HubSpotSim {
     /// Records, merges and property definitions as they are now.
     pub fn snapshot(&self) -> StateSnapshot {
         lock(&self.store).snapshot()
+    }
+
+    /// Every record of one type (`contacts`, `0-3`, …), archived ones included.
+    pub fn records(&self, object_type: &str) -> Result<Vec<RecordSnapshot>, SimError> {
+        let object_type = parse_type(object_type)?;
+        Ok(lock(&self.store).records_snapshot(object_type))
     }
 
     /// Creates a record as an older integration would have (no unique keys

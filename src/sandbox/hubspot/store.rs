@@ -508,8 +508,7 @@ impl Store {
         &mut self.types[object_type.index()]
     }
 
-    /// Validates and creates one record. `staged` is for all-or-nothing
-    /// batches that checked everything beforehand (then `None` skips checks).
+    /// Validates values and uniqueness, then creates one record.
     pub fn create(
         &mut self,
         object_type: ObjectType,
@@ -776,39 +775,44 @@ impl Store {
         }])
     }
 
+    /// Every record of one type (archived ones included), by id.
+    pub fn records_snapshot(&self, object_type: ObjectType) -> Vec<RecordSnapshot> {
+        self.of(object_type)
+            .records
+            .values()
+            .map(|record| {
+                let mut associations: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                if let Some(links) = self.associations.get(&(object_type, record.id)) {
+                    for (kind, id) in links {
+                        associations
+                            .entry(kind.name().to_string())
+                            .or_default()
+                            .push(id.to_string());
+                    }
+                }
+                RecordSnapshot {
+                    id: record.id.to_string(),
+                    properties: record
+                        .props
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    created_at: format_time(record.created_at),
+                    updated_at: format_time(record.updated_at),
+                    archived: record.archived,
+                    associations,
+                }
+            })
+            .collect()
+    }
+
     pub fn snapshot(&self) -> StateSnapshot {
         let mut objects = BTreeMap::new();
         let mut merged = BTreeMap::new();
         let mut properties = BTreeMap::new();
         for store in &self.types {
             let object_type = store.object_type;
-            let records = store
-                .records
-                .values()
-                .map(|record| {
-                    let mut associations: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                    if let Some(links) = self.associations.get(&(object_type, record.id)) {
-                        for (kind, id) in links {
-                            associations
-                                .entry(kind.name().to_string())
-                                .or_default()
-                                .push(id.to_string());
-                        }
-                    }
-                    RecordSnapshot {
-                        id: record.id.to_string(),
-                        properties: record
-                            .props
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect(),
-                        created_at: format_time(record.created_at),
-                        updated_at: format_time(record.updated_at),
-                        archived: record.archived,
-                        associations,
-                    }
-                })
-                .collect();
+            let records = self.records_snapshot(object_type);
             objects.insert(object_type.name().to_string(), records);
             merged.insert(
                 object_type.name().to_string(),
