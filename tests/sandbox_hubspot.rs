@@ -1644,3 +1644,24 @@ async fn fault_dice_are_deterministic_per_seed() {
         "{first:?}"
     );
 }
+
+#[tokio::test]
+async fn injected_429s_carry_the_body_of_the_limiter_they_imitate() {
+    let hs = start().await;
+    hs.sim.set_faults(FaultSettings {
+        rate_limit_rate: 1.0,
+        ..FaultSettings::default()
+    });
+    let plain = hs.get("/crm/v3/objects/contacts").await;
+    assert_eq!(
+        (plain.status, plain.body["policyName"].as_str()),
+        (429, Some("TEN_SECONDLY_ROLLING"))
+    );
+    let search = hs.search("contacts", json!({})).await;
+    assert_eq!(
+        (search.status, search.body["category"].as_str()),
+        (429, Some("RATE_LIMITS"))
+    );
+    assert!(search.body.get("policyName").is_none());
+    assert_eq!(hs.sim.counters().faults_injected["rateLimit"], 2);
+}

@@ -21,8 +21,9 @@ use crate::sandbox::FaultProfile;
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct FaultSettings {
-    /// Share of requests answered with a ten-secondly 429 although the
-    /// window has room (HubSpot's limits are shared with other apps).
+    /// Share of requests answered with a 429 although the window has room
+    /// (HubSpot's limits are shared with other apps): the ten-secondly body,
+    /// or the search limiter's body on searches.
     pub rate_limit_rate: f64,
     /// Share answered with a 500/502/503/504 without doing anything.
     pub server_error_rate: f64,

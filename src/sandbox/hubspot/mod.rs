@@ -87,7 +87,7 @@ pub struct Counters {
     /// associations) that passed authentication.
     pub write_calls: u64,
     /// 429 answers per policy: `TEN_SECONDLY_ROLLING`, `DAILY`, `SEARCH_SECONDLY`
-    /// (injected 429s count as `TEN_SECONDLY_ROLLING`).
+    /// (injected 429s count under the policy whose body they carry).
     pub rate_limited: BTreeMap<String, u64>,
     /// Injected faults per kind (`serverError`, `dropConnection`,
     /// `committedButLost`, `slow`, `rateLimit`, `failWrite`).

@@ -419,7 +419,13 @@ async fn handle(State(sim): State<Arc<HubSpotSim>>, request: Request) -> Respons
     }
     let outcome = match fault {
         Some(Fault::RateLimit) => {
-            return refused(&sim, Refusal::TenSecondly, &correlation);
+            // Searches are refused by their own limiter, with its body.
+            let refusal = if endpoint.is_search() {
+                Refusal::Search
+            } else {
+                Refusal::TenSecondly
+            };
+            return refused(&sim, refusal, &correlation);
         }
         Some(Fault::ServerError(status, empty)) => Outcome::Raw(
             status,
