@@ -202,6 +202,13 @@ async fn both_path_families_and_type_aliases_reach_the_same_records() {
     assert_eq!(answer.body["properties"]["hs_object_id"], deal.as_str());
     assert!(answer.body["properties"]["hs_lastmodifieddate"].is_string());
     assert!(answer.body["createdAt"].is_string() && answer.body["archived"] == false);
+    let contact_read = hs
+        .get(&format!(
+            "/crm/v3/objects/contacts/{contact}?properties=hs_lastmodifieddate"
+        ))
+        .await;
+    assert!(contact_read.body["properties"]["hs_lastmodifieddate"].is_string());
+    assert!(contact_read.body["properties"]["lastmodifieddate"].is_string());
 
     let associated = hs
         .post(

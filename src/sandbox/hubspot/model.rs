@@ -366,6 +366,13 @@ const CONTACT_SEEDS: &[Seed] = &[
         "contactinformation",
     )),
     ro(p(
+        "hs_lastmodifieddate",
+        "Object last modified date/time",
+        "datetime",
+        "date",
+        "contactinformation",
+    )),
+    ro(p(
         "hs_merged_object_ids",
         "Merged Record IDs",
         "enumeration",
