@@ -1,25 +1,322 @@
-//! Simulated HubSpot CRM API (placeholder).
+//! Simulated HubSpot CRM API: contacts, deals and appointments (0-421) with
+//! properties, unique values, batch calls with 207 partial results, search
+//! with its index lag and caps, v4 associations, deal pipelines, merges,
+//! HubSpot's rate limits and error shapes, and faults on demand.
+//!
+//! It serves both path families (`/crm/v3/…`, `/crm/v4/…` and the
+//! date-versioned `/crm/objects/2026-03/…`) with the same handlers, and
+//! exposes its state, counters and switches to tests through methods on
+//! [`HubSpotSim`] and through `/_sandbox/` endpoints (see `routes`).
+//!
+//! Map: `model` (types, seeded properties and pipelines), `store` (records,
+//! unique indexes, write rules), `search`, `limits` (clock and rate
+//! limits), `faults`, `error` (HubSpot's error body), `handlers` (one
+//! function per endpoint), `routes` (path parsing, auth, limits, faults).
 
-use std::sync::Arc;
+mod error;
+mod faults;
+mod handlers;
+mod limits;
+mod model;
+mod routes;
+mod search;
+mod store;
 
-use super::SandboxOptions;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-pub struct HubSpotSimConfig {}
+use serde::Serialize;
+
+pub use error::SimError;
+pub use faults::FaultSettings;
+pub use model::ObjectType;
+pub use store::{RecordSnapshot, StateSnapshot};
+
+use super::{SandboxOptions, credentials};
+use crate::hubspot::Tier;
+use faults::FaultDice;
+use limits::{Clock, RateLimiter};
+use store::{Now, Props, Store};
+
+/// Locks a mutex; a panic elsewhere while holding it must not take the
+/// simulation down, so a poisoned lock is simply taken over.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Validated settings of the simulation.
+#[derive(Debug, Clone)]
+pub struct HubSpotSimConfig {
+    /// Seed of the fault dice and correlation ids.
+    pub seed: u64,
+    /// Tier whose limits apply.
+    pub tier: Tier,
+    /// Whether rate limits are enforced.
+    pub rate_limits: bool,
+    /// Initial delay before writes become visible to search.
+    pub search_index_lag: Duration,
+    /// Whether the appointments object is activated.
+    pub appointments_enabled: bool,
+    /// Initial fault switches (from the profile).
+    pub faults: FaultSettings,
+}
 
 impl HubSpotSimConfig {
-    pub fn from_options(_options: &SandboxOptions) -> HubSpotSimConfig {
-        HubSpotSimConfig {}
+    pub fn from_options(options: &SandboxOptions) -> HubSpotSimConfig {
+        HubSpotSimConfig {
+            seed: options.seed,
+            tier: options.tier,
+            rate_limits: options.rate_limits,
+            search_index_lag: options.search_index_lag,
+            appointments_enabled: options.appointments_enabled,
+            faults: FaultSettings::for_profile(options.faults),
+        }
     }
 }
 
-pub struct HubSpotSim {}
+/// Request counters, as `GET /_sandbox/counters` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    /// Requests per endpoint template (`POST /crm/v3/objects/contacts/batch/upsert`,
+    /// ids as `{id}`), counted when the route is recognised, refused or not.
+    pub requests: BTreeMap<String, u64>,
+    /// Write requests (creates, updates, upserts, archives, merges,
+    /// associations) that passed authentication.
+    pub write_calls: u64,
+    /// 429 answers per policy: `TEN_SECONDLY_ROLLING`, `DAILY`, `SEARCH_SECONDLY`
+    /// (injected 429s count under the policy whose body they carry).
+    pub rate_limited: BTreeMap<String, u64>,
+    /// Injected faults per kind (`serverError`, `dropConnection`,
+    /// `committedButLost`, `slow`, `rateLimit`, `failWrite`).
+    pub faults_injected: BTreeMap<String, u64>,
+}
+
+/// Scopes granted to a token; `None` grants everything.
+type Scopes = Option<HashSet<String>>;
+
+/// The simulated portal with its switches.
+pub struct HubSpotSim {
+    /// All records, properties, associations and pipelines.
+    store: Mutex<Store>,
+    /// Time as the simulation sees it (tests move it forward).
+    clock: Clock,
+    /// The three rate limits.
+    limiter: RateLimiter,
+    /// Whether the limiter is consulted.
+    rate_limits: AtomicBool,
+    /// Index lag in milliseconds (changeable at runtime).
+    index_lag_ms: AtomicU64,
+    /// Whether 0-421 is activated.
+    appointments_enabled: AtomicBool,
+    /// Fault switches and dice.
+    faults: FaultDice,
+    /// Accepted bearer tokens and their scopes.
+    tokens: Mutex<HashMap<String, Scopes>>,
+    /// Request counters.
+    counters: Mutex<Counters>,
+    /// Source of correlation ids (deterministic per seed).
+    correlation: AtomicU64,
+    /// Seed mixed into correlation ids.
+    seed: u64,
+}
 
 impl HubSpotSim {
-    pub fn new(_config: HubSpotSimConfig) -> HubSpotSim {
-        HubSpotSim {}
+    pub fn new(config: HubSpotSimConfig) -> HubSpotSim {
+        let mut tokens = HashMap::new();
+        tokens.insert(credentials::HUBSPOT_TOKEN.to_string(), None);
+        HubSpotSim {
+            store: Mutex::new(Store::new()),
+            clock: Clock::new(),
+            limiter: RateLimiter::new(config.tier.per_ten_seconds(), config.tier.per_day()),
+            rate_limits: AtomicBool::new(config.rate_limits),
+            index_lag_ms: AtomicU64::new(duration_ms(config.search_index_lag)),
+            appointments_enabled: AtomicBool::new(config.appointments_enabled),
+            faults: FaultDice::new(config.faults, config.seed),
+            tokens: Mutex::new(tokens),
+            counters: Mutex::new(Counters::default()),
+            correlation: AtomicU64::new(0),
+            seed: config.seed,
+        }
+    }
+
+    /// A copy of the counters.
+    pub fn counters(&self) -> Counters {
+        lock(&self.counters).clone()
+    }
+
+    /// Write requests since the last reset (the "zero writes on a re-sync" check).
+    pub fn write_calls(&self) -> u64 {
+        lock(&self.counters).write_calls
+    }
+
+    /// Requests to one endpoint template, e.g. `POST /crm/v3/objects/contacts/batch/upsert`.
+    pub fn requests_to(&self, template: &str) -> u64 {
+        lock(&self.counters)
+            .requests
+            .get(template)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// 429s of one policy (`TEN_SECONDLY_ROLLING`, `DAILY`, `SEARCH_SECONDLY`).
+    pub fn rate_limited(&self, policy: &str) -> u64 {
+        lock(&self.counters)
+            .rate_limited
+            .get(policy)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn reset_counters(&self) {
+        *lock(&self.counters) = Counters::default();
+    }
+
+    pub fn faults(&self) -> FaultSettings {
+        self.faults.settings()
+    }
+
+    /// Replaces every fault switch.
+    pub fn set_faults(&self, settings: FaultSettings) {
+        self.faults.set(settings);
+    }
+
+    /// Makes every write answer 500/503 without changing anything (or stops it).
+    pub fn set_fail_every_write(&self, on: bool) {
+        let mut settings = self.faults.settings();
+        settings.fail_every_write = on;
+        self.faults.set(settings);
+    }
+
+    /// Records, merges and property definitions as they are now.
+    pub fn snapshot(&self) -> StateSnapshot {
+        lock(&self.store).snapshot()
+    }
+
+    /// Every record of one type (`contacts`, `0-3`, …), archived ones included.
+    pub fn records(&self, object_type: &str) -> Result<Vec<RecordSnapshot>, SimError> {
+        let object_type = parse_type(object_type)?;
+        Ok(lock(&self.store).records_snapshot(object_type))
+    }
+
+    /// Creates a record as an older integration would have (no unique keys
+    /// needed; HubSpot's own rules such as e-mail uniqueness still apply),
+    /// without auth, limits, faults or counters. Returns the new id.
+    pub fn seed_legacy(
+        &self,
+        object_type: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<String, SimError> {
+        let object_type = parse_type(object_type)?;
+        let props: Props = properties
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        let now = self.now();
+        let id = lock(&self.store).create(object_type, props, &now)?;
+        Ok(id.to_string())
+    }
+
+    /// Associates two existing records (both directions), bypassing HTTP.
+    pub fn seed_association(
+        &self,
+        from_type: &str,
+        from_id: &str,
+        to_type: &str,
+        to_id: &str,
+    ) -> Result<(), SimError> {
+        let from = parse_type(from_type)?;
+        let to = parse_type(to_type)?;
+        let mut store = lock(&self.store);
+        let a = store
+            .of(from)
+            .live(from_id)
+            .map(|r| r.id)
+            .ok_or_else(|| SimError::object_not_found(from_id))?;
+        let b = store
+            .of(to)
+            .live(to_id)
+            .map(|r| r.id)
+            .ok_or_else(|| SimError::object_not_found(to_id))?;
+        store.link((from, a), (to, b));
+        Ok(())
+    }
+
+    /// Registers a token: `None` grants every scope, `Some(list)` only those
+    /// (other endpoints answer 403 with `context.missingScopes`).
+    pub fn set_token_scopes(&self, token: &str, scopes: Option<&[&str]>) {
+        let scopes = scopes.map(|list| list.iter().map(|s| (*s).to_string()).collect());
+        lock(&self.tokens).insert(token.to_string(), scopes);
+    }
+
+    /// Moves the simulated clock forward (rate windows, index lag, timestamps).
+    pub fn advance_time(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    pub fn set_index_lag(&self, lag: Duration) {
+        self.index_lag_ms.store(duration_ms(lag), Ordering::Relaxed);
+    }
+
+    pub fn index_lag(&self) -> Duration {
+        Duration::from_millis(self.index_lag_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sets how many requests today's budget still allows.
+    pub fn set_daily_remaining(&self, remaining: u32) {
+        self.limiter.set_daily_remaining(remaining);
+    }
+
+    /// Empties the rate windows and refills the daily budget.
+    pub fn reset_rate_limits(&self) {
+        self.limiter.reset();
+    }
+
+    pub fn set_rate_limits(&self, on: bool) {
+        self.rate_limits.store(on, Ordering::Relaxed);
+    }
+
+    pub fn set_appointments_enabled(&self, on: bool) {
+        self.appointments_enabled.store(on, Ordering::Relaxed);
+    }
+
+    pub fn appointments_enabled(&self) -> bool {
+        self.appointments_enabled.load(Ordering::Relaxed)
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            instant: self.clock.now(),
+            wall: self.clock.wall(),
+            lag: self.index_lag(),
+        }
+    }
+
+    /// A fresh correlation id (UUID form, deterministic per seed).
+    fn correlation_id(&self) -> String {
+        let n = self.correlation.fetch_add(1, Ordering::Relaxed);
+        let mut input = [0u8; 16];
+        input[..8].copy_from_slice(&self.seed.to_le_bytes());
+        input[8..].copy_from_slice(&n.to_le_bytes());
+        let hash = blake3::hash(&input);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&hash.as_bytes()[..16]);
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
     }
 }
 
-pub fn router(sim: Arc<HubSpotSim>) -> axum::Router {
-    axum::Router::new().with_state(sim)
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+/// Object type from a path or a test, with HubSpot's error for unknown ones.
+fn parse_type(raw: &str) -> Result<ObjectType, SimError> {
+    ObjectType::parse(raw)
+        .ok_or_else(|| SimError::validation(format!("Unable to infer object type from: {raw}")))
+}
+
+pub use routes::router;
