@@ -52,10 +52,10 @@ impl Drop for Running {
 fn wait_for_file(path: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if !text.is_empty() {
-                return text;
-            }
+        if let Ok(text) = std::fs::read_to_string(path)
+            && !text.is_empty()
+        {
+            return text;
         }
         std::thread::sleep(Duration::from_millis(50));
     }

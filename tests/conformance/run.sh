@@ -12,8 +12,13 @@ work=$(mktemp -d)
 sandbox_pid=""
 
 cleanup() {
-  [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null && wait "$sandbox_pid" 2>/dev/null
+  local rc=$?
+  if [ -n "$sandbox_pid" ]; then
+    kill "$sandbox_pid" 2>/dev/null || true
+    wait "$sandbox_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
+  exit "$rc"
 }
 trap cleanup EXIT
 
