@@ -369,6 +369,8 @@ async fn handle(State(sim): State<Arc<HubSpotSim>>, request: Request) -> Respons
             );
         }
     };
+    // The route template only: paths and bodies may carry personal data.
+    tracing::debug!(template = %endpoint.template, "hubspot sandbox request");
     let is_write = endpoint.is_write();
     {
         let mut counters = lock(&sim.counters);
