@@ -186,7 +186,7 @@ fn a_version_1_ledger_with_rows_upgrades_and_keeps_them() {
     assert!(id.is_some());
     // The old row is rewritten once its content is seen for real.
     let upsert = ledger
-        .upsert_patients("magdeburg", &[patient("p1", "Weiß")])
+        .mirror("magdeburg", &[patient("p1", "Weiß")])
         .expect("upsert");
     assert_eq!(upsert, outcome(0, 1, 0));
 }
@@ -213,18 +213,16 @@ fn upserts_insert_then_skip_unchanged_then_update_changed() {
     let mut ledger = ledger_with(&["magdeburg"]);
     let batch = vec![patient("p1", "Weiß"), patient("p2", "Müller")];
     assert_eq!(
-        ledger.upsert_patients("magdeburg", &batch).expect("first"),
+        ledger.mirror("magdeburg", &batch).expect("first"),
         outcome(2, 0, 0)
     );
     assert_eq!(
-        ledger.upsert_patients("magdeburg", &batch).expect("again"),
+        ledger.mirror("magdeburg", &batch).expect("again"),
         outcome(0, 0, 2)
     );
     let changed = vec![patient("p1", "Weiß"), patient("p2", "Müller-Lüdenscheidt")];
     assert_eq!(
-        ledger
-            .upsert_patients("magdeburg", &changed)
-            .expect("changed"),
+        ledger.mirror("magdeburg", &changed).expect("changed"),
         outcome(0, 1, 1)
     );
     let stored = ledger
@@ -247,9 +245,7 @@ fn upserts_insert_then_skip_unchanged_then_update_changed() {
 fn unchanged_records_are_not_rewritten() {
     let mut ledger = ledger_with(&["magdeburg"]);
     let batch = [appointment("a1", "p1", "2026-03-02T09:00:00", "Booked")];
-    ledger
-        .upsert_appointments("magdeburg", &batch)
-        .expect("first");
+    ledger.mirror("magdeburg", &batch).expect("first");
     let before: String = ledger
         .connection()
         .query_row("SELECT updated_at FROM appointments", [], |r| r.get(0))
@@ -258,9 +254,7 @@ fn unchanged_records_are_not_rewritten() {
         .connection()
         .execute("UPDATE appointments SET updated_at = 'marker'", [])
         .expect("mark");
-    ledger
-        .upsert_appointments("magdeburg", &batch)
-        .expect("again");
+    ledger.mirror("magdeburg", &batch).expect("again");
     let after: String = ledger
         .connection()
         .query_row("SELECT updated_at FROM appointments", [], |r| r.get(0))
@@ -275,11 +269,11 @@ fn unchanged_records_are_not_rewritten() {
 fn same_ivoris_id_at_two_locations_is_two_records() {
     let mut ledger = ledger_with(&["magdeburg", "halle"]);
     ledger
-        .upsert_patients("magdeburg", &[patient("p1", "Weiß")])
+        .mirror("magdeburg", &[patient("p1", "Weiß")])
         .expect("magdeburg");
     assert_eq!(
         ledger
-            .upsert_patients("halle", &[patient("p1", "Schulz")])
+            .mirror("halle", &[patient("p1", "Schulz")])
             .expect("halle"),
         outcome(1, 0, 0)
     );
@@ -294,9 +288,7 @@ fn a_failing_batch_writes_nothing() {
         appointment("a1", "p1", "2026-03-02T09:00:00", "Booked"),
         appointment("", "p1", "2026-03-03T09:00:00", "Booked"),
     ];
-    let error = ledger
-        .upsert_appointments("magdeburg", &batch)
-        .expect_err("empty id");
+    let error = ledger.mirror("magdeburg", &batch).expect_err("empty id");
     assert!(
         matches!(
             error,
@@ -326,7 +318,7 @@ fn a_batch_failing_in_the_database_rolls_back() {
         entry("e3", "p1", 5.0),
     ];
     ledger
-        .upsert_document_entries("magdeburg", &batch)
+        .mirror("magdeburg", &batch)
         .expect_err("second insert fails");
     assert_eq!(ledger.counts(None).expect("counts").document_entries, 0);
 }
@@ -335,7 +327,7 @@ fn a_batch_failing_in_the_database_rolls_back() {
 fn unknown_location_is_refused() {
     let mut ledger = ledger_with(&["magdeburg"]);
     let error = ledger
-        .upsert_patients("leipzig", &[patient("p1", "Weiß")])
+        .mirror("leipzig", &[patient("p1", "Weiß")])
         .expect_err("unknown");
     assert!(
         matches!(error, LedgerError::UnknownLocation(ref key) if key == "leipzig"),
@@ -347,7 +339,7 @@ fn unknown_location_is_refused() {
 fn entries_store_cents_and_drop_tooth_and_free_text() {
     let mut ledger = ledger_with(&["magdeburg"]);
     ledger
-        .upsert_document_entries("magdeburg", &[entry("e1", "p1", 101.36)])
+        .mirror("magdeburg", &[entry("e1", "p1", 101.36)])
         .expect("upsert");
     let (cents, record): (i64, String) = ledger
         .connection()
@@ -371,9 +363,7 @@ fn entries_store_cents_and_drop_tooth_and_free_text() {
     let mut edited = entry("e1", "p1", 101.36);
     edited.text = Some("anderer Text".to_owned());
     assert_eq!(
-        ledger
-            .upsert_document_entries("magdeburg", &[edited])
-            .expect("again"),
+        ledger.mirror("magdeburg", &[edited]).expect("again"),
         outcome(0, 0, 1)
     );
 }
@@ -382,7 +372,7 @@ fn entries_store_cents_and_drop_tooth_and_free_text() {
 fn insurance_numbers_are_not_stored() {
     let mut ledger = ledger_with(&["magdeburg"]);
     ledger
-        .upsert_patients("magdeburg", &[patient("p1", "Weiß")])
+        .mirror("magdeburg", &[patient("p1", "Weiß")])
         .expect("upsert");
     let record: String = ledger
         .connection()
@@ -411,19 +401,17 @@ fn reference_tables_are_mirrored() {
         duration_minutes: Some(60),
     }];
     assert_eq!(
-        ledger.upsert_chairs("magdeburg", &chairs).expect("chairs"),
+        ledger.mirror("magdeburg", &chairs).expect("chairs"),
         outcome(1, 0, 0)
     );
     assert_eq!(
         ledger
-            .upsert_practitioners("magdeburg", &practitioners)
+            .mirror("magdeburg", &practitioners)
             .expect("practitioners"),
         outcome(1, 0, 0)
     );
     assert_eq!(
-        ledger
-            .upsert_appointment_templates("magdeburg", &templates)
-            .expect("templates"),
+        ledger.mirror("magdeburg", &templates).expect("templates"),
         outcome(1, 0, 0)
     );
     let counts = ledger.counts(Some("magdeburg")).expect("counts");
@@ -596,14 +584,14 @@ fn reopening_a_current_ledger_keeps_everything() {
             .upsert_location(&location("magdeburg"))
             .expect("location");
         ledger
-            .upsert_patients("magdeburg", &[patient("p1", "Weiß")])
+            .mirror("magdeburg", &[patient("p1", "Weiß")])
             .expect("patients");
     }
     let mut ledger = Ledger::open(&path).expect("reopen");
     assert_eq!(ledger.schema_version().expect("version"), LATEST_VERSION);
     assert_eq!(
         ledger
-            .upsert_patients("magdeburg", &[patient("p1", "Weiß")])
+            .mirror("magdeburg", &[patient("p1", "Weiß")])
             .expect("again"),
         outcome(0, 0, 1)
     );
@@ -616,7 +604,7 @@ fn the_same_appointment_twice_in_one_batch_is_stored_once() {
     let a1 = appointment("a1", "p1", "2026-03-02T09:00:00", "Booked");
     assert_eq!(
         ledger
-            .upsert_appointments("magdeburg", &[a1.clone(), a1])
+            .mirror("magdeburg", &[a1.clone(), a1])
             .expect("upsert"),
         outcome(1, 0, 1)
     );

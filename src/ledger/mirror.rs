@@ -33,8 +33,9 @@ impl MirrorOutcome {
     }
 }
 
-/// A wire type with its mirror table.
-trait Mirrored: Serialize {
+/// A wire type with its mirror table. Sealed: implemented here for the
+/// Ivoris record kinds only.
+pub trait Mirrored: Serialize + sealed::Sealed {
     /// Table name.
     const TABLE: &'static str;
     /// Typed columns besides the key and bookkeeping, in [`Mirrored::values`] order.
@@ -43,6 +44,16 @@ trait Mirrored: Serialize {
     fn values(&self) -> Vec<Value>;
     /// The record without fields the app never uses; what is stored and hashed.
     fn reduced(&self) -> Self;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::ivoris::wire::Patient {}
+    impl Sealed for crate::ivoris::wire::Appointment {}
+    impl Sealed for crate::ivoris::wire::DocumentEntry {}
+    impl Sealed for crate::ivoris::wire::DentistChair {}
+    impl Sealed for crate::ivoris::wire::Practitioner {}
+    impl Sealed for crate::ivoris::wire::AppointmentTemplate {}
 }
 
 fn text(value: &Option<String>) -> Value {
@@ -346,7 +357,11 @@ fn upsert<R: Mirrored>(
 }
 
 impl Ledger {
-    fn upsert_all<R: Mirrored>(
+    /// Mirrors records of one kind (patients, appointments, entries, chairs,
+    /// practitioners, appointment types) of one location in one transaction:
+    /// new records are inserted, changed ones updated, unchanged ones (same
+    /// content hash) left alone.
+    pub fn mirror<R: Mirrored>(
         &mut self,
         location: &str,
         records: &[R],
@@ -355,60 +370,6 @@ impl Ledger {
         let outcome = upsert(&tx, location, records)?;
         tx.commit()?;
         Ok(outcome)
-    }
-
-    /// Mirrors patients of one location in one transaction.
-    pub fn upsert_patients(
-        &mut self,
-        location: &str,
-        records: &[wire::Patient],
-    ) -> Result<MirrorOutcome, LedgerError> {
-        self.upsert_all(location, records)
-    }
-
-    /// Mirrors appointments of one location in one transaction.
-    pub fn upsert_appointments(
-        &mut self,
-        location: &str,
-        records: &[wire::Appointment],
-    ) -> Result<MirrorOutcome, LedgerError> {
-        self.upsert_all(location, records)
-    }
-
-    /// Mirrors document entries of one location in one transaction.
-    pub fn upsert_document_entries(
-        &mut self,
-        location: &str,
-        records: &[wire::DocumentEntry],
-    ) -> Result<MirrorOutcome, LedgerError> {
-        self.upsert_all(location, records)
-    }
-
-    /// Mirrors dentist chairs of one location in one transaction.
-    pub fn upsert_chairs(
-        &mut self,
-        location: &str,
-        records: &[wire::DentistChair],
-    ) -> Result<MirrorOutcome, LedgerError> {
-        self.upsert_all(location, records)
-    }
-
-    /// Mirrors practitioners of one location in one transaction.
-    pub fn upsert_practitioners(
-        &mut self,
-        location: &str,
-        records: &[wire::Practitioner],
-    ) -> Result<MirrorOutcome, LedgerError> {
-        self.upsert_all(location, records)
-    }
-
-    /// Mirrors appointment types of one location in one transaction.
-    pub fn upsert_appointment_templates(
-        &mut self,
-        location: &str,
-        records: &[wire::AppointmentTemplate],
-    ) -> Result<MirrorOutcome, LedgerError> {
-        self.upsert_all(location, records)
     }
 
     /// A mirrored patient as stored (the reduced record).

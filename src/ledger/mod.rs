@@ -21,7 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use audit::{AuditEntry, NewAuditEntry};
-pub use mirror::MirrorOutcome;
+pub use mirror::{MirrorOutcome, Mirrored};
 pub use quarantine::{NewQuarantine, QuarantineEntry};
 
 /// How long a statement waits for a lock held by another connection (a
