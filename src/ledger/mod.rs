@@ -11,7 +11,9 @@
 //! are not stored at all (DESIGN.md §3.7).
 
 pub mod audit;
+pub mod lock;
 pub mod mirror;
+pub mod outbox;
 pub mod quarantine;
 pub mod schema;
 
@@ -22,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use mirror::{MirrorOutcome, Mirrored};
+pub use outbox::{Confirmed, Enqueued, OutboxCounts, OutboxItem, OutboxKind};
 pub use quarantine::{NewQuarantine, QuarantineEntry};
 
 /// How long a statement waits for a lock held by another connection (a

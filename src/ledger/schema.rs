@@ -169,14 +169,18 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_subject ON audit_log (subject, at);
 "#;
 
+/// Every migration in order. Append only.
+const STEPS: &[M<'static>] = &[
+    M::up(V1_MIRROR).foreign_key_check(),
+    M::up(V2_QUARANTINE_AUDIT).foreign_key_check(),
+    M::up(super::outbox::V3_OUTBOX).foreign_key_check(),
+];
+
 /// Schema version of a ledger created by this build.
-pub const LATEST_VERSION: usize = 2;
+pub const LATEST_VERSION: usize = STEPS.len();
 
 /// All migrations in order; `migrations().to_version(conn, n)` builds an
 /// older ledger for upgrade tests.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(V1_MIRROR).foreign_key_check(),
-        M::up(V2_QUARANTINE_AUDIT).foreign_key_check(),
-    ])
+    Migrations::from_slice(STEPS)
 }

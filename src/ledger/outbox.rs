@@ -1,0 +1,551 @@
+//! The outbox and the record of what HubSpot confirmed (DESIGN.md §2, §3.2, §3.5).
+//!
+//! A write intended for HubSpot is a row here before it is sent, and leaves
+//! only when HubSpot confirmed it — in the same transaction that records the
+//! HubSpot id and the confirmed content hash in `hubspot_records`. There is
+//! at most one row per record (`kind`, `record_key`): a newer change replaces
+//! the pending payload, so a record is never sent twice with stale data.
+//! A row that keeps failing becomes a dead letter with a readable reason and
+//! waits for a person („Erneut versuchen“ / „Verwerfen“).
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde_json::Value;
+
+use super::{Ledger, LedgerError, now};
+
+/// Version 3 schema: id map with confirmed hashes, and the outbox.
+pub(super) const V3_OUTBOX: &str = r#"
+CREATE TABLE hubspot_records (
+    kind           TEXT NOT NULL,
+    record_key     TEXT NOT NULL,
+    hubspot_id     TEXT,
+    confirmed_hash TEXT,
+    confirmed_at   TEXT,
+    PRIMARY KEY (kind, record_key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX hubspot_records_by_id ON hubspot_records (kind, hubspot_id);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    record_key      TEXT NOT NULL,
+    location_key    TEXT,
+    payload         TEXT NOT NULL CHECK (json_valid(payload)),
+    payload_hash    TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    next_attempt_at TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    UNIQUE (kind, record_key)
+) STRICT;
+CREATE INDEX outbox_by_state ON outbox (state, kind, id);
+"#;
+
+/// What an outbox row writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OutboxKind {
+    /// A contact upsert keyed by `ivoris_patient_key`.
+    Contact,
+    /// A deal upsert keyed by `ivoris_case_key`.
+    Deal,
+    /// An appointment-object upsert keyed by `ivoris_appointment_key`.
+    Appointment,
+    /// A default association between two records named by their keys.
+    Association,
+}
+
+impl OutboxKind {
+    /// All kinds in the order they are sent: a deal needs its contact, an
+    /// association needs both ends.
+    pub const PHASES: [OutboxKind; 4] = [
+        OutboxKind::Contact,
+        OutboxKind::Deal,
+        OutboxKind::Appointment,
+        OutboxKind::Association,
+    ];
+
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Contact => "contact",
+            OutboxKind::Deal => "deal",
+            OutboxKind::Appointment => "appointment",
+            OutboxKind::Association => "association",
+        }
+    }
+
+    fn parse(text: &str) -> Option<OutboxKind> {
+        OutboxKind::PHASES.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// One pending or dead write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    /// Row id, stable while the row exists.
+    pub id: i64,
+    pub kind: OutboxKind,
+    /// The unique key value (for associations: `from -> to` keys).
+    pub record_key: String,
+    /// Location the record belongs to, for filters and per-location counts.
+    pub location_key: Option<String>,
+    /// What to send: properties, or the ends of an association.
+    pub payload: Value,
+    /// Content hash of the payload; becomes the confirmed hash on success.
+    pub payload_hash: String,
+    /// Whether it waits for sending or for a person.
+    pub dead: bool,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Last failure in plain words (German / English).
+    pub last_error: Option<String>,
+}
+
+/// What `enqueue` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new row.
+    Added,
+    /// A pending row got the newer payload.
+    Replaced,
+    /// The same payload was already waiting.
+    Unchanged,
+    /// The payload equals what HubSpot confirmed: nothing to send (a pending
+    /// row with an older payload was removed).
+    AlreadyConfirmed,
+}
+
+/// Counts by kind and state for the queue view.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// `(kind, pending, dead)` for every kind with rows.
+    pub by_kind: Vec<(OutboxKind, u64, u64)>,
+}
+
+impl OutboxCounts {
+    /// All pending rows.
+    pub fn pending(&self) -> u64 {
+        self.by_kind.iter().map(|(_, p, _)| p).sum()
+    }
+
+    /// All dead letters.
+    pub fn dead(&self) -> u64 {
+        self.by_kind.iter().map(|(_, _, d)| d).sum()
+    }
+}
+
+/// What HubSpot last confirmed for a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmed {
+    /// HubSpot's object id.
+    pub hubspot_id: Option<String>,
+    /// Hash of the payload HubSpot confirmed.
+    pub hash: Option<String>,
+}
+
+/// Queues a write unless HubSpot already has exactly this content; inside
+/// the caller's transaction so planning state and outbox move together.
+pub fn enqueue(
+    tx: &Transaction<'_>,
+    kind: OutboxKind,
+    record_key: &str,
+    location_key: Option<&str>,
+    payload: &Value,
+    payload_hash: &str,
+) -> Result<Enqueued, LedgerError> {
+    let confirmed: Option<Option<String>> = tx
+        .query_row(
+            "SELECT confirmed_hash FROM hubspot_records WHERE kind = ?1 AND record_key = ?2",
+            params![kind.as_str(), record_key],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if confirmed.flatten().as_deref() == Some(payload_hash) {
+        tx.execute(
+            "DELETE FROM outbox WHERE kind = ?1 AND record_key = ?2 AND state = 'pending'",
+            params![kind.as_str(), record_key],
+        )?;
+        return Ok(Enqueued::AlreadyConfirmed);
+    }
+    let existing: Option<(String, String)> = tx
+        .query_row(
+            "SELECT payload_hash, state FROM outbox WHERE kind = ?1 AND record_key = ?2",
+            params![kind.as_str(), record_key],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let now = now();
+    let payload_text = serde_json::to_string(payload)?;
+    match existing {
+        Some((hash, _)) if hash == payload_hash => Ok(Enqueued::Unchanged),
+        Some(_) => {
+            // A newer change supersedes the old payload, also a dead one:
+            // the new content deserves fresh attempts.
+            tx.execute(
+                "UPDATE outbox SET payload = ?3, payload_hash = ?4, location_key = ?5, state = 'pending',
+                        attempts = 0, last_error = NULL, next_attempt_at = NULL, updated_at = ?6
+                 WHERE kind = ?1 AND record_key = ?2",
+                params![kind.as_str(), record_key, payload_text, payload_hash, location_key, now],
+            )?;
+            Ok(Enqueued::Replaced)
+        }
+        None => {
+            tx.execute(
+                "INSERT INTO outbox (kind, record_key, location_key, payload, payload_hash, state, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+                params![kind.as_str(), record_key, location_key, payload_text, payload_hash, now],
+            )?;
+            Ok(Enqueued::Added)
+        }
+    }
+}
+
+const ITEM_COLUMNS: &str =
+    "id, kind, record_key, location_key, payload, payload_hash, state, attempts, last_error";
+
+fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<(OutboxItem, String)> {
+    let kind: String = row.get(1)?;
+    let payload: String = row.get(4)?;
+    let state: String = row.get(6)?;
+    Ok((
+        OutboxItem {
+            id: row.get(0)?,
+            kind: OutboxKind::parse(&kind).unwrap_or(OutboxKind::Association),
+            record_key: row.get(2)?,
+            location_key: row.get(3)?,
+            payload: Value::Null,
+            payload_hash: row.get(5)?,
+            dead: state == "dead",
+            attempts: row.get::<_, i64>(7)?.try_into().unwrap_or(u32::MAX),
+            last_error: row.get(8)?,
+        },
+        payload,
+    ))
+}
+
+fn with_payload((mut item, payload): (OutboxItem, String)) -> Result<OutboxItem, LedgerError> {
+    item.payload = serde_json::from_str(&payload)?;
+    Ok(item)
+}
+
+impl Ledger {
+    /// Runs `body` in one transaction (planning writes cases and outbox rows
+    /// together).
+    pub fn transaction<R>(
+        &mut self,
+        body: impl FnOnce(&Transaction<'_>) -> Result<R, LedgerError>,
+    ) -> Result<R, LedgerError> {
+        let tx = self.conn.transaction()?;
+        let result = body(&tx)?;
+        tx.commit()?;
+        Ok(result)
+    }
+
+    /// Pending rows of one kind that are due at `now` (ISO-8601 UTC), oldest
+    /// first, at most `limit`.
+    pub fn due(
+        &self,
+        kind: OutboxKind,
+        now: &str,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, LedgerError> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox
+             WHERE state = 'pending' AND kind = ?1 AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)
+             ORDER BY id LIMIT ?3"
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(params![kind.as_str(), now, limit as i64], item)?;
+        rows.map(|row| with_payload(row?)).collect()
+    }
+
+    /// One page of rows for the queue view, optionally only dead letters.
+    pub fn outbox_page(
+        &self,
+        dead_only: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, LedgerError> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox WHERE (?1 = 0 OR state = 'dead') ORDER BY id LIMIT ?2 OFFSET ?3"
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(params![dead_only, limit as i64, offset as i64], item)?;
+        rows.map(|row| with_payload(row?)).collect()
+    }
+
+    /// HubSpot confirmed these rows (`(row id, payload hash sent, HubSpot id)`):
+    /// record id and hash, and remove each row unless a newer payload
+    /// replaced it meanwhile. One transaction.
+    pub fn confirm(
+        &mut self,
+        kind: OutboxKind,
+        confirmed: &[(i64, String, String, String)],
+    ) -> Result<(), LedgerError> {
+        let now = now();
+        self.transaction(|tx| {
+            for (row, record_key, hash, hubspot_id) in confirmed {
+                tx.execute(
+                    "INSERT INTO hubspot_records (kind, record_key, hubspot_id, confirmed_hash, confirmed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (kind, record_key) DO UPDATE SET
+                        hubspot_id = excluded.hubspot_id, confirmed_hash = excluded.confirmed_hash,
+                        confirmed_at = excluded.confirmed_at",
+                    params![kind.as_str(), record_key, hubspot_id, hash, now],
+                )?;
+                tx.execute(
+                    "DELETE FROM outbox WHERE id = ?1 AND payload_hash = ?2",
+                    params![row, hash],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records a failed attempt; after `max_attempts` the row becomes a dead
+    /// letter, otherwise it is due again at `retry_at`.
+    pub fn fail(
+        &mut self,
+        row: i64,
+        reason: &str,
+        retry_at: &str,
+        max_attempts: u32,
+    ) -> Result<bool, LedgerError> {
+        let now = now();
+        self.transaction(|tx| {
+            tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
+                        state = CASE WHEN attempts + 1 >= ?4 THEN 'dead' ELSE 'pending' END, updated_at = ?5
+                 WHERE id = ?1",
+                params![row, reason, retry_at, max_attempts, now],
+            )?;
+            let dead: Option<String> = tx
+                .query_row("SELECT state FROM outbox WHERE id = ?1", [row], |r| r.get(0))
+                .optional()?;
+            Ok(dead.as_deref() == Some("dead"))
+        })
+    }
+
+    /// Makes dead letters pending again (all when `rows` is empty).
+    pub fn retry_dead(&mut self, rows: &[i64]) -> Result<usize, LedgerError> {
+        let now = now();
+        self.transaction(|tx| {
+            if rows.is_empty() {
+                return Ok(tx.execute(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL, updated_at = ?1
+                     WHERE state = 'dead'",
+                    [&now],
+                )?);
+            }
+            let mut changed = 0;
+            for row in rows {
+                changed += tx.execute(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL, updated_at = ?2
+                     WHERE id = ?1 AND state = 'dead'",
+                    params![row, now],
+                )?;
+            }
+            Ok(changed)
+        })
+    }
+
+    /// Removes a dead letter on a person's decision („Verwerfen“).
+    pub fn discard_dead(&mut self, row: i64) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM outbox WHERE id = ?1 AND state = 'dead'", [row])?
+            == 1)
+    }
+
+    /// Counts by kind and state.
+    pub fn outbox_counts(&self) -> Result<OutboxCounts, LedgerError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT kind, sum(state = 'pending'), sum(state = 'dead') FROM outbox GROUP BY kind ORDER BY kind",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut counts = OutboxCounts::default();
+        for row in rows {
+            let (kind, pending, dead) = row?;
+            if let Some(kind) = OutboxKind::parse(&kind) {
+                counts
+                    .by_kind
+                    .push((kind, pending.max(0) as u64, dead.max(0) as u64));
+            }
+        }
+        counts.by_kind.sort_by_key(|(kind, _, _)| *kind);
+        Ok(counts)
+    }
+
+    /// What HubSpot last confirmed for a record, if anything.
+    pub fn confirmed(
+        &self,
+        kind: OutboxKind,
+        record_key: &str,
+    ) -> Result<Option<Confirmed>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT hubspot_id, confirmed_hash FROM hubspot_records WHERE kind = ?1 AND record_key = ?2",
+                params![kind.as_str(), record_key],
+                |row| Ok(Confirmed { hubspot_id: row.get(0)?, hash: row.get(1)? }),
+            )
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn queue(ledger: &mut Ledger, key: &str, payload: Value, hash: &str) -> Enqueued {
+        ledger
+            .transaction(|tx| {
+                enqueue(
+                    tx,
+                    OutboxKind::Contact,
+                    key,
+                    Some("magdeburg"),
+                    &payload,
+                    hash,
+                )
+            })
+            .expect("enqueue")
+    }
+
+    #[test]
+    fn a_newer_change_replaces_the_pending_payload() {
+        let mut ledger = Ledger::open_in_memory().expect("ledger");
+        assert_eq!(
+            queue(&mut ledger, "m:1", json!({"a": "1"}), "h1"),
+            Enqueued::Added
+        );
+        assert_eq!(
+            queue(&mut ledger, "m:1", json!({"a": "1"}), "h1"),
+            Enqueued::Unchanged
+        );
+        assert_eq!(
+            queue(&mut ledger, "m:1", json!({"a": "2"}), "h2"),
+            Enqueued::Replaced
+        );
+        let due = ledger.due(OutboxKind::Contact, "9999", 10).expect("due");
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].payload, json!({"a": "2"}));
+    }
+
+    #[test]
+    fn confirmed_content_is_not_queued_again() {
+        let mut ledger = Ledger::open_in_memory().expect("ledger");
+        queue(&mut ledger, "m:1", json!({"a": "1"}), "h1");
+        let row = ledger.due(OutboxKind::Contact, "9999", 10).expect("due")[0].id;
+        ledger
+            .confirm(
+                OutboxKind::Contact,
+                &[(row, "m:1".into(), "h1".into(), "501".into())],
+            )
+            .expect("confirm");
+        assert_eq!(ledger.outbox_counts().expect("counts").pending(), 0);
+        assert_eq!(
+            queue(&mut ledger, "m:1", json!({"a": "1"}), "h1"),
+            Enqueued::AlreadyConfirmed
+        );
+        assert_eq!(ledger.outbox_counts().expect("counts").pending(), 0);
+        let confirmed = ledger
+            .confirmed(OutboxKind::Contact, "m:1")
+            .expect("read")
+            .expect("row");
+        assert_eq!(
+            confirmed,
+            Confirmed {
+                hubspot_id: Some("501".into()),
+                hash: Some("h1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_confirmation_of_an_older_payload_keeps_the_newer_one_pending() {
+        let mut ledger = Ledger::open_in_memory().expect("ledger");
+        queue(&mut ledger, "m:1", json!({"a": "1"}), "h1");
+        let row = ledger.due(OutboxKind::Contact, "9999", 10).expect("due")[0].id;
+        queue(&mut ledger, "m:1", json!({"a": "2"}), "h2");
+        ledger
+            .confirm(
+                OutboxKind::Contact,
+                &[(row, "m:1".into(), "h1".into(), "501".into())],
+            )
+            .expect("confirm");
+        let due = ledger.due(OutboxKind::Contact, "9999", 10).expect("due");
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].payload_hash, "h2");
+    }
+
+    #[test]
+    fn repeated_failures_make_a_dead_letter_that_can_be_retried_or_discarded() {
+        let mut ledger = Ledger::open_in_memory().expect("ledger");
+        queue(&mut ledger, "m:1", json!({"a": "1"}), "h1");
+        let row = ledger.due(OutboxKind::Contact, "9999", 10).expect("due")[0].id;
+        assert!(!ledger.fail(row, "HubSpot 503", "2000", 3).expect("fail 1"));
+        assert!(!ledger.fail(row, "HubSpot 503", "2000", 3).expect("fail 2"));
+        assert!(ledger.fail(row, "HubSpot 503", "2000", 3).expect("fail 3"));
+        assert_eq!(ledger.outbox_counts().expect("counts").dead(), 1);
+        assert!(
+            ledger
+                .due(OutboxKind::Contact, "9999", 10)
+                .expect("due")
+                .is_empty()
+        );
+        let dead = ledger.outbox_page(true, 0, 10).expect("page");
+        assert_eq!(dead[0].last_error.as_deref(), Some("HubSpot 503"));
+        assert_eq!(ledger.retry_dead(&[]).expect("retry"), 1);
+        assert_eq!(
+            ledger
+                .due(OutboxKind::Contact, "9999", 10)
+                .expect("due")
+                .len(),
+            1
+        );
+        for _ in 0..3 {
+            ledger.fail(row, "HubSpot 503", "2000", 3).expect("fail");
+        }
+        assert!(ledger.discard_dead(row).expect("discard"));
+        assert_eq!(
+            ledger.outbox_counts().expect("counts"),
+            OutboxCounts::default()
+        );
+    }
+
+    #[test]
+    fn a_retry_waits_until_it_is_due() {
+        let mut ledger = Ledger::open_in_memory().expect("ledger");
+        queue(&mut ledger, "m:1", json!({"a": "1"}), "h1");
+        let row = ledger
+            .due(OutboxKind::Contact, "2026-01-01T00:00:00Z", 10)
+            .expect("due")[0]
+            .id;
+        ledger
+            .fail(row, "timeout", "2026-01-01T00:05:00Z", 5)
+            .expect("fail");
+        assert!(
+            ledger
+                .due(OutboxKind::Contact, "2026-01-01T00:04:59Z", 10)
+                .expect("due")
+                .is_empty()
+        );
+        assert_eq!(
+            ledger
+                .due(OutboxKind::Contact, "2026-01-01T00:05:00Z", 10)
+                .expect("due")
+                .len(),
+            1
+        );
+    }
+}
