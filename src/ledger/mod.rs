@@ -15,6 +15,7 @@ pub mod lock;
 pub mod mirror;
 pub mod outbox;
 pub mod quarantine;
+pub mod runs;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub use audit::{AuditEntry, NewAuditEntry};
 pub use mirror::{MirrorOutcome, Mirrored};
 pub use outbox::{Confirmed, Enqueued, OutboxCounts, OutboxItem, OutboxKind};
 pub use quarantine::{NewQuarantine, QuarantineEntry};
+pub use runs::{RunCounts, RunOutcome, RunRecord};
 
 /// How long a statement waits for a lock held by another connection (a
 /// reader in the GUI, a KPI refresh) before giving up.

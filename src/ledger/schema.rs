@@ -174,6 +174,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V1_MIRROR).foreign_key_check(),
     M::up(V2_QUARANTINE_AUDIT).foreign_key_check(),
     M::up(super::outbox::V3_OUTBOX).foreign_key_check(),
+    M::up(super::runs::V4_RUNS).foreign_key_check(),
 ];
 
 /// Schema version of a ledger created by this build.
