@@ -117,3 +117,70 @@ async fn sandbox_command_serves_both_apis_at_the_written_addresses() {
         assert_eq!(ping.status(), 200, "{url}");
     }
 }
+
+#[test]
+fn status_without_a_ledger_says_no_sync_yet() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("status")
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Noch keine Synchronisation") && text.contains("No sync yet"),
+        "{text}"
+    );
+}
+
+#[test]
+fn status_with_a_missing_explicit_settings_file_fails_clearly() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--config", "/nonexistent/settings.toml", "status"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("nicht gefunden") && text.contains("not found"),
+        "{text}"
+    );
+}
+
+#[test]
+fn status_shows_queue_dead_letters_and_runs_of_an_existing_ledger() {
+    use ivoris_hubspot_sync::ledger::{Ledger, RunCounts, RunOutcome};
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut ledger = Ledger::open(&data.path().join("ledger.sqlite")).expect("ledger");
+    let run = ledger
+        .start_run("cli", &["magdeburg".into()], false)
+        .expect("run");
+    let counts = RunCounts {
+        read: 42,
+        written: 7,
+        ..RunCounts::default()
+    };
+    ledger
+        .finish_run(run, RunOutcome::Success, None, &counts, 900)
+        .expect("finish");
+    drop(ledger);
+
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("status")
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("gelesen 42 geschrieben 7"), "{text}");
+    assert!(
+        text.contains("success") && text.contains("magdeburg"),
+        "{text}"
+    );
+}

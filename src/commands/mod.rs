@@ -1,0 +1,5 @@
+//! The subcommands of the binary, one module each; `main.rs` only parses and
+//! dispatches.
+
+pub mod sandbox;
+pub mod status;
