@@ -352,6 +352,8 @@ struct Call {
     class: RequestClass,
     /// Whether it may be repeated.
     repeat: Repeat,
+    /// Property values sent, masked wherever HubSpot echoes them in a message.
+    values: Vec<String>,
 }
 
 impl Call {
@@ -364,7 +366,20 @@ impl Call {
             body: None,
             class: RequestClass::Standard,
             repeat: Repeat::Safe,
+            values: Vec::new(),
         }
+    }
+
+    fn sent_values<'v>(mut self, values: impl IntoIterator<Item = &'v String>) -> Call {
+        self.values = values
+            .into_iter()
+            .filter(|value| value.chars().count() >= 3)
+            .cloned()
+            .collect();
+        // Longer values first, so a value containing another is masked whole.
+        self.values
+            .sort_by_key(|value| std::cmp::Reverse(value.len()));
+        self
     }
 
     fn json(mut self, body: &impl Serialize) -> Result<Call, ClientError> {
@@ -616,7 +631,8 @@ impl HubSpotClient {
         properties: &BTreeMap<String, String>,
     ) -> Result<Record, ClientError> {
         let mut call = Call::new("create", Method::POST, self.path(ApiFamily::Objects, kind))
-            .json(&CreateBody { properties })?;
+            .json(&CreateBody { properties })?
+            .sent_values(properties.values());
         call.repeat = Repeat::OnlyIfUnsent("create");
         self.fetch(call).await
     }
@@ -907,9 +923,13 @@ impl HubSpotClient {
 
     /// Sends a batch call and maps its answer, or a whole-call refusal, to inputs.
     async fn batch(&self, call: Call, matcher: &Matcher<'_>) -> Result<BatchOutcome, ClientError> {
+        let values = call.values.clone();
         match self.run(call).await {
             Ok(answer) => {
-                let response: BatchResponse<Record> = decode(&answer)?;
+                let mut response: BatchResponse<Record> = decode(&answer)?;
+                for error in &mut response.errors {
+                    scrub(&mut error.message, &values);
+                }
                 Ok(matcher.outcome(response))
             }
             Err(Failure::Status { status, error }) => matcher.whole_call(status, &error),
@@ -972,7 +992,9 @@ impl HubSpotClient {
                             format!("status {status}")
                         }
                         _ => {
-                            let error = serde_json::from_slice(&body).unwrap_or_default();
+                            let mut error: ErrorBody =
+                                serde_json::from_slice(&body).unwrap_or_default();
+                            scrub(&mut error.message, &call.values);
                             return Err(Failure::Status { status, error });
                         }
                     }
@@ -1208,6 +1230,17 @@ impl<'a> Matcher<'a> {
             errors,
             not_applied,
         })
+    }
+}
+
+/// Replaces every value the request sent where a message echoes it.
+fn scrub(message: &mut Option<String>, values: &[String]) {
+    if let Some(text) = message {
+        for value in values {
+            if text.contains(value.as_str()) {
+                *text = text.replace(value.as_str(), "<value>");
+            }
+        }
     }
 }
 

@@ -264,12 +264,13 @@ fn opens_quote(chars: &[char], at: usize) -> bool {
     at == 0 || !chars[at - 1].is_alphanumeric()
 }
 
-/// Property names and HubSpot codes are safe to show.
+/// Property names, JSON keys and HubSpot codes (`snake_case`,
+/// `camelCase`, `UPPER_CASE`) are safe to show; capitalised words may be names.
 fn is_identifier(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    let ascii = text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let starts_lower = text.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    let upper_code = text.chars().all(|c| !c.is_ascii_lowercase());
+    !text.is_empty() && ascii && (starts_lower || upper_code || text.contains('_'))
 }
 
 #[cfg(test)]
@@ -297,6 +298,10 @@ mod tests {
             "Property 'ivoris_patient_key' has value \"<value>\"",
         );
         check("doesn't matter", "doesn't matter");
+        check(
+            "[{\"isValid\":false,\"error\":\"INVALID_FLOAT\",\"name\":\"Anna\"}]",
+            "[{\"isValid\":false,\"error\":\"INVALID_FLOAT\",\"name\":\"<value>\"}]",
+        );
         check("no @ here", "no @ here");
     }
 
