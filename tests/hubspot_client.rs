@@ -354,7 +354,11 @@ async fn record_calls_read_update_create_archive_and_delete() {
         .unwrap();
     assert_eq!(updated.results[0].properties["amount"], "171.50");
     let by_id = client
-        .batch_read_by_id(ObjectKind::Deals, &[id.clone()], &["amount".into()])
+        .batch_read_by_id(
+            ObjectKind::Deals,
+            std::slice::from_ref(&id),
+            &["amount".into()],
+        )
         .await
         .unwrap();
     assert_eq!(by_id.results[0].index, 0);
