@@ -1167,7 +1167,7 @@ impl<'a> Matcher<'a> {
         self.keys
             .iter()
             .enumerate()
-            .filter(|(_, key)| key.len() > 2 && message.contains(&key.to_lowercase()))
+            .filter(|(_, key)| key.len() > 2 && mentions(&message, &key.to_lowercase()))
             .map(|(index, _)| index)
             .take(1)
             .collect()
@@ -1242,6 +1242,15 @@ fn scrub(message: &mut Option<String>, values: &[String]) {
             }
         }
     }
+}
+
+/// Whether `message` names `key` as a whole word (`mag:1` is not in `mag:10`).
+fn mentions(message: &str, key: &str) -> bool {
+    message.match_indices(key).any(|(at, _)| {
+        let before = message[..at].chars().next_back();
+        let after = message[at + key.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
 }
 
 fn index_of(keys: &[&str]) -> HashMap<String, usize> {
@@ -1432,6 +1441,79 @@ mod tests {
             ..ErrorBody::default()
         };
         assert_eq!(existing_id(&error).as_deref(), Some("5512"));
+    }
+
+    fn conflict(message: &str) -> ErrorBody {
+        ErrorBody {
+            message: Some(message.into()),
+            category: Some("CONFLICT".into()),
+            ..ErrorBody::default()
+        }
+    }
+
+    #[test]
+    fn a_whole_call_conflict_of_a_single_input_becomes_an_input_error() {
+        let keys = ["mag:1"];
+        let matcher = Matcher::by_property("ivoris_patient_key", &keys);
+        let outcome = matcher
+            .whole_call(
+                409,
+                &conflict("Contact already exists. Existing ID: 77 (a@b.de)"),
+            )
+            .unwrap_or_default();
+        assert_eq!(outcome.errors.len(), 1);
+        let error = &outcome.errors[0];
+        assert_eq!(error.index, Some(0));
+        assert_eq!(error.status, 409);
+        assert_eq!(error.existing_id.as_deref(), Some("77"));
+        assert!(!error.message.contains("a@b.de"));
+        assert!(outcome.not_applied.is_empty());
+    }
+
+    #[test]
+    fn a_whole_call_conflict_naming_a_key_marks_the_others_not_applied() {
+        let keys = ["mag:2", "mag:20", "mag:3"];
+        let matcher = Matcher::by_property("ivoris_patient_key", &keys);
+        let outcome = matcher
+            .whole_call(409, &conflict("Duplicate value mag:20. Existing ID: 5"))
+            .unwrap_or_default();
+        assert_eq!(outcome.errors[0].index, Some(1));
+        assert_eq!(outcome.not_applied, vec![0, 2]);
+        let unknown = matcher.whole_call(409, &conflict("Existing ID: 5"));
+        assert_eq!(
+            unknown,
+            Err(ClientError::Conflict {
+                existing_id: Some("5".into()),
+                message: "Existing ID: 5".into()
+            })
+        );
+    }
+
+    #[test]
+    fn results_without_their_key_take_the_remaining_positions_in_order() {
+        let keys = ["1", "2", "3"];
+        let matcher = Matcher::by_property("ivoris_case_key", &keys);
+        let record = |id: &str| Record {
+            id: id.into(),
+            ..Record::default()
+        };
+        let mut traced = conflict("bad");
+        traced.context = Some(BTreeMap::from([(
+            "objectWriteTraceId".to_string(),
+            serde_json::json!(["1"]),
+        )]));
+        let outcome = matcher.outcome(BatchResponse {
+            results: vec![record("10"), record("30")],
+            errors: vec![traced],
+            ..BatchResponse::default()
+        });
+        let placed: Vec<(usize, &str)> = outcome
+            .results
+            .iter()
+            .map(|r| (r.index, r.id.as_str()))
+            .collect();
+        assert_eq!(placed, vec![(0, "10"), (2, "30")]);
+        assert_eq!(outcome.errors[0].index, Some(1));
     }
 
     #[test]
