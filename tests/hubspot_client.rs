@@ -380,6 +380,7 @@ async fn record_calls_read_update_create_archive_and_delete() {
         Err(ClientError::NotFound { .. })
     ));
     client.gdpr_delete_contact(&created.id).await.unwrap();
+    client.gdpr_delete_contact(&created.id).await.unwrap();
     assert!(hs.sim.records("contacts").unwrap().is_empty());
 }
 

@@ -733,7 +733,9 @@ impl HubSpotClient {
         self.fetch(call).await
     }
 
-    /// Deletes a contact for good (GDPR); it cannot be restored.
+    /// Deletes a contact for good (GDPR); it cannot be restored. A contact
+    /// that is already gone counts as deleted, so a retry after a lost
+    /// answer (whose first attempt did delete it) succeeds.
     pub async fn gdpr_delete_contact(&self, id: &str) -> Result<(), ClientError> {
         let path = format!(
             "{}/gdpr-delete",
@@ -741,7 +743,10 @@ impl HubSpotClient {
         );
         let call =
             Call::new("gdpr_delete", Method::POST, path).json(&GdprDeleteBody { object_id: id })?;
-        self.run(call).await.map(|_| ()).map_err(into_error)
+        match self.run(call).await.map_err(into_error) {
+            Ok(_) | Err(ClientError::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     // ---- associations -------------------------------------------------
