@@ -69,6 +69,21 @@ async fn both_path_families_reach_the_sandbox_with_their_templates() {
             )
             .await
             .unwrap();
+        let appointment = client
+            .batch_upsert(
+                ObjectKind::Appointments,
+                "ivoris_appointment_key",
+                &[input(
+                    "mag:77",
+                    &[
+                        ("hs_appointment_name", "Kontrolle"),
+                        ("hs_appointment_start", "2026-03-02T08:00:00Z"),
+                    ],
+                )],
+            )
+            .await
+            .unwrap();
+        assert!(appointment.errors.is_empty(), "{appointment:?}");
         let pair = (deal.results[0].id.clone(), contact.results[0].id.clone());
         client
             .associate_default_batch(ObjectKind::Deals, ObjectKind::Contacts, &[pair])
@@ -96,6 +111,7 @@ async fn both_path_families_reach_the_sandbox_with_their_templates() {
         for template in [
             format!("POST {objects}/contacts/batch/upsert"),
             format!("POST {objects}/deals/batch/upsert"),
+            format!("POST {objects}/appointments/batch/upsert"),
             format!("GET {objects}/contacts"),
             format!("POST {associations}/deals/contacts/batch/associate/default"),
             format!("GET {properties}/contacts"),

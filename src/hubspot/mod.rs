@@ -13,8 +13,8 @@ pub mod provision;
 pub mod wire;
 
 pub use client::{
-    BatchOutcome, Clock, HubSpotClient, HubSpotClientConfig, InputError, InputResult, ObjectKind,
-    RetryPolicy, TokioClock, UpsertInput,
+    ApiFamily, BatchOutcome, ClientStats, Clock, HubSpotClient, HubSpotClientConfig, InputError,
+    InputResult, ListPage, ObjectKind, RetryPolicy, SearchPage, TokioClock, UpsertInput, api_path,
 };
 pub use error::ClientError;
 
