@@ -1,5 +1,22 @@
 //! The HubSpot side: facts about the API shared by the client and the
-//! sandbox (tiers and their limits), the client in a later step.
+//! sandbox (tiers and their limits), and the client the sync writes through.
+//!
+//! Map: `client` (typed calls, paths, retries, 207 mapping), `limiter`
+//! (rate limits enforced before sending), `wire` (request and response
+//! bodies), `error` (what went wrong, in German and English), `provision`
+//! (idempotent setup of groups, unique key properties and the pipeline).
+
+pub mod client;
+pub mod error;
+pub mod limiter;
+pub mod provision;
+pub mod wire;
+
+pub use client::{
+    ApiFamily, BatchOutcome, ClientStats, Clock, HubSpotClient, HubSpotClientConfig, InputError,
+    InputResult, ListPage, ObjectKind, RetryPolicy, SearchPage, TokioClock, UpsertInput, api_path,
+};
+pub use error::ClientError;
 
 use serde::{Deserialize, Serialize};
 
