@@ -381,6 +381,7 @@ impl Lenient for AppointmentTemplate {
 impl Lenient for Patient {
     fn from_value(value: &Value) -> Result<Self, Reject> {
         record(value, |f| {
+            let id = f.id()?;
             let address = f
                 .object("Address")?
                 .map(|a| -> Result<Address, FieldError> {
@@ -406,7 +407,7 @@ impl Lenient for Patient {
                 })
                 .transpose()?;
             Ok(Patient {
-                id: f.id()?,
+                id,
                 human_readable_id: f.text_or_integer("HumanReadableId")?,
                 firstname: f.text("Firstname")?,
                 lastname: f.text("Lastname")?,
