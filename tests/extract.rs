@@ -750,3 +750,18 @@ async fn the_change_route_brings_changes_outside_the_windows() {
         .unwrap();
     assert!(Some(newer.format("%Y-%m-%dT%H:%M:%S").to_string()) > since);
 }
+
+#[tokio::test]
+async fn an_extraction_can_run_on_the_engine_thread_pool() {
+    fn assert_send<T: Send>(_: &T) {}
+    let env = start(FaultProfile::None).await;
+    let client = env.client(0);
+    let mut ledger = env.ledger();
+    let settings = env.settings(0);
+    let plan = env.plan();
+    let progress = |_: ExtractProgress| {};
+    let cancel = CancelFlag::new();
+    let future = extract_location(&client, &mut ledger, &settings, &plan, &progress, &cancel);
+    assert_send(&future);
+    assert!(future.await.unwrap().complete());
+}

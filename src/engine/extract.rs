@@ -258,13 +258,21 @@ impl From<LedgerError> for Halt {
 
 /// State of one run of one location.
 struct Run<'a> {
+    /// The installation of this location.
     client: &'a IvorisClient,
+    /// Where every step is committed.
     ledger: &'a mut Ledger,
+    /// Location key, the namespace of all records.
     location: &'a str,
+    /// Ivoris Mandant, when the installation has several.
     profile: Option<&'a str>,
+    /// What to read.
     plan: &'a ExtractPlan,
+    /// Told after every commit.
     progress: &'a (dyn Fn(ExtractProgress) + Sync),
+    /// Checked before every request.
     cancel: &'a CancelFlag,
+    /// Filled as the steps go.
     report: ExtractReport,
     /// Patient Ids received this run, to count repeats.
     patients_seen: HashSet<String>,
@@ -360,7 +368,7 @@ fn calls_since(before: &ClientCounters, after: ClientCounters) -> ClientCounters
         .collect()
 }
 
-/// The records of one kind to store in a step, with their rejects.
+/// Quarantines the rejects of one answer inside the step's transaction.
 fn quarantine_rejects(
     batch: &mut Batch<'_>,
     location: &str,
@@ -629,9 +637,15 @@ impl Run<'_> {
             .collect();
         active.extend(changed.iter().cloned());
         active.retain(|p| !self.entries_asked.contains(p));
-        let haul = self
-            .entries_for(active.into_iter().collect(), Some(run_start), Some(today))
-            .await?;
+        let haul = entries_for(
+            self.client,
+            self.profile,
+            self.cancel,
+            active.into_iter().collect(),
+            Some(run_start),
+            Some(today),
+        )
+        .await?;
 
         let location = self.location;
         let next = (end + Duration::days(1)).format("%Y-%m-%d").to_string();
@@ -669,36 +683,6 @@ impl Run<'_> {
         }
     }
 
-    /// Asks Ivoris for the billing lines of `patients` (nothing is stored yet).
-    async fn entries_for(
-        &self,
-        patients: Vec<String>,
-        begin: Option<NaiveDate>,
-        end: Option<NaiveDate>,
-    ) -> Result<EntryHaul, Halt> {
-        let mut haul = EntryHaul::default();
-        let mut seen = HashSet::new();
-        for patient in patients {
-            self.check_cancel()?;
-            let parsed = self
-                .client
-                .document_entries(&patient, self.profile, begin, end)
-                .await
-                .map_err(|error| Halt::Ivoris(Phase::Leistungen, error))?;
-            haul.read += parsed.len() as u64;
-            for entry in parsed.records {
-                if seen.insert(entry.id.clone()) {
-                    haul.records.push(entry);
-                } else {
-                    haul.duplicates += 1;
-                }
-            }
-            haul.rejects.extend(parsed.rejects);
-            haul.patients.push(patient);
-        }
-        Ok(haul)
-    }
-
     /// `LatestAppointments?since=` from the change cursor; on the first run
     /// the cursor is only set (the windows have read everything).
     async fn changed_appointments(&mut self) -> Result<(), Halt> {
@@ -711,15 +695,7 @@ impl Run<'_> {
             .cursor(location, stream::APPOINTMENT_CHANGES)?
             .and_then(|text| parse_date_time(&text));
         let Some(since) = since else {
-            let latest: Option<String> = self
-                .ledger
-                .connection()
-                .query_row(
-                    "SELECT max(last_modified) FROM appointments WHERE location_key = ?1",
-                    [location],
-                    |row| row.get(0),
-                )
-                .map_err(LedgerError::from)?;
+            let latest = self.ledger.latest_appointment_change(location)?;
             if let Some(latest) = latest {
                 self.ledger
                     .set_cursor(location, stream::APPOINTMENT_CHANGES, &latest)?;
@@ -764,9 +740,15 @@ impl Run<'_> {
         }
         let mut haul = EntryHaul::default();
         for (patient, begin) in begin_of {
-            let one = self
-                .entries_for(vec![patient], Some(begin), Some(today))
-                .await?;
+            let one = entries_for(
+                self.client,
+                self.profile,
+                self.cancel,
+                vec![patient],
+                Some(begin),
+                Some(today),
+            )
+            .await?;
             haul.read += one.read;
             haul.duplicates += one.duplicates;
             haul.records.extend(one.records);
@@ -808,25 +790,20 @@ impl Run<'_> {
             .ledger
             .cursor(location, stream::ENTRY_SWEEP)?
             .unwrap_or_default();
-        let patients: Vec<String> = {
-            let mut statement = self
-                .ledger
-                .connection()
-                .prepare(
-                    "SELECT ivoris_id FROM patients WHERE location_key = ?1 AND ivoris_id > ?2
-                     ORDER BY ivoris_id",
-                )
-                .map_err(LedgerError::from)?;
-            let rows = statement
-                .query_map([location, after.as_str()], |row| row.get(0))
-                .map_err(LedgerError::from)?;
-            rows.collect::<Result<_, _>>().map_err(LedgerError::from)?
-        };
+        let patients = self.ledger.patient_ids_after(location, &after)?;
         let total = patients.len() as u64;
         let mut done = 0;
         for chunk in patients.chunks(SWEEP_BATCH) {
             self.check_cancel()?;
-            let haul = self.entries_for(chunk.to_vec(), None, None).await?;
+            let haul = entries_for(
+                self.client,
+                self.profile,
+                self.cancel,
+                chunk.to_vec(),
+                None,
+                None,
+            )
+            .await?;
             let Some(last) = chunk.last() else {
                 continue;
             };
@@ -849,6 +826,41 @@ impl Run<'_> {
         self.report.sweep_done = true;
         Ok(())
     }
+}
+
+/// Asks Ivoris for the billing lines of `patients` (nothing is stored yet).
+/// A free function so the future borrows only the client, not the run
+/// (whose ledger connection must not be shared across threads).
+async fn entries_for(
+    client: &IvorisClient,
+    profile: Option<&str>,
+    cancel: &CancelFlag,
+    patients: Vec<String>,
+    begin: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+) -> Result<EntryHaul, Halt> {
+    let mut haul = EntryHaul::default();
+    let mut seen = HashSet::new();
+    for patient in patients {
+        if cancel.is_cancelled() {
+            return Err(Halt::Cancelled);
+        }
+        let parsed = client
+            .document_entries(&patient, profile, begin, end)
+            .await
+            .map_err(|error| Halt::Ivoris(Phase::Leistungen, error))?;
+        haul.read += parsed.len() as u64;
+        for entry in parsed.records {
+            if seen.insert(entry.id.clone()) {
+                haul.records.push(entry);
+            } else {
+                haul.duplicates += 1;
+            }
+        }
+        haul.rejects.extend(parsed.rejects);
+        haul.patients.push(patient);
+    }
+    Ok(haul)
 }
 
 /// Ids of `records` that are stored with other content (changed patients);

@@ -467,7 +467,10 @@ impl IvorisClient {
         parse_array(&value).map_err(|error| IvorisError::Decode {
             location: self.config.location_key.clone(),
             route,
-            detail: format!("JSON-Liste erwartet, {} erhalten", error.found),
+            detail: format!(
+                "JSON-Liste erwartet, {found} erhalten / JSON array expected, got {found}",
+                found = error.found
+            ),
         })
     }
 

@@ -134,6 +134,31 @@ impl Ledger {
         set(&self.conn, location, stream, value)
     }
 
+    /// The latest `LastModified` of a mirrored appointment of a location:
+    /// where the change route starts when its cursor is not set yet.
+    pub fn latest_appointment_change(&self, location: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self.conn.query_row(
+            "SELECT max(last_modified) FROM appointments WHERE location_key = ?1",
+            [location],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Ids of the mirrored patients of a location after `after`, in order:
+    /// what a resumed sweep still has to read.
+    pub fn patient_ids_after(
+        &self,
+        location: &str,
+        after: &str,
+    ) -> Result<Vec<String>, LedgerError> {
+        let mut statement = self.conn.prepare(
+            "SELECT ivoris_id FROM patients WHERE location_key = ?1 AND ivoris_id > ?2
+             ORDER BY ivoris_id",
+        )?;
+        let rows = statement.query_map([location, after], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Runs `write` in one transaction: committed when it returns `Ok`,
     /// rolled back (nothing written) when it returns `Err`.
     pub fn commit<T>(
