@@ -342,8 +342,12 @@ async fn until_complete(
 #[tokio::test]
 async fn hostile_faults_and_a_full_sweep_give_the_fault_free_content() {
     let env = start(FaultProfile::Hostile).await;
+    // Hostile rates, with repeats and missing lines frequent enough that
+    // every run meets them whatever order the slow answers arrive in.
     env.sim.update_faults(&FaultUpdate {
         slow_delay_ms: Some(400),
+        duplicate_on_page_rate: Some(0.8),
+        missing_entries_rate: Some(0.5),
         ..FaultUpdate::default()
     });
     let config = IvorisClientConfig {

@@ -358,9 +358,9 @@ fn calls_since(before: &ClientCounters, after: ClientCounters) -> ClientCounters
             (
                 route,
                 RouteCounts {
-                    requests: counts.requests - old.requests.min(counts.requests),
-                    retries: counts.retries - old.retries.min(counts.retries),
-                    failures: counts.failures - old.failures.min(counts.failures),
+                    requests: counts.requests.saturating_sub(old.requests),
+                    retries: counts.retries.saturating_sub(old.retries),
+                    failures: counts.failures.saturating_sub(old.failures),
                 },
             )
         })
