@@ -769,3 +769,38 @@ async fn an_extraction_can_run_on_the_engine_thread_pool() {
     assert_send(&future);
     assert!(future.await.unwrap().complete());
 }
+
+#[tokio::test]
+async fn an_extraction_dropped_at_any_await_loses_nothing() {
+    let env = start(FaultProfile::None).await;
+    let key = env.key(0);
+    let world = env.sim.snapshot();
+    // A pause between requests stretches the run so the deadlines below
+    // fall in different steps, mid-request or mid-pause.
+    let config = IvorisClientConfig {
+        pause_between_requests: Duration::from_millis(3),
+        ..env.config(0)
+    };
+    let mut dropped = 0;
+    for deadline_ms in [15, 40, 90, 160, 250, 400] {
+        let client = IvorisClient::new(config.clone()).unwrap();
+        let mut ledger = env.ledger();
+        let plan = env.plan();
+        let run = env.extract(&client, &mut ledger, 0, &plan);
+        if tokio::time::timeout(Duration::from_millis(deadline_ms), run)
+            .await
+            .is_err()
+        {
+            dropped += 1;
+        }
+        drop(ledger);
+        let ledger = env.ledger();
+        assert_cursors_not_ahead(&ledger, &world, &key);
+    }
+    assert!(dropped >= 3, "only {dropped} runs were cut off");
+    let reports = until_complete(&env, 0, env.config(0), false).await;
+    assert_eq!(reports.len(), 1);
+    let ledger = env.ledger();
+    assert_eq!(ledger_content(&ledger, &key), world_content(&env.sim, 0));
+    assert_records_match_world(&ledger, &env.sim, 0);
+}
