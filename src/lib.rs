@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` for the map of the modules.
 
+pub mod engine;
 pub mod hubspot;
 pub mod ivoris;
 pub mod ledger;

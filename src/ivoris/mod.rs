@@ -1,7 +1,10 @@
-//! The Ivoris side: wire types now, the API client in a later step.
+//! The Ivoris side: wire types, lenient parsing and the API client.
 //!
 //! Everything assumed about the Ivoris API lives in this module so it can be
 //! corrected against an installation's own OpenAPI document without touching
 //! the engine.
 
+pub mod breaker;
+pub mod client;
+pub mod parse;
 pub mod wire;

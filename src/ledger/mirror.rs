@@ -276,7 +276,7 @@ fn content_hash(json: &str) -> String {
     blake3::hash(json.as_bytes()).to_hex().to_string()
 }
 
-fn upsert<R: Mirrored>(
+pub(super) fn upsert<R: Mirrored>(
     tx: &Transaction<'_>,
     location: &str,
     records: &[R],

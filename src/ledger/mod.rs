@@ -11,6 +11,7 @@
 //! are not stored at all (DESIGN.md §3.7).
 
 pub mod audit;
+pub mod cursors;
 pub mod lock;
 pub mod mirror;
 pub mod outbox;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use cursors::Batch;
 pub use mirror::{MirrorOutcome, Mirrored};
 pub use outbox::{Confirmed, Enqueued, OutboxCounts, OutboxItem, OutboxKind};
 pub use quarantine::{NewQuarantine, QuarantineEntry};

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::{Ledger, LedgerError, now};
 
-/// Version 3 schema: id map with confirmed hashes, and the outbox.
-pub(super) const V3_OUTBOX: &str = r#"
+/// Schema step: id map with confirmed hashes, and the outbox.
+pub(super) const OUTBOX_MIGRATION: &str = r#"
 CREATE TABLE hubspot_records (
     kind           TEXT NOT NULL,
     record_key     TEXT NOT NULL,

@@ -6,7 +6,7 @@
 //! goes on (DESIGN.md §3.9). Quarantining the same bad record again while it
 //! is still open is a no-op.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Ledger, LedgerError, now};
 
@@ -46,26 +46,7 @@ impl Ledger {
     /// Quarantines a record. Returns its row id, or `None` when the same
     /// record with the same payload is already quarantined and open.
     pub fn quarantine(&mut self, item: &NewQuarantine) -> Result<Option<i64>, LedgerError> {
-        Ledger::require_location(&self.conn, &item.location_key)?;
-        let raw_hash = blake3::hash(item.raw.as_bytes()).to_hex().to_string();
-        let inserted = self.conn.execute(
-            "INSERT OR IGNORE INTO quarantine
-                (location_key, source, record_id, field, reason_de, reason_en, raw, raw_hash, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                item.location_key,
-                item.source,
-                item.record_id,
-                item.field,
-                item.reason_de,
-                item.reason_en,
-                item.raw,
-                raw_hash,
-                now(),
-            ],
-        )?;
-        // Zero rows: the unique index on open entries ignored a repeat.
-        Ok((inserted > 0).then(|| self.conn.last_insert_rowid()))
+        insert(&self.conn, item)
     }
 
     /// Open quarantine entries, oldest first, of one location or all.
@@ -110,4 +91,29 @@ impl Ledger {
             .optional()?;
         Ok(changed.is_some())
     }
+}
+
+/// Inserts a quarantine entry on `conn` (the ledger's connection or an open
+/// transaction); `None` when the same open entry exists.
+pub(super) fn insert(conn: &Connection, item: &NewQuarantine) -> Result<Option<i64>, LedgerError> {
+    Ledger::require_location(conn, &item.location_key)?;
+    let raw_hash = blake3::hash(item.raw.as_bytes()).to_hex().to_string();
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO quarantine
+            (location_key, source, record_id, field, reason_de, reason_en, raw, raw_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            item.location_key,
+            item.source,
+            item.record_id,
+            item.field,
+            item.reason_de,
+            item.reason_en,
+            item.raw,
+            raw_hash,
+            now(),
+        ],
+    )?;
+    // Zero rows: the unique index on open entries ignored a repeat.
+    Ok((inserted > 0).then(|| conn.last_insert_rowid()))
 }

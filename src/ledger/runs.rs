@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Ledger, LedgerError, now};
 
-/// Version 4 schema: run history.
-pub(super) const V4_RUNS: &str = r#"
+/// Schema step: run history.
+pub(super) const RUNS_MIGRATION: &str = r#"
 CREATE TABLE runs (
     id          INTEGER PRIMARY KEY,
     started_at  TEXT NOT NULL,

@@ -173,8 +173,9 @@ CREATE INDEX audit_log_by_subject ON audit_log (subject, at);
 const STEPS: &[M<'static>] = &[
     M::up(V1_MIRROR).foreign_key_check(),
     M::up(V2_QUARANTINE_AUDIT).foreign_key_check(),
-    M::up(super::outbox::V3_OUTBOX).foreign_key_check(),
-    M::up(super::runs::V4_RUNS).foreign_key_check(),
+    M::up(super::cursors::CURSORS_MIGRATION).foreign_key_check(),
+    M::up(super::outbox::OUTBOX_MIGRATION).foreign_key_check(),
+    M::up(super::runs::RUNS_MIGRATION).foreign_key_check(),
 ];
 
 /// Schema version of a ledger created by this build.

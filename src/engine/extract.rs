@@ -1,0 +1,882 @@
+//! Extraction of one location from Ivoris into the ledger.
+//!
+//! Order: reference data (chairs, practitioners, appointment types), then
+//! patients page by page, then appointments in date windows up to the
+//! booking horizon together with the billing lines of the patients active
+//! in each window, then (optionally) the appointments Ivoris reports as
+//! changed, then (when due) a full sweep of every patient's billing lines,
+//! which catches lines the API left out the first time (DESIGN.md §5).
+//!
+//! Every page or window is committed to the ledger — records, quarantined
+//! rejects and the advanced cursor in one transaction — so killing the
+//! process at any instant loses nothing and the next run resumes where the
+//! last commit left off (DESIGN.md §3.2). A window that keeps failing is
+//! halved down to one day; a location whose server keeps failing is stopped
+//! with the reason in the report while the caller goes on with the next.
+//! The plan's `now` is injected: nothing here reads the machine clock.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+
+use crate::ivoris::client::{ClientCounters, IvorisClient, IvorisError, RouteCounts, route};
+use crate::ivoris::parse::{Parsed, Reject};
+use crate::ivoris::wire::{Appointment, DocumentEntry, Patient};
+use crate::ledger::cursors::stream;
+use crate::ledger::{
+    Batch, Ledger, LedgerError, LocationRow, MirrorOutcome, Mirrored, NewQuarantine,
+};
+use crate::settings::LocationSettings;
+
+/// Default depth of history read on the first run.
+pub const DEFAULT_HISTORY_DAYS: i64 = 730;
+/// Default reach of future bookings.
+pub const DEFAULT_HORIZON_DAYS: i64 = 90;
+/// Default width of an appointment window.
+pub const DEFAULT_WINDOW_DAYS: u32 = 14;
+/// Patients per committed step of the full sweep.
+const SWEEP_BATCH: usize = 25;
+/// Failed attempts at a one-day window before the location is stopped.
+const ONE_DAY_ATTEMPTS: u32 = 3;
+
+/// A request to stop, shared between the GUI or a signal handler and a run.
+/// Checked between requests, so a cancelled run stops after its current
+/// commit and resumes from there next time.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    /// A flag not yet set.
+    pub fn new() -> CancelFlag {
+        CancelFlag::default()
+    }
+
+    /// Asks the run to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What one extraction reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractPlan {
+    /// The current local time, injected (the sandbox has its own clock).
+    pub now: NaiveDateTime,
+    /// Where the first run starts reading appointments.
+    pub history_start: NaiveDateTime,
+    /// How far into the future bookings are read.
+    pub horizon: NaiveDateTime,
+    /// Width of an appointment window in days (at least 1).
+    pub window_days: u32,
+    /// Whether `LatestAppointments?since=` is asked after the windows.
+    pub use_change_route: bool,
+    /// Whether every patient's billing lines are read again this run.
+    pub full_sweep_due: bool,
+}
+
+impl ExtractPlan {
+    /// The default plan at `now`: two years of history, 90 days ahead,
+    /// 14-day windows, change route on, no sweep.
+    pub fn new(now: NaiveDateTime) -> ExtractPlan {
+        ExtractPlan {
+            now,
+            history_start: now - Duration::days(DEFAULT_HISTORY_DAYS),
+            horizon: now + Duration::days(DEFAULT_HORIZON_DAYS),
+            window_days: DEFAULT_WINDOW_DAYS,
+            use_change_route: true,
+            full_sweep_due: false,
+        }
+    }
+
+    /// Whether a full sweep is due at `now` for a location, given the days
+    /// between sweeps (`SyncSettings::entry_sweep_days`): when none finished
+    /// yet, when one is half done, or when the last is older than that.
+    pub fn sweep_due(
+        ledger: &Ledger,
+        location: &str,
+        now: NaiveDateTime,
+        entry_sweep_days: u32,
+    ) -> Result<bool, LedgerError> {
+        if ledger.cursor(location, stream::ENTRY_SWEEP)?.is_some() {
+            return Ok(true);
+        }
+        let last = ledger
+            .cursor(location, stream::ENTRY_SWEEP_DONE)?
+            .and_then(|text| parse_date_time(&text));
+        Ok(last.is_none_or(|last| now - last >= Duration::days(i64::from(entry_sweep_days))))
+    }
+}
+
+/// The steps of an extraction, as shown to staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Chairs, practitioners, appointment types.
+    Stammdaten,
+    /// Patient pages.
+    Patienten,
+    /// Appointment windows and changed appointments.
+    Termine,
+    /// Billing lines (the full sweep).
+    Leistungen,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Stammdaten => "Stammdaten",
+            Phase::Patienten => "Patienten",
+            Phase::Termine => "Termine",
+            Phase::Leistungen => "Leistungen",
+        })
+    }
+}
+
+/// A progress snapshot, published after every commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractProgress {
+    /// Location key.
+    pub location: String,
+    /// Current step.
+    pub phase: Phase,
+    /// Units done in this step (pages, days, patients).
+    pub done: u64,
+    /// Units in this step, when known in advance.
+    pub total: Option<u64>,
+}
+
+/// What happened to the records of one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KindCounts {
+    /// Records received (valid, rejected and repeated).
+    pub read: u64,
+    /// Records new to the ledger.
+    pub inserted: u64,
+    /// Records whose content changed.
+    pub updated: u64,
+    /// Records identical to the ledger; not rewritten.
+    pub unchanged: u64,
+    /// Records received again within this run (same Id on two pages or
+    /// windows); stored once.
+    pub duplicates: u64,
+    /// Records that could not be parsed and were quarantined.
+    pub quarantined: u64,
+}
+
+impl KindCounts {
+    fn add(&mut self, outcome: MirrorOutcome) {
+        self.inserted += outcome.inserted as u64;
+        self.updated += outcome.updated as u64;
+        self.unchanged += outcome.unchanged as u64;
+    }
+}
+
+/// Why a location was stopped before the end.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    /// Step in which it stopped.
+    pub phase: Phase,
+    /// The Ivoris failure (its message is German and English).
+    pub error: IvorisError,
+}
+
+/// The outcome of one extraction of one location.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractReport {
+    /// Location key.
+    pub location: String,
+    /// Chairs, practitioners and appointment types.
+    pub reference: KindCounts,
+    /// Patients.
+    pub patients: KindCounts,
+    /// Appointments.
+    pub appointments: KindCounts,
+    /// Billing lines.
+    pub entries: KindCounts,
+    /// Ivoris requests, retries and failures per route during this run.
+    pub calls: ClientCounters,
+    /// Appointment windows read and committed.
+    pub windows: u64,
+    /// Times a failing window was halved.
+    pub windows_halved: u64,
+    /// Patients whose billing lines were asked because of activity.
+    pub patients_asked_for_entries: u64,
+    /// Patients whose billing lines the full sweep read.
+    pub patients_swept: u64,
+    /// Whether a full sweep finished in this run.
+    pub sweep_done: bool,
+    /// Appointments per start day as Ivoris reported them in this run, for
+    /// the reconciliation report.
+    pub appointments_per_day: BTreeMap<NaiveDate, u64>,
+    /// Billing lines per date as Ivoris reported them in this run.
+    pub entries_per_day: BTreeMap<NaiveDate, u64>,
+    /// Whether the run stopped because it was cancelled.
+    pub cancelled: bool,
+    /// Set when Ivoris kept failing and the location was given up for this run.
+    pub stopped: Option<Stopped>,
+    /// Transient problems the run recovered from (halved windows), for the log view.
+    pub errors: Vec<String>,
+}
+
+impl ExtractReport {
+    /// Whether the run went through to the end.
+    pub fn complete(&self) -> bool {
+        !self.cancelled && self.stopped.is_none()
+    }
+}
+
+/// Failures that end the extraction of a location and are not Ivoris's
+/// doing (those are reported in [`ExtractReport::stopped`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("Ledger-Fehler beim Abruf / Ledger error during extraction: {0}")]
+    Ledger(#[from] LedgerError),
+}
+
+/// Why a step ended early.
+enum Halt {
+    /// The cancel flag was set.
+    Cancelled,
+    /// Ivoris kept failing.
+    Ivoris(Phase, IvorisError),
+    /// The ledger failed.
+    Ledger(LedgerError),
+}
+
+impl From<LedgerError> for Halt {
+    fn from(error: LedgerError) -> Self {
+        Halt::Ledger(error)
+    }
+}
+
+/// State of one run of one location.
+struct Run<'a> {
+    /// The installation of this location.
+    client: &'a IvorisClient,
+    /// Where every step is committed.
+    ledger: &'a mut Ledger,
+    /// Location key, the namespace of all records.
+    location: &'a str,
+    /// Ivoris Mandant, when the installation has several.
+    profile: Option<&'a str>,
+    /// What to read.
+    plan: &'a ExtractPlan,
+    /// Told after every commit.
+    progress: &'a (dyn Fn(ExtractProgress) + Sync),
+    /// Checked before every request.
+    cancel: &'a CancelFlag,
+    /// Filled as the steps go.
+    report: ExtractReport,
+    /// Patient Ids received this run, to count repeats.
+    patients_seen: HashSet<String>,
+    /// Patients whose stored record changed this run (entry trigger).
+    patients_changed: BTreeSet<String>,
+    /// Patients whose billing lines were read this run (committed).
+    entries_asked: HashSet<String>,
+    /// Appointment Id → start day, as seen this run.
+    appointment_days: HashMap<String, Option<NaiveDate>>,
+    /// Entry Id → date, as seen this run.
+    entry_days: HashMap<String, Option<NaiveDate>>,
+}
+
+/// Extracts one location into the ledger. Ivoris failures stop the location
+/// and are reported in [`ExtractReport::stopped`]; only ledger failures are
+/// errors.
+pub async fn extract_location(
+    client: &IvorisClient,
+    ledger: &mut Ledger,
+    location: &LocationSettings,
+    plan: &ExtractPlan,
+    progress: &(dyn Fn(ExtractProgress) + Sync),
+    cancel: &CancelFlag,
+) -> Result<ExtractReport, ExtractError> {
+    ledger.upsert_location(&LocationRow::from(location))?;
+    let before = client.counters();
+    let mut run = Run {
+        client,
+        ledger,
+        location: &location.key,
+        profile: location.profile_id.as_deref(),
+        plan,
+        progress,
+        cancel,
+        report: ExtractReport {
+            location: location.key.clone(),
+            ..ExtractReport::default()
+        },
+        patients_seen: HashSet::new(),
+        patients_changed: BTreeSet::new(),
+        entries_asked: HashSet::new(),
+        appointment_days: HashMap::new(),
+        entry_days: HashMap::new(),
+    };
+    let outcome = run.all_steps().await;
+    let mut report = run.finish(&before);
+    match outcome {
+        Ok(()) => {}
+        Err(Halt::Cancelled) => report.cancelled = true,
+        Err(Halt::Ivoris(phase, error)) => {
+            tracing::warn!(location = %report.location, %phase, "ivoris extraction stopped");
+            report.stopped = Some(Stopped { phase, error });
+        }
+        Err(Halt::Ledger(error)) => return Err(error.into()),
+    }
+    tracing::info!(
+        location = %report.location,
+        patients = report.patients.read,
+        appointments = report.appointments.read,
+        entries = report.entries.read,
+        quarantined = report.patients.quarantined + report.appointments.quarantined + report.entries.quarantined,
+        windows = report.windows,
+        complete = report.complete(),
+        "ivoris extraction finished"
+    );
+    Ok(report)
+}
+
+fn parse_date_time(text: &str) -> Option<NaiveDateTime> {
+    crate::ivoris::parse::parse_date_time(text)
+}
+
+fn format_date_time(value: NaiveDateTime) -> String {
+    value.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// Counts per route of `after` minus `before`.
+fn calls_since(before: &ClientCounters, after: ClientCounters) -> ClientCounters {
+    after
+        .into_iter()
+        .map(|(route, counts)| {
+            let old = before.get(route).copied().unwrap_or_default();
+            (
+                route,
+                RouteCounts {
+                    requests: counts.requests.saturating_sub(old.requests),
+                    retries: counts.retries.saturating_sub(old.retries),
+                    failures: counts.failures.saturating_sub(old.failures),
+                },
+            )
+        })
+        .filter(|(_, counts)| *counts != RouteCounts::default())
+        .collect()
+}
+
+/// Quarantines the rejects of one answer inside the step's transaction.
+fn quarantine_rejects(
+    batch: &mut Batch<'_>,
+    location: &str,
+    source: &str,
+    rejects: &[Reject],
+) -> Result<(), LedgerError> {
+    for reject in rejects {
+        batch.quarantine(&NewQuarantine {
+            location_key: location.to_owned(),
+            source: source.to_owned(),
+            record_id: reject.record_id.clone(),
+            field: reject.field.clone(),
+            reason_de: reject.reason_de.clone(),
+            reason_en: reject.reason_en.clone(),
+            raw: reject.raw.clone(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Removes records whose Id came earlier in the same answer; returns how many.
+fn dedupe_by_id<T>(records: &mut Vec<T>, id: impl Fn(&T) -> &str) -> u64 {
+    let mut seen = HashSet::new();
+    let before = records.len();
+    records.retain(|r| seen.insert(id(r).to_owned()));
+    (before - records.len()) as u64
+}
+
+/// Billing lines read for one window or sweep step, not yet committed.
+#[derive(Default)]
+struct EntryHaul {
+    /// Valid lines, de-duplicated by Id.
+    records: Vec<DocumentEntry>,
+    /// Lines to quarantine.
+    rejects: Vec<Reject>,
+    /// Patients asked.
+    patients: Vec<String>,
+    /// Lines received, including rejects and repeats.
+    read: u64,
+    /// Lines received twice in this step.
+    duplicates: u64,
+}
+
+impl Run<'_> {
+    fn finish(self, before: &ClientCounters) -> ExtractReport {
+        let mut report = self.report;
+        report.calls = calls_since(before, self.client.counters());
+        for day in self.appointment_days.into_values().flatten() {
+            *report.appointments_per_day.entry(day).or_default() += 1;
+        }
+        for day in self.entry_days.into_values().flatten() {
+            *report.entries_per_day.entry(day).or_default() += 1;
+        }
+        report
+    }
+
+    fn check_cancel(&self) -> Result<(), Halt> {
+        if self.cancel.is_cancelled() {
+            Err(Halt::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn publish(&self, phase: Phase, done: u64, total: Option<u64>) {
+        (self.progress)(ExtractProgress {
+            location: self.location.to_owned(),
+            phase,
+            done,
+            total,
+        });
+    }
+
+    async fn all_steps(&mut self) -> Result<(), Halt> {
+        self.reference_data().await?;
+        self.patients().await?;
+        self.appointment_windows().await?;
+        if self.plan.use_change_route {
+            self.changed_appointments().await?;
+        }
+        if self.plan.full_sweep_due {
+            self.sweep().await?;
+        }
+        Ok(())
+    }
+
+    async fn reference_data(&mut self) -> Result<(), Halt> {
+        self.check_cancel()?;
+        let phase = Phase::Stammdaten;
+        let fail = |error| Halt::Ivoris(phase, error);
+        let profiles = self.client.profiles().await.map_err(fail)?;
+        let chairs = self.client.chairs(self.profile).await.map_err(fail)?;
+        let practitioners = self.client.practitioners().await.map_err(fail)?;
+        let templates = self.client.templates().await.map_err(fail)?;
+        let location = self.location;
+        let outcome = self.ledger.commit(|batch| {
+            let mut outcome = batch.mirror(location, &chairs.records)?;
+            let more = [
+                batch.mirror(location, &practitioners.records)?,
+                batch.mirror(location, &templates.records)?,
+            ];
+            for other in more {
+                outcome.inserted += other.inserted;
+                outcome.updated += other.updated;
+                outcome.unchanged += other.unchanged;
+            }
+            quarantine_rejects(batch, location, route::PROFILES, &profiles.rejects)?;
+            quarantine_rejects(batch, location, route::CHAIRS, &chairs.rejects)?;
+            quarantine_rejects(
+                batch,
+                location,
+                route::PRACTITIONERS,
+                &practitioners.rejects,
+            )?;
+            quarantine_rejects(batch, location, route::TEMPLATES, &templates.rejects)?;
+            Ok(outcome)
+        })?;
+        let counts = &mut self.report.reference;
+        counts.read += (chairs.len() + practitioners.len() + templates.len()) as u64;
+        counts.quarantined += (profiles.rejects.len()
+            + chairs.rejects.len()
+            + practitioners.rejects.len()
+            + templates.rejects.len()) as u64;
+        counts.add(outcome);
+        self.publish(phase, 1, Some(1));
+        Ok(())
+    }
+
+    async fn patients(&mut self) -> Result<(), Halt> {
+        let phase = Phase::Patienten;
+        let location = self.location;
+        let mut page: u32 = self
+            .ledger
+            .cursor(location, stream::PATIENT_PAGE)?
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(0);
+        let mut done = 0;
+        loop {
+            self.check_cancel()?;
+            let Parsed {
+                mut records,
+                rejects,
+            } = self
+                .client
+                .patients_page(page)
+                .await
+                .map_err(|error| Halt::Ivoris(phase, error))?;
+            if records.is_empty() && rejects.is_empty() {
+                // End of the listing: the next run pages from the start.
+                self.ledger
+                    .commit(|batch| batch.clear_cursor(location, stream::PATIENT_PAGE))?;
+                return Ok(());
+            }
+            let counts = &mut self.report.patients;
+            counts.read += (records.len() + rejects.len()) as u64;
+            let before = records.len();
+            let seen = &mut self.patients_seen;
+            records.retain(|p| seen.insert(p.id.clone()));
+            counts.duplicates += (before - records.len()) as u64;
+            counts.quarantined += rejects.len() as u64;
+
+            let changed = changed_patients(self.ledger, location, &records)?;
+            let next = (page + 1).to_string();
+            let outcome = self.ledger.commit(|batch| {
+                let outcome = batch.mirror(location, &records)?;
+                quarantine_rejects(batch, location, route::PATIENTS, &rejects)?;
+                batch.set_cursor(location, stream::PATIENT_PAGE, &next)?;
+                Ok(outcome)
+            })?;
+            self.report.patients.add(outcome);
+            self.patients_changed.extend(changed);
+            page += 1;
+            done += 1;
+            self.publish(phase, done, None);
+        }
+    }
+
+    /// The first day to read: where the last run stopped, but never later
+    /// than one window before today, because recent and future
+    /// appointments change (settled, confirmed, cancelled, new bookings).
+    fn first_window_day(&self) -> Result<NaiveDate, LedgerError> {
+        let today = self.plan.now.date();
+        let rescan = today - Duration::days(i64::from(self.plan.window_days.max(1)));
+        let cursor = self
+            .ledger
+            .cursor(self.location, stream::APPOINTMENT_DAY)?
+            .and_then(|text| NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok());
+        Ok(match cursor {
+            Some(day) => day.min(rescan),
+            None => self.plan.history_start.date(),
+        })
+    }
+
+    async fn appointment_windows(&mut self) -> Result<(), Halt> {
+        let phase = Phase::Termine;
+        let first = self.first_window_day()?;
+        let last = self.plan.horizon.date();
+        let total = u64::try_from((last - first).num_days() + 1).unwrap_or(0);
+        let full = i64::from(self.plan.window_days.max(1));
+        let mut width = full;
+        let mut day = first;
+        let mut one_day_failures = 0;
+        // Patients changed in the patient step have their lines read along
+        // with the first window.
+        let mut changed: Vec<String> = self.patients_changed.iter().cloned().collect();
+        while day <= last {
+            self.check_cancel()?;
+            let end = (day + Duration::days(width - 1)).min(last);
+            match self.window(first, day, end, &changed).await {
+                Ok(()) => {
+                    changed.clear();
+                    self.report.windows += 1;
+                    one_day_failures = 0;
+                    day = end + Duration::days(1);
+                    width = (width * 2).min(full);
+                    let done = u64::try_from((day - first).num_days()).unwrap_or(0);
+                    self.publish(phase, done.min(total), Some(total));
+                }
+                Err(Halt::Ivoris(_, error)) if error.is_transient() => {
+                    self.report.errors.push(error.to_string());
+                    if width > 1 {
+                        width = (width / 2).max(1);
+                        self.report.windows_halved += 1;
+                        tracing::info!(location = %self.location, width, "appointment window halved");
+                    } else {
+                        one_day_failures += 1;
+                        if one_day_failures >= ONE_DAY_ATTEMPTS {
+                            return Err(Halt::Ivoris(phase, error));
+                        }
+                    }
+                }
+                Err(halt) => return Err(halt),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one window and the billing lines of its active patients, and
+    /// commits both with the advanced cursor.
+    async fn window(
+        &mut self,
+        run_start: NaiveDate,
+        begin: NaiveDate,
+        end: NaiveDate,
+        changed: &[String],
+    ) -> Result<(), Halt> {
+        let phase = Phase::Termine;
+        let today = self.plan.now.date();
+        let Parsed {
+            mut records,
+            rejects,
+        } = self
+            .client
+            .appointments(self.profile, begin, end)
+            .await
+            .map_err(|error| Halt::Ivoris(phase, error))?;
+        let read = (records.len() + rejects.len()) as u64;
+        let duplicates = dedupe_by_id(&mut records, |a| &a.id);
+
+        // Patients with an appointment that has begun: only they can have
+        // new billing lines from this window.
+        let mut active: BTreeSet<String> = records
+            .iter()
+            .filter(|a| a.start.is_some_and(|s| s.date() <= today))
+            .filter_map(|a| a.patient_id.clone())
+            .collect();
+        active.extend(changed.iter().cloned());
+        active.retain(|p| !self.entries_asked.contains(p));
+        let haul = entries_for(
+            self.client,
+            self.profile,
+            self.cancel,
+            active.into_iter().collect(),
+            Some(run_start),
+            Some(today),
+        )
+        .await?;
+
+        let location = self.location;
+        let next = (end + Duration::days(1)).format("%Y-%m-%d").to_string();
+        let (appointments, entries) = self.ledger.commit(|batch| {
+            let appointments = batch.mirror(location, &records)?;
+            quarantine_rejects(batch, location, route::APPOINTMENTS, &rejects)?;
+            let entries = batch.mirror(location, &haul.records)?;
+            quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &haul.rejects)?;
+            batch.set_cursor(location, stream::APPOINTMENT_DAY, &next)?;
+            Ok((appointments, entries))
+        })?;
+        let counts = &mut self.report.appointments;
+        counts.read += read;
+        counts.duplicates += duplicates;
+        counts.quarantined += rejects.len() as u64;
+        counts.add(appointments);
+        for appointment in &records {
+            self.appointment_days
+                .insert(appointment.id.clone(), appointment.start.map(|s| s.date()));
+        }
+        self.report.patients_asked_for_entries += haul.patients.len() as u64;
+        self.entries_asked.extend(haul.patients.iter().cloned());
+        self.record_entries(haul, entries);
+        Ok(())
+    }
+
+    fn record_entries(&mut self, haul: EntryHaul, outcome: MirrorOutcome) {
+        let counts = &mut self.report.entries;
+        counts.read += haul.read;
+        counts.duplicates += haul.duplicates;
+        counts.quarantined += haul.rejects.len() as u64;
+        counts.add(outcome);
+        for entry in &haul.records {
+            self.entry_days.insert(entry.id.clone(), entry.date);
+        }
+    }
+
+    /// `LatestAppointments?since=` from the change cursor; on the first run
+    /// the cursor is only set (the windows have read everything).
+    async fn changed_appointments(&mut self) -> Result<(), Halt> {
+        self.check_cancel()?;
+        let phase = Phase::Termine;
+        let location = self.location;
+        let today = self.plan.now.date();
+        let since = self
+            .ledger
+            .cursor(location, stream::APPOINTMENT_CHANGES)?
+            .and_then(|text| parse_date_time(&text));
+        let Some(since) = since else {
+            let latest = self.ledger.latest_appointment_change(location)?;
+            if let Some(latest) = latest {
+                self.ledger
+                    .set_cursor(location, stream::APPOINTMENT_CHANGES, &latest)?;
+            }
+            return Ok(());
+        };
+        let Parsed {
+            mut records,
+            rejects,
+        } = self
+            .client
+            .latest_appointments(since)
+            .await
+            .map_err(|error| Halt::Ivoris(phase, error))?;
+        let read = (records.len() + rejects.len()) as u64;
+        let mut duplicates = dedupe_by_id(&mut records, |a| &a.id);
+        // Appointments the windows already read this run count as repeats.
+        let before = records.len();
+        let windows_read: Vec<Appointment> = records
+            .iter()
+            .filter(|a| self.appointment_days.contains_key(&a.id))
+            .cloned()
+            .collect();
+        records.retain(|a| !self.appointment_days.contains_key(&a.id));
+        duplicates += (before - records.len()) as u64;
+        let newest = records
+            .iter()
+            .chain(&windows_read)
+            .filter_map(|a| a.last_modified)
+            .max()
+            .map_or(since, |m| m.max(since));
+
+        let mut begin_of: BTreeMap<String, NaiveDate> = BTreeMap::new();
+        for appointment in &records {
+            if let (Some(patient), Some(start)) = (&appointment.patient_id, appointment.start)
+                && start.date() <= today
+                && !self.entries_asked.contains(patient)
+            {
+                let begin = begin_of.entry(patient.clone()).or_insert(start.date());
+                *begin = (*begin).min(start.date());
+            }
+        }
+        let mut haul = EntryHaul::default();
+        for (patient, begin) in begin_of {
+            let one = entries_for(
+                self.client,
+                self.profile,
+                self.cancel,
+                vec![patient],
+                Some(begin),
+                Some(today),
+            )
+            .await?;
+            haul.read += one.read;
+            haul.duplicates += one.duplicates;
+            haul.records.extend(one.records);
+            haul.rejects.extend(one.rejects);
+            haul.patients.extend(one.patients);
+        }
+        haul.duplicates += dedupe_by_id(&mut haul.records, |e| &e.id);
+
+        let cursor = format_date_time(newest);
+        let (appointments, entries) = self.ledger.commit(|batch| {
+            let appointments = batch.mirror(location, &records)?;
+            quarantine_rejects(batch, location, route::LATEST_APPOINTMENTS, &rejects)?;
+            let entries = batch.mirror(location, &haul.records)?;
+            quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &haul.rejects)?;
+            batch.set_cursor(location, stream::APPOINTMENT_CHANGES, &cursor)?;
+            Ok((appointments, entries))
+        })?;
+        let counts = &mut self.report.appointments;
+        counts.read += read;
+        counts.duplicates += duplicates;
+        counts.quarantined += rejects.len() as u64;
+        counts.add(appointments);
+        for appointment in &records {
+            self.appointment_days
+                .insert(appointment.id.clone(), appointment.start.map(|s| s.date()));
+        }
+        self.report.patients_asked_for_entries += haul.patients.len() as u64;
+        self.entries_asked.extend(haul.patients.iter().cloned());
+        self.record_entries(haul, entries);
+        Ok(())
+    }
+
+    /// Reads every mirrored patient's billing lines without a window, in
+    /// committed batches, resuming after the last patient done.
+    async fn sweep(&mut self) -> Result<(), Halt> {
+        let phase = Phase::Leistungen;
+        let location = self.location;
+        let after = self
+            .ledger
+            .cursor(location, stream::ENTRY_SWEEP)?
+            .unwrap_or_default();
+        let patients = self.ledger.patient_ids_after(location, &after)?;
+        let total = patients.len() as u64;
+        let mut done = 0;
+        for chunk in patients.chunks(SWEEP_BATCH) {
+            self.check_cancel()?;
+            let haul = entries_for(
+                self.client,
+                self.profile,
+                self.cancel,
+                chunk.to_vec(),
+                None,
+                None,
+            )
+            .await?;
+            let Some(last) = chunk.last() else {
+                continue;
+            };
+            let entries = self.ledger.commit(|batch| {
+                let entries = batch.mirror(location, &haul.records)?;
+                quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &haul.rejects)?;
+                batch.set_cursor(location, stream::ENTRY_SWEEP, last)?;
+                Ok(entries)
+            })?;
+            self.report.patients_swept += haul.patients.len() as u64;
+            self.record_entries(haul, entries);
+            done += chunk.len() as u64;
+            self.publish(phase, done, Some(total));
+        }
+        let finished = format_date_time(self.plan.now);
+        self.ledger.commit(|batch| {
+            batch.clear_cursor(location, stream::ENTRY_SWEEP)?;
+            batch.set_cursor(location, stream::ENTRY_SWEEP_DONE, &finished)
+        })?;
+        self.report.sweep_done = true;
+        Ok(())
+    }
+}
+
+/// Asks Ivoris for the billing lines of `patients` (nothing is stored yet).
+/// A free function so the future borrows only the client, not the run
+/// (whose ledger connection must not be shared across threads).
+async fn entries_for(
+    client: &IvorisClient,
+    profile: Option<&str>,
+    cancel: &CancelFlag,
+    patients: Vec<String>,
+    begin: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+) -> Result<EntryHaul, Halt> {
+    let mut haul = EntryHaul::default();
+    let mut seen = HashSet::new();
+    for patient in patients {
+        if cancel.is_cancelled() {
+            return Err(Halt::Cancelled);
+        }
+        let parsed = client
+            .document_entries(&patient, profile, begin, end)
+            .await
+            .map_err(|error| Halt::Ivoris(Phase::Leistungen, error))?;
+        haul.read += parsed.len() as u64;
+        for entry in parsed.records {
+            if seen.insert(entry.id.clone()) {
+                haul.records.push(entry);
+            } else {
+                haul.duplicates += 1;
+            }
+        }
+        haul.rejects.extend(parsed.rejects);
+        haul.patients.push(patient);
+    }
+    Ok(haul)
+}
+
+/// Ids of `records` that are stored with other content (changed patients);
+/// new patients are not counted, their appointments bring them.
+fn changed_patients(
+    ledger: &Ledger,
+    location: &str,
+    records: &[Patient],
+) -> Result<Vec<String>, LedgerError> {
+    let mut changed = Vec::new();
+    for patient in records {
+        if let Some(stored) = ledger.patient(location, &patient.id)?
+            && stored != patient.reduced()
+        {
+            changed.push(patient.id.clone());
+        }
+    }
+    Ok(changed)
+}
