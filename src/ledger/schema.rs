@@ -170,7 +170,7 @@ CREATE INDEX audit_log_by_subject ON audit_log (subject, at);
 "#;
 
 /// Schema version of a ledger created by this build.
-pub const LATEST_VERSION: usize = 2;
+pub const LATEST_VERSION: usize = 3;
 
 /// All migrations in order; `migrations().to_version(conn, n)` builds an
 /// older ledger for upgrade tests.
@@ -178,5 +178,6 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1_MIRROR).foreign_key_check(),
         M::up(V2_QUARANTINE_AUDIT).foreign_key_check(),
+        M::up(crate::mapping::store::MIGRATION_MAPPING_VERSIONS).foreign_key_check(),
     ])
 }
