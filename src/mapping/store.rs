@@ -53,14 +53,16 @@ pub struct MappingVersion {
 
 /// The latest saved mapping, or the shipped defaults when none was saved.
 pub fn load_current(ledger: &Ledger) -> Result<Mapping, MappingStoreError> {
-    let latest: Option<i64> = ledger
-        .connection()
-        .query_row("SELECT max(version) FROM mapping_versions", [], |row| {
-            row.get(0)
-        })?;
+    let latest: Option<i64> =
+        ledger
+            .connection()
+            .query_row("SELECT max(version) FROM mapping_versions", [], |row| {
+                row.get(0)
+            })?;
     match latest {
-        Some(version) => load_version(ledger, version)
-            .map(|mapping| mapping.unwrap_or_else(Mapping::defaults)),
+        Some(version) => {
+            load_version(ledger, version).map(|mapping| mapping.unwrap_or_else(Mapping::defaults))
+        }
         None => Ok(Mapping::defaults()),
     }
 }

@@ -9,8 +9,8 @@
 use super::validate::{Problem, TableName};
 use super::{
     AppointmentKind, AppointmentState, AppointmentTypeRule, CataloguePattern, Category,
-    CategoryRule, CodePattern, Counting, DEFAULT_WON_AFTER_DAYS, EntryTypeRule, FieldRule,
-    Mapping, PatientField, Stage, StageRule, StateRule,
+    CategoryRule, CodePattern, Counting, DEFAULT_WON_AFTER_DAYS, EntryTypeRule, FieldRule, Mapping,
+    PatientField, Stage, StageRule, StateRule,
 };
 
 /// The text of every table, one CSV document each.
@@ -120,9 +120,9 @@ impl Reader<'_> {
     }
 
     /// A cell that must be one of the listed words.
-    fn choice<'r, T>(
+    fn choice<T>(
         &mut self,
-        row: &'r Row,
+        row: &Row,
         index: usize,
         parse: impl Fn(&str) -> Option<T>,
         allowed: &str,
@@ -225,7 +225,9 @@ fn appointment_states(text: &str, problems: &mut Vec<Problem>) -> Vec<StateRule>
         columns: &["Ivoris-Wert", "Status"],
         problems,
     };
-    let allowed = AppointmentState::ALL.map(AppointmentState::label).join(", ");
+    let allowed = AppointmentState::ALL
+        .map(AppointmentState::label)
+        .join(", ");
     let mut rules = Vec::new();
     for row in reader.rows(text) {
         let value = reader.required(&row, 0);
@@ -280,9 +282,7 @@ fn categories(text: &str, problems: &mut Vec<Problem>) -> Vec<CategoryRule> {
     };
     let mut rules = Vec::new();
     for row in reader.rows(text) {
-        let catalogue = reader
-            .required(&row, 0)
-            .and_then(CataloguePattern::parse);
+        let catalogue = reader.required(&row, 0).and_then(CataloguePattern::parse);
         let pattern = match reader.required(&row, 1).map(CodePattern::parse) {
             Some(Ok(pattern)) => Some(pattern),
             Some(Err(error)) => {

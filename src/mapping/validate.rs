@@ -175,9 +175,9 @@ pub fn validate(mapping: &Mapping) -> Vec<Problem> {
 
     let categories = TableName::TreatmentCategories;
     for (index, rule) in mapping.categories.iter().enumerate() {
-        let earlier = mapping.categories[..index].iter().position(|e| {
-            shadows((&e.catalogue, &e.pattern), (&rule.catalogue, &rule.pattern))
-        });
+        let earlier = mapping.categories[..index]
+            .iter()
+            .position(|e| shadows((&e.catalogue, &e.pattern), (&rule.catalogue, &rule.pattern)));
         if let Some(earlier) = earlier {
             problems.push(Problem::new(
                 categories,
