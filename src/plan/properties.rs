@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Europe::Berlin;
 
 use super::case::Case;
@@ -114,18 +114,21 @@ pub fn hubspot_date(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
-/// A Berlin local time as HubSpot's UTC date-time. An ambiguous time (the
-/// repeated hour in October) is taken as the first, summer-time one; a
-/// time in the skipped hour in March as winter time (+01:00), i.e. the
-/// instant a clock not yet moved forward would show.
-pub fn berlin_to_utc(local: NaiveDateTime) -> String {
+/// A Berlin local time as an instant. An ambiguous time (the repeated hour
+/// in October) is taken as the first, summer-time one; a time in the
+/// skipped hour in March as winter time (+01:00), i.e. the instant a clock
+/// not yet moved forward would show.
+pub fn berlin_instant(local: NaiveDateTime) -> DateTime<Utc> {
     let utc = match Berlin.from_local_datetime(&local) {
         LocalResult::Single(time) | LocalResult::Ambiguous(time, _) => time.naive_utc(),
         LocalResult::None => local - Duration::hours(1),
     };
     Utc.from_utc_datetime(&utc)
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+}
+
+/// An instant as HubSpot's UTC date-time value.
+pub fn hubspot_datetime(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn patient_field(patient: &PatientFacts, field: PatientField) -> String {
@@ -295,8 +298,10 @@ pub fn appointment_properties(
     appointment: &AppointmentFacts,
     mapping: &Mapping,
 ) -> PropertySet {
-    let end =
-        appointment.start + Duration::minutes(i64::from(appointment.duration_minutes.unwrap_or(0)));
+    // The end is start plus duration in real time, so an appointment over
+    // the clock change keeps its length.
+    let start = berlin_instant(appointment.start);
+    let end = start + Duration::minutes(i64::from(appointment.duration_minutes.unwrap_or(0)));
     let mut set = PropertySet::default();
     set.set(
         "hs_appointment_name",
@@ -307,8 +312,8 @@ pub fn appointment_properties(
             .filter(|label| !label.is_empty())
             .unwrap_or("Termin"),
     );
-    set.set("hs_appointment_start", berlin_to_utc(appointment.start));
-    set.set("hs_appointment_end", berlin_to_utc(end));
+    set.set("hs_appointment_start", hubspot_datetime(start));
+    set.set("hs_appointment_end", hubspot_datetime(end));
     set.set(
         "hs_appointment_status",
         mapping
