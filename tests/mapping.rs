@@ -7,7 +7,8 @@ use ivoris_hubspot_sync::mapping::store::{
 };
 use ivoris_hubspot_sync::mapping::table::CsvTables;
 use ivoris_hubspot_sync::mapping::{
-    AppointmentKind, AppointmentState, Category, Counting, Mapping, PatientField, Stage, TableName,
+    AppointmentKind, AppointmentState, AppointmentTypeRule, Category, Counting, Mapping,
+    PatientField, Stage, TableName,
 };
 use ivoris_hubspot_sync::sandbox::Size;
 use ivoris_hubspot_sync::sandbox::data::World;
@@ -106,17 +107,17 @@ fn default_allow_list_minimises_health_data() {
 #[test]
 fn unknown_appointment_type_is_treatment_and_reported() {
     let mapping = Mapping::defaults();
-    let known = mapping.appointment_type(Some(" neupatient "));
+    let known = mapping.appointment_type(Some(" neupatient "), None);
     assert_eq!(
         (known.kind, known.opens_case, known.mapped),
         (AppointmentKind::Consultation, true, true)
     );
-    let unknown = mapping.appointment_type(Some("Wurzelspitzenresektion"));
+    let unknown = mapping.appointment_type(Some("Wurzelspitzenresektion"), None);
     assert_eq!(
         (unknown.kind, unknown.opens_case, unknown.mapped),
         (AppointmentKind::Treatment, true, false)
     );
-    assert!(!mapping.appointment_type(None).mapped);
+    assert!(!mapping.appointment_type(None, None).mapped);
 }
 
 /// The category of a synthetic billing line according to the table of
@@ -174,7 +175,7 @@ fn defaults_classify_every_synthetic_code_as_domain_md_does() {
         }
         for template in &location.templates {
             let name = template.name.as_deref();
-            assert!(mapping.appointment_type(name).mapped, "{name:?}");
+            assert!(mapping.appointment_type(name, None).mapped, "{name:?}");
         }
         for appointment in &location.appointments {
             let state = appointment.state.as_deref().unwrap_or("");
@@ -201,7 +202,11 @@ fn synthetic_appointment_types_have_the_expected_kinds() {
         ("Schmerz/Notfall", AppointmentKind::Treatment),
     ];
     for (label, kind) in kinds {
-        assert_eq!(mapping.appointment_type(Some(label)).kind, kind, "{label}");
+        assert_eq!(
+            mapping.appointment_type(Some(label), None).kind,
+            kind,
+            "{label}"
+        );
     }
 }
 
@@ -363,5 +368,66 @@ fn store_round_trip_keeps_every_version() {
             (first, "Frau Schäfer", "Start"),
             (second, "Frau Schäfer", "Recall ohne Fall")
         ]
+    );
+}
+
+#[test]
+fn a_template_id_row_wins_over_the_label() {
+    let mut mapping = Mapping::defaults();
+    mapping.appointment_types.push(AppointmentTypeRule {
+        label: "Beratung (alt)".to_owned(),
+        template_id: Some("t-eb".to_owned()),
+        kind: AppointmentKind::Consultation,
+        opens_case: false,
+    });
+    let resolved = mapping.appointment_type(Some("Füllungstherapie"), Some("t-eb"));
+    assert_eq!(
+        (resolved.kind, resolved.opens_case, resolved.mapped),
+        (AppointmentKind::Consultation, false, true)
+    );
+    let by_label = mapping.appointment_type(Some("Füllungstherapie"), Some("t-other"));
+    assert_eq!(by_label.kind, AppointmentKind::Treatment);
+    assert!(by_label.mapped);
+
+    mapping.appointment_types.push(AppointmentTypeRule {
+        label: "Beratung (neu)".to_owned(),
+        template_id: Some("t-eb".to_owned()),
+        kind: AppointmentKind::Consultation,
+        opens_case: true,
+    });
+    let problems: Vec<(TableName, usize)> = mapping
+        .validate()
+        .iter()
+        .map(|p| (p.table, p.row))
+        .collect();
+    assert_eq!(problems, vec![(TableName::AppointmentTypes, 21)]);
+}
+
+#[test]
+fn csv_export_reads_back_to_the_same_mapping() {
+    let mut mapping = Mapping::defaults();
+    mapping.won_after_days = 45;
+    mapping.appointment_types[0].template_id = Some("t-eb".to_owned());
+    mapping.appointment_types[1].label = "Neu; Patient \"A\"".to_owned();
+    let tables = CsvTables::from_mapping(&mapping).expect("writes");
+    assert!(
+        tables
+            .treatment_categories
+            .starts_with("\u{feff}Katalog;Muster;Kategorie\r\n")
+    );
+    assert!(
+        tables
+            .treatment_categories
+            .contains("BEMA;Ä925-Ä935;Diagnostik\r\n")
+    );
+    let parsed = tables.parse();
+    assert_eq!(parsed.problems, vec![]);
+    assert_eq!(parsed.mapping, mapping);
+    assert_eq!(
+        CsvTables::from_mapping(&Mapping::defaults())
+            .expect("writes")
+            .parse()
+            .mapping,
+        Mapping::defaults()
     );
 }

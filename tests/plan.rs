@@ -484,6 +484,7 @@ fn types_that_open_no_case_and_ignored_types() {
     }
     mapping.appointment_types.push(AppointmentTypeRule {
         label: "Blocker".to_owned(),
+        template_id: None,
         kind: AppointmentKind::Ignore,
         opens_case: true,
     });

@@ -17,7 +17,7 @@ pub mod validate;
 use serde::{Deserialize, Serialize};
 
 pub use pattern::{CataloguePattern, CodePattern};
-pub use validate::{Problem, TableName};
+pub use validate::{Problem, RowLines, TableName};
 
 /// What an appointment type means for cases and stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -65,6 +65,9 @@ pub struct AppointmentTypeRule {
     /// The Ivoris type label as staff named the template (matched
     /// case-insensitively after trimming).
     pub label: String,
+    /// The Ivoris template Id, when the practice wants a row to hold even
+    /// if staff rename the template; matched before any label.
+    pub template_id: Option<String>,
     /// What the type means for stages.
     pub kind: AppointmentKind,
     /// Whether an appointment of this type may open a new case; `false`
@@ -434,14 +437,20 @@ impl Mapping {
         table::CsvTables::defaults().parse().mapping
     }
 
-    /// How an appointment type label is treated. Unknown or missing labels
-    /// get [`UNMAPPED_TYPE_KIND`], open cases and are marked unmapped.
-    pub fn appointment_type(&self, label: Option<&str>) -> ResolvedType {
-        let found = label.and_then(|label| {
-            let label = label.trim();
+    /// How an appointment type is treated: the row with its template Id,
+    /// else the row with its label. Unknown types get
+    /// [`UNMAPPED_TYPE_KIND`], open cases and are marked unmapped.
+    pub fn appointment_type(&self, label: Option<&str>, template_id: Option<&str>) -> ResolvedType {
+        let by_template = template_id.and_then(|id| {
             self.appointment_types
                 .iter()
-                .find(|rule| rule.label.trim().eq_ignore_ascii_case(label))
+                .find(|rule| rule.template_id.as_deref().map(str::trim) == Some(id.trim()))
+        });
+        let found = by_template.or_else(|| {
+            let label = label?.trim().to_lowercase();
+            self.appointment_types
+                .iter()
+                .find(|rule| rule.label.trim().to_lowercase() == label)
         });
         match found {
             Some(rule) => ResolvedType {
@@ -495,8 +504,9 @@ impl Mapping {
             .find(|rule| rule.entry_type.trim().eq_ignore_ascii_case(entry_type))
     }
 
-    /// Checks every table; an empty list means the mapping is usable.
+    /// Checks every table; an empty list means the mapping is usable. Rows
+    /// are numbered as CSV lines (header = 1, first row = 2).
     pub fn validate(&self) -> Vec<Problem> {
-        validate::validate(self)
+        validate::validate(self, &RowLines::default())
     }
 }

@@ -76,6 +76,8 @@ impl TryFrom<String> for CataloguePattern {
 /// (their width decides whether leading zeros are expected), letters after.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CodeParts {
+    /// The bound as the practice wrote it, shown back unchanged.
+    pub written: String,
     /// Letters before the number (`Ä`, `IP`), lower-cased.
     pub prefix: String,
     /// The digits as written (`0010`).
@@ -90,7 +92,8 @@ impl CodeParts {
     /// Splits a code into letters, digits, letters; `None` when it has no
     /// digits or another shape (`2.1`, `A1B2`).
     pub fn split(code: &str) -> Option<CodeParts> {
-        let code = code.trim().to_lowercase();
+        let written = code.trim();
+        let code = written.to_lowercase();
         let start = code.find(|c: char| c.is_ascii_digit())?;
         let (prefix, rest) = code.split_at(start);
         let end = rest
@@ -102,6 +105,7 @@ impl CodeParts {
             return None;
         }
         Some(CodeParts {
+            written: written.to_owned(),
             prefix: prefix.to_owned(),
             digits: digits.to_owned(),
             number: digits.parse().ok()?,
@@ -303,11 +307,7 @@ impl std::fmt::Display for CodePattern {
             CodePattern::Any => f.write_str("*"),
             CodePattern::Exact(code) => f.write_str(code),
             CodePattern::Prefix(prefix) => write!(f, "{prefix}*"),
-            CodePattern::Range { low, high } => write!(
-                f,
-                "{}{}{}-{}{}{}",
-                low.prefix, low.digits, low.suffix, high.prefix, high.digits, high.suffix
-            ),
+            CodePattern::Range { low, high } => write!(f, "{}-{}", low.written, high.written),
             CodePattern::List(items) => f.write_str(&items.join(",")),
         }
     }

@@ -6,7 +6,7 @@
 //! its line number, the rest of the table is used, and [`CsvTables::parse`]
 //! adds the model checks of [`super::validate`].
 
-use super::validate::{Problem, TableName};
+use super::validate::{Problem, RowLines, TableName};
 use super::{
     AppointmentKind, AppointmentState, AppointmentTypeRule, CataloguePattern, Category,
     CategoryRule, CodePattern, Counting, DEFAULT_WON_AFTER_DAYS, EntryTypeRule, FieldRule, Mapping,
@@ -16,7 +16,7 @@ use super::{
 /// The text of every table, one CSV document each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvTables {
-    /// `appointment_types.csv`: Terminart; Art; Eröffnet Fall.
+    /// `appointment_types.csv`: Terminart; Art; Eröffnet Fall; Vorlagen-Id (optional).
     pub appointment_types: String,
     /// `appointment_states.csv`: Ivoris-Wert; Status.
     pub appointment_states: String,
@@ -176,12 +176,34 @@ impl CsvTables {
     /// Reads every table and validates the result.
     pub fn parse(&self) -> ParsedMapping {
         let mut problems = Vec::new();
-        let appointment_types = appointment_types(&self.appointment_types, &mut problems);
-        let appointment_states = appointment_states(&self.appointment_states, &mut problems);
-        let (stages, won_after_days) = stages(&self.stages, &mut problems);
-        let categories = categories(&self.treatment_categories, &mut problems);
-        let entry_types = entry_types(&self.entry_types, &mut problems);
-        let contact_fields = contact_fields(&self.contact_fields, &mut problems);
+        let mut kept: [Vec<usize>; 6] = Default::default();
+        let [
+            type_lines,
+            state_lines,
+            stage_lines,
+            category_lines,
+            entry_lines,
+            field_lines,
+        ] = &mut kept;
+        let appointment_types =
+            appointment_types(&self.appointment_types, &mut problems, type_lines);
+        let appointment_states =
+            appointment_states(&self.appointment_states, &mut problems, state_lines);
+        let (stages, won_after_days) = stages(&self.stages, &mut problems, stage_lines);
+        let categories = categories(&self.treatment_categories, &mut problems, category_lines);
+        let entry_types = entry_types(&self.entry_types, &mut problems, entry_lines);
+        let contact_fields = contact_fields(&self.contact_fields, &mut problems, field_lines);
+        let tables = [
+            TableName::AppointmentTypes,
+            TableName::AppointmentStates,
+            TableName::Stages,
+            TableName::TreatmentCategories,
+            TableName::EntryTypes,
+            TableName::ContactFields,
+        ];
+        let lines = RowLines {
+            lines: tables.into_iter().zip(kept).collect(),
+        };
         let mapping = Mapping {
             appointment_types,
             appointment_states,
@@ -191,15 +213,19 @@ impl CsvTables {
             entry_types,
             contact_fields,
         };
-        problems.extend(mapping.validate());
+        problems.extend(super::validate::validate(&mapping, &lines));
         ParsedMapping { mapping, problems }
     }
 }
 
-fn appointment_types(text: &str, problems: &mut Vec<Problem>) -> Vec<AppointmentTypeRule> {
+fn appointment_types(
+    text: &str,
+    problems: &mut Vec<Problem>,
+    kept: &mut Vec<usize>,
+) -> Vec<AppointmentTypeRule> {
     let mut reader = Reader {
         table: TableName::AppointmentTypes,
-        columns: &["Terminart", "Art", "Eröffnet Fall"],
+        columns: &["Terminart", "Art", "Eröffnet Fall", "Vorlagen-Id"],
         problems,
     };
     let allowed = AppointmentKind::ALL.map(AppointmentKind::label).join(", ");
@@ -208,9 +234,12 @@ fn appointment_types(text: &str, problems: &mut Vec<Problem>) -> Vec<Appointment
         let label = reader.required(&row, 0);
         let kind = reader.choice(&row, 1, AppointmentKind::from_label, &allowed);
         let opens_case = reader.yes_no(&row, 2);
+        let template_id = Some(row.cell(3)).filter(|id| !id.is_empty());
         if let (Some(label), Some(kind), Some(opens_case)) = (label, kind, opens_case) {
+            kept.push(row.line);
             rules.push(AppointmentTypeRule {
                 label: label.to_owned(),
+                template_id: template_id.map(str::to_owned),
                 kind,
                 opens_case,
             });
@@ -219,7 +248,11 @@ fn appointment_types(text: &str, problems: &mut Vec<Problem>) -> Vec<Appointment
     rules
 }
 
-fn appointment_states(text: &str, problems: &mut Vec<Problem>) -> Vec<StateRule> {
+fn appointment_states(
+    text: &str,
+    problems: &mut Vec<Problem>,
+    kept: &mut Vec<usize>,
+) -> Vec<StateRule> {
     let mut reader = Reader {
         table: TableName::AppointmentStates,
         columns: &["Ivoris-Wert", "Status"],
@@ -233,6 +266,7 @@ fn appointment_states(text: &str, problems: &mut Vec<Problem>) -> Vec<StateRule>
         let value = reader.required(&row, 0);
         let state = reader.choice(&row, 1, AppointmentState::from_label, &allowed);
         if let (Some(value), Some(state)) = (value, state) {
+            kept.push(row.line);
             rules.push(StateRule {
                 ivoris_value: value.to_owned(),
                 state,
@@ -242,7 +276,7 @@ fn appointment_states(text: &str, problems: &mut Vec<Problem>) -> Vec<StateRule>
     rules
 }
 
-fn stages(text: &str, problems: &mut Vec<Problem>) -> (Vec<StageRule>, u32) {
+fn stages(text: &str, problems: &mut Vec<Problem>, kept: &mut Vec<usize>) -> (Vec<StageRule>, u32) {
     let mut reader = Reader {
         table: TableName::Stages,
         columns: &["Phase", "Bezeichnung in HubSpot", "Tage ohne Aktivität"],
@@ -265,6 +299,7 @@ fn stages(text: &str, problems: &mut Vec<Problem>) -> (Vec<StageRule>, u32) {
             }
         }
         if let (Some(stage), Some(label)) = (stage, label) {
+            kept.push(row.line);
             rules.push(StageRule {
                 stage,
                 label: label.to_owned(),
@@ -274,7 +309,7 @@ fn stages(text: &str, problems: &mut Vec<Problem>) -> (Vec<StageRule>, u32) {
     (rules, won_after_days)
 }
 
-fn categories(text: &str, problems: &mut Vec<Problem>) -> Vec<CategoryRule> {
+fn categories(text: &str, problems: &mut Vec<Problem>, kept: &mut Vec<usize>) -> Vec<CategoryRule> {
     let mut reader = Reader {
         table: TableName::TreatmentCategories,
         columns: &["Katalog", "Muster", "Kategorie"],
@@ -293,6 +328,7 @@ fn categories(text: &str, problems: &mut Vec<Problem>) -> Vec<CategoryRule> {
         };
         let category = reader.category(&row, 2);
         if let (Some(catalogue), Some(pattern), Some(category)) = (catalogue, pattern, category) {
+            kept.push(row.line);
             rules.push(CategoryRule {
                 catalogue,
                 pattern,
@@ -303,7 +339,11 @@ fn categories(text: &str, problems: &mut Vec<Problem>) -> Vec<CategoryRule> {
     rules
 }
 
-fn entry_types(text: &str, problems: &mut Vec<Problem>) -> Vec<EntryTypeRule> {
+fn entry_types(
+    text: &str,
+    problems: &mut Vec<Problem>,
+    kept: &mut Vec<usize>,
+) -> Vec<EntryTypeRule> {
     let mut reader = Reader {
         table: TableName::EntryTypes,
         columns: &["Eintragsart", "Zählung", "Kategorie"],
@@ -321,6 +361,7 @@ fn entry_types(text: &str, problems: &mut Vec<Problem>) -> Vec<EntryTypeRule> {
         };
         if let (Some(entry_type), Some(counting), Some(category)) = (entry_type, counting, category)
         {
+            kept.push(row.line);
             rules.push(EntryTypeRule {
                 entry_type: entry_type.to_owned(),
                 counting,
@@ -331,7 +372,11 @@ fn entry_types(text: &str, problems: &mut Vec<Problem>) -> Vec<EntryTypeRule> {
     rules
 }
 
-fn contact_fields(text: &str, problems: &mut Vec<Problem>) -> Vec<FieldRule> {
+fn contact_fields(
+    text: &str,
+    problems: &mut Vec<Problem>,
+    kept: &mut Vec<usize>,
+) -> Vec<FieldRule> {
     let mut reader = Reader {
         table: TableName::ContactFields,
         columns: &[
@@ -352,6 +397,7 @@ fn contact_fields(text: &str, problems: &mut Vec<Problem>) -> Vec<FieldRule> {
         if let (Some(field), Some(property), Some(personal), Some(enabled)) =
             (field, property, personal, enabled)
         {
+            kept.push(row.line);
             rules.push(FieldRule {
                 field,
                 property: property.to_owned(),
@@ -361,4 +407,124 @@ fn contact_fields(text: &str, problems: &mut Vec<Problem>) -> Vec<FieldRule> {
         }
     }
     rules
+}
+
+/// Why a mapping could not be written as CSV.
+#[derive(Debug, thiserror::Error)]
+#[error("Zuordnung kann nicht als CSV geschrieben werden / Cannot write the mapping as CSV: {0}")]
+pub struct CsvWriteError(String);
+
+/// Writes one table: UTF-8 with BOM, `;`, CRLF, as German Excel opens it.
+fn write_table(header: &[&str], rows: Vec<Vec<String>>) -> Result<String, CsvWriteError> {
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let error = |e: &dyn std::fmt::Display| CsvWriteError(e.to_string());
+    writer.write_record(header).map_err(|e| error(&e))?;
+    for row in rows {
+        writer.write_record(&row).map_err(|e| error(&e))?;
+    }
+    let bytes = writer.into_inner().map_err(|e| error(&e))?;
+    let text = String::from_utf8(bytes).map_err(|e| error(&e))?;
+    Ok(format!("\u{feff}{text}"))
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "ja" } else { "nein" }.to_owned()
+}
+
+impl CsvTables {
+    /// The tables of a mapping as CSV, for export and editing in Excel;
+    /// [`CsvTables::parse`] reads them back to the same mapping.
+    pub fn from_mapping(mapping: &Mapping) -> Result<CsvTables, CsvWriteError> {
+        Ok(CsvTables {
+            appointment_types: write_table(
+                &["Terminart", "Art", "Eröffnet Fall", "Vorlagen-Id"],
+                mapping
+                    .appointment_types
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.label.clone(),
+                            r.kind.label().to_owned(),
+                            yes_no(r.opens_case),
+                            r.template_id.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            )?,
+            appointment_states: write_table(
+                &["Ivoris-Wert", "Status"],
+                mapping
+                    .appointment_states
+                    .iter()
+                    .map(|r| vec![r.ivoris_value.clone(), r.state.label().to_owned()])
+                    .collect(),
+            )?,
+            stages: write_table(
+                &["Phase", "Bezeichnung in HubSpot", "Tage ohne Aktivität"],
+                mapping
+                    .stages
+                    .iter()
+                    .map(|r| {
+                        let days = if r.stage == Stage::Won {
+                            mapping.won_after_days.to_string()
+                        } else {
+                            String::new()
+                        };
+                        vec![r.stage.key().to_owned(), r.label.clone(), days]
+                    })
+                    .collect(),
+            )?,
+            treatment_categories: write_table(
+                &["Katalog", "Muster", "Kategorie"],
+                mapping
+                    .categories
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.catalogue.to_string(),
+                            r.pattern.to_string(),
+                            r.category.label().to_owned(),
+                        ]
+                    })
+                    .collect(),
+            )?,
+            entry_types: write_table(
+                &["Eintragsart", "Zählung", "Kategorie"],
+                mapping
+                    .entry_types
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.entry_type.clone(),
+                            r.counting.label().to_owned(),
+                            r.category.map_or("", Category::label).to_owned(),
+                        ]
+                    })
+                    .collect(),
+            )?,
+            contact_fields: write_table(
+                &[
+                    "Patientenfeld",
+                    "HubSpot-Eigenschaft",
+                    "Personenbezogen",
+                    "Aktiv",
+                ],
+                mapping
+                    .contact_fields
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.field.key().to_owned(),
+                            r.property.clone(),
+                            yes_no(r.personal),
+                            yes_no(r.enabled),
+                        ]
+                    })
+                    .collect(),
+            )?,
+        })
+    }
 }

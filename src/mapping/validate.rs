@@ -76,15 +76,31 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// The CSV line of the row at `index`.
-pub fn line_of(index: usize) -> usize {
-    index + 2
+/// CSV line numbers of the rows of each table as read, so problems found
+/// in the model point at the right line even when rows before were left
+/// out. A table without recorded lines counts from line 2.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowLines {
+    /// Lines per table, by row index.
+    pub lines: std::collections::BTreeMap<TableName, Vec<usize>>,
+}
+
+impl RowLines {
+    /// The CSV line of the row at `index` of `table`.
+    pub fn line(&self, table: TableName, index: usize) -> usize {
+        self.lines
+            .get(&table)
+            .and_then(|lines| lines.get(index))
+            .copied()
+            .unwrap_or(index + 2)
+    }
 }
 
 /// Reports rows whose key repeats an earlier row's key.
-fn duplicates<'a>(
+fn duplicates(
     table: TableName,
-    keys: impl Iterator<Item = String> + 'a,
+    keys: impl Iterator<Item = String>,
+    lines: &RowLines,
     problems: &mut Vec<Problem>,
 ) {
     let mut seen = HashSet::new();
@@ -92,7 +108,7 @@ fn duplicates<'a>(
         if !seen.insert(key.clone()) {
             problems.push(Problem::new(
                 table,
-                line_of(index),
+                lines.line(table, index),
                 format!("„{key}“ steht schon in einer früheren Zeile"),
                 format!("\"{key}\" already appears in an earlier row"),
             ));
@@ -100,23 +116,29 @@ fn duplicates<'a>(
     }
 }
 
-fn empty(table: TableName, index: usize, column: &str, problems: &mut Vec<Problem>) {
+fn empty(
+    table: TableName,
+    index: usize,
+    column: &str,
+    lines: &RowLines,
+    problems: &mut Vec<Problem>,
+) {
     problems.push(Problem::new(
         table,
-        line_of(index),
+        lines.line(table, index),
         format!("Spalte „{column}“ ist leer"),
         format!("column \"{column}\" is empty"),
     ));
 }
 
-/// Checks every table of a mapping.
-pub fn validate(mapping: &Mapping) -> Vec<Problem> {
+/// Checks every table of a mapping whose rows were read from these lines.
+pub fn validate(mapping: &Mapping, lines: &RowLines) -> Vec<Problem> {
     let mut problems = Vec::new();
 
     let types = TableName::AppointmentTypes;
     for (index, rule) in mapping.appointment_types.iter().enumerate() {
         if rule.label.trim().is_empty() {
-            empty(types, index, "Terminart", &mut problems);
+            empty(types, index, "Terminart", lines, &mut problems);
         }
     }
     duplicates(
@@ -125,13 +147,27 @@ pub fn validate(mapping: &Mapping) -> Vec<Problem> {
             .appointment_types
             .iter()
             .map(|r| r.label.trim().to_lowercase()),
+        lines,
         &mut problems,
     );
+    let mut template_ids = HashSet::new();
+    for (index, rule) in mapping.appointment_types.iter().enumerate() {
+        if let Some(id) = rule.template_id.as_deref().map(str::trim)
+            && !template_ids.insert(id)
+        {
+            problems.push(Problem::new(
+                types,
+                lines.line(types, index),
+                format!("Vorlagen-Id „{id}“ steht schon in einer früheren Zeile"),
+                format!("template Id \"{id}\" already appears in an earlier row"),
+            ));
+        }
+    }
 
     let states = TableName::AppointmentStates;
     for (index, rule) in mapping.appointment_states.iter().enumerate() {
         if rule.ivoris_value.trim().is_empty() {
-            empty(states, index, "Ivoris-Wert", &mut problems);
+            empty(states, index, "Ivoris-Wert", lines, &mut problems);
         }
     }
     duplicates(
@@ -140,18 +176,26 @@ pub fn validate(mapping: &Mapping) -> Vec<Problem> {
             .appointment_states
             .iter()
             .map(|r| r.ivoris_value.trim().to_lowercase()),
+        lines,
         &mut problems,
     );
 
     let stages = TableName::Stages;
     for (index, rule) in mapping.stages.iter().enumerate() {
         if rule.label.trim().is_empty() {
-            empty(stages, index, "Bezeichnung in HubSpot", &mut problems);
+            empty(
+                stages,
+                index,
+                "Bezeichnung in HubSpot",
+                lines,
+                &mut problems,
+            );
         }
     }
     duplicates(
         stages,
         mapping.stages.iter().map(|r| r.stage.key().to_owned()),
+        lines,
         &mut problems,
     );
     for stage in Stage::ALL {
@@ -181,18 +225,18 @@ pub fn validate(mapping: &Mapping) -> Vec<Problem> {
         if let Some(earlier) = earlier {
             problems.push(Problem::new(
                 categories,
-                line_of(index),
+                lines.line(categories, index),
                 format!(
                     "„{} {}“ greift nie, Zeile {} erfasst schon alle diese Codes",
                     rule.catalogue,
                     rule.pattern,
-                    line_of(earlier)
+                    lines.line(categories, earlier)
                 ),
                 format!(
                     "\"{} {}\" can never match, row {} already takes all these codes",
                     rule.catalogue,
                     rule.pattern,
-                    line_of(earlier)
+                    lines.line(categories, earlier)
                 ),
             ));
         }
@@ -201,7 +245,7 @@ pub fn validate(mapping: &Mapping) -> Vec<Problem> {
     let entries = TableName::EntryTypes;
     for (index, rule) in mapping.entry_types.iter().enumerate() {
         if rule.entry_type.trim().is_empty() {
-            empty(entries, index, "Eintragsart", &mut problems);
+            empty(entries, index, "Eintragsart", lines, &mut problems);
         }
     }
     duplicates(
@@ -210,13 +254,14 @@ pub fn validate(mapping: &Mapping) -> Vec<Problem> {
             .entry_types
             .iter()
             .map(|r| r.entry_type.trim().to_lowercase()),
+        lines,
         &mut problems,
     );
 
     let fields = TableName::ContactFields;
     for (index, rule) in mapping.contact_fields.iter().enumerate() {
         if rule.property.trim().is_empty() {
-            empty(fields, index, "HubSpot-Eigenschaft", &mut problems);
+            empty(fields, index, "HubSpot-Eigenschaft", lines, &mut problems);
         }
     }
     duplicates(
@@ -225,6 +270,7 @@ pub fn validate(mapping: &Mapping) -> Vec<Problem> {
             .contact_fields
             .iter()
             .map(|r| r.field.key().to_owned()),
+        lines,
         &mut problems,
     );
     duplicates(
@@ -233,6 +279,7 @@ pub fn validate(mapping: &Mapping) -> Vec<Problem> {
             .contact_fields
             .iter()
             .map(|r| r.property.trim().to_lowercase()),
+        lines,
         &mut problems,
     );
     problems

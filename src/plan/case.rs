@@ -168,7 +168,10 @@ impl PatientCases {
         entries: &[EntryFacts],
         mapping: &Mapping,
     ) -> Assignment {
-        let resolved = mapping.appointment_type(appointment.type_label.as_deref());
+        let resolved = mapping.appointment_type(
+            appointment.type_label.as_deref(),
+            appointment.template_id.as_deref(),
+        );
         let decision = if resolved.kind == AppointmentKind::Ignore {
             self.unassigned.push(appointment.id.clone());
             Decision::Unassigned(UnassignedReason::IgnoredType)

@@ -48,7 +48,7 @@ pub struct AppointmentFacts {
     pub state: String,
     /// Appointment type label, classified through the mapping.
     pub type_label: Option<String>,
-    /// Appointment template Id, kept so the engine can fill a missing label.
+    /// Appointment template Id; a mapping row with this Id wins over the label.
     pub template_id: Option<String>,
 }
 

@@ -103,7 +103,9 @@ pub fn derive_stage(
         .iter()
         .filter_map(|facts| {
             let state = mapping.appointment_state(&facts.state)?;
-            let kind = mapping.appointment_type(facts.type_label.as_deref()).kind;
+            let kind = mapping
+                .appointment_type(facts.type_label.as_deref(), facts.template_id.as_deref())
+                .kind;
             (kind != AppointmentKind::Ignore).then_some(Member { facts, state, kind })
         })
         .collect();
