@@ -431,3 +431,38 @@ fn csv_export_reads_back_to_the_same_mapping() {
         Mapping::defaults()
     );
 }
+
+fn check_shadowed(earlier: (&str, &str), later: (&str, &str), expected: bool) {
+    let tables = tables_with(|t| {
+        t.treatment_categories = format!(
+            "{CATEGORY_HEADER}{};{};Füllung\n{};{};Chirurgie\n",
+            earlier.0, earlier.1, later.0, later.1
+        )
+    });
+    let problems = tables.parse().problems;
+    assert_eq!(
+        !problems.is_empty(),
+        expected,
+        "{earlier:?} then {later:?}: {problems:#?}"
+    );
+    if expected {
+        assert_eq!(problems[0].row, 3);
+    }
+}
+
+#[test]
+fn shadowed_category_rows() {
+    check_shadowed(("GOZ", "2000-2999"), ("GOZ", "2050-2120"), true);
+    check_shadowed(("BEMA", "13a-13h"), ("BEMA", "13c-13d"), true);
+    check_shadowed(("BEMA", "43-48"), ("BEMA", "47a"), true);
+    check_shadowed(("BEMA", "43-48"), ("BEMA", "43-49"), false);
+    check_shadowed(("BEMA", "0010-0090"), ("BEMA", "10-90"), false);
+    check_shadowed(("*", "*"), ("GOZ", "1040"), true);
+    check_shadowed(("GOZ", "*"), ("*", "1040"), false);
+    check_shadowed(("GOZ", "1*"), ("GOZ", "10*"), true);
+    check_shadowed(("GOZ", "10*"), ("GOZ", "1*"), false);
+    check_shadowed(("BEMA", "IP1,IP2,IP3"), ("BEMA", "IP2"), true);
+    check_shadowed(("BEMA", "IP1-IP5"), ("BEMA", "IP2,IP4"), true);
+    check_shadowed(("BEMA", "IP2"), ("BEMA", "IP1-IP5"), false);
+    check_shadowed(("GOZ", "4050-4060"), ("GOZ", "4000-4150"), false);
+}
