@@ -8,6 +8,22 @@
 //! ledger (`store`). Lookups never guess: an unknown appointment state is
 //! `None`, an unknown code is „unklassifiziert“, an unknown appointment type
 //! gets the documented default kind and is reported as unmapped.
+//!
+//! Choices in the shipped defaults (all editable):
+//! - an unknown appointment type counts as treatment and may open a case:
+//!   it keeps a case open rather than closing or hiding it, and is reported;
+//! - Ivoris `InTreatment` is „erschienen“: the patient is in the chair, the
+//!   appointment is not completed yet, and the rules only ask "completed?";
+//! - `mat` and `lab` are revenue in the category Material/Labor whatever
+//!   their code: the patient pays them with the treatment, and as
+//!   pass-through costs (domain.md) they stay visible in their own
+//!   `umsatz_material_labor` and never name the dominant category; a
+//!   practice that wants them out of `amount` sets them to „separat“;
+//! - `pabg` is separate, `text` and `note` ignored (DESIGN.md §5);
+//! - every appointment type opens a case, including Recall; „Eröffnet Fall:
+//!   nein“ is the practice's switch;
+//! - street and birthday are in the allow-list but disabled: neither is
+//!   needed to reach a patient (health-data minimisation, invariant 7).
 
 pub mod pattern;
 pub mod store;

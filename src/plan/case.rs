@@ -17,7 +17,9 @@
 //! appointments are input and are never moved; an appointment already
 //! decided is skipped. Since every decision depends only on facts before
 //! the appointment's start, assigning a history at once or in chunks in
-//! start order gives the same cases.
+//! start order gives the same cases. An appointment that turns up after
+//! later ones were assigned (booked into the past) is still judged against
+//! the latest case, the one opened last; cases are never re-formed.
 //!
 //! Billing lines: a case spans [its opening day, the next case's opening
 //! day). Lines dated before the patient's first case belong to no case and

@@ -201,7 +201,11 @@ pub struct DealContext<'a> {
 }
 
 /// The deal of a case. `entries` are the case's billing lines, `outcome`
-/// its derived stage.
+/// its derived stage. `erster_termin` is the first member's day,
+/// `letzter_termin` the latest member's day up to `now` whatever its state,
+/// `naechster_termin` the first booked or confirmed member after `now`,
+/// `termin_status` the state of the latest member by start; the dealname
+/// uses only name fields the allow-list sends anyway.
 pub fn deal_properties(
     patient: &PatientFacts,
     case: &Case,

@@ -215,11 +215,8 @@ pub fn derive_stages(
     now: NaiveDateTime,
 ) -> Vec<StageOutcome> {
     let spans = cases.entries_by_case(entries);
-    let latest = cases
-        .cases
-        .iter()
-        .max_by(|a, b| (a.opened_at, &a.key).cmp(&(b.opened_at, &b.key)))
-        .map(|case| case.key.as_str());
+    // "Latest" is the case opened last, as assignment sees it.
+    let latest = cases.cases.last().map(|case| case.key.as_str());
     cases
         .cases
         .iter()
