@@ -466,3 +466,18 @@ fn shadowed_category_rows() {
     check_shadowed(("BEMA", "IP2"), ("BEMA", "IP1-IP5"), false);
     check_shadowed(("GOZ", "4050-4060"), ("GOZ", "4000-4150"), false);
 }
+
+#[test]
+fn an_unreadable_stored_version_is_an_error_not_the_defaults() {
+    let ledger = Ledger::open_in_memory().expect("ledger");
+    ledger
+        .connection()
+        .execute(
+            "INSERT INTO mapping_versions (created_at, author, comment, tables)
+             VALUES ('2026-10-01T08:00:00.000Z', 'x', 'y', '{\"stages\": 1}')",
+            [],
+        )
+        .expect("insert");
+    let error = load_current(&ledger).expect_err("unreadable");
+    assert!(error.to_string().contains("Version 1"), "{error}");
+}
