@@ -7,6 +7,8 @@ pub mod hubspot;
 pub mod ivoris;
 pub mod ledger;
 pub mod logging;
+pub mod mapping;
+pub mod plan;
 pub mod sandbox;
 pub mod secrets;
 pub mod settings;

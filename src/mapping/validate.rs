@@ -1,0 +1,286 @@
+//! Validation of the mapping tables: problems carry the table, the row (the
+//! CSV line number, the header being line 1) and a German and English reason,
+//! so staff can fix the spreadsheet they edit.
+
+use std::collections::HashSet;
+
+use super::pattern::shadows;
+use super::{Mapping, Stage};
+
+/// The table a problem is in; also names the CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TableName {
+    AppointmentTypes,
+    AppointmentStates,
+    Stages,
+    TreatmentCategories,
+    EntryTypes,
+    ContactFields,
+}
+
+impl TableName {
+    /// German table name shown to staff.
+    pub fn label(self) -> &'static str {
+        match self {
+            TableName::AppointmentTypes => "Terminarten",
+            TableName::AppointmentStates => "Terminstatus",
+            TableName::Stages => "Phasen",
+            TableName::TreatmentCategories => "Behandlungskategorien",
+            TableName::EntryTypes => "Eintragsarten",
+            TableName::ContactFields => "Kontaktfelder",
+        }
+    }
+}
+
+/// One problem in a mapping table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Which table.
+    pub table: TableName,
+    /// CSV line number (header = 1, first row = 2); 0 for the table as a whole.
+    pub row: usize,
+    /// Reason in German.
+    pub reason_de: String,
+    /// Reason in English.
+    pub reason_en: String,
+}
+
+impl Problem {
+    /// A problem at a row.
+    pub fn new(
+        table: TableName,
+        row: usize,
+        reason_de: impl Into<String>,
+        reason_en: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            table,
+            row,
+            reason_de: reason_de.into(),
+            reason_en: reason_en.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}, Zeile {}: {} / row {}: {}",
+            self.table.label(),
+            self.row,
+            self.reason_de,
+            self.row,
+            self.reason_en
+        )
+    }
+}
+
+/// CSV line numbers of the rows of each table as read, so problems found
+/// in the model point at the right line even when rows before were left
+/// out. A table without recorded lines counts from line 2.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowLines {
+    /// Lines per table, by row index.
+    pub lines: std::collections::BTreeMap<TableName, Vec<usize>>,
+}
+
+impl RowLines {
+    /// The CSV line of the row at `index` of `table`.
+    pub fn line(&self, table: TableName, index: usize) -> usize {
+        self.lines
+            .get(&table)
+            .and_then(|lines| lines.get(index))
+            .copied()
+            .unwrap_or(index + 2)
+    }
+}
+
+/// Reports rows whose key repeats an earlier row's key.
+fn duplicates(
+    table: TableName,
+    keys: impl Iterator<Item = String>,
+    lines: &RowLines,
+    problems: &mut Vec<Problem>,
+) {
+    let mut seen = HashSet::new();
+    for (index, key) in keys.enumerate() {
+        if !seen.insert(key.clone()) {
+            problems.push(Problem::new(
+                table,
+                lines.line(table, index),
+                format!("„{key}“ steht schon in einer früheren Zeile"),
+                format!("\"{key}\" already appears in an earlier row"),
+            ));
+        }
+    }
+}
+
+fn empty(
+    table: TableName,
+    index: usize,
+    column: &str,
+    lines: &RowLines,
+    problems: &mut Vec<Problem>,
+) {
+    problems.push(Problem::new(
+        table,
+        lines.line(table, index),
+        format!("Spalte „{column}“ ist leer"),
+        format!("column \"{column}\" is empty"),
+    ));
+}
+
+/// Checks every table of a mapping whose rows were read from these lines.
+pub fn validate(mapping: &Mapping, lines: &RowLines) -> Vec<Problem> {
+    let mut problems = Vec::new();
+
+    let types = TableName::AppointmentTypes;
+    for (index, rule) in mapping.appointment_types.iter().enumerate() {
+        if rule.label.trim().is_empty() {
+            empty(types, index, "Terminart", lines, &mut problems);
+        }
+    }
+    duplicates(
+        types,
+        mapping
+            .appointment_types
+            .iter()
+            .map(|r| r.label.trim().to_lowercase()),
+        lines,
+        &mut problems,
+    );
+    let mut template_ids = HashSet::new();
+    for (index, rule) in mapping.appointment_types.iter().enumerate() {
+        if let Some(id) = rule.template_id.as_deref().map(str::trim)
+            && !template_ids.insert(id)
+        {
+            problems.push(Problem::new(
+                types,
+                lines.line(types, index),
+                format!("Vorlagen-Id „{id}“ steht schon in einer früheren Zeile"),
+                format!("template Id \"{id}\" already appears in an earlier row"),
+            ));
+        }
+    }
+
+    let states = TableName::AppointmentStates;
+    for (index, rule) in mapping.appointment_states.iter().enumerate() {
+        if rule.ivoris_value.trim().is_empty() {
+            empty(states, index, "Ivoris-Wert", lines, &mut problems);
+        }
+    }
+    duplicates(
+        states,
+        mapping
+            .appointment_states
+            .iter()
+            .map(|r| r.ivoris_value.trim().to_lowercase()),
+        lines,
+        &mut problems,
+    );
+
+    let stages = TableName::Stages;
+    for (index, rule) in mapping.stages.iter().enumerate() {
+        if rule.label.trim().is_empty() {
+            empty(
+                stages,
+                index,
+                "Bezeichnung in HubSpot",
+                lines,
+                &mut problems,
+            );
+        }
+    }
+    duplicates(
+        stages,
+        mapping.stages.iter().map(|r| r.stage.key().to_owned()),
+        lines,
+        &mut problems,
+    );
+    for stage in Stage::ALL {
+        if mapping.stage_label(stage).is_none() {
+            problems.push(Problem::new(
+                stages,
+                0,
+                format!("Phase „{}“ fehlt", stage.key()),
+                format!("stage \"{}\" is missing", stage.key()),
+            ));
+        }
+    }
+    if mapping.won_after_days == 0 {
+        problems.push(Problem::new(
+            stages,
+            0,
+            "„Tage ohne Aktivität“ muss mindestens 1 sein",
+            "\"days without activity\" must be at least 1",
+        ));
+    }
+
+    let categories = TableName::TreatmentCategories;
+    for (index, rule) in mapping.categories.iter().enumerate() {
+        let earlier = mapping.categories[..index]
+            .iter()
+            .position(|e| shadows((&e.catalogue, &e.pattern), (&rule.catalogue, &rule.pattern)));
+        if let Some(earlier) = earlier {
+            problems.push(Problem::new(
+                categories,
+                lines.line(categories, index),
+                format!(
+                    "„{} {}“ greift nie, Zeile {} erfasst schon alle diese Codes",
+                    rule.catalogue,
+                    rule.pattern,
+                    lines.line(categories, earlier)
+                ),
+                format!(
+                    "\"{} {}\" can never match, row {} already takes all these codes",
+                    rule.catalogue,
+                    rule.pattern,
+                    lines.line(categories, earlier)
+                ),
+            ));
+        }
+    }
+
+    let entries = TableName::EntryTypes;
+    for (index, rule) in mapping.entry_types.iter().enumerate() {
+        if rule.entry_type.trim().is_empty() {
+            empty(entries, index, "Eintragsart", lines, &mut problems);
+        }
+    }
+    duplicates(
+        entries,
+        mapping
+            .entry_types
+            .iter()
+            .map(|r| r.entry_type.trim().to_lowercase()),
+        lines,
+        &mut problems,
+    );
+
+    let fields = TableName::ContactFields;
+    for (index, rule) in mapping.contact_fields.iter().enumerate() {
+        if rule.property.trim().is_empty() {
+            empty(fields, index, "HubSpot-Eigenschaft", lines, &mut problems);
+        }
+    }
+    duplicates(
+        fields,
+        mapping
+            .contact_fields
+            .iter()
+            .map(|r| r.field.key().to_owned()),
+        lines,
+        &mut problems,
+    );
+    duplicates(
+        fields,
+        mapping
+            .contact_fields
+            .iter()
+            .map(|r| r.property.trim().to_lowercase()),
+        lines,
+        &mut problems,
+    );
+    problems
+}

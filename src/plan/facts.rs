@@ -1,0 +1,72 @@
+//! The input facts of the planning rules: plain values the engine builds
+//! from the ledger's mirror. They carry only what the rules need; tooth,
+//! free text and insurance never get here.
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+/// A patient of one location.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PatientFacts {
+    /// Location key, the namespace of every key (`magdeburg`).
+    pub location: String,
+    /// Ivoris patient Id.
+    pub id: String,
+    /// The practice's patient number, shown to staff in HubSpot.
+    pub human_readable_id: Option<String>,
+    /// Contact field, sent only when allow-listed.
+    pub firstname: Option<String>,
+    /// Contact field, sent only when allow-listed.
+    pub lastname: Option<String>,
+    /// Contact field, sent only when allow-listed.
+    pub email: Option<String>,
+    /// Contact field, sent only when allow-listed.
+    pub phone: Option<String>,
+    /// Contact field, sent only when allow-listed.
+    pub mobile: Option<String>,
+    /// Contact field, sent only when allow-listed (off by default).
+    pub birthday: Option<NaiveDate>,
+    /// Contact field, sent only when allow-listed (off by default).
+    pub street: Option<String>,
+    /// Contact field, sent only when allow-listed.
+    pub zip: Option<String>,
+    /// Contact field, sent only when allow-listed.
+    pub city: Option<String>,
+}
+
+/// An appointment of one patient at one location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentFacts {
+    /// Ivoris appointment Id; a case opened by it is keyed by it.
+    pub id: String,
+    /// Ivoris patient Id.
+    pub patient_id: String,
+    /// Local Berlin time as Ivoris sends it; orders assignment.
+    pub start: NaiveDateTime,
+    /// Length, for the end time of the HubSpot appointment; none = zero.
+    pub duration_minutes: Option<u32>,
+    /// Raw Ivoris state, normalised through the mapping.
+    pub state: String,
+    /// Appointment type label, classified through the mapping.
+    pub type_label: Option<String>,
+    /// Appointment template Id; a mapping row with this Id wins over the label.
+    pub template_id: Option<String>,
+}
+
+/// A billing line of one patient at one location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFacts {
+    /// Ivoris document entry Id.
+    pub id: String,
+    /// Ivoris patient Id.
+    pub patient_id: String,
+    /// Billing date; decides the case by its span.
+    pub date: NaiveDate,
+    /// `lst`, `mat`, `lab`, `pabg`, `text`, `note`; decides how it counts.
+    pub entry_type: String,
+    /// Fee schedule (`BEMA`, `GOZ`, …), with the code decides the category.
+    pub catalogue: Option<String>,
+    /// Billing code as text; never leaves the PC.
+    pub code: Option<String>,
+    /// Amount in integer cents.
+    pub amount_cents: i64,
+}

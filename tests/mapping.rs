@@ -1,0 +1,483 @@
+//! The mapping tables: shipped defaults, validation with row numbers, and
+//! versions stored in the ledger.
+
+use ivoris_hubspot_sync::ledger::Ledger;
+use ivoris_hubspot_sync::mapping::store::{
+    list_versions, load_current, load_version, save_version,
+};
+use ivoris_hubspot_sync::mapping::table::CsvTables;
+use ivoris_hubspot_sync::mapping::{
+    AppointmentKind, AppointmentState, AppointmentTypeRule, Category, Counting, Mapping,
+    PatientField, Stage, TableName,
+};
+use ivoris_hubspot_sync::sandbox::Size;
+use ivoris_hubspot_sync::sandbox::data::World;
+
+#[test]
+fn defaults_load_and_validate_clean() {
+    let parsed = CsvTables::defaults().parse();
+    assert_eq!(parsed.problems, vec![]);
+    let mapping = Mapping::defaults();
+    assert_eq!(mapping, parsed.mapping);
+    assert_eq!(mapping.validate(), vec![]);
+    assert_eq!(mapping.won_after_days, 60);
+    assert_eq!(mapping.appointment_types.len(), 18);
+    assert_eq!(mapping.appointment_states.len(), 8);
+    assert_eq!(mapping.categories.len(), 34);
+    assert_eq!(mapping.entry_types.len(), 6);
+    assert_eq!(mapping.contact_fields.len(), 9);
+}
+
+#[test]
+fn default_stage_labels_are_the_pipeline_of_the_design() {
+    let mapping = Mapping::defaults();
+    let expected = [
+        (Stage::Booked, "Termin gebucht"),
+        (Stage::Consulted, "Erstberatung"),
+        (Stage::InTreatment, "In Behandlung"),
+        (Stage::Won, "Behandlung abgeschlossen"),
+        (Stage::Lost, "Verloren"),
+    ];
+    for (stage, label) in expected {
+        assert_eq!(mapping.stage_label(stage), Some(label), "{stage:?}");
+    }
+}
+
+#[test]
+fn default_states_and_entry_types() {
+    let mapping = Mapping::defaults();
+    let states = [
+        ("Booked", Some(AppointmentState::Booked)),
+        ("Confirmed", Some(AppointmentState::Confirmed)),
+        ("Arrived", Some(AppointmentState::Arrived)),
+        ("InTreatment", Some(AppointmentState::Arrived)),
+        ("Completed", Some(AppointmentState::Completed)),
+        ("completed", Some(AppointmentState::Completed)),
+        ("Cancelled", Some(AppointmentState::Cancelled)),
+        ("NoShow", Some(AppointmentState::NoShow)),
+        ("Clarified", Some(AppointmentState::Clarified)),
+        ("Verschoben", None),
+        ("", None),
+    ];
+    for (raw, expected) in states {
+        assert_eq!(mapping.appointment_state(raw), expected, "{raw}");
+    }
+    let types = [
+        ("lst", Counting::Revenue, None),
+        ("mat", Counting::Revenue, Some(Category::MaterialLabor)),
+        ("lab", Counting::Revenue, Some(Category::MaterialLabor)),
+        ("pabg", Counting::Separate, None),
+        ("text", Counting::Ignored, None),
+        ("note", Counting::Ignored, None),
+    ];
+    for (entry_type, counting, category) in types {
+        let rule = mapping.entry_type(entry_type).expect("mapped");
+        assert_eq!(
+            (rule.counting, rule.category),
+            (counting, category),
+            "{entry_type}"
+        );
+    }
+    assert!(mapping.entry_type("xyz").is_none());
+}
+
+#[test]
+fn default_allow_list_minimises_health_data() {
+    let mapping = Mapping::defaults();
+    let enabled: Vec<(PatientField, &str)> = mapping
+        .contact_fields
+        .iter()
+        .filter(|r| r.enabled)
+        .map(|r| (r.field, r.property.as_str()))
+        .collect();
+    assert_eq!(
+        enabled,
+        vec![
+            (PatientField::Firstname, "firstname"),
+            (PatientField::Lastname, "lastname"),
+            (PatientField::Email, "email"),
+            (PatientField::Phone, "phone"),
+            (PatientField::Mobile, "mobilephone"),
+            (PatientField::Zip, "zip"),
+            (PatientField::City, "city"),
+        ]
+    );
+}
+
+#[test]
+fn unknown_appointment_type_is_treatment_and_reported() {
+    let mapping = Mapping::defaults();
+    let known = mapping.appointment_type(Some(" neupatient "), None);
+    assert_eq!(
+        (known.kind, known.opens_case, known.mapped),
+        (AppointmentKind::Consultation, true, true)
+    );
+    let unknown = mapping.appointment_type(Some("Wurzelspitzenresektion"), None);
+    assert_eq!(
+        (unknown.kind, unknown.opens_case, unknown.mapped),
+        (AppointmentKind::Treatment, true, false)
+    );
+    assert!(!mapping.appointment_type(None, None).mapped);
+}
+
+/// The category of a synthetic billing line according to the table of
+/// `reference/domain.md`, written out independently of the CSV defaults.
+/// `None` for codes the table does not list (anaesthesia, aftercare,
+/// optical impression): they stay „unklassifiziert“.
+fn domain_category(entry_type: &str, catalogue: &str, code: &str) -> Option<&'static str> {
+    if matches!(entry_type, "mat" | "lab") {
+        return Some("Material/Labor");
+    }
+    let category = match (catalogue, code) {
+        ("BEMA", "01" | "Ä1" | "04" | "Ä925a" | "Ä935d") => "Diagnostik",
+        ("GOZ", "0010") | ("GOÄ", "1" | "5000" | "5004") => "Diagnostik",
+        ("BEMA", "107") | ("GOZ", "1000" | "1040" | "4050") => "Prophylaxe",
+        ("BEMA", "13a" | "13b" | "13c" | "13d" | "13e" | "13f" | "13g" | "13h") => "Füllung",
+        ("GOZ", "2060" | "2080" | "2100" | "2120" | "2197") => "Füllung",
+        ("BEMA", "28" | "31" | "32" | "34" | "35") => "Endodontie",
+        ("GOZ", "2360" | "2390" | "2410" | "2420" | "2440") => "Endodontie",
+        ("BEMA", "ATG" | "MHU" | "BEV" | "UPT" | "AIT" | "CPT") => "Parodontologie",
+        ("GOZ", "4000" | "4070" | "4150") => "Parodontologie",
+        ("BEMA", "43" | "44" | "45" | "47a") => "Chirurgie",
+        ("GOZ", "3000" | "3010" | "3020" | "3030" | "3290") => "Chirurgie",
+        ("GOZ", "9000" | "9003" | "9010" | "9100") => "Implantologie",
+        ("BEMA", "19" | "20a" | "24a" | "98a") => "Prothetik",
+        ("GOZ", "2210" | "2270" | "5170") => "Prothetik",
+        ("BEMA", "01K") | ("GOZ", "6000" | "6030") => "Kieferorthopädie",
+        ("GOZ", "2290a") => "Ästhetik",
+        ("BEMA", "38" | "40") | ("GOZ", "0090" | "0065") => return None,
+        _ => panic!("code {catalogue} {code} is not in the expected table; add it"),
+    };
+    Some(category)
+}
+
+#[test]
+fn defaults_classify_every_synthetic_code_as_domain_md_does() {
+    let mapping = Mapping::defaults();
+    let world = World::generate(7, Size::Small);
+    let mut checked = 0;
+    for location in &world.locations {
+        for entry in location.entries.iter().chain(&location.pending_entries) {
+            let entry_type = entry.entry_type.as_deref().unwrap_or("");
+            let rule = mapping.entry_type(entry_type).expect("entry type mapped");
+            if rule.counting != Counting::Revenue {
+                continue;
+            }
+            let catalogue = entry.catalogue.as_deref().unwrap_or("");
+            let code = entry.code.as_deref().unwrap_or("");
+            let found = rule.category.unwrap_or_else(|| {
+                mapping.category(entry.catalogue.as_deref(), entry.code.as_deref())
+            });
+            let expected =
+                domain_category(entry_type, catalogue, code).unwrap_or("unklassifiziert");
+            assert_eq!(found.label(), expected, "{entry_type} {catalogue} {code}");
+            checked += 1;
+        }
+        for template in &location.templates {
+            let name = template.name.as_deref();
+            assert!(mapping.appointment_type(name, None).mapped, "{name:?}");
+        }
+        for appointment in &location.appointments {
+            let state = appointment.state.as_deref().unwrap_or("");
+            assert!(mapping.appointment_state(state).is_some(), "{state}");
+        }
+    }
+    assert!(checked > 100, "only {checked} lines checked");
+}
+
+#[test]
+fn synthetic_appointment_types_have_the_expected_kinds() {
+    let mapping = Mapping::defaults();
+    let kinds = [
+        ("Erstberatung", AppointmentKind::Consultation),
+        ("Neupatient", AppointmentKind::Consultation),
+        ("Implantat-Beratung", AppointmentKind::Consultation),
+        ("KFO-Beratung", AppointmentKind::Consultation),
+        ("Kontrolle", AppointmentKind::Routine),
+        ("PZR", AppointmentKind::Routine),
+        ("Prophylaxe", AppointmentKind::Routine),
+        ("Recall", AppointmentKind::Routine),
+        ("Füllungstherapie", AppointmentKind::Treatment),
+        ("Implantation", AppointmentKind::Treatment),
+        ("Schmerz/Notfall", AppointmentKind::Treatment),
+    ];
+    for (label, kind) in kinds {
+        assert_eq!(
+            mapping.appointment_type(Some(label), None).kind,
+            kind,
+            "{label}"
+        );
+    }
+}
+
+/// The default tables with one table replaced.
+fn tables_with(replace: impl FnOnce(&mut CsvTables)) -> CsvTables {
+    let mut tables = CsvTables::defaults();
+    replace(&mut tables);
+    tables
+}
+
+/// Checks that parsing reports exactly these (table, row) problems and that
+/// each reason mentions the given German and English words.
+fn check_problems(tables: CsvTables, expected: &[(TableName, usize, &str, &str)]) {
+    let problems = tables.parse().problems;
+    let found: Vec<(TableName, usize)> = problems.iter().map(|p| (p.table, p.row)).collect();
+    let wanted: Vec<(TableName, usize)> = expected.iter().map(|e| (e.0, e.1)).collect();
+    assert_eq!(found, wanted, "{problems:#?}");
+    for (problem, (_, _, de, en)) in problems.iter().zip(expected) {
+        assert!(problem.reason_de.contains(de), "{problem}");
+        assert!(problem.reason_en.contains(en), "{problem}");
+    }
+}
+
+const CATEGORY_HEADER: &str = "\u{feff}Katalog;Muster;Kategorie\n";
+
+#[test]
+fn validation_reports_problems_with_row_numbers() {
+    check_problems(
+        tables_with(|t| {
+            t.appointment_states =
+                "Ivoris-Wert;Status\nBooked;gebucht\nCompleted;abgeschlossen\nbooked;bestätigt\n"
+                    .to_owned()
+        }),
+        &[(
+            TableName::AppointmentStates,
+            4,
+            "früheren Zeile",
+            "earlier row",
+        )],
+    );
+    check_problems(
+        tables_with(|t| {
+            t.treatment_categories = format!(
+                "{CATEGORY_HEADER}GOZ;2000-2999;Füllung\nGOZ;2100;Endodontie\n*;13*;Füllung\nBEMA;131;Füllung\n"
+            )
+        }),
+        &[
+            (TableName::TreatmentCategories, 3, "Zeile 2", "row 2"),
+            (TableName::TreatmentCategories, 5, "Zeile 4", "row 4"),
+        ],
+    );
+    check_problems(
+        tables_with(|t| {
+            t.treatment_categories = format!(
+                "{CATEGORY_HEADER}GOZ;2120-2050;Füllung\nGOZ;1*0;Füllung\nGOZ;9000;Zauberei\nGOZ;;Füllung\nGOZ;IP1-5;Füllung\n"
+            )
+        }),
+        &[
+            (
+                TableName::TreatmentCategories,
+                2,
+                "untere Grenze",
+                "lower bound",
+            ),
+            (
+                TableName::TreatmentCategories,
+                3,
+                "nur am Ende",
+                "only at the end",
+            ),
+            (TableName::TreatmentCategories, 4, "unbekannt", "unknown"),
+            (TableName::TreatmentCategories, 5, "leer", "empty"),
+            (
+                TableName::TreatmentCategories,
+                6,
+                "dieselben Buchstaben",
+                "same letters",
+            ),
+        ],
+    );
+    check_problems(
+        tables_with(|t| {
+            t.contact_fields = "Patientenfeld;HubSpot-Eigenschaft;Personenbezogen;Aktiv\n\
+                 email;email;ja;ja\ninsurance_number;versicherung;ja;ja\nphone;email;ja;vielleicht\n"
+                .to_owned()
+        }),
+        &[
+            (
+                TableName::ContactFields,
+                3,
+                "insurance_number",
+                "insurance_number",
+            ),
+            (TableName::ContactFields, 4, "vielleicht", "vielleicht"),
+        ],
+    );
+    check_problems(
+        tables_with(|t| {
+            t.stages = "Phase;Bezeichnung in HubSpot;Tage ohne Aktivität\nbooked;Termin gebucht;\nwon;Gewonnen;sechzig\n".to_owned()
+        }),
+        &[
+            (TableName::Stages, 3, "sechzig", "sechzig"),
+            (TableName::Stages, 0, "consulted", "consulted"),
+            (TableName::Stages, 0, "in_treatment", "in_treatment"),
+            (TableName::Stages, 0, "lost", "lost"),
+        ],
+    );
+}
+
+#[test]
+fn an_empty_label_and_a_duplicate_label_are_both_reported() {
+    check_problems(
+        tables_with(|t| {
+            t.appointment_types =
+                "Terminart;Art;Eröffnet Fall\nRecall;Routine;nein\nrecall;Behandlung;ja\n;Routine;ja\n"
+                    .to_owned()
+        }),
+        &[
+            (TableName::AppointmentTypes, 4, "leer", "empty"),
+            (
+                TableName::AppointmentTypes,
+                3,
+                "früheren Zeile",
+                "earlier row",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn store_round_trip_keeps_every_version() {
+    let mut ledger = Ledger::open_in_memory().expect("ledger");
+    assert_eq!(load_current(&ledger).expect("load"), Mapping::defaults());
+    assert_eq!(list_versions(&ledger).expect("list"), vec![]);
+
+    let mut changed = Mapping::defaults();
+    changed.won_after_days = 90;
+    changed.appointment_types[7].opens_case = false;
+    let first =
+        save_version(&mut ledger, &Mapping::defaults(), "Frau Schäfer", "Start").expect("save");
+    let second =
+        save_version(&mut ledger, &changed, "Frau Schäfer", "Recall ohne Fall").expect("save");
+    assert!(second > first);
+
+    assert_eq!(load_current(&ledger).expect("load"), changed);
+    assert_eq!(
+        load_version(&ledger, first).expect("load"),
+        Some(Mapping::defaults())
+    );
+    assert_eq!(load_version(&ledger, second + 1).expect("load"), None);
+    let versions = list_versions(&ledger).expect("list");
+    let summary: Vec<(i64, &str, &str)> = versions
+        .iter()
+        .map(|v| (v.version, v.author.as_str(), v.comment.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (first, "Frau Schäfer", "Start"),
+            (second, "Frau Schäfer", "Recall ohne Fall")
+        ]
+    );
+}
+
+#[test]
+fn a_template_id_row_wins_over_the_label() {
+    let mut mapping = Mapping::defaults();
+    mapping.appointment_types.push(AppointmentTypeRule {
+        label: "Beratung (alt)".to_owned(),
+        template_id: Some("t-eb".to_owned()),
+        kind: AppointmentKind::Consultation,
+        opens_case: false,
+    });
+    let resolved = mapping.appointment_type(Some("Füllungstherapie"), Some("t-eb"));
+    assert_eq!(
+        (resolved.kind, resolved.opens_case, resolved.mapped),
+        (AppointmentKind::Consultation, false, true)
+    );
+    let by_label = mapping.appointment_type(Some("Füllungstherapie"), Some("t-other"));
+    assert_eq!(by_label.kind, AppointmentKind::Treatment);
+    assert!(by_label.mapped);
+
+    mapping.appointment_types.push(AppointmentTypeRule {
+        label: "Beratung (neu)".to_owned(),
+        template_id: Some("t-eb".to_owned()),
+        kind: AppointmentKind::Consultation,
+        opens_case: true,
+    });
+    let problems: Vec<(TableName, usize)> = mapping
+        .validate()
+        .iter()
+        .map(|p| (p.table, p.row))
+        .collect();
+    assert_eq!(problems, vec![(TableName::AppointmentTypes, 21)]);
+}
+
+#[test]
+fn csv_export_reads_back_to_the_same_mapping() {
+    let mut mapping = Mapping::defaults();
+    mapping.won_after_days = 45;
+    mapping.appointment_types[0].template_id = Some("t-eb".to_owned());
+    mapping.appointment_types[1].label = "Neu; Patient \"A\"".to_owned();
+    let tables = CsvTables::from_mapping(&mapping).expect("writes");
+    assert!(
+        tables
+            .treatment_categories
+            .starts_with("\u{feff}Katalog;Muster;Kategorie\r\n")
+    );
+    assert!(
+        tables
+            .treatment_categories
+            .contains("BEMA;Ä925-Ä935;Diagnostik\r\n")
+    );
+    let parsed = tables.parse();
+    assert_eq!(parsed.problems, vec![]);
+    assert_eq!(parsed.mapping, mapping);
+    assert_eq!(
+        CsvTables::from_mapping(&Mapping::defaults())
+            .expect("writes")
+            .parse()
+            .mapping,
+        Mapping::defaults()
+    );
+}
+
+fn check_shadowed(earlier: (&str, &str), later: (&str, &str), expected: bool) {
+    let tables = tables_with(|t| {
+        t.treatment_categories = format!(
+            "{CATEGORY_HEADER}{};{};Füllung\n{};{};Chirurgie\n",
+            earlier.0, earlier.1, later.0, later.1
+        )
+    });
+    let problems = tables.parse().problems;
+    assert_eq!(
+        !problems.is_empty(),
+        expected,
+        "{earlier:?} then {later:?}: {problems:#?}"
+    );
+    if expected {
+        assert_eq!(problems[0].row, 3);
+    }
+}
+
+#[test]
+fn shadowed_category_rows() {
+    check_shadowed(("GOZ", "2000-2999"), ("GOZ", "2050-2120"), true);
+    check_shadowed(("BEMA", "13a-13h"), ("BEMA", "13c-13d"), true);
+    check_shadowed(("BEMA", "43-48"), ("BEMA", "47a"), true);
+    check_shadowed(("BEMA", "43-48"), ("BEMA", "43-49"), false);
+    check_shadowed(("BEMA", "0010-0090"), ("BEMA", "10-90"), false);
+    check_shadowed(("*", "*"), ("GOZ", "1040"), true);
+    check_shadowed(("GOZ", "*"), ("*", "1040"), false);
+    check_shadowed(("GOZ", "1*"), ("GOZ", "10*"), true);
+    check_shadowed(("GOZ", "10*"), ("GOZ", "1*"), false);
+    check_shadowed(("BEMA", "IP1,IP2,IP3"), ("BEMA", "IP2"), true);
+    check_shadowed(("BEMA", "IP1-IP5"), ("BEMA", "IP2,IP4"), true);
+    check_shadowed(("BEMA", "IP2"), ("BEMA", "IP1-IP5"), false);
+    check_shadowed(("GOZ", "4050-4060"), ("GOZ", "4000-4150"), false);
+}
+
+#[test]
+fn an_unreadable_stored_version_is_an_error_not_the_defaults() {
+    let ledger = Ledger::open_in_memory().expect("ledger");
+    ledger
+        .connection()
+        .execute(
+            "INSERT INTO mapping_versions (created_at, author, comment, tables)
+             VALUES ('2026-10-01T08:00:00.000Z', 'x', 'y', '{\"stages\": 1}')",
+            [],
+        )
+        .expect("insert");
+    let error = load_current(&ledger).expect_err("unreadable");
+    assert!(error.to_string().contains("Version 1"), "{error}");
+}
