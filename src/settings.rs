@@ -13,6 +13,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -189,18 +190,19 @@ impl Default for HubSpotSettings {
 /// How the sync behaves over time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncSettings {
-    /// Days without activity after which a case in treatment counts as won
-    /// (DESIGN.md §4).
-    pub won_after_days: u32,
     /// Days between full sweeps of document entries (DESIGN.md §5).
     pub entry_sweep_days: u32,
+    /// A fixed "now" (local Berlin time) instead of the clock, for the
+    /// sandbox whose practices live on their own simulated clock; never set
+    /// for a real installation.
+    pub simulated_now: Option<NaiveDateTime>,
 }
 
 impl Default for SyncSettings {
     fn default() -> Self {
         SyncSettings {
-            won_after_days: 60,
             entry_sweep_days: 7,
+            simulated_now: None,
         }
     }
 }
@@ -346,8 +348,11 @@ impl Settings {
                 appointments: self.hubspot.appointments.as_str(),
             },
             sync: OutSync {
-                won_after_days: self.sync.won_after_days,
                 entry_sweep_days: self.sync.entry_sweep_days,
+                simulated_now: self
+                    .sync
+                    .simulated_now
+                    .map(|now| now.format("%Y-%m-%dT%H:%M:%S").to_string()),
             },
             location: self
                 .locations
@@ -571,8 +576,8 @@ struct RawHubSpot {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawSync {
-    won_after_days: Option<Spanned<i64>>,
     entry_sweep_days: Option<Spanned<i64>>,
+    simulated_now: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -662,6 +667,23 @@ impl Check<'_> {
                     "must be between 1 and 3650 days".into(),
                 );
                 default
+            }
+        }
+    }
+
+    /// A local date-time `YYYY-MM-DDTHH:MM:SS`.
+    fn local_time(&mut self, key: &str, value: &Option<Spanned<String>>) -> Option<NaiveDateTime> {
+        let value = value.as_ref()?;
+        match NaiveDateTime::parse_from_str(value.get_ref().trim(), "%Y-%m-%dT%H:%M:%S") {
+            Ok(time) => Some(time),
+            Err(_) => {
+                self.report(
+                    key,
+                    Some(value.span()),
+                    "muss die Form JJJJ-MM-TTTHH:MM:SS haben".into(),
+                    "must look like YYYY-MM-DDTHH:MM:SS".into(),
+                );
+                None
             }
         }
     }
@@ -786,11 +808,7 @@ impl RawSettings {
 
         let sync_defaults = SyncSettings::default();
         let sync = SyncSettings {
-            won_after_days: check.days(
-                "sync.won_after_days",
-                &self.sync.won_after_days,
-                sync_defaults.won_after_days,
-            ),
+            simulated_now: check.local_time("sync.simulated_now", &self.sync.simulated_now),
             entry_sweep_days: check.days(
                 "sync.entry_sweep_days",
                 &self.sync.entry_sweep_days,
@@ -908,8 +926,9 @@ struct OutHubSpot<'a> {
 
 #[derive(Serialize)]
 struct OutSync {
-    won_after_days: u32,
     entry_sweep_days: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    simulated_now: Option<String>,
 }
 
 #[derive(Serialize)]

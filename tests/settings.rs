@@ -21,7 +21,8 @@ pipeline = "Patientenreise"
 appointments = "off"
 
 [sync]
-won_after_days = 90
+entry_sweep_days = 3
+simulated_now = "2026-10-01T10:15:00"
 
 [[location]]
 key = "magdeburg"
@@ -71,8 +72,11 @@ fn example_file_parses_into_validated_settings() {
     );
     assert_eq!(settings.hubspot.tier, Tier::Enterprise);
     assert_eq!(settings.hubspot.appointments, AppointmentsMode::Off);
-    assert_eq!(settings.sync.won_after_days, 90);
-    assert_eq!(settings.sync.entry_sweep_days, 7);
+    assert_eq!(settings.sync.entry_sweep_days, 3);
+    assert_eq!(
+        settings.sync.simulated_now,
+        chrono::NaiveDate::from_ymd_opt(2026, 10, 1).and_then(|d| d.and_hms_opt(10, 15, 0))
+    );
     assert_eq!(settings.locations.len(), 2);
     let magdeburg = &settings.locations[0];
     assert_eq!(magdeburg.key, "magdeburg");
@@ -177,7 +181,7 @@ base_url = "ftp://example.com"
 api_version = "2026-13"
 tier = "gold"
 [sync]
-won_after_days = 0
+entry_sweep_days = 0
 [[location]]
 key = "Magdeburg"
 ivoris_url = "relay"
@@ -198,7 +202,7 @@ ivoris_url = "https://h2.example/api"
         "is not an http(s) URL",
         "Zeile/line 4, hubspot.api_version",
         "Zeile/line 5, hubspot.tier",
-        "Zeile/line 7, sync.won_after_days",
+        "Zeile/line 7, sync.entry_sweep_days",
         "Zeile/line 9, location[1].key",
         "nur Kleinbuchstaben",
         "only lower-case letters",

@@ -98,6 +98,9 @@ fn print_sandbox(sandbox: &Sandbox) {
 }
 
 fn write_sandbox_config(sandbox: &Sandbox, path: &std::path::Path) -> anyhow::Result<()> {
-    Settings::for_sandbox(&sandbox.hubspot_url, &sandbox.locations, None).save(path)?;
+    let mut settings = Settings::for_sandbox(&sandbox.hubspot_url, &sandbox.locations, None);
+    // The synthetic practices live on the sandbox's own clock.
+    settings.sync.simulated_now = Some(sandbox.ivoris.now());
+    settings.save(path)?;
     Ok(())
 }
