@@ -1,6 +1,8 @@
 //! The mapping tables: shipped defaults, validation with row numbers, and
 //! versions stored in the ledger.
 
+mod domain_support;
+
 use ivoris_hubspot_sync::ledger::Ledger;
 use ivoris_hubspot_sync::mapping::store::{
     list_versions, load_current, load_version, save_version,
@@ -120,37 +122,6 @@ fn unknown_appointment_type_is_treatment_and_reported() {
     assert!(!mapping.appointment_type(None, None).mapped);
 }
 
-/// The category of a synthetic billing line according to the table of
-/// `reference/domain.md`, written out independently of the CSV defaults.
-/// `None` for codes the table does not list (anaesthesia, aftercare,
-/// optical impression): they stay „unklassifiziert“.
-fn domain_category(entry_type: &str, catalogue: &str, code: &str) -> Option<&'static str> {
-    if matches!(entry_type, "mat" | "lab") {
-        return Some("Material/Labor");
-    }
-    let category = match (catalogue, code) {
-        ("BEMA", "01" | "Ä1" | "04" | "Ä925a" | "Ä935d") => "Diagnostik",
-        ("GOZ", "0010") | ("GOÄ", "1" | "5000" | "5004") => "Diagnostik",
-        ("BEMA", "107") | ("GOZ", "1000" | "1040" | "4050") => "Prophylaxe",
-        ("BEMA", "13a" | "13b" | "13c" | "13d" | "13e" | "13f" | "13g" | "13h") => "Füllung",
-        ("GOZ", "2060" | "2080" | "2100" | "2120" | "2197") => "Füllung",
-        ("BEMA", "28" | "31" | "32" | "34" | "35") => "Endodontie",
-        ("GOZ", "2360" | "2390" | "2410" | "2420" | "2440") => "Endodontie",
-        ("BEMA", "ATG" | "MHU" | "BEV" | "UPT" | "AIT" | "CPT") => "Parodontologie",
-        ("GOZ", "4000" | "4070" | "4150") => "Parodontologie",
-        ("BEMA", "43" | "44" | "45" | "47a") => "Chirurgie",
-        ("GOZ", "3000" | "3010" | "3020" | "3030" | "3290") => "Chirurgie",
-        ("GOZ", "9000" | "9003" | "9010" | "9100") => "Implantologie",
-        ("BEMA", "19" | "20a" | "24a" | "98a") => "Prothetik",
-        ("GOZ", "2210" | "2270" | "5170") => "Prothetik",
-        ("BEMA", "01K") | ("GOZ", "6000" | "6030") => "Kieferorthopädie",
-        ("GOZ", "2290a") => "Ästhetik",
-        ("BEMA", "38" | "40") | ("GOZ", "0090" | "0065") => return None,
-        _ => panic!("code {catalogue} {code} is not in the expected table; add it"),
-    };
-    Some(category)
-}
-
 #[test]
 fn defaults_classify_every_synthetic_code_as_domain_md_does() {
     let mapping = Mapping::defaults();
@@ -168,8 +139,8 @@ fn defaults_classify_every_synthetic_code_as_domain_md_does() {
             let found = rule.category.unwrap_or_else(|| {
                 mapping.category(entry.catalogue.as_deref(), entry.code.as_deref())
             });
-            let expected =
-                domain_category(entry_type, catalogue, code).unwrap_or("unklassifiziert");
+            let expected = domain_support::domain_category(entry_type, catalogue, code)
+                .unwrap_or("unklassifiziert");
             assert_eq!(found.label(), expected, "{entry_type} {catalogue} {code}");
             checked += 1;
         }

@@ -1118,7 +1118,7 @@ fn appointment_properties_carry_type_state_and_key_only() {
             ("hs_appointment_name", "Implantat-Beratung"),
             ("hs_appointment_start", "2026-01-05T08:00:00Z"),
             ("hs_appointment_end", "2026-01-05T08:30:00Z"),
-            ("hs_appointment_status", "nicht erschienen"),
+            ("hs_appointment_status", "NO_SHOW"),
             ("ivoris_appointment_key", "magdeburg:a1"),
         ])
     );

@@ -1,3 +1,7 @@
-//! Orchestration of a sync: extraction of each location into the ledger.
+//! Orchestration of a sync: extraction of each location into the ledger,
+//! planning into the outbox, loading into HubSpot, and the run around them.
 
 pub mod extract;
+pub mod load;
+pub mod planner;
+pub mod run;

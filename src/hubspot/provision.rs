@@ -287,6 +287,28 @@ pub async fn provision(
     client: &HubSpotClient,
     spec: &ProvisionSpec,
 ) -> Result<ProvisionReport, ProvisionError> {
+    let mut report = resolve(client, spec).await?;
+    for (kind, definitions) in &spec.properties {
+        if *kind == ObjectKind::Appointments && report.appointments != AppointmentsStatus::Enabled {
+            continue;
+        }
+        provision_kind(client, spec, *kind, definitions, &mut report).await?;
+    }
+    tracing::info!(
+        created_groups = report.created_groups.len(),
+        created_properties = report.created_properties.len(),
+        found_properties = report.found_properties.len(),
+        "hubspot provisioned"
+    );
+    Ok(report)
+}
+
+/// Resolves pipeline, stages and the appointments object without changing
+/// anything in the portal (dry runs).
+pub async fn resolve(
+    client: &HubSpotClient,
+    spec: &ProvisionSpec,
+) -> Result<ProvisionReport, ProvisionError> {
     let appointments = match spec.appointments {
         AppointmentsMode::Off => AppointmentsStatus::SkippedOff,
         mode => match (client.appointments_enabled().await?, mode) {
@@ -325,19 +347,6 @@ pub async fn provision(
         report.stage_ids.insert(label.clone(), stage.id.clone());
     }
     report.pipeline_id = pipeline.id.clone();
-
-    for (kind, definitions) in &spec.properties {
-        if *kind == ObjectKind::Appointments && appointments != AppointmentsStatus::Enabled {
-            continue;
-        }
-        provision_kind(client, spec, *kind, definitions, &mut report).await?;
-    }
-    tracing::info!(
-        created_groups = report.created_groups.len(),
-        created_properties = report.created_properties.len(),
-        found_properties = report.found_properties.len(),
-        "hubspot provisioned"
-    );
     Ok(report)
 }
 

@@ -156,11 +156,10 @@ pub fn enqueue(
     payload_hash: &str,
 ) -> Result<Enqueued, LedgerError> {
     let confirmed: Option<Option<String>> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT confirmed_hash FROM hubspot_records WHERE kind = ?1 AND record_key = ?2",
-            params![kind.as_str(), record_key],
-            |row| row.get(0),
-        )
+        )?
+        .query_row(params![kind.as_str(), record_key], |row| row.get(0))
         .optional()?;
     if confirmed.flatten().as_deref() == Some(payload_hash) {
         tx.execute(
@@ -170,11 +169,12 @@ pub fn enqueue(
         return Ok(Enqueued::AlreadyConfirmed);
     }
     let existing: Option<(String, String)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT payload_hash, state FROM outbox WHERE kind = ?1 AND record_key = ?2",
-            params![kind.as_str(), record_key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        )?
+        .query_row(params![kind.as_str(), record_key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
     let now = now();
     let payload_text = serde_json::to_string(payload)?;
@@ -240,6 +240,18 @@ impl Ledger {
         let tx = self.conn.transaction()?;
         let result = body(&tx)?;
         tx.commit()?;
+        Ok(result)
+    }
+
+    /// Runs `body` in a transaction that is rolled back afterwards: a dry
+    /// run sees what it would change without changing anything.
+    pub fn rehearse<R>(
+        &mut self,
+        body: impl FnOnce(&Transaction<'_>) -> Result<R, LedgerError>,
+    ) -> Result<R, LedgerError> {
+        let tx = self.conn.transaction()?;
+        let result = body(&tx)?;
+        tx.rollback()?;
         Ok(result)
     }
 
@@ -326,6 +338,16 @@ impl Ledger {
                 .optional()?;
             Ok(dead.as_deref() == Some("dead"))
         })
+    }
+
+    /// Postpones a row without counting a failed attempt (it waits for
+    /// another record).
+    pub fn defer(&mut self, row: i64, until: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1",
+            params![row, until],
+        )?;
+        Ok(())
     }
 
     /// Makes dead letters pending again (all when `rows` is empty).

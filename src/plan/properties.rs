@@ -19,7 +19,7 @@ use super::case::Case;
 use super::facts::{AppointmentFacts, EntryFacts, PatientFacts};
 use super::revenue::{format_cents, revenue};
 use super::stage::StageOutcome;
-use crate::mapping::{Category, Mapping, PatientField, Stage};
+use crate::mapping::{AppointmentState, Category, Mapping, PatientField, Stage};
 
 /// The properties of one HubSpot record, sorted by name.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -295,6 +295,20 @@ pub fn deal_properties(
     set
 }
 
+/// HubSpot's option for a normalised state of `hs_appointment_status`
+/// (options `SCHEDULED`, `COMPLETED`, `CANCELED`, `NO_SHOW`): a clarified
+/// consultation took place, so it counts as completed.
+pub fn hubspot_appointment_status(state: AppointmentState) -> &'static str {
+    match state {
+        AppointmentState::Booked | AppointmentState::Confirmed => "SCHEDULED",
+        AppointmentState::Arrived | AppointmentState::Completed | AppointmentState::Clarified => {
+            "COMPLETED"
+        }
+        AppointmentState::Cancelled => "CANCELED",
+        AppointmentState::NoShow => "NO_SHOW",
+    }
+}
+
 /// The HubSpot appointment record of an appointment: type label (never the
 /// patient's name), UTC start and end, normalised state, key.
 pub fn appointment_properties(
@@ -322,7 +336,7 @@ pub fn appointment_properties(
         "hs_appointment_status",
         mapping
             .appointment_state(&appointment.state)
-            .map_or("", |state| state.label()),
+            .map_or("", hubspot_appointment_status),
     );
     set.set(
         "ivoris_appointment_key",

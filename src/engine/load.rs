@@ -1,0 +1,614 @@
+//! From the outbox to HubSpot: batches of at most 100 upserts per kind in
+//! the order contacts → deals → appointments → associations, each row
+//! removed only when HubSpot confirmed it (DESIGN.md §2, §3.1, §3.2).
+//!
+//! Per-input failures stay with their row: transient ones are due again
+//! later, after `MAX_ATTEMPTS` failures the row becomes a dead letter with
+//! HubSpot's reason. One case is resolved here instead, HubSpot refusing a
+//! contact because another contact already has the e-mail address
+//! (HubSpot's e-mail is unique):
+//! - the other contact carries no patient key (created by an older
+//!   integration or by hand): it is adopted — our key is set on it and the
+//!   upsert then lands on it;
+//! - it belongs to the same person at another location (same name; same
+//!   birthday where the ledger knows both): the patient is linked to that
+//!   contact, which records every patient key in `ivoris_patient_keys`;
+//! - it belongs to someone else (a family sharing one address): the
+//!   patient's contact is written without the e-mail and listed for review.
+//!
+//! A whole-call refusal over one bad input is split up so the good inputs
+//! still go through.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Duration, Utc};
+use serde_json::Value;
+
+use crate::hubspot::provision::key_property;
+use crate::hubspot::{
+    BatchOutcome, ClientError, HubSpotClient, InputError, ObjectKind, UpsertInput,
+};
+use crate::ledger::audit::os_user;
+use crate::ledger::{Ledger, LedgerError, NewAuditEntry, OutboxItem, OutboxKind};
+
+use super::extract::CancelFlag;
+
+/// Failed attempts after which a row becomes a dead letter.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// Inputs per HubSpot batch call.
+const BATCH: usize = 100;
+
+/// What the load step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Rows HubSpot confirmed, per kind.
+    pub written: BTreeMap<OutboxKind, u64>,
+    /// Failed attempts this run (rows stay queued or became dead letters).
+    pub failed: u64,
+    /// Rows that became dead letters this run.
+    pub dead: u64,
+    /// Unkeyed contacts that got a patient key.
+    pub adopted: u64,
+    /// Patients linked to the contact of the same person at another location.
+    pub linked: u64,
+    /// Patients written without e-mail because someone else has it.
+    pub email_withheld: u64,
+    /// Associations waiting for one of their records.
+    pub waiting: u64,
+}
+
+/// Why the load step stopped before the outbox was empty.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// HubSpot refused the whole run (token, scopes, daily limit).
+    #[error("{}", .0.explain_de())]
+    HubSpot(ClientError),
+    /// The user stopped the run.
+    #[error("Abgebrochen / Cancelled")]
+    Cancelled,
+}
+
+/// Progress of the load step: kind, rows done, rows queued at its start.
+pub type LoadProgress<'a> = &'a (dyn Fn(OutboxKind, u64, u64) + Sync);
+
+/// Sends every due outbox row.
+pub async fn load(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    progress: LoadProgress<'_>,
+    cancel: &CancelFlag,
+) -> Result<LoadReport, LoadError> {
+    let mut report = LoadReport::default();
+    for kind in OutboxKind::PHASES {
+        let total = ledger
+            .outbox_counts()?
+            .by_kind
+            .iter()
+            .find(|(k, _, _)| *k == kind)
+            .map_or(0, |(_, pending, _)| *pending);
+        let mut done = 0;
+        progress(kind, 0, total);
+        loop {
+            if cancel.is_cancelled() {
+                return Err(LoadError::Cancelled);
+            }
+            let items = ledger.due(kind, &stamp(Utc::now()), BATCH)?;
+            if items.is_empty() {
+                break;
+            }
+            let before =
+                report.written.get(&kind).copied().unwrap_or(0) + report.failed + report.waiting;
+            match kind {
+                OutboxKind::Association => {
+                    send_associations(ledger, client, &items, &mut report).await?
+                }
+                _ => send_upserts(ledger, client, kind, &items, &mut report).await?,
+            }
+            done +=
+                report.written.get(&kind).copied().unwrap_or(0) + report.failed + report.waiting
+                    - before;
+            progress(kind, done.min(total), total);
+        }
+    }
+    Ok(report)
+}
+
+fn object_kind(kind: OutboxKind) -> Option<ObjectKind> {
+    match kind {
+        OutboxKind::Contact => Some(ObjectKind::Contacts),
+        OutboxKind::Deal => Some(ObjectKind::Deals),
+        OutboxKind::Appointment => Some(ObjectKind::Appointments),
+        OutboxKind::Association => None,
+    }
+}
+
+fn kind_named(name: &str) -> Option<OutboxKind> {
+    match name {
+        "contact" => Some(OutboxKind::Contact),
+        "deal" => Some(OutboxKind::Deal),
+        "appointment" => Some(OutboxKind::Appointment),
+        _ => None,
+    }
+}
+
+fn properties(item: &OutboxItem) -> BTreeMap<String, String> {
+    match &item.payload {
+        Value::Object(map) => map
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+async fn send_upserts(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    kind: OutboxKind,
+    items: &[OutboxItem],
+    report: &mut LoadReport,
+) -> Result<(), LoadError> {
+    let Some(object) = object_kind(kind) else {
+        return Ok(());
+    };
+    let inputs: Vec<UpsertInput> = items
+        .iter()
+        .map(|item| UpsertInput {
+            key: item.record_key.clone(),
+            properties: properties(item),
+        })
+        .collect();
+    let outcome = match client
+        .batch_upsert(object, key_property(object), &inputs)
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(error) => return whole_call_failed(ledger, client, kind, items, error, report).await,
+    };
+    apply_outcome(ledger, client, kind, items, outcome, report).await
+}
+
+/// A refused call: stop the run for account-wide problems, split a batch
+/// one bad input spoiled, otherwise count a failed attempt for every row.
+async fn whole_call_failed(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    kind: OutboxKind,
+    items: &[OutboxItem],
+    error: ClientError,
+    report: &mut LoadReport,
+) -> Result<(), LoadError> {
+    match &error {
+        ClientError::Unauthorized
+        | ClientError::Forbidden { .. }
+        | ClientError::DailyLimit { .. }
+        | ClientError::RateLimited => return Err(LoadError::HubSpot(error)),
+        ClientError::Validation { .. } | ClientError::Conflict { .. } if items.len() > 1 => {
+            for item in items {
+                Box::pin(send_upserts(
+                    ledger,
+                    client,
+                    kind,
+                    std::slice::from_ref(item),
+                    report,
+                ))
+                .await?;
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    let reason = format!("{} / {}", error.explain_de(), error.explain_en());
+    for item in items {
+        fail(ledger, item, &reason, report)?;
+    }
+    Ok(())
+}
+
+async fn apply_outcome(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    kind: OutboxKind,
+    items: &[OutboxItem],
+    outcome: BatchOutcome,
+    report: &mut LoadReport,
+) -> Result<(), LoadError> {
+    let confirmed: Vec<(i64, String, String, String)> = outcome
+        .results
+        .iter()
+        .filter_map(|result| {
+            let item = items.get(result.index)?;
+            Some((
+                item.id,
+                item.record_key.clone(),
+                item.payload_hash.clone(),
+                result.id.clone(),
+            ))
+        })
+        .collect();
+    *report.written.entry(kind).or_default() += confirmed.len() as u64;
+    ledger.confirm(kind, &confirmed)?;
+
+    for error in outcome.errors {
+        let Some(item) = error.index.and_then(|i| items.get(i)) else {
+            continue;
+        };
+        if kind == OutboxKind::Contact && error.status == 409 && error.existing_id.is_some() {
+            resolve_email_conflict(ledger, client, item, &error, report).await?;
+        } else {
+            fail(ledger, item, &input_reason(&error), report)?;
+        }
+    }
+    // `not_applied` rows are still due and go out with the next batch.
+    Ok(())
+}
+
+fn input_reason(error: &InputError) -> String {
+    format!(
+        "HubSpot hat den Datensatz abgelehnt ({} {}): {} / HubSpot refused the record ({} {}): {}",
+        error.status, error.category, error.message, error.status, error.category, error.message
+    )
+}
+
+fn fail(
+    ledger: &mut Ledger,
+    item: &OutboxItem,
+    reason: &str,
+    report: &mut LoadReport,
+) -> Result<(), LoadError> {
+    // Backoff across runs: 1, 2, 4, 8 … minutes.
+    let wait = Duration::minutes(1_i64 << item.attempts.min(10));
+    let dead = ledger.fail(item.id, reason, &stamp(Utc::now() + wait), MAX_ATTEMPTS)?;
+    report.failed += 1;
+    if dead {
+        report.dead += 1;
+    }
+    Ok(())
+}
+
+/// What to do about a contact whose e-mail address another contact has.
+enum Resolution {
+    /// The other contact has no patient key: give it ours.
+    Adopt,
+    /// The other contact is the same person at another location.
+    Link,
+    /// Someone else: write ours without the e-mail.
+    Withhold,
+}
+
+/// The patient's contact collides with another contact's e-mail address.
+async fn resolve_email_conflict(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    item: &OutboxItem,
+    error: &InputError,
+    report: &mut LoadReport,
+) -> Result<(), LoadError> {
+    let Some(existing) = error.existing_id.clone() else {
+        return Ok(());
+    };
+    let key_name = key_property(ObjectKind::Contacts);
+    let wanted = [key_name, "ivoris_patient_keys", "firstname", "lastname"].map(String::from);
+    let other = match client
+        .batch_read_by_id(
+            ObjectKind::Contacts,
+            std::slice::from_ref(&existing),
+            &wanted,
+        )
+        .await
+    {
+        Ok(outcome) => outcome
+            .results
+            .into_iter()
+            .next()
+            .map(|r| r.properties)
+            .unwrap_or_default(),
+        Err(error) => {
+            return whole_call_failed(
+                ledger,
+                client,
+                OutboxKind::Contact,
+                std::slice::from_ref(item),
+                error,
+                report,
+            )
+            .await;
+        }
+    };
+    let mine = properties(item);
+    let other_key = other.get(key_name).filter(|k| !k.is_empty()).cloned();
+
+    let action = match &other_key {
+        None => Resolution::Adopt,
+        Some(key) if same_person(ledger, &mine, &item.record_key, key, &other)? => Resolution::Link,
+        Some(_) => Resolution::Withhold,
+    };
+    match action {
+        Resolution::Adopt => {
+            let update = BTreeMap::from([
+                (key_name.to_owned(), item.record_key.clone()),
+                ("ivoris_patient_keys".to_owned(), item.record_key.clone()),
+            ]);
+            match client
+                .batch_update_by_id(ObjectKind::Contacts, &[(existing.clone(), update)])
+                .await
+            {
+                // The row stays due: the next batch upserts onto the adopted contact.
+                Ok(outcome) if outcome.errors.is_empty() => report.adopted += 1,
+                Ok(outcome) => {
+                    let reason = outcome.errors.first().map(input_reason).unwrap_or_default();
+                    fail(ledger, item, &reason, report)?;
+                }
+                Err(error) => {
+                    return whole_call_failed(
+                        ledger,
+                        client,
+                        OutboxKind::Contact,
+                        std::slice::from_ref(item),
+                        error,
+                        report,
+                    )
+                    .await;
+                }
+            }
+        }
+        Resolution::Link => {
+            let mut keys: Vec<String> = other
+                .get("ivoris_patient_keys")
+                .map(|k| {
+                    k.split(';')
+                        .map(str::trim)
+                        .filter(|k| !k.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for key in [
+                other_key.clone().unwrap_or_default(),
+                item.record_key.clone(),
+            ] {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            keys.sort();
+            let update = BTreeMap::from([("ivoris_patient_keys".to_owned(), keys.join(";"))]);
+            match client
+                .batch_update_by_id(ObjectKind::Contacts, &[(existing.clone(), update)])
+                .await
+            {
+                Ok(outcome) if outcome.errors.is_empty() => {
+                    ledger.confirm(
+                        OutboxKind::Contact,
+                        &[(
+                            item.id,
+                            item.record_key.clone(),
+                            item.payload_hash.clone(),
+                            existing.clone(),
+                        )],
+                    )?;
+                    *report.written.entry(OutboxKind::Contact).or_default() += 1;
+                    report.linked += 1;
+                }
+                Ok(outcome) => {
+                    let reason = outcome.errors.first().map(input_reason).unwrap_or_default();
+                    fail(ledger, item, &reason, report)?;
+                }
+                Err(error) => {
+                    return whole_call_failed(
+                        ledger,
+                        client,
+                        OutboxKind::Contact,
+                        std::slice::from_ref(item),
+                        error,
+                        report,
+                    )
+                    .await;
+                }
+            }
+        }
+        Resolution::Withhold => {
+            let mut without = mine.clone();
+            without.remove("email");
+            let input = UpsertInput {
+                key: item.record_key.clone(),
+                properties: without,
+            };
+            match client
+                .batch_upsert(ObjectKind::Contacts, key_name, &[input])
+                .await
+            {
+                Ok(outcome) => match outcome.results.first() {
+                    Some(result) => {
+                        ledger.confirm(
+                            OutboxKind::Contact,
+                            &[(
+                                item.id,
+                                item.record_key.clone(),
+                                item.payload_hash.clone(),
+                                result.id.clone(),
+                            )],
+                        )?;
+                        *report.written.entry(OutboxKind::Contact).or_default() += 1;
+                        report.email_withheld += 1;
+                        ledger.audit(&NewAuditEntry {
+                            actor: os_user(),
+                            action: "email_withheld".into(),
+                            subject: item.record_key.clone(),
+                            details: serde_json::json!({
+                                "other_contact": existing,
+                                "reason_de": "E-Mail-Adresse gehört bereits einem anderen Kontakt; ohne E-Mail geschrieben, bitte prüfen",
+                                "reason_en": "e-mail address already belongs to another contact; written without e-mail, please review",
+                            }),
+                        })?;
+                    }
+                    None => {
+                        let reason = outcome.errors.first().map(input_reason).unwrap_or_default();
+                        fail(ledger, item, &reason, report)?;
+                    }
+                },
+                Err(error) => {
+                    return whole_call_failed(
+                        ledger,
+                        client,
+                        OutboxKind::Contact,
+                        std::slice::from_ref(item),
+                        error,
+                        report,
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the contact holding `other_key` is the same person as the
+/// patient of `my_key`: same first and last name, and the same birthday
+/// where the ledger knows both patients.
+fn same_person(
+    ledger: &Ledger,
+    mine: &BTreeMap<String, String>,
+    my_key: &str,
+    other_key: &str,
+    other: &BTreeMap<String, String>,
+) -> Result<bool, LedgerError> {
+    let names_match =
+        ["firstname", "lastname"]
+            .iter()
+            .all(|field| match (mine.get(*field), other.get(*field)) {
+                (Some(a), Some(b)) => normalise(a) == normalise(b) && !a.trim().is_empty(),
+                _ => false,
+            });
+    if !names_match {
+        return Ok(false);
+    }
+    let birthday = |key: &str| -> Result<Option<String>, LedgerError> {
+        let Some((location, id)) = key.split_once(':') else {
+            return Ok(None);
+        };
+        Ok(ledger
+            .connection()
+            .query_row(
+                "SELECT birthday FROM patients WHERE location_key = ?1 AND ivoris_id = ?2",
+                [location, id],
+                |row| row.get::<_, Option<String>>(0),
+            )
+            .ok()
+            .flatten())
+    };
+    Ok(match (birthday(my_key)?, birthday(other_key)?) {
+        (Some(a), Some(b)) => a.get(..10) == b.get(..10),
+        _ => true,
+    })
+}
+
+fn normalise(name: &str) -> String {
+    name.trim()
+        .to_lowercase()
+        .replace('ä', "ae")
+        .replace('ö', "oe")
+        .replace('ü', "ue")
+        .replace('ß', "ss")
+}
+
+/// An association row with the HubSpot ids of both ends.
+type Resolved<'a> = (&'a OutboxItem, String, String);
+
+async fn send_associations(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    items: &[OutboxItem],
+    report: &mut LoadReport,
+) -> Result<(), LoadError> {
+    // Group by (from kind, to kind); resolve both ends' HubSpot ids.
+    let mut groups: HashMap<(OutboxKind, OutboxKind), Vec<Resolved<'_>>> = HashMap::new();
+    for item in items {
+        let end = |kind: &str, key: &str| -> Result<Option<(OutboxKind, String)>, LedgerError> {
+            let Some(kind) = item
+                .payload
+                .get(kind)
+                .and_then(Value::as_str)
+                .and_then(kind_named)
+            else {
+                return Ok(None);
+            };
+            let Some(key) = item.payload.get(key).and_then(Value::as_str) else {
+                return Ok(None);
+            };
+            Ok(ledger
+                .confirmed(kind, key)?
+                .and_then(|c| c.hubspot_id)
+                .map(|id| (kind, id)))
+        };
+        match (end("from_kind", "from_key")?, end("to_kind", "to_key")?) {
+            (Some((from, from_id)), Some((to, to_id))) => {
+                groups
+                    .entry((from, to))
+                    .or_default()
+                    .push((item, from_id, to_id));
+            }
+            _ => {
+                // An end is not in HubSpot yet (its upsert failed or waits):
+                // try again in the next run, without counting an attempt.
+                ledger.defer(item.id, &stamp(Utc::now() + Duration::minutes(1)))?;
+                report.waiting += 1;
+            }
+        }
+    }
+    for ((from, to), members) in groups {
+        let (Some(from_object), Some(to_object)) = (object_kind(from), object_kind(to)) else {
+            continue;
+        };
+        let pairs: Vec<(String, String)> = members
+            .iter()
+            .map(|(_, f, t)| (f.clone(), t.clone()))
+            .collect();
+        match client
+            .associate_default_batch(from_object, to_object, &pairs)
+            .await
+        {
+            Ok(results) => {
+                let mut confirmed = Vec::new();
+                for ((item, from_id, _), result) in members.iter().zip(results) {
+                    match result {
+                        Ok(()) => confirmed.push((
+                            item.id,
+                            item.record_key.clone(),
+                            item.payload_hash.clone(),
+                            from_id.clone(),
+                        )),
+                        Err(error) => fail(ledger, item, &input_reason(&error), report)?,
+                    }
+                }
+                *report.written.entry(OutboxKind::Association).or_default() +=
+                    confirmed.len() as u64;
+                ledger.confirm(OutboxKind::Association, &confirmed)?;
+            }
+            Err(error) => {
+                if matches!(
+                    error,
+                    ClientError::Unauthorized
+                        | ClientError::Forbidden { .. }
+                        | ClientError::DailyLimit { .. }
+                        | ClientError::RateLimited
+                ) {
+                    return Err(LoadError::HubSpot(error));
+                }
+                let reason = format!("{} / {}", error.explain_de(), error.explain_en());
+                for (item, _, _) in &members {
+                    fail(ledger, item, &reason, report)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// ISO-8601 UTC as the outbox stores due times.
+pub fn stamp(time: chrono::DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}

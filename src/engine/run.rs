@@ -1,0 +1,468 @@
+//! One sync run: lock, extract every chosen location, plan, load, record
+//! (DESIGN.md §2). The GUI and the CLI both call [`sync`]; it reports
+//! progress through a callback and stops at the next safe point when the
+//! cancel flag is set.
+//!
+//! A location whose extraction did not reach its end is not planned in this
+//! run: cases are formed from complete histories only, so an interrupted
+//! initial sync forms the same cases as an undisturbed one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDateTime;
+
+use crate::hubspot::provision::{
+    self, AppointmentsStatus, ProvisionError, ProvisionReport, default_spec,
+};
+use crate::hubspot::{ClientError, HubSpotClient, HubSpotClientConfig};
+use crate::ivoris::client::{IvorisClient, IvorisClientConfig};
+use crate::ledger::lock::{LockError, WriterLock};
+use crate::ledger::{Ledger, LedgerError, OutboxKind, RunCounts, RunOutcome};
+use crate::mapping::store::{MappingStoreError, load_current};
+use crate::mapping::{Mapping, Stage};
+use crate::plan::StageIds;
+use crate::secrets::{IvorisSecrets, Secret, SecretError, SecretKey, Secrets};
+use crate::settings::Settings;
+
+use super::extract::{CancelFlag, ExtractPlan, ExtractProgress, ExtractReport, extract_location};
+use super::load::{LoadError, LoadReport, load};
+use super::planner::{PlanContext, PlanReport, plan_location};
+
+/// Local Berlin time as the engine sees it; injected so the sandbox's
+/// simulated clock and tests can set it.
+pub type Clock = Arc<dyn Fn() -> NaiveDateTime + Send + Sync>;
+
+/// The machine's clock in Berlin local time, or the settings' fixed
+/// `simulated_now`.
+pub fn clock_for(settings: &Settings) -> Clock {
+    match settings.sync.simulated_now {
+        Some(now) => Arc::new(move || now),
+        None => Arc::new(|| {
+            chrono::Utc::now()
+                .with_timezone(&chrono_tz::Europe::Berlin)
+                .naive_local()
+        }),
+    }
+}
+
+/// Secrets the run needs, resolved before it starts.
+#[derive(Clone)]
+pub struct Credentials {
+    /// HubSpot access token.
+    pub hubspot_token: Secret,
+    /// Ivoris credentials per location key.
+    pub ivoris: BTreeMap<String, IvorisSecrets>,
+}
+
+impl Credentials {
+    /// Looks up every secret the settings need; lists all missing ones.
+    pub fn resolve(settings: &Settings, secrets: &Secrets<'_>) -> Result<Credentials, SecretError> {
+        secrets.check(settings.locations.iter().map(|l| l.key.as_str()))?;
+        let hubspot_token = secrets.require(&SecretKey::HubSpotToken)?;
+        let mut ivoris = BTreeMap::new();
+        for location in &settings.locations {
+            ivoris.insert(location.key.clone(), secrets.ivoris(&location.key)?);
+        }
+        Ok(Credentials {
+            hubspot_token,
+            ivoris,
+        })
+    }
+}
+
+/// Adjusts a client configuration (tests shorten timeouts and backoff).
+pub type Tune<T> = Arc<dyn Fn(&mut T) + Send + Sync>;
+
+/// Everything a run needs from outside.
+#[derive(Clone)]
+pub struct SyncEnvironment {
+    /// Validated settings.
+    pub settings: Settings,
+    /// The ledger file.
+    pub ledger_path: PathBuf,
+    /// Resolved secrets.
+    pub credentials: Credentials,
+    /// "Now" for windows and stages.
+    pub clock: Clock,
+    /// Optional tuning of the Ivoris clients.
+    pub tune_ivoris: Option<Tune<IvorisClientConfig>>,
+    /// Optional tuning of the HubSpot client.
+    pub tune_hubspot: Option<Tune<HubSpotClientConfig>>,
+}
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    /// Location keys; empty means all configured locations.
+    pub locations: Vec<String>,
+    /// Plan only: nothing is sent to HubSpot and no plan is kept.
+    pub dry_run: bool,
+    /// `cli`, `manual`, `schedule`: recorded with the run.
+    pub trigger: String,
+}
+
+/// Progress of a run, for the progress bar and the log.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// Checking HubSpot's properties and pipeline.
+    Provisioning,
+    /// Reading a location from Ivoris.
+    Extract(ExtractProgress),
+    /// Computing cases, stages and changes of a location.
+    Planning { location: String },
+    /// Writing to HubSpot: kind, rows done, rows queued.
+    Loading {
+        kind: OutboxKind,
+        done: u64,
+        total: u64,
+    },
+}
+
+/// The outcome of one location.
+#[derive(Debug, Clone, Default)]
+pub struct LocationSummary {
+    /// Location key.
+    pub key: String,
+    /// What extraction did (absent when it could not start).
+    pub extract: Option<ExtractReport>,
+    /// What planning queued (absent when extraction was incomplete).
+    pub plan: Option<PlanReport>,
+    /// Why the location did not go through, German / English.
+    pub problem: Option<String>,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct SyncSummary {
+    /// Row id in the run history.
+    pub run_id: i64,
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// The recorded numbers.
+    pub counts: RunCounts,
+    /// Per location.
+    pub locations: Vec<LocationSummary>,
+    /// What was sent (empty for a dry run).
+    pub load: LoadReport,
+    /// HubSpot's portal setup as found or made.
+    pub provision: Option<ProvisionReport>,
+    /// Dead letters waiting for a person, after the run.
+    pub dead_letters: u64,
+    /// Open quarantine entries of the run's locations.
+    pub quarantined: u64,
+    /// The message recorded with the run.
+    pub message: Option<String>,
+}
+
+/// Why a run could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Mapping(#[from] MappingStoreError),
+    #[error("Standort „{0}“ ist nicht eingerichtet / Location \"{0}\" is not configured")]
+    UnknownLocation(String),
+    #[error("Keine Standorte eingerichtet / No locations configured")]
+    NoLocations,
+    #[error("{} / {}", .0.explain_de(), .0.explain_en())]
+    HubSpot(ClientError),
+    #[error("{} / {}", .0.explain_de(), .0.explain_en())]
+    Provision(ProvisionError),
+    #[error("Phase „{0}“ fehlt in der Zuordnung / Stage \"{0}\" is missing from the mapping")]
+    StageUnmapped(&'static str),
+}
+
+/// Runs one sync.
+pub async fn sync(
+    env: &SyncEnvironment,
+    request: &SyncRequest,
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &CancelFlag,
+) -> Result<SyncSummary, SyncError> {
+    let started = Instant::now();
+    let locations = chosen_locations(&env.settings, &request.locations)?;
+    let _lock = WriterLock::acquire(&env.ledger_path, &format!("sync ({})", request.trigger))?;
+    let mut ledger = Ledger::open(&env.ledger_path)?;
+    let keys: Vec<String> = locations.iter().map(|l| l.key.clone()).collect();
+    let run_id = ledger.start_run(&request.trigger, &keys, request.dry_run)?;
+
+    let result = run_steps(env, request, &mut ledger, &locations, progress, cancel).await;
+    let (outcome, message, summary) = match result {
+        Ok(mut summary) => {
+            summary.run_id = run_id;
+            let problems: Vec<String> = summary
+                .locations
+                .iter()
+                .filter_map(|l| l.problem.clone())
+                .collect();
+            let outcome = if summary
+                .locations
+                .iter()
+                .any(|l| l.extract.as_ref().is_some_and(|e| e.cancelled))
+            {
+                RunOutcome::Cancelled
+            } else if !problems.is_empty() {
+                RunOutcome::Failed
+            } else if summary.dead_letters > 0 || summary.quarantined > 0 {
+                RunOutcome::Warnings
+            } else {
+                RunOutcome::Success
+            };
+            let mut notes = problems;
+            if summary.dead_letters > 0 {
+                notes.push(format!(
+                    "{} fehlgeschlagene Schreibvorgänge warten auf Prüfung / {} dead letters wait for review",
+                    summary.dead_letters, summary.dead_letters
+                ));
+            }
+            if summary.quarantined > 0 {
+                notes.push(format!(
+                    "{} Datensätze in Quarantäne / {} records in quarantine",
+                    summary.quarantined, summary.quarantined
+                ));
+            }
+            let message = (!notes.is_empty()).then(|| notes.join("; "));
+            summary.outcome = outcome;
+            summary.message = message.clone();
+            (outcome, message, Ok(summary))
+        }
+        Err(RunStop::Cancelled(summary)) => {
+            let message = "Abgebrochen / Cancelled".to_owned();
+            let mut summary = *summary;
+            summary.run_id = run_id;
+            summary.outcome = RunOutcome::Cancelled;
+            summary.message = Some(message.clone());
+            (RunOutcome::Cancelled, Some(message), Ok(summary))
+        }
+        Err(RunStop::Error(error)) => (RunOutcome::Failed, Some(error.to_string()), Err(error)),
+    };
+    let counts = summary
+        .as_ref()
+        .map(|s| s.counts.clone())
+        .unwrap_or_default();
+    let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    ledger.finish_run(run_id, outcome, message.as_deref(), &counts, elapsed)?;
+    tracing::info!(
+        run_id,
+        ?outcome,
+        written = counts.written,
+        read = counts.read,
+        "sync finished"
+    );
+    summary
+}
+
+enum RunStop {
+    Cancelled(Box<SyncSummary>),
+    Error(SyncError),
+}
+
+impl<E: Into<SyncError>> From<E> for RunStop {
+    fn from(error: E) -> Self {
+        RunStop::Error(error.into())
+    }
+}
+
+fn chosen_locations<'s>(
+    settings: &'s Settings,
+    wanted: &[String],
+) -> Result<Vec<&'s crate::settings::LocationSettings>, SyncError> {
+    if settings.locations.is_empty() {
+        return Err(SyncError::NoLocations);
+    }
+    if wanted.is_empty() {
+        return Ok(settings.locations.iter().collect());
+    }
+    wanted
+        .iter()
+        .map(|key| {
+            settings
+                .location(key)
+                .ok_or_else(|| SyncError::UnknownLocation(key.clone()))
+        })
+        .collect()
+}
+
+async fn run_steps(
+    env: &SyncEnvironment,
+    request: &SyncRequest,
+    ledger: &mut Ledger,
+    locations: &[&crate::settings::LocationSettings],
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &CancelFlag,
+) -> Result<SyncSummary, RunStop> {
+    let now = (env.clock)();
+    let mapping = load_current(ledger)?;
+
+    let mut config = HubSpotClientConfig::from_settings(
+        &env.settings.hubspot,
+        env.credentials.hubspot_token.clone(),
+    );
+    if let Some(tune) = &env.tune_hubspot {
+        tune(&mut config);
+    }
+    let hubspot = HubSpotClient::new(config).map_err(SyncError::HubSpot)?;
+    progress(Progress::Provisioning);
+    let mut spec = default_spec(
+        &env.settings.hubspot.pipeline,
+        env.settings.hubspot.appointments,
+    );
+    spec.stage_labels = Stage::ALL
+        .iter()
+        .filter_map(|s| mapping.stage_label(*s).map(String::from))
+        .collect();
+    let provisioned = if request.dry_run {
+        provision::resolve(&hubspot, &spec).await
+    } else {
+        provision::provision(&hubspot, &spec).await
+    }
+    .map_err(SyncError::Provision)?;
+    let stage_ids = stage_ids(&mapping, &provisioned)?;
+    let context = PlanContext {
+        mapping: &mapping,
+        stage_ids: &stage_ids,
+        appointments_enabled: provisioned.appointments == AppointmentsStatus::Enabled,
+        now,
+    };
+
+    let mut summary = SyncSummary {
+        run_id: 0,
+        outcome: RunOutcome::Success,
+        counts: RunCounts::default(),
+        locations: Vec::new(),
+        load: LoadReport::default(),
+        provision: Some(provisioned.clone()),
+        dead_letters: 0,
+        quarantined: 0,
+        message: None,
+    };
+    let mut ivoris_calls = 0;
+    for location in locations {
+        let mut entry = LocationSummary {
+            key: location.key.clone(),
+            ..LocationSummary::default()
+        };
+        let Some(secrets) = env.credentials.ivoris.get(&location.key) else {
+            entry.problem = Some(format!(
+                "Zugangsdaten für Ivoris ({}) fehlen / Ivoris credentials ({}) are missing",
+                location.key, location.key
+            ));
+            summary.locations.push(entry);
+            continue;
+        };
+        let mut config = IvorisClientConfig::for_location(location, secrets);
+        if let Some(tune) = &env.tune_ivoris {
+            tune(&mut config);
+        }
+        let client = match IvorisClient::new(config) {
+            Ok(client) => client,
+            Err(error) => {
+                entry.problem = Some(error.to_string());
+                summary.locations.push(entry);
+                continue;
+            }
+        };
+        let mut plan = ExtractPlan::new(now);
+        plan.full_sweep_due = ExtractPlan::sweep_due(
+            ledger,
+            &location.key,
+            now,
+            env.settings.sync.entry_sweep_days,
+        )?;
+        let report = extract_location(
+            &client,
+            ledger,
+            location,
+            &plan,
+            &|p| progress(Progress::Extract(p)),
+            cancel,
+        )
+        .await
+        .map_err(|e| match e {
+            super::extract::ExtractError::Ledger(error) => SyncError::Ledger(error),
+        })?;
+        ivoris_calls += report.calls.values().map(|c| c.requests).sum::<u64>();
+        summary.counts.read += report.patients.read
+            + report.appointments.read
+            + report.entries.read
+            + report.reference.read;
+        summary.counts.quarantined += report.patients.quarantined
+            + report.appointments.quarantined
+            + report.entries.quarantined
+            + report.reference.quarantined;
+        if report.cancelled {
+            entry.extract = Some(report);
+            summary.locations.push(entry);
+            summary.counts.ivoris_calls = ivoris_calls;
+            return Err(RunStop::Cancelled(Box::new(summary)));
+        }
+        if let Some(stopped) = &report.stopped {
+            entry.problem = Some(stopped.error.to_string());
+        } else {
+            progress(Progress::Planning {
+                location: location.key.clone(),
+            });
+            let planned = plan_location(ledger, &location.key, &context, request.dry_run)?;
+            summary.counts.quarantined += planned.quarantined;
+            summary.counts.unchanged += planned.unchanged();
+            entry.plan = Some(planned);
+        }
+        entry.extract = Some(report);
+        summary.locations.push(entry);
+    }
+    summary.counts.ivoris_calls = ivoris_calls;
+
+    if !request.dry_run {
+        let report = load(
+            ledger,
+            &hubspot,
+            &|kind, done, total| progress(Progress::Loading { kind, done, total }),
+            cancel,
+        )
+        .await;
+        match report {
+            Ok(report) => {
+                summary.counts.written = report.written.values().sum();
+                summary.counts.failed = report.failed;
+                summary.load = report;
+            }
+            Err(LoadError::Cancelled) => {
+                summary.counts.hubspot_calls = hubspot.stats().sent.values().sum();
+                return Err(RunStop::Cancelled(Box::new(summary)));
+            }
+            Err(LoadError::Ledger(error)) => return Err(SyncError::Ledger(error).into()),
+            Err(LoadError::HubSpot(error)) => return Err(SyncError::HubSpot(error).into()),
+        }
+    }
+    summary.counts.hubspot_calls = hubspot.stats().sent.values().sum();
+    summary.dead_letters = ledger.outbox_counts()?.dead();
+    summary.quarantined = locations
+        .iter()
+        .map(|l| ledger.counts(Some(&l.key)).map(|c| c.quarantined))
+        .sum::<Result<u64, _>>()?;
+    Ok(summary)
+}
+
+fn stage_ids(mapping: &Mapping, provisioned: &ProvisionReport) -> Result<StageIds, SyncError> {
+    let id = |stage: Stage| -> Result<String, SyncError> {
+        mapping
+            .stage_label(stage)
+            .and_then(|label| provisioned.stage_ids.get(label))
+            .cloned()
+            .ok_or(SyncError::StageUnmapped(stage.key()))
+    };
+    Ok(StageIds {
+        pipeline: provisioned.pipeline_id.clone(),
+        booked: id(Stage::Booked)?,
+        consulted: id(Stage::Consulted)?,
+        in_treatment: id(Stage::InTreatment)?,
+        won: id(Stage::Won)?,
+        lost: id(Stage::Lost)?,
+    })
+}

@@ -1,0 +1,227 @@
+//! The sync engine against the sandbox: a full sync, a re-sync without
+//! changes, and scripted changes of single appointments. Expected values
+//! are computed here from the sandbox's raw data and from the scenario,
+//! never by the engine's code.
+
+mod domain_support;
+mod engine_support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use engine_support::{bed, options, run};
+use ivoris_hubspot_sync::ivoris::wire::{DocumentEntry, Patient};
+use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
+use ivoris_hubspot_sync::sandbox::data::World;
+use ivoris_hubspot_sync::sandbox::hubspot::{HubSpotSim, RecordSnapshot};
+
+/// HubSpot's records of one type, by their unique key property.
+fn by_key(sim: &HubSpotSim, object: &str, key: &str) -> BTreeMap<String, RecordSnapshot> {
+    sim.records(object)
+        .expect("records")
+        .into_iter()
+        .filter(|r| !r.archived)
+        .filter_map(|r| Some((r.properties.get(key)?.clone(), r)))
+        .collect()
+}
+
+fn cents(entry: &DocumentEntry) -> i64 {
+    (entry.amount.expect("amount") * 100.0).round() as i64
+}
+
+fn euros(text: &str) -> i64 {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let sign = if whole.starts_with('-') { -1 } else { 1 };
+    let whole: i64 = whole.trim_start_matches('-').parse().expect("euros");
+    let fraction: i64 = format!("{fraction:0<2}")[..2].parse().expect("cents");
+    sign * (whole * 100 + fraction)
+}
+
+fn person(p: &Patient) -> (String, String, String) {
+    let norm = |s: &Option<String>| s.clone().unwrap_or_default().trim().to_lowercase();
+    (
+        norm(&p.firstname),
+        norm(&p.lastname),
+        p.birthday.map(|b| b.to_string()).unwrap_or_default(),
+    )
+}
+
+/// Contacts HubSpot should hold: one per person and e-mail address (the
+/// same person at two locations, or entered twice, shares one), plus one
+/// per patient without e-mail.
+fn expected_contacts(world: &World) -> usize {
+    let mut with_email: BTreeSet<(String, (String, String, String))> = BTreeSet::new();
+    let mut without = 0;
+    for location in &world.locations {
+        for patient in &location.patients {
+            match patient
+                .email
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+            {
+                Some(email) => {
+                    with_email.insert((email.to_lowercase(), person(patient)));
+                }
+                None => without += 1,
+            }
+        }
+    }
+    with_email.len() + without
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_sync_mirrors_the_practices_and_a_resync_writes_nothing() {
+    let bed = bed(options(11)).await;
+    let summary = run(&bed.env).await;
+    assert_eq!(
+        summary.outcome,
+        RunOutcome::Success,
+        "{:?}",
+        summary.message
+    );
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let queue = ledger.outbox_counts().expect("counts");
+    assert_eq!(
+        (queue.pending(), queue.dead()),
+        (0, 0),
+        "everything confirmed"
+    );
+
+    let world = bed.sandbox.ivoris.snapshot();
+    let hubspot = &bed.sandbox.hubspot;
+    let contacts = hubspot.records("contacts").expect("contacts");
+    assert_eq!(contacts.len(), expected_contacts(&world));
+
+    // Every patient key is known to exactly one contact.
+    let mut holder: HashMap<String, String> = HashMap::new();
+    for contact in &contacts {
+        let keys = contact
+            .properties
+            .get("ivoris_patient_keys")
+            .cloned()
+            .unwrap_or_default();
+        let mut known: BTreeSet<String> = keys
+            .split(';')
+            .filter(|k| !k.is_empty())
+            .map(String::from)
+            .collect();
+        known.extend(contact.properties.get("ivoris_patient_key").cloned());
+        for key in known {
+            assert!(
+                holder.insert(key.clone(), contact.id.clone()).is_none(),
+                "{key} on two contacts"
+            );
+        }
+    }
+    let deals = by_key(hubspot, "deals", "ivoris_case_key");
+    let appointments = by_key(hubspot, "appointments", "ivoris_appointment_key");
+    let mut deals_of: HashMap<String, Vec<&BTreeMap<String, String>>> = HashMap::new();
+    for (case_key, deal) in &deals {
+        let (location, opening) = case_key.split_once(':').expect("case key");
+        let place = world.location(location).expect("location");
+        let opener = place
+            .appointments
+            .iter()
+            .find(|a| a.id == opening)
+            .expect("a case opens with an appointment");
+        let patient_key = format!(
+            "{location}:{}",
+            opener.patient_id.as_deref().expect("patient")
+        );
+        let contact = holder
+            .get(&patient_key)
+            .expect("the patient's contact exists");
+        assert_eq!(
+            deal.associations.get("contacts"),
+            Some(&vec![contact.clone()]),
+            "deal {} ↔ its contact",
+            deal.id
+        );
+        deals_of
+            .entry(patient_key)
+            .or_default()
+            .push(&deal.properties);
+    }
+
+    // Revenue per patient and category, to the cent, from the raw billing lines.
+    for location in &world.locations {
+        for patient in &location.patients {
+            let key = format!("{}:{}", location.key, patient.id);
+            let lines: Vec<&DocumentEntry> = location
+                .entries
+                .iter()
+                .filter(|e| e.patient_id.as_deref() == Some(&patient.id))
+                .collect();
+            let mut expected: BTreeMap<&str, i64> = BTreeMap::new();
+            let mut total = 0;
+            let mut separate = 0;
+            for line in &lines {
+                let kind = line.entry_type.as_deref().unwrap_or("");
+                match kind {
+                    "lst" | "mat" | "lab" => {
+                        let category = domain_support::domain_category(
+                            kind,
+                            line.catalogue.as_deref().unwrap_or(""),
+                            line.code.as_deref().unwrap_or(""),
+                        )
+                        .unwrap_or("unklassifiziert");
+                        *expected.entry(domain_support::slug(category)).or_default() += cents(line);
+                        total += cents(line);
+                    }
+                    "pabg" => separate += cents(line),
+                    _ => {}
+                }
+            }
+            let deals = deals_of.get(&key).cloned().unwrap_or_default();
+            let sum = |name: &str| {
+                deals
+                    .iter()
+                    .map(|d| d.get(name).map_or(0, |v| euros(v)))
+                    .sum::<i64>()
+            };
+            assert_eq!(sum("amount"), total, "amount of {key}");
+            assert_eq!(sum("umsatz_separat"), separate, "separate revenue of {key}");
+            for (slug, cents) in &expected {
+                assert_eq!(
+                    sum(&format!("umsatz_{slug}")),
+                    *cents,
+                    "umsatz_{slug} of {key}"
+                );
+            }
+            // At most one open deal per patient and location (invariant 3).
+            let open = deals
+                .iter()
+                .filter(|d| d.get("closedate").is_none_or(|c| c.is_empty()))
+                .count();
+            assert!(open <= 1, "{key} has {open} open deals");
+        }
+        // Every appointment is a HubSpot appointment tied to its contact.
+        for appointment in &location.appointments {
+            let key = format!("{}:{}", location.key, appointment.id);
+            let associations = &appointments
+                .get(&key)
+                .expect("appointment record")
+                .associations;
+            let patient_key = format!(
+                "{}:{}",
+                location.key,
+                appointment.patient_id.as_deref().expect("patient")
+            );
+            assert_eq!(
+                associations.get("contacts"),
+                Some(&vec![holder[&patient_key].clone()]),
+                "{key}"
+            );
+        }
+    }
+
+    let writes = hubspot.write_calls();
+    let again = run(&bed.env).await;
+    assert_eq!(again.outcome, RunOutcome::Success);
+    assert_eq!(
+        hubspot.write_calls(),
+        writes,
+        "a re-sync without changes makes no write call"
+    );
+    assert_eq!(again.counts.written, 0);
+}
