@@ -206,6 +206,7 @@ pub enum LoggingError {
 pub fn init(options: &LogOptions) -> Result<LogGuard, LoggingError> {
     let stderr_layer = tracing_subscriber::fmt::layer()
         .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_target(false)
         .with_filter(options.stderr_level);
 

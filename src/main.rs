@@ -2,6 +2,10 @@
 //!
 //! Without a subcommand the desktop app will open (a later step); until then
 //! the binary prints its help.
+//!
+//! Exit codes: 0 success; 1 failed (an error, or a location could not be
+//! synced); 2 wrong usage; 3 finished, but dead letters or quarantined
+//! records need a look; 4 another sync holds the ledger; 130 cancelled.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +17,9 @@ use ivoris_hubspot_sync::logging::{self, LogOptions};
 use ivoris_hubspot_sync::settings::DataDirs;
 
 mod commands;
+
+use commands::sync::Ended;
+use ivoris_hubspot_sync::ledger::RunOutcome;
 
 /// Keeps HubSpot in sync with the Ivoris practice systems of a dental chain.
 #[derive(Parser)]
@@ -42,6 +49,8 @@ enum Command {
     Sandbox(commands::sandbox::SandboxArgs),
     /// Show the ledger: records per location, queue, dead letters, latest runs.
     Status,
+    /// Run one sync: Ivoris → ledger → HubSpot.
+    Sync(commands::sync::SyncArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,13 +73,21 @@ fn main() -> ExitCode {
         None => {
             // The desktop app opens here once it exists.
             let _ = Cli::command().print_help();
-            Ok(())
+            Ok(Ended::Outcome(RunOutcome::Success))
         }
-        Some(Command::Sandbox(args)) => commands::sandbox::run(args),
-        Some(Command::Status) => commands::status::run(cli.config.as_deref(), &dirs),
+        Some(Command::Sandbox(args)) => {
+            commands::sandbox::run(args).map(|()| Ended::Outcome(RunOutcome::Success))
+        }
+        Some(Command::Status) => commands::status::run(cli.config.as_deref(), &dirs)
+            .map(|()| Ended::Outcome(RunOutcome::Success)),
+        Some(Command::Sync(args)) => commands::sync::run(args, cli.config.as_deref(), &dirs),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Ended::Outcome(RunOutcome::Success)) => ExitCode::SUCCESS,
+        Ok(Ended::Outcome(RunOutcome::Failed)) => ExitCode::from(1),
+        Ok(Ended::Outcome(RunOutcome::Warnings)) => ExitCode::from(3),
+        Ok(Ended::Locked) => ExitCode::from(4),
+        Ok(Ended::Outcome(RunOutcome::Cancelled)) => ExitCode::from(130),
         Err(error) => fail(error),
     }
 }

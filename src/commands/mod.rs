@@ -3,3 +3,4 @@
 
 pub mod sandbox;
 pub mod status;
+pub mod sync;
