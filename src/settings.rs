@@ -192,6 +192,12 @@ impl Default for HubSpotSettings {
 pub struct SyncSettings {
     /// Days between full sweeps of document entries (DESIGN.md §5).
     pub entry_sweep_days: u32,
+    /// Seconds an Ivoris request may take before it counts as failed (the
+    /// relay answers slowly under load; integrators use about 20 s).
+    pub ivoris_timeout_secs: u32,
+    /// Milliseconds of pause between two Ivoris requests, to spare a server
+    /// that fails under load.
+    pub ivoris_pause_ms: u32,
     /// A fixed "now" (local Berlin time) instead of the clock, for the
     /// sandbox whose practices live on their own simulated clock; never set
     /// for a real installation.
@@ -202,6 +208,8 @@ impl Default for SyncSettings {
     fn default() -> Self {
         SyncSettings {
             entry_sweep_days: 7,
+            ivoris_timeout_secs: 20,
+            ivoris_pause_ms: 100,
             simulated_now: None,
         }
     }
@@ -349,6 +357,8 @@ impl Settings {
             },
             sync: OutSync {
                 entry_sweep_days: self.sync.entry_sweep_days,
+                ivoris_timeout_secs: self.sync.ivoris_timeout_secs,
+                ivoris_pause_ms: self.sync.ivoris_pause_ms,
                 simulated_now: self
                     .sync
                     .simulated_now
@@ -577,6 +587,8 @@ struct RawHubSpot {
 #[serde(default, deny_unknown_fields)]
 struct RawSync {
     entry_sweep_days: Option<Spanned<i64>>,
+    ivoris_timeout_secs: Option<Spanned<i64>>,
+    ivoris_pause_ms: Option<Spanned<i64>>,
     simulated_now: Option<Spanned<String>>,
 }
 
@@ -665,6 +677,29 @@ impl Check<'_> {
                     Some(value.span()),
                     "muss zwischen 1 und 3650 Tagen liegen".into(),
                     "must be between 1 and 3650 days".into(),
+                );
+                default
+            }
+        }
+    }
+
+    /// A whole number within `(low, high)`, both included.
+    fn bounded(
+        &mut self,
+        key: &str,
+        value: &Option<Spanned<i64>>,
+        (low, high): (u32, u32),
+        default: u32,
+    ) -> u32 {
+        let Some(value) = value else { return default };
+        match u32::try_from(*value.get_ref()) {
+            Ok(number) if (low..=high).contains(&number) => number,
+            _ => {
+                self.report(
+                    key,
+                    Some(value.span()),
+                    format!("muss zwischen {low} und {high} liegen"),
+                    format!("must be between {low} and {high}"),
                 );
                 default
             }
@@ -814,6 +849,18 @@ impl RawSettings {
                 &self.sync.entry_sweep_days,
                 sync_defaults.entry_sweep_days,
             ),
+            ivoris_timeout_secs: check.bounded(
+                "sync.ivoris_timeout_secs",
+                &self.sync.ivoris_timeout_secs,
+                (1, 600),
+                sync_defaults.ivoris_timeout_secs,
+            ),
+            ivoris_pause_ms: check.bounded(
+                "sync.ivoris_pause_ms",
+                &self.sync.ivoris_pause_ms,
+                (0, 60_000),
+                sync_defaults.ivoris_pause_ms,
+            ),
         };
 
         let mut locations: Vec<LocationSettings> = Vec::new();
@@ -927,6 +974,8 @@ struct OutHubSpot<'a> {
 #[derive(Serialize)]
 struct OutSync {
     entry_sweep_days: u32,
+    ivoris_timeout_secs: u32,
+    ivoris_pause_ms: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     simulated_now: Option<String>,
 }

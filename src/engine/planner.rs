@@ -294,9 +294,11 @@ fn associate(
     )
 }
 
-/// Outbox key of an association.
+/// Outbox key of an association. The kind pair comes first so that the
+/// outbox, read in key order, hands out long runs of one pair: one HubSpot
+/// call per 100 associations.
 pub fn association_key(from: (&str, &str), to: (&str, &str)) -> String {
-    format!("{}:{}>{}:{}", from.0, from.1, to.0, to.1)
+    format!("{}>{}|{}>{}", from.0, to.0, from.1, to.1)
 }
 
 fn props_json(properties: &BTreeMap<String, String>) -> Value {

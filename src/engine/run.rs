@@ -357,6 +357,10 @@ async fn run_steps(
             continue;
         };
         let mut config = IvorisClientConfig::for_location(location, secrets);
+        config.timeout =
+            std::time::Duration::from_secs(u64::from(env.settings.sync.ivoris_timeout_secs));
+        config.pause_between_requests =
+            std::time::Duration::from_millis(u64::from(env.settings.sync.ivoris_pause_ms));
         if let Some(tune) = &env.tune_ivoris {
             tune(&mut config);
         }

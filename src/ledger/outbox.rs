@@ -40,7 +40,7 @@ CREATE TABLE outbox (
     updated_at      TEXT NOT NULL,
     UNIQUE (kind, record_key)
 ) STRICT;
-CREATE INDEX outbox_by_state ON outbox (state, kind, id);
+CREATE INDEX outbox_by_state ON outbox (state, kind, record_key);
 "#;
 
 /// What an outbox row writes.
@@ -255,8 +255,8 @@ impl Ledger {
         Ok(result)
     }
 
-    /// Pending rows of one kind that are due at `now` (ISO-8601 UTC), oldest
-    /// first, at most `limit`.
+    /// Pending rows of one kind that are due at `now` (ISO-8601 UTC), in key
+    /// order (which groups associations by kind pair), at most `limit`.
     pub fn due(
         &self,
         kind: OutboxKind,
@@ -266,7 +266,7 @@ impl Ledger {
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM outbox
              WHERE state = 'pending' AND kind = ?1 AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)
-             ORDER BY id LIMIT ?3"
+             ORDER BY record_key LIMIT ?3"
         );
         let mut statement = self.conn.prepare_cached(&sql)?;
         let rows = statement.query_map(params![kind.as_str(), now, limit as i64], item)?;
