@@ -215,6 +215,40 @@ async fn full_sync_mirrors_the_practices_and_a_resync_writes_nothing() {
         }
     }
 
+    // The reconciliation report agrees with the raw data, day by day.
+    let report = ledger.latest_reconciliation(false).expect("report");
+    for location in &world.locations {
+        let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
+        for appointment in &location.appointments {
+            let day = appointment
+                .start
+                .expect("start")
+                .date()
+                .format("%Y-%m-%d")
+                .to_string();
+            *per_day.entry(day).or_default() += 1;
+        }
+        let reported: BTreeMap<String, (u64, u64, Option<u64>)> = report
+            .iter()
+            .filter(|r| r.location_key == location.key && r.kind == "appointments")
+            .map(|r| (r.day.clone(), (r.ivoris, r.ledger, r.hubspot)))
+            .collect();
+        let expected: BTreeMap<String, (u64, u64, Option<u64>)> = per_day
+            .into_iter()
+            .map(|(day, n)| (day, (n, n, Some(n))))
+            .collect();
+        assert_eq!(
+            reported, expected,
+            "appointments per day at {}",
+            location.key
+        );
+    }
+    assert!(
+        report.iter().all(|r| !r.differs()),
+        "no day differs after a clean sync"
+    );
+    assert_eq!(summary.differing_days, 0);
+
     let writes = hubspot.write_calls();
     let again = run(&bed.env).await;
     assert_eq!(again.outcome, RunOutcome::Success);

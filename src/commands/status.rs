@@ -65,6 +65,26 @@ pub fn run(config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<()> {
         }
     }
 
+    let differing = ledger.latest_reconciliation(true)?;
+    if !differing.is_empty() {
+        println!("\nAbgleich: abweichende Tage / reconciliation: differing days");
+        println!(
+            "  {:<12} {:<10} {:<12} {:>7} {:>7} {:>7}",
+            "Standort", "Tag", "Art", "Ivoris", "Ledger", "HubSpot"
+        );
+        for row in differing.iter().take(30) {
+            println!(
+                "  {:<12} {:<10} {:<12} {:>7} {:>7} {:>7}",
+                row.location_key,
+                row.day,
+                row.kind,
+                row.ivoris,
+                row.ledger,
+                row.hubspot.map_or("–".to_owned(), |h| h.to_string())
+            );
+        }
+    }
+
     println!("\nLetzte Läufe / latest runs:");
     let runs = ledger.recent_runs(10)?;
     if runs.is_empty() {

@@ -4,4 +4,5 @@
 pub mod extract;
 pub mod load;
 pub mod planner;
+pub mod reconcile;
 pub mod run;

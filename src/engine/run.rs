@@ -30,6 +30,7 @@ use crate::settings::Settings;
 use super::extract::{CancelFlag, ExtractPlan, ExtractProgress, ExtractReport, extract_location};
 use super::load::{LoadError, LoadReport, load};
 use super::planner::{PlanContext, PlanReport, plan_location};
+use super::reconcile::reconcile;
 
 /// Local Berlin time as the engine sees it; injected so the sandbox's
 /// simulated clock and tests can set it.
@@ -153,6 +154,9 @@ pub struct SyncSummary {
     pub dead_letters: u64,
     /// Open quarantine entries of the run's locations.
     pub quarantined: u64,
+    /// Days of the reconciliation report where Ivoris, ledger and HubSpot
+    /// disagree.
+    pub differing_days: u64,
     /// The message recorded with the run.
     pub message: Option<String>,
 }
@@ -192,7 +196,16 @@ pub async fn sync(
     let keys: Vec<String> = locations.iter().map(|l| l.key.clone()).collect();
     let run_id = ledger.start_run(&request.trigger, &keys, request.dry_run)?;
 
-    let result = run_steps(env, request, &mut ledger, &locations, progress, cancel).await;
+    let result = run_steps(
+        env,
+        request,
+        &mut ledger,
+        run_id,
+        &locations,
+        progress,
+        cancel,
+    )
+    .await;
     let (outcome, message, summary) = match result {
         Ok(mut summary) => {
             summary.run_id = run_id;
@@ -293,6 +306,7 @@ async fn run_steps(
     env: &SyncEnvironment,
     request: &SyncRequest,
     ledger: &mut Ledger,
+    run_id: i64,
     locations: &[&crate::settings::LocationSettings],
     progress: &(dyn Fn(Progress) + Sync),
     cancel: &CancelFlag,
@@ -340,6 +354,7 @@ async fn run_steps(
         provision: Some(provisioned.clone()),
         dead_letters: 0,
         quarantined: 0,
+        differing_days: 0,
         message: None,
     };
     let mut ivoris_calls = 0;
@@ -445,6 +460,15 @@ async fn run_steps(
         }
     }
     summary.counts.hubspot_calls = hubspot.stats().sent.values().sum();
+    if !request.dry_run {
+        let extracted: Vec<&ExtractReport> = summary
+            .locations
+            .iter()
+            .filter_map(|l| l.extract.as_ref())
+            .collect();
+        let rows = reconcile(ledger, run_id, &extracted, context.appointments_enabled)?;
+        summary.differing_days = rows.iter().filter(|r| r.differs()).count() as u64;
+    }
     summary.dead_letters = ledger.outbox_counts()?.dead();
     summary.quarantined = locations
         .iter()

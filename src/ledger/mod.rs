@@ -17,6 +17,7 @@ pub mod lock;
 pub mod mirror;
 pub mod outbox;
 pub mod quarantine;
+pub mod reconciliation;
 pub mod runs;
 pub mod schema;
 
