@@ -2,6 +2,7 @@
 //! planning into the outbox, loading into HubSpot, and the run around them.
 
 pub mod extract;
+pub mod handle;
 pub mod load;
 pub mod planner;
 pub mod reconcile;
