@@ -51,6 +51,8 @@ enum Command {
     Status,
     /// Run one sync: Ivoris → ledger → HubSpot.
     Sync(commands::sync::SyncArgs),
+    /// Send dead letters again with the next sync (after fixing the cause).
+    Retry(commands::retry::RetryArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +83,8 @@ fn main() -> ExitCode {
         Some(Command::Status) => commands::status::run(cli.config.as_deref(), &dirs)
             .map(|()| Ended::Outcome(RunOutcome::Success)),
         Some(Command::Sync(args)) => commands::sync::run(args, cli.config.as_deref(), &dirs),
+        Some(Command::Retry(args)) => commands::retry::run(args, cli.config.as_deref(), &dirs)
+            .map(|()| Ended::Outcome(RunOutcome::Success)),
     };
     match result {
         Ok(Ended::Outcome(RunOutcome::Success)) => ExitCode::SUCCESS,

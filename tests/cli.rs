@@ -184,3 +184,61 @@ fn status_shows_queue_dead_letters_and_runs_of_an_existing_ledger() {
         "{text}"
     );
 }
+
+#[test]
+fn retry_makes_dead_letters_pending_again_and_is_audited() {
+    use ivoris_hubspot_sync::ledger::outbox::enqueue;
+    use ivoris_hubspot_sync::ledger::{Ledger, OutboxKind};
+    let data = tempfile::tempdir().expect("temp dir");
+    let path = data.path().join("ledger.sqlite");
+    let mut ledger = Ledger::open(&path).expect("ledger");
+    ledger
+        .transaction(|tx| {
+            enqueue(
+                tx,
+                OutboxKind::Deal,
+                "magdeburg:a1",
+                None,
+                &serde_json::json!({"amount": "1.00"}),
+                "h1",
+            )
+        })
+        .expect("queued");
+    let row = ledger.due(OutboxKind::Deal, "9999", 10).expect("due")[0].id;
+    for _ in 0..5 {
+        ledger.fail(row, "HubSpot 400", "2000", 5).expect("fail");
+    }
+    assert_eq!(ledger.outbox_counts().expect("counts").dead(), 1);
+    drop(ledger);
+
+    let status = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("status")
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("magdeburg:a1") && text.contains("HubSpot 400"),
+        "{text}"
+    );
+
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("retry")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ledger = Ledger::open(&path).expect("ledger");
+    let counts = ledger.outbox_counts().expect("counts");
+    assert_eq!((counts.pending(), counts.dead()), (1, 0));
+    assert_eq!(
+        ledger.audit_log(None, 10).expect("audit")[0].entry.action,
+        "outbox.retry"
+    );
+}
