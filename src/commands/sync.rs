@@ -94,6 +94,7 @@ fn print_progress(progress: Progress) {
             kind,
             done: 0,
             total,
+            ..
         } if total > 0 => {
             eprintln!("HubSpot: {total} {} schreiben / writing", kind.as_str())
         }

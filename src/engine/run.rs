@@ -114,11 +114,14 @@ pub enum Progress {
     Extract(ExtractProgress),
     /// Computing cases, stages and changes of a location.
     Planning { location: String },
-    /// Writing to HubSpot: kind, rows done, rows queued.
+    /// Writing to HubSpot: kind, rows done and queued, rows per second so
+    /// far in this phase, and the seconds it will still take at that rate.
     Loading {
         kind: OutboxKind,
         done: u64,
         total: u64,
+        per_second: f64,
+        remaining_secs: Option<u64>,
     },
 }
 
@@ -438,10 +441,11 @@ async fn run_steps(
     summary.counts.ivoris_calls = ivoris_calls;
 
     if !request.dry_run {
+        let phase_started = std::sync::Mutex::new((OutboxKind::Contact, Instant::now()));
         let report = load(
             ledger,
             &hubspot,
-            &|kind, done, total| progress(Progress::Loading { kind, done, total }),
+            &|kind, done, total| progress(loading(&phase_started, kind, done, total)),
             cancel,
         )
         .await;
@@ -475,6 +479,36 @@ async fn run_steps(
         .map(|l| ledger.counts(Some(&l.key)).map(|c| c.quarantined))
         .sum::<Result<u64, _>>()?;
     Ok(summary)
+}
+
+/// A loading event with rate and remaining time of the current phase.
+fn loading(
+    phase_started: &std::sync::Mutex<(OutboxKind, Instant)>,
+    kind: OutboxKind,
+    done: u64,
+    total: u64,
+) -> Progress {
+    let mut phase = phase_started
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if phase.0 != kind || done == 0 {
+        *phase = (kind, Instant::now());
+    }
+    let seconds = phase.1.elapsed().as_secs_f64();
+    let per_second = if seconds > 0.0 {
+        done as f64 / seconds
+    } else {
+        0.0
+    };
+    let remaining_secs =
+        (per_second > 0.0).then(|| (total.saturating_sub(done) as f64 / per_second).ceil() as u64);
+    Progress::Loading {
+        kind,
+        done,
+        total,
+        per_second,
+        remaining_secs,
+    }
 }
 
 fn stage_ids(mapping: &Mapping, provisioned: &ProvisionReport) -> Result<StageIds, SyncError> {
