@@ -314,6 +314,32 @@ async fn one_person_at_two_locations_is_one_contact_with_both_keys() {
         writes,
         "the link holds without writes"
     );
+
+    // The practice of the linked patient retypes the address: the patient
+    // stays linked.
+    let linked = keys
+        .iter()
+        .find(|k| k.as_str() != prop(contact, "ivoris_patient_key"))
+        .expect("one patient is linked");
+    let (location, id) = linked.split_once(':').expect("key");
+    ivoris
+        .set_patient_email(location, id, Some(&email.to_uppercase()))
+        .expect("e-mail");
+    let again = run(&bed.env).await;
+    assert_eq!(again.outcome, RunOutcome::Success);
+    assert_eq!(again.load.linked, 1, "linked again: {:?}", again.load);
+    let queue = Ledger::open(&bed.env.ledger_path)
+        .expect("ledger")
+        .outbox_counts()
+        .expect("counts");
+    assert_eq!((queue.pending(), queue.dead()), (0, 0), "nothing stuck");
+    let now = live(hubspot, "contacts");
+    assert_eq!(now.len(), contacts.len(), "no new contact");
+    for key in &keys {
+        let holders = holding_key(&now, key);
+        assert_eq!(holders.len(), 1, "{key} on one contact");
+        assert_eq!(holders[0].id, contact.id);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,4 +435,69 @@ async fn a_family_sharing_one_address_gets_separate_contacts_and_a_review() {
     let again = run(&bed.env).await;
     assert_eq!(again.outcome, RunOutcome::Success);
     assert_eq!(hubspot.write_calls(), writes, "the review is not repeated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck() {
+    let bed = bed(options(53)).await;
+    let ivoris = &bed.sandbox.ivoris;
+    let hubspot = &bed.sandbox.hubspot;
+    let l = bed.sandbox.locations[0].key.clone();
+    enrol(
+        ivoris,
+        &l,
+        patient(
+            "L-801",
+            "Petra",
+            "Umzug",
+            (1983, 9, 9),
+            "petra.alt@beispiel.test",
+        ),
+    );
+    let legacy = hubspot
+        .seed_legacy(
+            "contacts",
+            &[("email", "petra.neu@beispiel.test"), ("firstname", "Petra")],
+        )
+        .expect("legacy contact");
+    let summary = run(&bed.env).await;
+    assert_eq!(
+        summary.outcome,
+        RunOutcome::Success,
+        "{:?}",
+        summary.message
+    );
+    let key = format!("{l}:L-801");
+    let ours = holding_key(&live(hubspot, "contacts"), &key)[0].id.clone();
+    assert_ne!(ours, legacy);
+
+    // The patient now uses the address the old integration once stored.
+    ivoris
+        .set_patient_email(&l, "L-801", Some("petra.neu@beispiel.test"))
+        .expect("e-mail");
+    for _ in 0..3 {
+        let summary = run(&bed.env).await;
+        assert_eq!(
+            summary.outcome,
+            RunOutcome::Success,
+            "{:?}",
+            summary.message
+        );
+    }
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let queue = ledger.outbox_counts().expect("counts");
+    assert_eq!((queue.pending(), queue.dead()), (0, 0), "nothing stuck");
+    let contacts = live(hubspot, "contacts");
+    let holders = holding_key(&contacts, &key);
+    assert_eq!(holders.len(), 1, "{key} on one contact");
+    assert_eq!(holders[0].id, ours, "the patient keeps its contact");
+    assert_eq!(with_email(&contacts, "petra.neu@beispiel.test").len(), 1);
+    assert!(
+        ledger
+            .audit_log(Some(&key), 100)
+            .expect("audit log")
+            .iter()
+            .any(|e| e.entry.action == "email_withheld"),
+        "listed for review"
+    );
 }
