@@ -297,34 +297,26 @@ async fn a_week_later_only_what_changed_is_written() {
     );
 }
 
-/// The scenario's cast at the first location: each patient walks one path.
-struct Cast {
-    location: String,
-    start: NaiveDateTime,
-}
-
-impl Cast {
-    fn case(&self, opening: &str) -> String {
-        format!("{}:{opening}", self.location)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stages_follow_the_appointments_over_the_days() {
     let bed = bed(options(31)).await;
     let ivoris = &bed.sandbox.ivoris;
     let now = ivoris.now();
-    let cast = Cast {
-        location: bed.sandbox.locations[0].key.clone(),
-        start: now,
-    };
+    // The cast at the first location: each patient walks one path.
+    let location = bed.sandbox.locations[0].key.clone();
+    let l = location.as_str();
+    let case = |opening: &str| format!("{l}:{opening}");
     let at = |days: i64, hour: u32| {
-        (cast.start.date() + Duration::days(days))
+        (now.date() + Duration::days(days))
             .and_hms_opt(hour, 0, 0)
             .expect("time")
     };
-    let l = cast.location.as_str();
-    for (id, number) in [("S-901", 901), ("S-902", 902), ("S-903", 903)] {
+    for (id, number) in [
+        ("S-901", 901),
+        ("S-902", 902),
+        ("S-903", 903),
+        ("S-905", 905),
+    ] {
         ivoris
             .add_patient(l, patient(id, number, now))
             .expect("patient");
@@ -348,6 +340,13 @@ async fn stages_follow_the_appointments_over_the_days() {
                 "Completed",
                 now,
             ),
+        )
+        .expect("appointment");
+    // S-905: did not come to the first consultation two days ago.
+    ivoris
+        .add_appointment(
+            l,
+            appointment("SA-9051", "S-905", "Erstberatung", at(-2, 8), "NoShow", now),
         )
         .expect("appointment");
     // S-903: consultation three days ago, a filling yesterday, billed.
@@ -397,11 +396,18 @@ async fn stages_follow_the_appointments_over_the_days() {
     let hubspot = &bed.sandbox.hubspot;
 
     let now_deals = deals(hubspot);
-    let booked = &now_deals[&cast.case("SA-9011")];
+    let booked = &now_deals[&case("SA-9011")];
     assert_eq!(prop(booked, "dealstage"), stage("Termin gebucht"));
-    let consulted = &now_deals[&cast.case("SA-9021")];
+    let missed = &now_deals[&case("SA-9051")];
+    assert_eq!(prop(missed, "dealstage"), stage("Verloren"));
+    assert_eq!(prop(missed, "verlustgrund"), "Termin abgesagt");
+    assert_eq!(
+        prop(missed, "closedate"),
+        at(-2, 8).date().format("%Y-%m-%d").to_string()
+    );
+    let consulted = &now_deals[&case("SA-9021")];
     assert_eq!(prop(consulted, "dealstage"), stage("Erstberatung"));
-    let treated = &now_deals[&cast.case("SA-9031")];
+    let treated = &now_deals[&case("SA-9031")];
     assert_eq!(prop(treated, "dealstage"), stage("In Behandlung"));
     assert_eq!(
         prop(treated, "behandlungsstart"),
@@ -410,7 +416,7 @@ async fn stages_follow_the_appointments_over_the_days() {
     assert_eq!(cents(prop(treated, "amount")), filling_cents);
     assert_eq!(cents(prop(treated, "umsatz_fuellung")), filling_cents);
     assert!(
-        !now_deals.contains_key(&cast.case("SA-9032")),
+        !now_deals.contains_key(&case("SA-9032")),
         "the filling joined the open case"
     );
 
@@ -431,17 +437,17 @@ async fn stages_follow_the_appointments_over_the_days() {
         summary.message
     );
     let now_deals = deals(hubspot);
-    let cancelled = &now_deals[&cast.case("SA-9011")];
+    let cancelled = &now_deals[&case("SA-9011")];
     assert_eq!(prop(cancelled, "dealstage"), stage("Verloren"));
     assert_eq!(prop(cancelled, "verlustgrund"), "Termin abgesagt");
     assert!(
         !prop(cancelled, "closedate").is_empty(),
         "a lost deal is closed"
     );
-    let clarified = &now_deals[&cast.case("SA-9021")];
+    let clarified = &now_deals[&case("SA-9021")];
     assert_eq!(prop(clarified, "dealstage"), stage("Verloren"));
     assert_eq!(prop(clarified, "verlustgrund"), "Erstberatung geklärt");
-    let pushed_back = &now_deals[&cast.case("SA-9031")];
+    let pushed_back = &now_deals[&case("SA-9031")];
     assert_eq!(
         prop(pushed_back, "dealstage"),
         stage("Erstberatung"),
@@ -461,7 +467,7 @@ async fn stages_follow_the_appointments_over_the_days() {
         summary.message
     );
     assert_eq!(
-        prop(&deals(hubspot)[&cast.case("SA-9031")], "dealstage"),
+        prop(&deals(hubspot)[&case("SA-9031")], "dealstage"),
         stage("In Behandlung")
     );
 
@@ -481,7 +487,7 @@ async fn stages_follow_the_appointments_over_the_days() {
         "exactly sixty days after the filling"
     );
     assert_eq!(
-        prop(&deals(hubspot)[&cast.case("SA-9031")], "dealstage"),
+        prop(&deals(hubspot)[&case("SA-9031")], "dealstage"),
         stage("In Behandlung"),
         "exactly sixty quiet days are not yet won"
     );
@@ -493,7 +499,7 @@ async fn stages_follow_the_appointments_over_the_days() {
         "{:?}",
         summary.message
     );
-    let won = deals(hubspot)[&cast.case("SA-9031")].clone();
+    let won = deals(hubspot)[&case("SA-9031")].clone();
     assert_eq!(prop(&won, "dealstage"), stage("Behandlung abgeschlossen"));
     assert_eq!(
         prop(&won, "closedate"),
@@ -525,10 +531,10 @@ async fn stages_follow_the_appointments_over_the_days() {
         summary.message
     );
     let now_deals = deals(hubspot);
-    let second = &now_deals[&cast.case("SA-9033")];
+    let second = &now_deals[&case("SA-9033")];
     assert_eq!(prop(second, "dealstage"), stage("Termin gebucht"));
     assert_eq!(prop(second, "amount").parse::<f64>().unwrap_or(0.0), 0.0);
-    let first = &now_deals[&cast.case("SA-9031")];
+    let first = &now_deals[&case("SA-9031")];
     assert_eq!(
         first.properties, won.properties,
         "the closed deal stays as it was"
