@@ -240,8 +240,9 @@ async fn a_week_later_only_what_changed_is_written() {
             continue;
         }
         // An untouched patient's deal may only change by the passage of
-        // time: a treatment whose last activity fell more than sixty days
-        // back during this week is won, nothing else about it changes.
+        // time: the day of an appointment (whatever its state) passed, so
+        // it is now the last one; or a treatment whose last activity fell
+        // more than sixty days back during this week is won.
         let old = &deals_before
             .get(&key)
             .unwrap_or_else(|| panic!("new deal {key} for untouched {patient}"))
@@ -252,21 +253,37 @@ async fn a_week_later_only_what_changed_is_written() {
             .filter(|(k, v)| old.get(*k) != Some(*v) && !k.starts_with("hs_"))
             .map(|(k, _)| k.as_str())
             .collect();
-        assert_eq!(
-            changed,
-            BTreeSet::from(["closedate", "dealstage"]),
-            "deal {key} of untouched {patient}"
-        );
-        assert_eq!(prop(&deals_before[&key], "dealstage"), in_treatment);
-        assert_eq!(prop(&deal, "dealstage"), won);
-        let closed =
-            NaiveDate::parse_from_str(prop(&deal, "closedate"), "%Y-%m-%d").expect("closedate");
-        let quiet_before = (before.now.date() - closed).num_days();
-        let quiet_after = (after.now.date() - closed).num_days();
-        assert!(
-            quiet_before <= 60 && quiet_after > 60,
-            "{key} crossed the sixty quiet days this week ({quiet_before} → {quiet_after})"
-        );
+        let week = (after.now.date() - before.now.date()).num_days();
+        let this_week = |field: &str| {
+            let day = NaiveDate::parse_from_str(prop(&deal, field), "%Y-%m-%d")
+                .unwrap_or_else(|_| panic!("{key}: {field}"));
+            (before.now.date() - day).num_days()
+        };
+        for field in &changed {
+            match *field {
+                "letzter_termin" => {
+                    let ago = this_week("letzter_termin");
+                    assert!(
+                        (-week..=0).contains(&ago),
+                        "{key}: the last appointment's day passed this week ({ago} days)"
+                    );
+                }
+                "dealstage" => {
+                    assert_eq!(prop(&deals_before[&key], "dealstage"), in_treatment);
+                    assert_eq!(prop(&deal, "dealstage"), won);
+                    assert!(changed.contains("closedate"), "{key} won with a close date");
+                    let quiet_before = this_week("closedate");
+                    let quiet_after = quiet_before + week;
+                    assert!(
+                        quiet_before <= 60 && quiet_after > 60,
+                        "{key} crossed the sixty quiet days this week \
+                         ({quiet_before} → {quiet_after})"
+                    );
+                }
+                "closedate" => assert!(changed.contains("dealstage"), "{key}"),
+                other => panic!("{key} of untouched {patient} changed {other}"),
+            }
+        }
     }
     let contacts_written = second
         .load
@@ -295,6 +312,48 @@ async fn a_week_later_only_what_changed_is_written() {
         second.load,
         third.load
     );
+    at_most_one_open_deal(&bed.sandbox.hubspot, &after);
+
+    // A month on, the same holds.
+    bed.sandbox.ivoris.advance_days(30);
+    let month = run(&bed.env).await;
+    assert_eq!(month.outcome, RunOutcome::Success, "{:?}", month.message);
+    at_most_one_open_deal(&bed.sandbox.hubspot, &bed.sandbox.ivoris.snapshot());
+    let writes = bed.sandbox.hubspot.write_calls();
+    let again = run(&bed.env).await;
+    assert_eq!(again.outcome, RunOutcome::Success);
+    assert_eq!(
+        bed.sandbox.hubspot.write_calls(),
+        writes,
+        "a re-sync after a month writes nothing: {:?}",
+        again.load
+    );
+}
+
+/// Invariant 3 over the whole portal: per patient and location at most one
+/// deal without a close date.
+fn at_most_one_open_deal(sim: &HubSpotSim, world: &World) {
+    let mut open: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, deal) in deals(sim) {
+        if !prop(&deal, "closedate").is_empty() {
+            continue;
+        }
+        let (location, opening) = key.split_once(':').expect("case key");
+        let patient = world
+            .location(location)
+            .expect("location")
+            .appointments
+            .iter()
+            .find(|a| a.id == opening)
+            .and_then(|a| a.patient_id.clone())
+            .expect("opening appointment");
+        open.entry(format!("{location}:{patient}"))
+            .or_default()
+            .push(key);
+    }
+    for (patient, keys) in open {
+        assert!(keys.len() <= 1, "{patient} has open deals {keys:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
