@@ -501,3 +501,35 @@ async fn a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck()
         "listed for review"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_ledger_finds_the_keyed_records_instead_of_duplicating_them() {
+    let bed = bed(options(59)).await;
+    let hubspot = &bed.sandbox.hubspot;
+    let summary = run(&bed.env).await;
+    assert_eq!(
+        summary.outcome,
+        RunOutcome::Success,
+        "{:?}",
+        summary.message
+    );
+    let ids = |object: &str| -> BTreeSet<String> {
+        live(hubspot, object).into_iter().map(|r| r.id).collect()
+    };
+    let (contacts, deals, appointments) = (ids("contacts"), ids("deals"), ids("appointments"));
+
+    // The PC was replaced: a new ledger, the same HubSpot portal.
+    let mut env = bed.env.clone();
+    env.ledger_path = bed.dir.path().join("replacement.sqlite");
+    let summary = run(&env).await;
+    assert_eq!(
+        summary.outcome,
+        RunOutcome::Success,
+        "{:?}",
+        summary.message
+    );
+    assert_eq!(summary.dead_letters, 0, "no dead letter");
+    assert_eq!(ids("contacts"), contacts, "the same contacts, none added");
+    assert_eq!(ids("deals"), deals, "the same deals, none added");
+    assert_eq!(ids("appointments"), appointments, "the same appointments");
+}
