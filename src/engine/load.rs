@@ -16,6 +16,11 @@
 //! - it belongs to someone else (a family sharing one address): the
 //!   patient's contact is written without the e-mail and listed for review.
 //!
+//! Adopting and linking apply only while the patient has no contact of its
+//! own in HubSpot (or is already linked to that one): a patient whose new
+//! address another contact holds keeps its contact, written without the
+//! address and listed for review like a family member.
+//!
 //! A whole-call refusal over one bad input is split up so the good inputs
 //! still go through.
 
@@ -320,7 +325,17 @@ async fn resolve_email_conflict(
     let mine = properties(item);
     let other_key = other.get(key_name).filter(|k| !k.is_empty()).cloned();
 
+    // A patient whose contact already exists keeps it: adopting or linking
+    // another contact would put the patient key on two contacts (HubSpot
+    // refuses the adoption, so the row would fail until it is a dead
+    // letter). The new address is withheld and listed; merging the two
+    // contacts is the duplicate review's decision. A patient already linked
+    // to the other contact stays linked.
+    let own = ledger
+        .confirmed(OutboxKind::Contact, &item.record_key)?
+        .and_then(|c| c.hubspot_id);
     let action = match &other_key {
+        _ if own.as_ref().is_some_and(|own| *own != existing) => Resolution::Withhold,
         None => Resolution::Adopt,
         Some(key) if same_person(ledger, &mine, &item.record_key, key, &other)? => Resolution::Link,
         Some(_) => Resolution::Withhold,

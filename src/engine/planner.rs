@@ -522,10 +522,11 @@ impl Facts {
                 }
             }
         }
+        // Cases stay in the order they were opened (as `Ledger::cases` reads
+        // them), not sorted by start: "latest" means opened last, so a run
+        // that reads the cases back sees the same latest case as the run
+        // that opened them.
         for cases in by_patient.values_mut() {
-            cases
-                .cases
-                .sort_by(|a, b| (a.opened_at, &a.key).cmp(&(b.opened_at, &b.key)));
             for case in &mut cases.cases {
                 case.members
                     .sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));

@@ -62,10 +62,17 @@ pub struct MemberRow {
 
 impl Ledger {
     /// All cases of a location, in the order they were opened per patient.
+    ///
+    /// That is the order of the decisions (`created_at`, then insertion
+    /// order within one planning transaction), not of `opened_at`: an
+    /// appointment booked into the past after a later case was closed
+    /// opens a case whose start lies before that one's, and it is still
+    /// the latest case — the one new appointments join and the only one
+    /// that may stay open (`plan::stage::derive_stages`).
     pub fn cases(&self, location: &str) -> Result<Vec<CaseRow>, LedgerError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT case_key, patient_id, opening_appointment_id, opened_at, duplicate
-             FROM cases WHERE location_key = ?1 ORDER BY patient_id, opened_at, case_key",
+             FROM cases WHERE location_key = ?1 ORDER BY patient_id, created_at, rowid",
         )?;
         let rows = statement.query_map([location], |row| {
             Ok(CaseRow {
