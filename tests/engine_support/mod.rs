@@ -296,3 +296,44 @@ impl Clock for SimClock {
         Box::pin(tokio::task::yield_now())
     }
 }
+
+/// The real binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_ivoris-hubspot-sync");
+
+/// A `sync` of the real binary on the bed's ledger: the bed's settings
+/// written to a file (with the sandbox's clock and no pause between Ivoris
+/// requests), the sandbox secrets in the environment.
+pub fn sync_command(bed: &Bed) -> std::process::Command {
+    let config = bed.dir.path().join("settings.toml");
+    if !config.exists() {
+        let mut settings = bed.env.settings.clone();
+        settings.sync.simulated_now = Some(bed.sandbox.ivoris.now());
+        settings.sync.ivoris_pause_ms = 0;
+        settings.save(&config).expect("settings written");
+    }
+    let mut command = std::process::Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(bed.dir.path().join("data"))
+        .arg("sync")
+        .env_remove("RUST_LOG")
+        .env("HUBSPOT_TOKEN", credentials::HUBSPOT_TOKEN)
+        .env("IVORIS_PASSWORD", credentials::IVORIS_PASSWORD)
+        .env("IVORIS_API_KEY", credentials::IVORIS_API_KEY);
+    command
+}
+
+/// Polls `condition` every 20 ms until it holds or `limit` has passed
+/// (asynchronously, so an in-process sandbox keeps serving meanwhile).
+pub async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    condition()
+}
