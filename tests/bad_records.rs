@@ -12,6 +12,8 @@ use std::process::Stdio;
 use chrono::Duration;
 use engine_support::{bed, keyed_state, options, run, sync_command};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
+use ivoris_hubspot_sync::mapping::store::{load_current, save_version};
+use ivoris_hubspot_sync::mapping::{AppointmentState, StateRule};
 use ivoris_hubspot_sync::sandbox::Sandbox;
 use ivoris_hubspot_sync::sandbox::ivoris::RecordKind;
 use serde_json::{Value, json};
@@ -151,4 +153,53 @@ async fn malformed_records_are_quarantined_and_the_rest_syncs_as_without_them() 
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     let actual = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
     engine_support::assert_same_state(&actual, &expected);
+}
+
+/// The unknown state is a gap in the mapping, not in the data: the
+/// appointment waits in the mirror and is sent as soon as the mapping
+/// knows its state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_appointment_held_back_for_its_state_is_sent_once_the_mapping_knows_it() {
+    let bed = bed(options(SEED)).await;
+    let (key, records) = malformed(&bed.sandbox);
+    let (kind, unknown, _) = records
+        .into_iter()
+        .find(|(_, value, _)| value["Id"] == "a-unknown-state")
+        .expect("the unknown state");
+    bed.sandbox
+        .ivoris
+        .inject_raw(&key, kind, unknown)
+        .expect("injected");
+    let record_key = format!("{key}:a-unknown-state");
+
+    let summary = run(&bed.env).await;
+    assert_eq!(summary.outcome, RunOutcome::Warnings);
+    let plan = summary.locations[0].plan.as_ref().expect("planned");
+    assert!(plan.unmapped_states.contains("Verschoben"), "{plan:?}");
+    let state = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    assert!(!state.appointments.contains_key(&record_key));
+
+    let mut ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let mut mapping = load_current(&ledger).expect("mapping");
+    mapping.appointment_states.push(StateRule {
+        ivoris_value: "Verschoben".into(),
+        state: AppointmentState::Cancelled,
+    });
+    save_version(&mut ledger, &mapping, "test", "Verschoben = abgesagt").expect("saved");
+    drop(ledger);
+
+    run(&bed.env).await;
+    let state = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    assert!(
+        state.appointments.contains_key(&record_key),
+        "sent after the mapping learnt the state"
+    );
+    assert!(
+        state
+            .associations
+            .iter()
+            .any(|(from, to)| from == &format!("appointment:{record_key}")
+                && to.starts_with("contact:")),
+        "tied to its contact"
+    );
 }
