@@ -146,7 +146,7 @@ async fn killed_runs_resume_to_the_undisturbed_state() {
         KillPoint::IvorisRequests(40),
         KillPoint::IvorisRequests(120),
         KillPoint::Planning(1),
-        KillPoint::IvorisRequests(200),
+        KillPoint::IvorisRequests(100),
         KillPoint::Planning(2),
         KillPoint::Planning(3),
         KillPoint::HubSpotWrites(1),

@@ -65,11 +65,11 @@ async fn a_second_sync_process_exits_with_4_naming_the_first() {
     let expected_writes = reference.sandbox.hubspot.write_calls();
 
     let bed = bed(options(37)).await;
-    // Every HubSpot answer takes 300 ms: the first run holds the lock for
-    // seconds, long after the second has started and given up.
+    // Every HubSpot answer takes two seconds until the second run has been
+    // refused: the first holds the lock all that time.
     bed.sandbox.hubspot.set_faults(FaultSettings {
         slow_rate: 1.0,
-        slow_delay_ms: 300,
+        slow_delay_ms: 2_000,
         ..FaultSettings::default()
     });
     let info = bed.dir.path().join("ledger.sqlite.lock.info");
