@@ -11,10 +11,11 @@
 mod engine_support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use engine_support::{KeyedState, SimClock, assert_same_state, bed, keyed_state, options, run};
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
-use ivoris_hubspot_sync::engine::run::{SyncRequest, sync};
+use ivoris_hubspot_sync::engine::run::{Progress, SyncRequest, sync};
 use ivoris_hubspot_sync::hubspot::Tier;
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 use ivoris_hubspot_sync::sandbox::hubspot::FaultSettings;
@@ -23,6 +24,37 @@ use ivoris_hubspot_sync::sandbox::{FaultProfile, credentials};
 const SEED: u64 = 23;
 /// Runs allowed until the outbox is empty and every location went through.
 const MAX_RUNS: usize = 6;
+
+/// Another integration of the same portal: sends requests until the
+/// ten-second window has only `leave` left; returns how many it sent. Runs
+/// on its own thread and runtime, called from the sync's progress callback.
+fn use_up_window(url: &str, leave: u32) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for sent in 1..=200 {
+            let answer = client
+                .get(format!("{url}/crm/v3/pipelines/deals"))
+                .bearer_auth(credentials::HUBSPOT_TOKEN)
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(answer.status(), 200);
+            let remaining: u32 = answer
+                .headers()
+                .get("x-hubspot-ratelimit-remaining")
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .expect("remaining header");
+            if remaining <= leave {
+                return sent;
+            }
+        }
+        panic!("the window never filled");
+    })
+}
 
 async fn reference() -> KeyedState {
     let bed = bed(options(SEED)).await;
@@ -125,10 +157,11 @@ async fn hostile_apis_converge_to_the_undisturbed_state_without_duplicates() {
     assert_same_state(&actual, &expected);
 }
 
-/// Without injected faults, after another integration used most of the
-/// Free tier's 100 requests per ten seconds, a small sync needs more than
-/// the window has left: the client's limiter (told by the rate headers)
-/// must hold requests back so that the simulated limit never refuses one.
+/// Without injected faults, when another integration has used most of the
+/// Free tier's 100 requests per ten seconds just as the sync starts
+/// writing, the sync needs more than the window has left: the client's
+/// limiter (told by the rate headers) must hold requests back so that the
+/// simulated limit never refuses one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_free_tier_limit_is_reached_and_never_overrun() {
     let expected = reference().await;
@@ -146,27 +179,35 @@ async fn the_free_tier_limit_is_reached_and_never_overrun() {
     }));
 
     // The window is shared with the portal's other integrations: one of
-    // them has just used 70 of the 100 requests.
-    let other = reqwest::Client::new();
-    for _ in 0..70 {
-        let answer = other
-            .get(format!(
-                "{}/crm/v3/pipelines/deals",
-                bed.sandbox.hubspot_url
-            ))
-            .bearer_auth(credentials::HUBSPOT_TOKEN)
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(answer.status(), 200);
-    }
-
-    let summary = run(&bed.env).await;
+    // them uses all but 15 requests of it just as the sync starts writing.
+    let url = bed.sandbox.hubspot_url.clone();
+    let burst = AtomicBool::new(false);
+    let other_sent = AtomicU64::new(0);
+    let progress = |progress: Progress| {
+        if matches!(progress, Progress::Loading { .. }) && !burst.swap(true, Ordering::SeqCst) {
+            let url = url.clone();
+            let sent = std::thread::spawn(move || use_up_window(&url, 15))
+                .join()
+                .expect("other integration");
+            other_sent.store(sent, Ordering::SeqCst);
+        }
+    };
+    let request = SyncRequest {
+        trigger: "test".into(),
+        ..SyncRequest::default()
+    };
+    let summary = sync(&bed.env, &request, &progress, &CancelFlag::new())
+        .await
+        .expect("sync runs");
     assert_eq!(
         summary.outcome,
         RunOutcome::Success,
         "{:?}",
         summary.message
+    );
+    assert!(
+        other_sent.load(Ordering::SeqCst) > 0,
+        "the other integration ran"
     );
     let counters = hubspot.counters();
     assert!(
