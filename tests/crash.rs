@@ -180,6 +180,20 @@ async fn killed_runs_resume_to_the_undisturbed_state() {
     let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
     let queue = ledger.outbox_counts().expect("counts");
     assert_eq!((queue.pending(), queue.dead()), (0, 0), "outbox empty");
+    // The history shows the killed runs as interrupted, not as running.
+    let history = ledger.recent_runs(100).expect("runs");
+    assert_eq!(history.len(), kills.len() + 1);
+    let interrupted = history
+        .iter()
+        .filter(|r| {
+            r.outcome == Some(RunOutcome::Failed)
+                && r.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("Interrupted"))
+        })
+        .count();
+    assert_eq!(interrupted, killed.len(), "{history:#?}");
+    assert_eq!(history[0].outcome, Some(RunOutcome::Success));
     drop(ledger);
     let actual = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
     assert_same_state(&actual, &expected);
