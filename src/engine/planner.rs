@@ -102,11 +102,13 @@ pub fn plan_location(
     context: &PlanContext<'_>,
     rehearse: bool,
 ) -> Result<PlanReport, LedgerError> {
-    let facts = Facts::load(ledger.connection(), location)?;
+    let mut facts = Facts::load(ledger.connection(), location)?;
     let mut report = PlanReport {
         location: location.to_owned(),
         ..PlanReport::default()
     };
+    let mut patients = facts.patient_cases(ledger, location)?;
+    hold_back_unmapped_states(&mut facts, &patients, context.mapping, &mut report);
     if !rehearse {
         for reject in &facts.rejects {
             if ledger.quarantine(reject)?.is_some() {
@@ -114,7 +116,6 @@ pub fn plan_location(
             }
         }
     }
-    let mut patients = facts.patient_cases(ledger, location)?;
     let body = |tx: &Transaction<'_>| -> Result<(), LedgerError> {
         for patient in &facts.patients {
             let cases = patients
@@ -130,6 +131,56 @@ pub fn plan_location(
         ledger.transaction(body)?;
     }
     Ok(report)
+}
+
+/// An appointment whose Ivoris state the mapping does not know cannot be
+/// judged: whether it should open a case is exactly what the state says.
+/// Admitting it anyway would be a guess that sticky membership makes
+/// permanent, so a new one is held back — quarantined with the value to add
+/// to the mapping, and neither admitted nor sent — until the mapping knows
+/// the value (it stays in the mirror, so the next plan after the correction
+/// admits it). An appointment that is already a member stays in its case;
+/// the stage rules leave its unknown state out, as always.
+fn hold_back_unmapped_states(
+    facts: &mut Facts,
+    patients: &HashMap<String, PatientCases>,
+    mapping: &Mapping,
+    report: &mut PlanReport,
+) {
+    for (patient_id, appointments) in &mut facts.appointments {
+        let member = |id: &str| {
+            patients.get(patient_id).is_some_and(|cases| {
+                cases.unassigned.iter().any(|u| u == id)
+                    || cases
+                        .cases
+                        .iter()
+                        .any(|case| case.members.iter().any(|m| m.id == id))
+            })
+        };
+        appointments.retain(|appointment| {
+            if mapping.appointment_state(&appointment.state).is_some() || member(&appointment.id)
+            {
+                return true;
+            }
+            report.unmapped_states.insert(appointment.state.clone());
+            facts.rejects.push(NewQuarantine {
+                location_key: report.location.clone(),
+                source: "ledger:appointments".to_owned(),
+                record_id: Some(appointment.id.clone()),
+                field: Some("State".to_owned()),
+                reason_de: format!(
+                    "Unbekannter Terminstatus „{}“: Termin zurückgehalten, bis die Zuordnung ihn kennt",
+                    appointment.state
+                ),
+                reason_en: format!(
+                    "unknown appointment state \"{}\": appointment held back until the mapping knows it",
+                    appointment.state
+                ),
+                raw: appointment.id.clone(),
+            });
+            false
+        });
+    }
 }
 
 fn plan_patient(

@@ -196,6 +196,13 @@ pub async fn sync(
     let locations = chosen_locations(&env.settings, &request.locations)?;
     let _lock = WriterLock::acquire(&env.ledger_path, &format!("sync ({})", request.trigger))?;
     let mut ledger = Ledger::open(&env.ledger_path)?;
+    // With the writer lock held, a run without an outcome cannot still be
+    // going: its process died (killed, crashed). Say so in the history
+    // instead of showing it as running forever.
+    let interrupted = ledger.close_interrupted_runs()?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "earlier runs ended without finishing");
+    }
     let keys: Vec<String> = locations.iter().map(|l| l.key.clone()).collect();
     let run_id = ledger.start_run(&request.trigger, &keys, request.dry_run)?;
 

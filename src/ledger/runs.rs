@@ -119,6 +119,22 @@ impl Ledger {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Gives every run that never recorded its end the outcome `Failed`
+    /// with a note that its process ended first (killed, crashed, power
+    /// cut); returns how many. Only to be called by the holder of the
+    /// writer lock: then no other run can still be going, and the history
+    /// stops showing dead runs as running. Their end time stays unknown.
+    pub fn close_interrupted_runs(&mut self) -> Result<usize, LedgerError> {
+        Ok(self.conn.execute(
+            "UPDATE runs SET outcome = ?1, message = ?2 WHERE outcome IS NULL",
+            params![
+                RunOutcome::Failed.as_str(),
+                "Unterbrochen: der Prozess endete vor dem Abschluss des Laufs / \
+                 Interrupted: the process ended before the run finished"
+            ],
+        )?)
+    }
+
     /// Records how a run ended.
     pub fn finish_run(
         &mut self,
@@ -215,5 +231,30 @@ mod tests {
             ledger.last_finished_run().expect("last"),
             Some(runs[1].started_at.clone())
         );
+    }
+
+    #[test]
+    fn runs_that_never_ended_are_closed_as_interrupted() {
+        let mut ledger = Ledger::open_in_memory().expect("ledger");
+        let killed = ledger.start_run("cli", &[], false).expect("start");
+        let finished = ledger.start_run("cli", &[], false).expect("start");
+        ledger
+            .finish_run(
+                finished,
+                RunOutcome::Success,
+                None,
+                &RunCounts::default(),
+                5,
+            )
+            .expect("finish");
+        assert_eq!(ledger.close_interrupted_runs().expect("close"), 1);
+        let runs = ledger.recent_runs(10).expect("runs");
+        let run = |id| runs.iter().find(|r| r.id == id).expect("run");
+        assert_eq!(run(killed).outcome, Some(RunOutcome::Failed));
+        assert_eq!(run(killed).finished_at, None, "its end is unknown");
+        let message = run(killed).message.clone().unwrap_or_default();
+        assert!(message.contains("Unterbrochen") && message.contains("Interrupted"));
+        assert_eq!(run(finished).outcome, Some(RunOutcome::Success));
+        assert_eq!(ledger.close_interrupted_runs().expect("again"), 0);
     }
 }

@@ -89,6 +89,13 @@ pub struct Counters {
     /// 429 answers per policy: `TEN_SECONDLY_ROLLING`, `DAILY`, `SEARCH_SECONDLY`
     /// (injected 429s count under the policy whose body they carry).
     pub rate_limited: BTreeMap<String, u64>,
+    /// 429 answers the limits themselves decided, per policy (injected
+    /// 429s excluded): a client that waits correctly never sees one of the
+    /// ten-second window.
+    pub limit_refusals: BTreeMap<String, u64>,
+    /// Admitted requests that used the last slot of the ten-second window:
+    /// shows that a run really reached the limit.
+    pub windows_filled: u64,
     /// Injected faults per kind (`serverError`, `dropConnection`,
     /// `committedButLost`, `slow`, `rateLimit`, `failWrite`).
     pub faults_injected: BTreeMap<String, u64>,
@@ -165,6 +172,15 @@ impl HubSpotSim {
     pub fn rate_limited(&self, policy: &str) -> u64 {
         lock(&self.counters)
             .rate_limited
+            .get(policy)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// 429s the limits decided (not injected ones), by policy.
+    pub fn limit_refusals(&self, policy: &str) -> u64 {
+        lock(&self.counters)
+            .limit_refusals
             .get(policy)
             .copied()
             .unwrap_or(0)

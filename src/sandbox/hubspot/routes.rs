@@ -407,11 +407,25 @@ async fn handle(State(sim): State<Arc<HubSpotSim>>, request: Request) -> Respons
     if sim.rate_limits.load(Ordering::Relaxed) {
         match sim.limiter.admit(sim.clock.now(), endpoint.is_search()) {
             Ok(admitted) => {
+                if !endpoint.is_search() && admitted.remaining == 0 {
+                    lock(&sim.counters).windows_filled += 1;
+                }
                 if !endpoint.is_search() {
                     budget = Some(admitted);
                 }
             }
-            Err(refusal) => return refused(&sim, refusal, &correlation),
+            Err(refusal) => {
+                let policy = match refusal {
+                    Refusal::TenSecondly => "TEN_SECONDLY_ROLLING",
+                    Refusal::Daily => "DAILY",
+                    Refusal::Search => "SEARCH_SECONDLY",
+                };
+                *lock(&sim.counters)
+                    .limit_refusals
+                    .entry(policy.to_string())
+                    .or_default() += 1;
+                return refused(&sim, refusal, &correlation);
+            }
         }
     }
 
