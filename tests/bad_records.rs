@@ -188,7 +188,13 @@ async fn an_appointment_held_back_for_its_state_is_sent_once_the_mapping_knows_i
     save_version(&mut ledger, &mapping, "test", "Verschoben = abgesagt").expect("saved");
     drop(ledger);
 
-    run(&bed.env).await;
+    let after = run(&bed.env).await;
+    assert_eq!(after.outcome, RunOutcome::Success, "{:?}", after.message);
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    assert!(
+        ledger.quarantined(None).expect("quarantine").is_empty(),
+        "the entry is resolved once the mapping knows the state"
+    );
     let state = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
     assert!(
         state.appointments.contains_key(&record_key),
@@ -202,4 +208,38 @@ async fn an_appointment_held_back_for_its_state_is_sent_once_the_mapping_knows_i
                 && to.starts_with("contact:")),
         "tied to its contact"
     );
+}
+
+/// A record quarantined because it arrived broken is released when Ivoris
+/// serves it corrected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrected_record_leaves_the_quarantine() {
+    let bed = bed(options(SEED)).await;
+    let location = bed.sandbox.locations[0].key.clone();
+    let patient = bed
+        .sandbox
+        .ivoris
+        .with_world(|w| w.locations[0].patients[0].clone());
+    let mut broken = serde_json::to_value(&patient).expect("json");
+    broken["Birthday"] = serde_json::json!("31.02.1985");
+    bed.sandbox
+        .ivoris
+        .replace_raw(&location, RecordKind::Patient, &patient.id, broken)
+        .expect("served broken");
+    let first = run(&bed.env).await;
+    assert_eq!(first.outcome, RunOutcome::Warnings);
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let open = ledger.quarantined(Some(&location)).expect("quarantine");
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].item.record_id.as_deref(), Some(patient.id.as_str()));
+    drop(ledger);
+
+    bed.sandbox
+        .ivoris
+        .clear_raw(&location)
+        .expect("served corrected");
+    let second = run(&bed.env).await;
+    assert_eq!(second.outcome, RunOutcome::Success, "{:?}", second.message);
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    assert!(ledger.quarantined(None).expect("quarantine").is_empty());
 }

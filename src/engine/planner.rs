@@ -110,6 +110,12 @@ pub fn plan_location(
     let mut patients = facts.patient_cases(ledger, location)?;
     hold_back_unmapped_states(&mut facts, &patients, context.mapping, &mut report);
     if !rehearse {
+        let still: Vec<&str> = facts
+            .rejects
+            .iter()
+            .filter_map(|r| r.record_id.as_deref())
+            .collect();
+        ledger.resolve_planned_again(location, &still)?;
         for reject in &facts.rejects {
             if ledger.quarantine(reject)?.is_some() {
                 report.quarantined += 1;

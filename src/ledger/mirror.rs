@@ -288,6 +288,8 @@ pub(super) fn upsert<R: Mirrored>(
         });
     }
     Ledger::require_location(tx, location)?;
+    // A record that was quarantined when it came in broken is fine now.
+    super::quarantine::resolve_read_again(tx, location, records.iter().map(Mirrored::id))?;
 
     let table = R::TABLE;
     let columns = R::COLUMNS.join(", ");

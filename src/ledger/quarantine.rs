@@ -93,6 +93,55 @@ impl Ledger {
     }
 }
 
+/// Source prefix of the entries the planner makes (records that are stored
+/// but cannot be planned); all other sources are where a record was read.
+pub const PLAN_SOURCE_PREFIX: &str = "ledger:";
+
+/// Resolves open entries of records that were read again and stored fine
+/// (a corrected record in Ivoris). Cheap when nothing is quarantined.
+pub(super) fn resolve_read_again<'a>(
+    conn: &Connection,
+    location: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<(), LedgerError> {
+    let open: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM quarantine WHERE resolved_at IS NULL AND location_key = ?1
+                            AND record_id IS NOT NULL AND source NOT LIKE 'ledger:%')",
+        )?
+        .query_row([location], |row| row.get(0))?;
+    if !open {
+        return Ok(());
+    }
+    let ids = serde_json::to_string(&ids.collect::<Vec<_>>())?;
+    conn.prepare_cached(
+        "UPDATE quarantine SET resolved_at = ?3
+         WHERE resolved_at IS NULL AND location_key = ?1 AND source NOT LIKE 'ledger:%'
+           AND record_id IN (SELECT value FROM json_each(?2))",
+    )?
+    .execute(params![location, ids, now()])?;
+    Ok(())
+}
+
+impl Ledger {
+    /// Resolves the planner's open entries of a location that its latest
+    /// plan no longer raised (the mapping learned a state, a record was
+    /// corrected). `still` names the records the plan rejected again.
+    pub fn resolve_planned_again(
+        &mut self,
+        location: &str,
+        still: &[&str],
+    ) -> Result<usize, LedgerError> {
+        let still = serde_json::to_string(still)?;
+        Ok(self.conn.execute(
+            "UPDATE quarantine SET resolved_at = ?3
+             WHERE resolved_at IS NULL AND location_key = ?1 AND source LIKE 'ledger:%'
+               AND (record_id IS NULL OR record_id NOT IN (SELECT value FROM json_each(?2)))",
+            params![location, still, now()],
+        )?)
+    }
+}
+
 /// Inserts a quarantine entry on `conn` (the ledger's connection or an open
 /// transaction); `None` when the same open entry exists.
 pub(super) fn insert(conn: &Connection, item: &NewQuarantine) -> Result<Option<i64>, LedgerError> {

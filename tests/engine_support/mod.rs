@@ -291,8 +291,10 @@ impl Clock for SimClock {
 
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         let millis = u64::try_from(duration.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
-        self.offset_ms.fetch_add(millis, Ordering::SeqCst);
+        // The simulation first: the client's clock must never run ahead of
+        // the server's.
         self.sim.advance_time(Duration::from_millis(millis));
+        self.offset_ms.fetch_add(millis, Ordering::SeqCst);
         Box::pin(tokio::task::yield_now())
     }
 }

@@ -38,8 +38,10 @@ impl Clock for SimClock {
 
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         let millis = u64::try_from(duration.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
-        self.offset_ms.fetch_add(millis, Ordering::SeqCst);
+        // The simulation first: a concurrent task must never see the client's
+        // clock ahead of the server's, or its request would arrive "early".
         self.sim.advance_time(Duration::from_millis(millis));
+        self.offset_ms.fetch_add(millis, Ordering::SeqCst);
         Box::pin(tokio::task::yield_now())
     }
 }
