@@ -346,27 +346,9 @@ async fn resolve_email_conflict(
                 (key_name.to_owned(), item.record_key.clone()),
                 ("ivoris_patient_keys".to_owned(), item.record_key.clone()),
             ]);
-            match client
-                .batch_update_by_id(ObjectKind::Contacts, &[(existing.clone(), update)])
-                .await
-            {
-                // The row stays due: the next batch upserts onto the adopted contact.
-                Ok(outcome) if outcome.errors.is_empty() => report.adopted += 1,
-                Ok(outcome) => {
-                    let reason = outcome.errors.first().map(input_reason).unwrap_or_default();
-                    fail(ledger, item, &reason, report)?;
-                }
-                Err(error) => {
-                    return whole_call_failed(
-                        ledger,
-                        client,
-                        OutboxKind::Contact,
-                        std::slice::from_ref(item),
-                        error,
-                        report,
-                    )
-                    .await;
-                }
+            // The row stays due: the next batch upserts onto the adopted contact.
+            if update_contact(ledger, client, item, &existing, update, report).await? {
+                report.adopted += 1;
             }
         }
         Resolution::Link => {
@@ -390,38 +372,18 @@ async fn resolve_email_conflict(
             }
             keys.sort();
             let update = BTreeMap::from([("ivoris_patient_keys".to_owned(), keys.join(";"))]);
-            match client
-                .batch_update_by_id(ObjectKind::Contacts, &[(existing.clone(), update)])
-                .await
-            {
-                Ok(outcome) if outcome.errors.is_empty() => {
-                    ledger.confirm(
-                        OutboxKind::Contact,
-                        &[(
-                            item.id,
-                            item.record_key.clone(),
-                            item.payload_hash.clone(),
-                            existing.clone(),
-                        )],
-                    )?;
-                    *report.written.entry(OutboxKind::Contact).or_default() += 1;
-                    report.linked += 1;
-                }
-                Ok(outcome) => {
-                    let reason = outcome.errors.first().map(input_reason).unwrap_or_default();
-                    fail(ledger, item, &reason, report)?;
-                }
-                Err(error) => {
-                    return whole_call_failed(
-                        ledger,
-                        client,
-                        OutboxKind::Contact,
-                        std::slice::from_ref(item),
-                        error,
-                        report,
-                    )
-                    .await;
-                }
+            if update_contact(ledger, client, item, &existing, update, report).await? {
+                ledger.confirm(
+                    OutboxKind::Contact,
+                    &[(
+                        item.id,
+                        item.record_key.clone(),
+                        item.payload_hash.clone(),
+                        existing.clone(),
+                    )],
+                )?;
+                *report.written.entry(OutboxKind::Contact).or_default() += 1;
+                report.linked += 1;
             }
         }
         Resolution::Withhold => {
@@ -479,6 +441,41 @@ async fn resolve_email_conflict(
         }
     }
     Ok(())
+}
+
+/// Updates the other contact by id on behalf of `item`'s patient; a refusal
+/// counts as a failed attempt of the row. Returns whether it was updated.
+async fn update_contact(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    item: &OutboxItem,
+    contact: &str,
+    update: BTreeMap<String, String>,
+    report: &mut LoadReport,
+) -> Result<bool, LoadError> {
+    match client
+        .batch_update_by_id(ObjectKind::Contacts, &[(contact.to_owned(), update)])
+        .await
+    {
+        Ok(outcome) if outcome.errors.is_empty() => Ok(true),
+        Ok(outcome) => {
+            let reason = outcome.errors.first().map(input_reason).unwrap_or_default();
+            fail(ledger, item, &reason, report)?;
+            Ok(false)
+        }
+        Err(error) => {
+            Box::pin(whole_call_failed(
+                ledger,
+                client,
+                OutboxKind::Contact,
+                std::slice::from_ref(item),
+                error,
+                report,
+            ))
+            .await?;
+            Ok(false)
+        }
+    }
 }
 
 /// Whether the contact holding `other_key` is the same person as the
