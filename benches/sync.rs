@@ -65,7 +65,7 @@ fn main() {
     let mut rows = Vec::new();
     runtime.block_on(run(&mut rows));
 
-    let rss_mb = max_rss_kb().map(|kb| kb as f64 / 1024.0);
+    let rss_mb = status_kb("VmHWM:").map(|kb| kb as f64 / 1024.0);
     rows.push(row(
         "peak memory (VmHWM)",
         rss_mb.map_or("n/a".to_owned(), |mb| format!("{mb:.1} MB")),
@@ -91,6 +91,13 @@ async fn run(rows: &mut Vec<Row>) {
         "sandbox `large` generated and started in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    let baseline = status_kb("VmRSS:").map(|kb| kb as f64 / 1024.0);
+    rows.push(row(
+        "memory after sandbox start (VmRSS)",
+        baseline.map_or("n/a".to_owned(), |mb| format!("{mb:.1} MB")),
+        "report",
+        None,
+    ));
     let location = sandbox.locations[0].key.clone();
     let dir = tempfile::tempdir().expect("temp dir");
     let env = environment(&sandbox, dir.path().join("ledger.sqlite"));
@@ -397,6 +404,7 @@ fn plan_all(
 ) -> u64 {
     let fill = confirmed.is_empty();
     let mut changed = 0;
+    // Keyed by kind and key: a deal shares its key with its opening appointment.
     let mut diff = |key: String, hash: String| {
         if fill {
             confirmed.insert(key, hash);
@@ -426,12 +434,12 @@ fn plan_all(
         for (case, outcome) in cases.cases.iter().zip(&outcomes) {
             let lines = spans.by_case.get(&case.key).map_or(&[][..], Vec::as_slice);
             let deal = deal_properties(patient, case, lines, outcome, context);
-            diff(case.key.clone(), deal.content_hash());
+            diff(format!("deal {}", case.key), deal.content_hash());
         }
         for appointment in appointments {
             let record = appointment_properties(location, appointment, mapping);
             diff(
-                appointment_key(location, &appointment.id),
+                format!("appointment {}", appointment_key(location, &appointment.id)),
                 record.content_hash(),
             );
         }
@@ -470,12 +478,13 @@ fn plan_throughput(location: &Location, now: chrono::NaiveDateTime) -> (u64, f64
     (entries, best.as_secs_f64())
 }
 
-/// Peak resident set size of this process in KiB (`VmHWM`, Linux only).
-fn max_rss_kb() -> Option<u64> {
+/// A memory figure of this process in KiB from `/proc/self/status`
+/// (`VmHWM:` the peak resident set, `VmRSS:` the current one; Linux only).
+fn status_kb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
