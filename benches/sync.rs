@@ -8,12 +8,12 @@
 //! first sync is paced by HubSpot's rate limit, which is the point.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::run::{
-    Credentials, SyncEnvironment, SyncRequest, SyncSummary, sync,
+    Credentials, Progress, SyncEnvironment, SyncRequest, SyncSummary, sync,
 };
 use ivoris_hubspot_sync::hubspot::Tier;
 use ivoris_hubspot_sync::mapping::Mapping;
@@ -279,10 +279,36 @@ fn environment(sandbox: &Sandbox, ledger_path: std::path::PathBuf) -> SyncEnviro
     }
 }
 
+/// Runs one sync and prints how long each of its phases took.
 async fn run_sync(env: &SyncEnvironment, request: &SyncRequest) -> SyncSummary {
-    sync(env, request, &|_| {}, &CancelFlag::new())
+    let phases: Mutex<Vec<(&'static str, Instant)>> = Mutex::new(vec![("start", Instant::now())]);
+    let progress = |event: Progress| {
+        let phase = match event {
+            Progress::Provisioning => "provisioning",
+            Progress::Extract(_) => "extraction",
+            Progress::Planning { .. } => "planning",
+            Progress::Loading { .. } => "loading",
+        };
+        let mut phases = phases.lock().expect("phases");
+        if phases.last().is_none_or(|(last, _)| *last != phase) {
+            phases.push((phase, Instant::now()));
+        }
+    };
+    let summary = sync(env, request, &progress, &CancelFlag::new())
         .await
-        .expect("sync runs")
+        .expect("sync runs");
+    let mut phases = phases.into_inner().expect("phases");
+    phases.push(("end", Instant::now()));
+    let timings: Vec<String> = phases
+        .windows(2)
+        .skip(1)
+        .map(|pair| {
+            let seconds = pair[1].1.duration_since(pair[0].1).as_secs_f64();
+            format!("{} {seconds:.1} s", pair[0].0)
+        })
+        .collect();
+    println!("phases: {}", timings.join(", "));
+    summary
 }
 
 /// Records HubSpot confirmed, per object kind and per association kind pair
