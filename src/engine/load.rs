@@ -21,6 +21,10 @@
 //! address another contact holds keeps its contact, written without the
 //! address and listed for review like a family member.
 //!
+//! Such contacts are set aside while the contact phase runs and resolved
+//! together afterwards, 100 at a time: one read, one update, one upsert per
+//! hundred conflicts instead of two or three calls each.
+//!
 //! A whole-call refusal over one bad input is split up so the good inputs
 //! still go through.
 
@@ -94,6 +98,7 @@ pub async fn load(
             .find(|(k, _, _)| *k == kind)
             .map_or(0, |(_, pending, _)| *pending);
         let mut done = 0;
+        let mut conflicts = EmailConflicts::new();
         progress(kind, 0, total);
         loop {
             if cancel.is_cancelled() {
@@ -109,13 +114,16 @@ pub async fn load(
                 OutboxKind::Association => {
                     send_associations(ledger, client, &items, &mut report).await?
                 }
-                _ => send_upserts(ledger, client, kind, &items, &mut report).await?,
+                _ => {
+                    send_upserts(ledger, client, kind, &items, &mut conflicts, &mut report).await?
+                }
             }
             done +=
                 report.written.get(&kind).copied().unwrap_or(0) + report.failed + report.waiting
                     - before;
             progress(kind, done.min(total), total);
         }
+        resolve_email_conflicts(ledger, client, &conflicts, &mut report).await?;
     }
     Ok(report)
 }
@@ -153,6 +161,7 @@ async fn send_upserts(
     client: &HubSpotClient,
     kind: OutboxKind,
     items: &[OutboxItem],
+    conflicts: &mut EmailConflicts,
     report: &mut LoadReport,
 ) -> Result<(), LoadError> {
     let Some(object) = object_kind(kind) else {
@@ -170,9 +179,11 @@ async fn send_upserts(
         .await
     {
         Ok(outcome) => outcome,
-        Err(error) => return whole_call_failed(ledger, client, kind, items, error, report).await,
+        Err(error) => {
+            return whole_call_failed(ledger, client, kind, items, error, conflicts, report).await;
+        }
     };
-    apply_outcome(ledger, client, kind, items, outcome, report).await
+    apply_outcome(ledger, kind, items, outcome, conflicts, report)
 }
 
 /// A refused call: stop the run for account-wide problems, split a batch
@@ -183,6 +194,7 @@ async fn whole_call_failed(
     kind: OutboxKind,
     items: &[OutboxItem],
     error: ClientError,
+    conflicts: &mut EmailConflicts,
     report: &mut LoadReport,
 ) -> Result<(), LoadError> {
     match &error {
@@ -197,6 +209,7 @@ async fn whole_call_failed(
                     client,
                     kind,
                     std::slice::from_ref(item),
+                    conflicts,
                     report,
                 ))
                 .await?;
@@ -212,12 +225,12 @@ async fn whole_call_failed(
     Ok(())
 }
 
-async fn apply_outcome(
+fn apply_outcome(
     ledger: &mut Ledger,
-    client: &HubSpotClient,
     kind: OutboxKind,
     items: &[OutboxItem],
     outcome: BatchOutcome,
+    conflicts: &mut EmailConflicts,
     report: &mut LoadReport,
 ) -> Result<(), LoadError> {
     let confirmed: Vec<(i64, String, String, String)> = outcome
@@ -241,7 +254,9 @@ async fn apply_outcome(
             continue;
         };
         if kind == OutboxKind::Contact && error.status == 409 && error.existing_id.is_some() {
-            resolve_email_conflict(ledger, client, item, &error, report).await?;
+            // Set aside until the contact phase is through (not an attempt).
+            ledger.defer(item.id, &stamp(Utc::now() + Duration::minutes(1)))?;
+            conflicts.push((item.clone(), error));
         } else {
             fail(ledger, item, &input_reason(&error), report)?;
         }
@@ -283,199 +298,271 @@ enum Resolution {
     Withhold,
 }
 
-/// The patient's contact collides with another contact's e-mail address.
-async fn resolve_email_conflict(
+/// Contacts HubSpot refused because another contact has their e-mail
+/// address, with HubSpot's answer. They are set aside while the contact
+/// phase runs and resolved together afterwards, 100 at a time, so a few
+/// hundred families sharing an address cost a handful of calls instead of
+/// two or three each.
+type EmailConflicts = Vec<(OutboxItem, InputError)>;
+
+/// Resolves e-mail conflicts set aside during the contact phase.
+async fn resolve_email_conflicts(
     ledger: &mut Ledger,
     client: &HubSpotClient,
-    item: &OutboxItem,
-    error: &InputError,
+    conflicts: &[(OutboxItem, InputError)],
     report: &mut LoadReport,
 ) -> Result<(), LoadError> {
-    let Some(existing) = error.existing_id.clone() else {
-        return Ok(());
-    };
+    for chunk in conflicts.chunks(BATCH) {
+        resolve_chunk(ledger, client, chunk, report).await?;
+    }
+    Ok(())
+}
+
+/// A refused resolution call: stop the run for account-wide problems,
+/// otherwise count a failed attempt for each row concerned.
+fn refused(
+    ledger: &mut Ledger,
+    items: &[&OutboxItem],
+    error: ClientError,
+    report: &mut LoadReport,
+) -> Result<(), LoadError> {
+    if matches!(
+        error,
+        ClientError::Unauthorized
+            | ClientError::Forbidden { .. }
+            | ClientError::DailyLimit { .. }
+            | ClientError::RateLimited
+    ) {
+        return Err(LoadError::HubSpot(error));
+    }
+    let reason = format!("{} / {}", error.explain_de(), error.explain_en());
+    for item in items {
+        fail(ledger, item, &reason, report)?;
+    }
+    Ok(())
+}
+
+/// One call reads every other contact of the chunk, one call updates the
+/// adopted and linked ones, one upsert writes the adopted and withheld
+/// patients.
+async fn resolve_chunk(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    chunk: &[(OutboxItem, InputError)],
+    report: &mut LoadReport,
+) -> Result<(), LoadError> {
     let key_name = key_property(ObjectKind::Contacts);
+    let mut ids: Vec<String> = chunk
+        .iter()
+        .filter_map(|(_, error)| error.existing_id.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let items: Vec<&OutboxItem> = chunk.iter().map(|(item, _)| item).collect();
     let wanted = [key_name, "ivoris_patient_keys", "firstname", "lastname"].map(String::from);
-    let other = match client
-        .batch_read_by_id(
-            ObjectKind::Contacts,
-            std::slice::from_ref(&existing),
-            &wanted,
-        )
+    let others: HashMap<String, BTreeMap<String, String>> = match client
+        .batch_read_by_id(ObjectKind::Contacts, &ids, &wanted)
         .await
     {
         Ok(outcome) => outcome
             .results
             .into_iter()
-            .next()
-            .map(|r| r.properties)
-            .unwrap_or_default(),
-        Err(error) => {
-            return whole_call_failed(
-                ledger,
-                client,
-                OutboxKind::Contact,
-                std::slice::from_ref(item),
-                error,
-                report,
-            )
-            .await;
-        }
+            .map(|r| (r.id, r.properties))
+            .collect(),
+        Err(error) => return refused(ledger, &items, error, report),
     };
-    let mine = properties(item);
-    let other_key = other.get(key_name).filter(|k| !k.is_empty()).cloned();
 
-    // A patient whose contact already exists keeps it: adopting or linking
-    // another contact would put the patient key on two contacts (HubSpot
-    // refuses the adoption, so the row would fail until it is a dead
-    // letter). The new address is withheld and listed; merging the two
-    // contacts is the duplicate review's decision. A patient already linked
-    // to the other contact stays linked.
-    let own = ledger
-        .confirmed(OutboxKind::Contact, &item.record_key)?
-        .and_then(|c| c.hubspot_id);
-    let action = match &other_key {
-        _ if own.as_ref().is_some_and(|own| *own != existing) => Resolution::Withhold,
-        None => Resolution::Adopt,
-        Some(key) if same_person(ledger, &mine, &item.record_key, key, &other)? => Resolution::Link,
-        Some(_) => Resolution::Withhold,
+    // Updates of other contacts by id (several patients may link to one),
+    // and the rows each update stands for.
+    let mut updates: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut adopted: Vec<(&OutboxItem, String)> = Vec::new();
+    let mut linked: Vec<(&OutboxItem, String)> = Vec::new();
+    let mut withheld: Vec<(&OutboxItem, String)> = Vec::new();
+    for (item, error) in chunk {
+        let Some(existing) = error.existing_id.clone() else {
+            continue;
+        };
+        let other = others.get(&existing).cloned().unwrap_or_default();
+        let mine = properties(item);
+        let other_key = other.get(key_name).filter(|k| !k.is_empty()).cloned();
+        // A patient whose contact already exists keeps it: adopting or linking
+        // another contact would put the patient key on two contacts (HubSpot
+        // refuses the adoption, so the row would fail until it is a dead
+        // letter). The new address is withheld and listed; merging the two
+        // contacts is the duplicate review's decision. A patient already linked
+        // to the other contact stays linked.
+        let own = ledger
+            .confirmed(OutboxKind::Contact, &item.record_key)?
+            .and_then(|c| c.hubspot_id);
+        let action = match &other_key {
+            _ if own.as_ref().is_some_and(|own| *own != existing) => Resolution::Withhold,
+            None if updates.contains_key(&existing) => {
+                // Another patient of this chunk adopts it; this one is
+                // upserted in a later run and resolved then.
+                continue;
+            }
+            None => Resolution::Adopt,
+            Some(key) if same_person(ledger, &mine, &item.record_key, key, &other)? => {
+                Resolution::Link
+            }
+            Some(_) => Resolution::Withhold,
+        };
+        match action {
+            Resolution::Adopt => {
+                updates.insert(
+                    existing.clone(),
+                    BTreeMap::from([
+                        (key_name.to_owned(), item.record_key.clone()),
+                        ("ivoris_patient_keys".to_owned(), item.record_key.clone()),
+                    ]),
+                );
+                adopted.push((item, existing));
+            }
+            Resolution::Link => {
+                let update = updates.entry(existing.clone()).or_insert_with(|| {
+                    let keys = other
+                        .get("ivoris_patient_keys")
+                        .cloned()
+                        .unwrap_or_default();
+                    BTreeMap::from([("ivoris_patient_keys".to_owned(), keys)])
+                });
+                let current = update
+                    .get("ivoris_patient_keys")
+                    .cloned()
+                    .unwrap_or_default();
+                let mut keys: Vec<String> = current
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(String::from)
+                    .collect();
+                for key in [
+                    other_key.clone().unwrap_or_default(),
+                    item.record_key.clone(),
+                ] {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+                keys.sort();
+                update.insert("ivoris_patient_keys".to_owned(), keys.join(";"));
+                linked.push((item, existing));
+            }
+            Resolution::Withhold => withheld.push((item, existing)),
+        }
+    }
+
+    if !updates.is_empty() {
+        let inputs: Vec<(String, BTreeMap<String, String>)> = updates.into_iter().collect();
+        let concerned: Vec<&OutboxItem> = adopted
+            .iter()
+            .chain(&linked)
+            .map(|(item, _)| *item)
+            .collect();
+        let outcome = match client
+            .batch_update_by_id(ObjectKind::Contacts, &inputs)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                refused(ledger, &concerned, error, report)?;
+                adopted.clear();
+                linked.clear();
+                BatchOutcome::default()
+            }
+        };
+        let mut failed_ids: HashMap<&str, String> = HashMap::new();
+        for error in &outcome.errors {
+            if let Some((id, _)) = error.index.and_then(|i| inputs.get(i)) {
+                failed_ids.insert(id.as_str(), input_reason(error));
+            }
+        }
+        for (item, id) in adopted.iter().chain(&linked) {
+            if let Some(reason) = failed_ids.get(id.as_str()) {
+                fail(ledger, item, reason, report)?;
+            }
+        }
+        adopted.retain(|(_, id)| !failed_ids.contains_key(id.as_str()));
+        linked.retain(|(_, id)| !failed_ids.contains_key(id.as_str()));
+        report.adopted += adopted.len() as u64;
+        let confirmed: Vec<(i64, String, String, String)> = linked
+            .iter()
+            .map(|(item, id)| {
+                (
+                    item.id,
+                    item.record_key.clone(),
+                    item.payload_hash.clone(),
+                    id.clone(),
+                )
+            })
+            .collect();
+        ledger.confirm(OutboxKind::Contact, &confirmed)?;
+        *report.written.entry(OutboxKind::Contact).or_default() += confirmed.len() as u64;
+        report.linked += confirmed.len() as u64;
+    }
+
+    // Adopted patients land on the contact that now carries their key;
+    // withheld ones are written without the e-mail address.
+    let mut rows: Vec<&OutboxItem> = adopted.iter().map(|(item, _)| *item).collect();
+    let mut inputs: Vec<UpsertInput> = rows
+        .iter()
+        .map(|item| UpsertInput {
+            key: item.record_key.clone(),
+            properties: properties(item),
+        })
+        .collect();
+    for (item, _) in &withheld {
+        let mut without = properties(item);
+        without.remove("email");
+        rows.push(item);
+        inputs.push(UpsertInput {
+            key: item.record_key.clone(),
+            properties: without,
+        });
+    }
+    if inputs.is_empty() {
+        return Ok(());
+    }
+    let outcome = match client
+        .batch_upsert(ObjectKind::Contacts, key_name, &inputs)
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(error) => return refused(ledger, &rows, error, report),
     };
-    match action {
-        Resolution::Adopt => {
-            let update = BTreeMap::from([
-                (key_name.to_owned(), item.record_key.clone()),
-                ("ivoris_patient_keys".to_owned(), item.record_key.clone()),
-            ]);
-            // The row stays due: the next batch upserts onto the adopted contact.
-            if update_contact(ledger, client, item, &existing, update, report).await? {
-                report.adopted += 1;
-            }
+    let mut confirmed = Vec::new();
+    for result in &outcome.results {
+        let Some(item) = rows.get(result.index) else {
+            continue;
+        };
+        confirmed.push((
+            item.id,
+            item.record_key.clone(),
+            item.payload_hash.clone(),
+            result.id.clone(),
+        ));
+        if let Some((_, other)) = withheld.iter().find(|(w, _)| w.id == item.id) {
+            report.email_withheld += 1;
+            ledger.audit(&NewAuditEntry {
+                actor: os_user(),
+                action: "email_withheld".into(),
+                subject: item.record_key.clone(),
+                details: serde_json::json!({
+                    "other_contact": other,
+                    "reason_de": "E-Mail-Adresse gehört bereits einem anderen Kontakt; ohne E-Mail geschrieben, bitte prüfen",
+                    "reason_en": "e-mail address already belongs to another contact; written without e-mail, please review",
+                }),
+            })?;
         }
-        Resolution::Link => {
-            let mut keys: Vec<String> = other
-                .get("ivoris_patient_keys")
-                .map(|k| {
-                    k.split(';')
-                        .map(str::trim)
-                        .filter(|k| !k.is_empty())
-                        .map(String::from)
-                        .collect()
-                })
-                .unwrap_or_default();
-            for key in [
-                other_key.clone().unwrap_or_default(),
-                item.record_key.clone(),
-            ] {
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
-            keys.sort();
-            let update = BTreeMap::from([("ivoris_patient_keys".to_owned(), keys.join(";"))]);
-            if update_contact(ledger, client, item, &existing, update, report).await? {
-                ledger.confirm(
-                    OutboxKind::Contact,
-                    &[(
-                        item.id,
-                        item.record_key.clone(),
-                        item.payload_hash.clone(),
-                        existing.clone(),
-                    )],
-                )?;
-                *report.written.entry(OutboxKind::Contact).or_default() += 1;
-                report.linked += 1;
-            }
-        }
-        Resolution::Withhold => {
-            let mut without = mine.clone();
-            without.remove("email");
-            let input = UpsertInput {
-                key: item.record_key.clone(),
-                properties: without,
-            };
-            match client
-                .batch_upsert(ObjectKind::Contacts, key_name, &[input])
-                .await
-            {
-                Ok(outcome) => match outcome.results.first() {
-                    Some(result) => {
-                        ledger.confirm(
-                            OutboxKind::Contact,
-                            &[(
-                                item.id,
-                                item.record_key.clone(),
-                                item.payload_hash.clone(),
-                                result.id.clone(),
-                            )],
-                        )?;
-                        *report.written.entry(OutboxKind::Contact).or_default() += 1;
-                        report.email_withheld += 1;
-                        ledger.audit(&NewAuditEntry {
-                            actor: os_user(),
-                            action: "email_withheld".into(),
-                            subject: item.record_key.clone(),
-                            details: serde_json::json!({
-                                "other_contact": existing,
-                                "reason_de": "E-Mail-Adresse gehört bereits einem anderen Kontakt; ohne E-Mail geschrieben, bitte prüfen",
-                                "reason_en": "e-mail address already belongs to another contact; written without e-mail, please review",
-                            }),
-                        })?;
-                    }
-                    None => {
-                        let reason = outcome.errors.first().map(input_reason).unwrap_or_default();
-                        fail(ledger, item, &reason, report)?;
-                    }
-                },
-                Err(error) => {
-                    return whole_call_failed(
-                        ledger,
-                        client,
-                        OutboxKind::Contact,
-                        std::slice::from_ref(item),
-                        error,
-                        report,
-                    )
-                    .await;
-                }
-            }
+    }
+    *report.written.entry(OutboxKind::Contact).or_default() += confirmed.len() as u64;
+    ledger.confirm(OutboxKind::Contact, &confirmed)?;
+    for error in &outcome.errors {
+        if let Some(item) = error.index.and_then(|i| rows.get(i)) {
+            fail(ledger, item, &input_reason(error), report)?;
         }
     }
     Ok(())
-}
-
-/// Updates the other contact by id on behalf of `item`'s patient; a refusal
-/// counts as a failed attempt of the row. Returns whether it was updated.
-async fn update_contact(
-    ledger: &mut Ledger,
-    client: &HubSpotClient,
-    item: &OutboxItem,
-    contact: &str,
-    update: BTreeMap<String, String>,
-    report: &mut LoadReport,
-) -> Result<bool, LoadError> {
-    match client
-        .batch_update_by_id(ObjectKind::Contacts, &[(contact.to_owned(), update)])
-        .await
-    {
-        Ok(outcome) if outcome.errors.is_empty() => Ok(true),
-        Ok(outcome) => {
-            let reason = outcome.errors.first().map(input_reason).unwrap_or_default();
-            fail(ledger, item, &reason, report)?;
-            Ok(false)
-        }
-        Err(error) => {
-            Box::pin(whole_call_failed(
-                ledger,
-                client,
-                OutboxKind::Contact,
-                std::slice::from_ref(item),
-                error,
-                report,
-            ))
-            .await?;
-            Ok(false)
-        }
-    }
 }
 
 /// Whether the contact holding `other_key` is the same person as the

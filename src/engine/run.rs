@@ -19,6 +19,7 @@ use crate::hubspot::provision::{
 };
 use crate::hubspot::{ClientError, HubSpotClient, HubSpotClientConfig};
 use crate::ivoris::client::{IvorisClient, IvorisClientConfig};
+use crate::ledger::cursors::stream;
 use crate::ledger::lock::{LockError, WriterLock};
 use crate::ledger::{Ledger, LedgerError, OutboxKind, RunCounts, RunOutcome};
 use crate::mapping::store::{MappingStoreError, load_current};
@@ -398,12 +399,20 @@ async fn run_steps(
             }
         };
         let mut plan = ExtractPlan::new(now);
-        plan.full_sweep_due = ExtractPlan::sweep_due(
-            ledger,
-            &location.key,
-            now,
-            env.settings.sync.entry_sweep_days,
-        )?;
+        // A first extraction reads every window since the start of history
+        // and asks each patient with activity for all their billing lines;
+        // a sweep right after it would ask the same again. Its sweep is
+        // due one period later instead.
+        let first_extraction = ledger
+            .cursor(&location.key, stream::APPOINTMENT_DAY)?
+            .is_none();
+        plan.full_sweep_due = !first_extraction
+            && ExtractPlan::sweep_due(
+                ledger,
+                &location.key,
+                now,
+                env.settings.sync.entry_sweep_days,
+            )?;
         let report = extract_location(
             &client,
             ledger,
@@ -434,6 +443,10 @@ async fn run_steps(
         if let Some(stopped) = &report.stopped {
             entry.problem = Some(stopped.error.to_string());
         } else {
+            if first_extraction {
+                let done = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+                ledger.set_cursor(&location.key, stream::ENTRY_SWEEP_DONE, &done)?;
+            }
             progress(Progress::Planning {
                 location: location.key.clone(),
             });
