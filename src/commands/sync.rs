@@ -26,6 +26,9 @@ pub struct SyncArgs {
     /// Show what would be written; send nothing to HubSpot.
     #[arg(long)]
     dry_run: bool,
+    /// Re-read every patient's billing lines now instead of at the weekly sweep.
+    #[arg(long)]
+    full_sweep: bool,
 }
 
 /// How a run ended, for the exit code.
@@ -56,6 +59,7 @@ pub fn run(args: SyncArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow::Re
     let request = SyncRequest {
         locations: args.locations,
         dry_run: args.dry_run,
+        full_sweep: args.full_sweep,
         trigger: "cli".into(),
     };
     let runtime = tokio::runtime::Runtime::new().context("tokio runtime")?;

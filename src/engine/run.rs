@@ -19,7 +19,6 @@ use crate::hubspot::provision::{
 };
 use crate::hubspot::{ClientError, HubSpotClient, HubSpotClientConfig};
 use crate::ivoris::client::{IvorisClient, IvorisClientConfig};
-use crate::ledger::cursors::stream;
 use crate::ledger::lock::{LockError, WriterLock};
 use crate::ledger::{Ledger, LedgerError, OutboxKind, RunCounts, RunOutcome};
 use crate::mapping::store::{MappingStoreError, load_current};
@@ -102,6 +101,9 @@ pub struct SyncRequest {
     pub locations: Vec<String>,
     /// Plan only: nothing is sent to HubSpot and no plan is kept.
     pub dry_run: bool,
+    /// Re-read every patient's billing lines now, not only when the weekly
+    /// sweep is due (when staff suspect missing lines).
+    pub full_sweep: bool,
     /// `cli`, `manual`, `schedule`: recorded with the run.
     pub trigger: String,
 }
@@ -399,15 +401,11 @@ async fn run_steps(
             }
         };
         let mut plan = ExtractPlan::new(now);
-        // A first extraction reads every window since the start of history
-        // and asks each patient with activity for all their billing lines;
-        // a sweep right after it would ask the same again. Its sweep is
-        // due one period later instead.
-        let first_extraction = ledger
-            .cursor(&location.key, stream::APPOINTMENT_DAY)?
-            .is_none();
-        plan.full_sweep_due = !first_extraction
-            && ExtractPlan::sweep_due(
+        // The first extraction sweeps too (nothing recorded yet): cases are
+        // formed from its data and membership is sticky, so billing lines
+        // Ivoris left out on the first ask must be back before planning.
+        plan.full_sweep_due = request.full_sweep
+            || ExtractPlan::sweep_due(
                 ledger,
                 &location.key,
                 now,
@@ -443,10 +441,6 @@ async fn run_steps(
         if let Some(stopped) = &report.stopped {
             entry.problem = Some(stopped.error.to_string());
         } else {
-            if first_extraction {
-                let done = now.format("%Y-%m-%dT%H:%M:%S").to_string();
-                ledger.set_cursor(&location.key, stream::ENTRY_SWEEP_DONE, &done)?;
-            }
             progress(Progress::Planning {
                 location: location.key.clone(),
             });
