@@ -32,9 +32,7 @@ impl CataloguePattern {
     pub fn matches(&self, catalogue: Option<&str>) -> bool {
         match self {
             CataloguePattern::Any => true,
-            CataloguePattern::Named(name) => {
-                catalogue.is_some_and(|c| c.trim().to_lowercase() == name.to_lowercase())
-            }
+            CataloguePattern::Named(name) => catalogue.is_some_and(|c| eq_fold(c.trim(), name)),
         }
     }
 
@@ -242,11 +240,9 @@ impl CodePattern {
         let code = code.trim();
         match self {
             CodePattern::Any => true,
-            CodePattern::Exact(exact) => exact.to_lowercase() == code.to_lowercase(),
-            CodePattern::Prefix(prefix) => code.to_lowercase().starts_with(&prefix.to_lowercase()),
-            CodePattern::List(items) => items
-                .iter()
-                .any(|item| item.to_lowercase() == code.to_lowercase()),
+            CodePattern::Exact(exact) => eq_fold(exact, code),
+            CodePattern::Prefix(prefix) => starts_with_fold(code, prefix),
+            CodePattern::List(items) => items.iter().any(|item| eq_fold(item, code)),
             CodePattern::Range { low, high } => CodeParts::split(code).is_some_and(|parts| {
                 parts.prefix == low.prefix
                     && parts.same_notation(low)
@@ -333,4 +329,21 @@ pub fn shadows(
     later: (&CataloguePattern, &CodePattern),
 ) -> bool {
     earlier.0.covers(later.0) && earlier.1.covers(later.1)
+}
+
+/// Case-insensitive equality (Unicode lower case, so `Ä1` = `ä1`) without
+/// allocating: lookups run for every billing line.
+fn eq_fold(a: &str, b: &str) -> bool {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+/// Case-insensitive `starts_with`, without allocating.
+fn starts_with_fold(text: &str, prefix: &str) -> bool {
+    let mut text = text.chars().flat_map(char::to_lowercase);
+    prefix
+        .chars()
+        .flat_map(char::to_lowercase)
+        .all(|p| text.next() == Some(p))
 }

@@ -214,18 +214,28 @@ impl PatientCases {
         mapping: &Mapping,
     ) -> Option<usize> {
         let index = self.cases.len().checked_sub(1)?;
-        let spans = self.entries_by_case(entries);
-        let before: Vec<EntryFacts> = spans
-            .by_case
-            .get(&self.cases[index].key)
-            .map(|lines| {
-                lines
-                    .iter()
-                    .filter(|e| e.date < at.date())
-                    .cloned()
-                    .collect()
+        let case = &self.cases[index];
+        // The lines of this case's span (as `entries_by_case` assigns them:
+        // up to the next case in opening order) dated before `at`; computed
+        // directly because this runs for every admitted appointment.
+        let this = (case.opened_at, &case.key);
+        let next = self
+            .cases
+            .iter()
+            .map(|c| (c.opened_at, &c.key))
+            .filter(|other| *other > this)
+            .min()
+            .map(|(opened, _)| opened.date());
+        let before: Vec<EntryFacts> = entries
+            .iter()
+            .filter(|e| {
+                e.patient_id == self.patient_id
+                    && e.date >= case.opened_on()
+                    && next.is_none_or(|next| e.date < next)
+                    && e.date < at.date()
             })
-            .unwrap_or_default();
+            .cloned()
+            .collect();
         let outcome = derive_stage(&self.cases[index], &before, mapping, at);
         (!outcome.stage.is_closed()).then_some(index)
     }
