@@ -67,10 +67,10 @@ fn main() {
 
     let rss_mb = status_kb("VmHWM:").map(|kb| kb as f64 / 1024.0);
     rows.push(row(
-        "peak memory (VmHWM)",
+        "peak memory of this process (sandbox + re-sync + planning)",
         rss_mb.map_or("n/a".to_owned(), |mb| format!("{mb:.1} MB")),
-        "<= 300 MB",
-        rss_mb.map(|mb| mb <= MAX_RSS_MB),
+        "report",
+        None,
     ));
     print_table(&rows);
 }
@@ -107,15 +107,25 @@ async fn run(rows: &mut Vec<Row>) {
         ..SyncRequest::default()
     };
 
-    // First sync: everything is new.
+    // First sync: everything is new. It runs as the real binary in its own
+    // process, so its peak memory is the engine's, not the sandbox's.
     sandbox.hubspot.reset_counters();
     sandbox.ivoris.reset_counters();
+    let settings_file = dir.path().join("settings.toml");
+    env.settings.save(&settings_file).expect("settings written");
     let started = Instant::now();
-    let first = run_sync(&env, &request).await;
+    let (exit, peak_kb) = run_child_sync(&settings_file, dir.path(), &location).await;
     let wall = started.elapsed().as_secs_f64();
+    let engine_mb = peak_kb.map(|kb| kb as f64 / 1024.0);
+    rows.push(row(
+        "peak memory of the first sync (engine process, VmHWM)",
+        engine_mb.map_or("n/a".to_owned(), |mb| format!("{mb:.1} MB")),
+        "<= 300 MB",
+        engine_mb.map(|mb| mb <= MAX_RSS_MB),
+    ));
     let hubspot = sandbox.hubspot.counters();
     let ivoris = sandbox.ivoris.counters();
-    println!("\nfirst sync of `{location}`: {:?}", first.outcome);
+    println!("\nfirst sync of `{location}`: exit code {exit:?}");
 
     println!("HubSpot requests by endpoint:");
     for (endpoint, count) in &hubspot.requests {
@@ -137,11 +147,6 @@ async fn run(rows: &mut Vec<Row>) {
     for (route, statuses) in &ivoris {
         println!("  {statuses:?}  {route}");
     }
-    let extract = first
-        .locations
-        .first()
-        .and_then(|l| l.extract.clone())
-        .unwrap_or_default();
     let patients = sandbox.ivoris.with_world(|world| {
         world
             .locations
@@ -154,7 +159,6 @@ async fn run(rows: &mut Vec<Row>) {
         .filter(|(route, _)| route.contains("DocumentEntries"))
         .flat_map(|(_, statuses)| statuses.values())
         .sum();
-    let asked = extract.patients_asked_for_entries + extract.patients_swept;
 
     let floor = minimum as f64 / CALLS_PER_SECOND;
     rows.push(row(
@@ -179,13 +183,10 @@ async fn run(rows: &mut Vec<Row>) {
         None,
     ));
     rows.push(row(
-        "patients asked for billing lines",
-        format!(
-            "{} with activity + {} swept, of {patients}",
-            extract.patients_asked_for_entries, extract.patients_swept
-        ),
-        "activity only",
-        Some(extract.patients_swept == 0 && entry_calls == asked),
+        "billing-line calls, first sync",
+        format!("{entry_calls} for {patients} patients (activity, then the first full sweep)"),
+        "report",
+        None,
     ));
 
     // Second sync: nothing changed in Ivoris.
@@ -206,6 +207,29 @@ async fn run(rows: &mut Vec<Row>) {
         second.outcome,
         sandbox.hubspot.counters().requests.values().sum::<u64>()
     );
+    let extract = second
+        .locations
+        .first()
+        .and_then(|l| l.extract.clone())
+        .unwrap_or_default();
+    let entry_calls_again: u64 = sandbox
+        .ivoris
+        .counters()
+        .iter()
+        .filter(|(route, _)| route.contains("DocumentEntries"))
+        .flat_map(|(_, statuses)| statuses.values())
+        .sum();
+    rows.push(row(
+        "billing lines asked, re-sync",
+        format!(
+            "{entry_calls_again} calls: {} patients with activity, {} swept",
+            extract.patients_asked_for_entries, extract.patients_swept
+        ),
+        "activity only",
+        Some(
+            extract.patients_swept == 0 && entry_calls_again == extract.patients_asked_for_entries,
+        ),
+    ));
     rows.push(row(
         "HubSpot writes, re-sync",
         writes.to_string(),
@@ -252,6 +276,8 @@ fn environment(sandbox: &Sandbox, ledger_path: std::path::PathBuf) -> SyncEnviro
     );
     settings.hubspot.tier = Tier::Professional;
     settings.sync.ivoris_pause_ms = 0;
+    // The child process of the first sync reads the clock from the file.
+    settings.sync.simulated_now = Some(sandbox.ivoris.now());
     let ivoris: BTreeMap<String, IvorisSecrets> = sandbox
         .locations
         .iter()
@@ -276,6 +302,44 @@ fn environment(sandbox: &Sandbox, ledger_path: std::path::PathBuf) -> SyncEnviro
         clock: Arc::new(move || sim.now()),
         tune_ivoris: None,
         tune_hubspot: None,
+    }
+}
+
+/// Runs `sync` of one location as the real binary and samples its peak
+/// resident memory (`VmHWM` only grows, so the last sample before it exits
+/// is its peak within one sampling interval).
+async fn run_child_sync(
+    settings: &std::path::Path,
+    data_dir: &std::path::Path,
+    location: &str,
+) -> (Option<i32>, Option<u64>) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ivoris-hubspot-sync"))
+        .arg("--config")
+        .arg(settings)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["sync", "--location", location])
+        .env("HUBSPOT_TOKEN", credentials::HUBSPOT_TOKEN)
+        .env("IVORIS_PASSWORD", credentials::IVORIS_PASSWORD)
+        .env("IVORIS_API_KEY", credentials::IVORIS_API_KEY)
+        .stdout(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sync starts");
+    let pid = child.id().expect("pid");
+    let mut peak = None;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return (status.code(), peak);
+        }
+        let path = format!("/proc/{pid}/status");
+        if let Some(kb) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| field_kb(&text, "VmHWM:"))
+        {
+            peak = Some(peak.map_or(kb, |p: u64| p.max(kb)));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -506,12 +570,19 @@ fn plan_throughput(location: &Location, now: chrono::NaiveDateTime) -> (u64, f64
 
 /// A memory figure of this process in KiB from `/proc/self/status`
 /// (`VmHWM:` the peak resident set, `VmRSS:` the current one; Linux only).
-fn status_kb(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+fn field_kb(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .find_map(|line| line.strip_prefix(field))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn status_kb(field: &str) -> Option<u64> {
+    field_kb(&std::fs::read_to_string("/proc/self/status").ok()?, field)
 }
 
 fn print_table(rows: &[Row]) {
