@@ -98,32 +98,44 @@ pub async fn load(
             .find(|(k, _, _)| *k == kind)
             .map_or(0, |(_, pending, _)| *pending);
         let mut done = 0;
-        let mut conflicts = EmailConflicts::new();
         progress(kind, 0, total);
+        // Passes over the due rows in key order; another pass only while the
+        // last one got something confirmed (rows a refused batch left
+        // unapplied, contacts whose e-mail conflict was resolved).
         loop {
-            if cancel.is_cancelled() {
-                return Err(LoadError::Cancelled);
+            let confirmed_before = report.written.get(&kind).copied().unwrap_or(0);
+            let mut conflicts = EmailConflicts::new();
+            let mut after = String::new();
+            loop {
+                if cancel.is_cancelled() {
+                    return Err(LoadError::Cancelled);
+                }
+                let items = ledger.due_after(kind, &stamp(Utc::now()), &after, BATCH)?;
+                let Some(last) = items.last() else { break };
+                after = last.record_key.clone();
+                let before = report.written.get(&kind).copied().unwrap_or(0)
+                    + report.failed
+                    + report.waiting;
+                match kind {
+                    OutboxKind::Association => {
+                        send_associations(ledger, client, &items, &mut report).await?
+                    }
+                    _ => {
+                        send_upserts(ledger, client, kind, &items, &mut conflicts, &mut report)
+                            .await?
+                    }
+                }
+                done += report.written.get(&kind).copied().unwrap_or(0)
+                    + report.failed
+                    + report.waiting
+                    - before;
+                progress(kind, done.min(total), total);
             }
-            let items = ledger.due(kind, &stamp(Utc::now()), BATCH)?;
-            if items.is_empty() {
+            resolve_email_conflicts(ledger, client, &conflicts, &mut report).await?;
+            if report.written.get(&kind).copied().unwrap_or(0) == confirmed_before {
                 break;
             }
-            let before =
-                report.written.get(&kind).copied().unwrap_or(0) + report.failed + report.waiting;
-            match kind {
-                OutboxKind::Association => {
-                    send_associations(ledger, client, &items, &mut report).await?
-                }
-                _ => {
-                    send_upserts(ledger, client, kind, &items, &mut conflicts, &mut report).await?
-                }
-            }
-            done +=
-                report.written.get(&kind).copied().unwrap_or(0) + report.failed + report.waiting
-                    - before;
-            progress(kind, done.min(total), total);
         }
-        resolve_email_conflicts(ledger, client, &conflicts, &mut report).await?;
     }
     Ok(report)
 }
@@ -254,8 +266,7 @@ fn apply_outcome(
             continue;
         };
         if kind == OutboxKind::Contact && error.status == 409 && error.existing_id.is_some() {
-            // Set aside until the contact phase is through (not an attempt).
-            ledger.defer(item.id, &stamp(Utc::now() + Duration::minutes(1)))?;
+            // Set aside until this pass is through (not an attempt).
             conflicts.push((item.clone(), error));
         } else {
             fail(ledger, item, &input_reason(&error), report)?;
@@ -652,8 +663,7 @@ async fn send_associations(
             }
             _ => {
                 // An end is not in HubSpot yet (its upsert failed or waits):
-                // try again in the next run, without counting an attempt.
-                ledger.defer(item.id, &stamp(Utc::now() + Duration::minutes(1)))?;
+                // passed over, tried again by the next run; not an attempt.
                 report.waiting += 1;
             }
         }

@@ -122,12 +122,14 @@ pub fn plan_location(
             }
         }
     }
+    let known = Known::load(ledger)?;
     let body = |tx: &Transaction<'_>| -> Result<(), LedgerError> {
+        let out = Out { tx, known: &known };
         for patient in &facts.patients {
             let cases = patients
                 .entry(patient.id.clone())
                 .or_insert_with(|| PatientCases::new(location, &patient.id));
-            plan_patient(tx, patient, cases, &facts, context, &mut report)?;
+            plan_patient(&out, patient, cases, &facts, context, &mut report)?;
         }
         Ok(())
     };
@@ -190,7 +192,7 @@ fn hold_back_unmapped_states(
 }
 
 fn plan_patient(
-    tx: &Transaction<'_>,
+    out: &Out<'_, '_>,
     patient: &PatientFacts,
     cases: &mut PatientCases,
     facts: &Facts,
@@ -228,11 +230,11 @@ fn plan_patient(
         if let Decision::Opened(key) = &assignment.decision
             && let Some(case) = cases.cases.iter().find(|c| &c.key == key)
         {
-            open_case(tx, location, &case_row(case))?;
+            open_case(out.tx, location, &case_row(case))?;
             report.cases_opened += 1;
         }
         decide(
-            tx,
+            out.tx,
             location,
             &MemberRow {
                 appointment_id: assignment.appointment_id.clone(),
@@ -245,7 +247,7 @@ fn plan_patient(
     let contact_key = patient_key(location, &patient.id);
     let contact = contact_properties(patient, context.mapping);
     queue(
-        tx,
+        out,
         report,
         OutboxKind::Contact,
         &contact_key,
@@ -266,7 +268,7 @@ fn plan_patient(
         let lines = spans.by_case.get(&case.key).map_or(&[][..], Vec::as_slice);
         let deal = deal_properties(patient, case, lines, outcome, &deal_context);
         queue(
-            tx,
+            out,
             report,
             OutboxKind::Deal,
             &case.key,
@@ -275,7 +277,7 @@ fn plan_patient(
             deal.content_hash(),
         )?;
         associate(
-            tx,
+            out,
             report,
             location,
             ("deal", &case.key),
@@ -291,7 +293,7 @@ fn plan_patient(
             let key = appointment_key(location, &appointment.id);
             let record = appointment_properties(location, appointment, context.mapping);
             queue(
-                tx,
+                out,
                 report,
                 OutboxKind::Appointment,
                 &key,
@@ -300,14 +302,14 @@ fn plan_patient(
                 record.content_hash(),
             )?;
             associate(
-                tx,
+                out,
                 report,
                 location,
                 ("appointment", &key),
                 ("contact", &contact_key),
             )?;
             if let Some(case) = case_of.get(appointment.id.as_str()) {
-                associate(tx, report, location, ("appointment", &key), ("deal", case))?;
+                associate(out, report, location, ("appointment", &key), ("deal", case))?;
             }
         }
     }
@@ -315,7 +317,7 @@ fn plan_patient(
 }
 
 fn queue(
-    tx: &Transaction<'_>,
+    out: &Out<'_, '_>,
     report: &mut PlanReport,
     kind: OutboxKind,
     key: &str,
@@ -323,15 +325,58 @@ fn queue(
     payload: Value,
     hash: String,
 ) -> Result<(), LedgerError> {
-    let outcome = enqueue(tx, kind, key, Some(location), &payload, &hash)?;
+    // The common case of a re-sync, decided without a query: HubSpot has
+    // this content and nothing else waits for the record.
+    let confirmed = out.known.confirmed.get(&(kind, key.to_owned()));
+    let queued = out.known.queued.get(&(kind, key.to_owned()));
+    let outcome = match (confirmed, queued) {
+        (Some(c), None) if *c == hash => Enqueued::AlreadyConfirmed,
+        (_, Some(q)) if *q == hash => Enqueued::Unchanged,
+        _ => enqueue(out.tx, kind, key, Some(location), &payload, &hash)?,
+    };
     report.queued.entry(kind).or_default().count(outcome);
     Ok(())
+}
+
+/// The planning transaction and what the ledger knew when it began.
+struct Out<'t, 'c> {
+    /// Case decisions and outbox rows of the location.
+    tx: &'t Transaction<'c>,
+    /// Confirmed and queued hashes, read once instead of per record.
+    known: &'t Known,
+}
+
+/// Content hashes HubSpot confirmed and hashes waiting in the outbox, by
+/// kind and record key.
+#[derive(Default)]
+struct Known {
+    /// From `hubspot_records`.
+    confirmed: HashMap<(OutboxKind, String), String>,
+    /// From the outbox (pending or dead).
+    queued: HashMap<(OutboxKind, String), String>,
+}
+
+impl Known {
+    fn load(ledger: &Ledger) -> Result<Known, LedgerError> {
+        Ok(Known {
+            confirmed: ledger
+                .confirmed_hashes()?
+                .into_iter()
+                .map(|(k, key, h)| ((k, key), h))
+                .collect(),
+            queued: ledger
+                .queued_hashes()?
+                .into_iter()
+                .map(|(k, key, h)| ((k, key), h))
+                .collect(),
+        })
+    }
 }
 
 /// Queues the default association between two records named by kind and
 /// unique key; the load step resolves their HubSpot ids.
 fn associate(
-    tx: &Transaction<'_>,
+    out: &Out<'_, '_>,
     report: &mut PlanReport,
     location: &str,
     from: (&str, &str),
@@ -341,7 +386,7 @@ fn associate(
     let payload = json!({"from_kind": from.0, "from_key": from.1, "to_kind": to.0, "to_key": to.1});
     let hash = blake3::hash(key.as_bytes()).to_hex().to_string();
     queue(
-        tx,
+        out,
         report,
         OutboxKind::Association,
         &key,

@@ -263,13 +263,28 @@ impl Ledger {
         now: &str,
         limit: usize,
     ) -> Result<Vec<OutboxItem>, LedgerError> {
+        self.due_after(kind, now, "", limit)
+    }
+
+    /// Like [`Ledger::due`], but only rows whose key sorts after `after`:
+    /// one pass over the queue visits each row once, so a row that has to
+    /// wait (an association whose record is not in HubSpot yet) is passed
+    /// over without marking it.
+    pub fn due_after(
+        &self,
+        kind: OutboxKind,
+        now: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, LedgerError> {
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM outbox
              WHERE state = 'pending' AND kind = ?1 AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)
-             ORDER BY record_key LIMIT ?3"
+               AND record_key > ?3
+             ORDER BY record_key LIMIT ?4"
         );
         let mut statement = self.conn.prepare_cached(&sql)?;
-        let rows = statement.query_map(params![kind.as_str(), now, limit as i64], item)?;
+        let rows = statement.query_map(params![kind.as_str(), now, after, limit as i64], item)?;
         rows.map(|row| with_payload(row?)).collect()
     }
 
@@ -340,16 +355,6 @@ impl Ledger {
         })
     }
 
-    /// Postpones a row without counting a failed attempt (it waits for
-    /// another record).
-    pub fn defer(&mut self, row: i64, until: &str) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1",
-            params![row, until],
-        )?;
-        Ok(())
-    }
-
     /// Makes dead letters pending again (all when `rows` is empty).
     pub fn retry_dead(&mut self, rows: &[i64]) -> Result<usize, LedgerError> {
         let now = now();
@@ -404,6 +409,35 @@ impl Ledger {
         }
         counts.by_kind.sort_by_key(|(kind, _, _)| *kind);
         Ok(counts)
+    }
+
+    /// Every confirmed content hash: (kind, record key, hash).
+    pub fn confirmed_hashes(&self) -> Result<Vec<(OutboxKind, String, String)>, LedgerError> {
+        self.hashes("SELECT kind, record_key, confirmed_hash FROM hubspot_records WHERE confirmed_hash IS NOT NULL")
+    }
+
+    /// Every payload hash waiting in the outbox (pending or dead).
+    pub fn queued_hashes(&self) -> Result<Vec<(OutboxKind, String, String)>, LedgerError> {
+        self.hashes("SELECT kind, record_key, payload_hash FROM outbox")
+    }
+
+    fn hashes(&self, sql: &str) -> Result<Vec<(OutboxKind, String, String)>, LedgerError> {
+        let mut statement = self.conn.prepare(sql)?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut hashes = Vec::new();
+        for row in rows {
+            let (kind, key, hash) = row?;
+            if let Some(kind) = OutboxKind::parse(&kind) {
+                hashes.push((kind, key, hash));
+            }
+        }
+        Ok(hashes)
     }
 
     /// What HubSpot last confirmed for a record, if anything.
