@@ -226,6 +226,23 @@ impl EngineHandle {
                             return;
                         }
                     };
+                    // Create and migrate the ledger once, before queries
+                    // open it side by side.
+                    let ledger_path = env.ledger_path.clone();
+                    let opened =
+                        tokio::task::spawn_blocking(move || Ledger::open(&ledger_path).map(drop))
+                            .await;
+                    match opened {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => {
+                            emit(Event::SetupFailed(error.to_string()));
+                            return;
+                        }
+                        Err(error) => {
+                            emit(Event::SetupFailed(error.to_string()));
+                            return;
+                        }
+                    }
                     emit(Event::Ready(Box::new(EngineInfo {
                         settings: env.settings.clone(),
                         ledger_path: env.ledger_path.clone(),

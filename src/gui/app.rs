@@ -581,6 +581,13 @@ impl SyncApp {
             plan.settled = 0;
             return;
         }
+        // Show the details of the first row, so the picture has them.
+        if self.model.ui.panel == Panel::Queue
+            && self.panels.queue.selected.is_none()
+            && let Some(first) = self.model.queue.row(0)
+        {
+            self.panels.queue.selected = Some(first.id);
+        }
         plan.settled += 1;
         ctx.request_repaint();
         if plan.settled >= SCREENSHOT_SETTLE_FRAMES && !plan.requested {

@@ -62,7 +62,7 @@ pub fn runs_table_ui(ui: &mut egui::Ui, lang: Lang, runs: &[RunRecord], full: bo
         .column(Column::auto().at_least(120.0))
         .column(Column::auto().at_least(60.0))
         .column(Column::auto().at_least(60.0))
-        .column(Column::auto().at_least(100.0).clip(true))
+        .column(Column::auto().at_least(150.0).clip(true))
         .columns(Column::auto().at_least(60.0), 5)
         .column(Column::auto().at_least(100.0))
         .column(Column::remainder().clip(true));

@@ -144,8 +144,8 @@ fn differences_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
         ui.colored_label(
             outcome_color(ui, Some(crate::ledger::RunOutcome::Success)),
             lang.pick(
-                "✔ Ivoris, Ledger und HubSpot stimmen überein (letzter Abgleich).",
-                "✔ Ivoris, ledger and HubSpot agree (latest reconciliation).",
+                "Ivoris, Ledger und HubSpot stimmen überein (letzter Abgleich).",
+                "Ivoris, ledger and HubSpot agree (latest reconciliation).",
             ),
         );
         return;

@@ -64,6 +64,16 @@ pub fn kind_name(lang: Lang, kind: OutboxKind) -> &'static str {
     }
 }
 
+/// One row's kind in words.
+fn kind_single(lang: Lang, kind: OutboxKind) -> &'static str {
+    match kind {
+        OutboxKind::Contact => lang.pick("Kontakt", "contact"),
+        OutboxKind::Deal => lang.pick("Deal", "deal"),
+        OutboxKind::Appointment => lang.pick("Termin", "appointment"),
+        OutboxKind::Association => lang.pick("Verknüpfung", "association"),
+    }
+}
+
 /// The payload with the values of personal properties replaced by a mask,
 /// at any depth; names and everything else stay readable.
 pub fn mask_personal(payload: &Value) -> Value {
@@ -183,10 +193,12 @@ fn counts_ui(ui: &mut egui::Ui, model: &Model, intents: &mut Vec<Intent>) {
         for (kind, pending, dead) in &queue.by_kind {
             ui.separator();
             ui.weak(format!(
-                "{} {} / {}",
+                "{}: {} {}, {} {}",
                 kind_name(lang, *kind),
                 lang.number(*pending),
-                lang.number(*dead)
+                lang.pick("wartend", "pending"),
+                lang.number(*dead),
+                lang.pick("fehlgeschl.", "dead")
             ));
         }
         if dead > 0
@@ -328,7 +340,7 @@ fn table_ui(
                     ui.label(item.id.to_string());
                 });
                 row.col(|ui| {
-                    ui.label(kind_name(lang, item.kind));
+                    ui.label(kind_single(lang, item.kind));
                 });
                 row.col(|ui| {
                     ui.label(&item.record_key);
@@ -394,7 +406,7 @@ fn details_ui(ui: &mut egui::Ui, model: &Model, view: &mut QueueView, intents: &
         .spacing([12.0, 4.0])
         .show(ui, |ui| {
             ui.label(lang.pick("Art", "Kind"));
-            ui.label(kind_name(lang, item.kind));
+            ui.label(kind_single(lang, item.kind));
             ui.end_row();
             ui.label(lang.pick("Versuche", "Attempts"));
             ui.label(item.attempts.to_string());
@@ -469,8 +481,8 @@ fn quarantine_ui(ui: &mut egui::Ui, model: &Model) {
         ui.colored_label(
             outcome_color(ui, Some(crate::ledger::RunOutcome::Success)),
             lang.pick(
-                "✔ Keine Datensätze in Quarantäne.",
-                "✔ No records in quarantine.",
+                "Keine Datensätze in Quarantäne.",
+                "No records in quarantine.",
             ),
         );
         return;

@@ -16,7 +16,7 @@ pub fn top_bar_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
     let lang = model.lang();
     ui.add_space(4.0);
     ui.horizontal(|ui| {
-        ui.heading("Ivoris → HubSpot");
+        ui.heading("Ivoris-HubSpot-Sync");
         ui.separator();
         intents.extend(locations_ui(ui, model));
         let ready = model.info.is_some();
@@ -250,14 +250,13 @@ fn last_result_ui(ui: &mut egui::Ui, lang: Lang, last: Option<&LastResult>) {
         LastResult::Error(message) => (Some(RunOutcome::Failed), lang.half(message)),
     };
     let color = outcome_color(ui, outcome);
-    let symbol = match outcome {
-        Some(RunOutcome::Success) => "✔",
-        Some(RunOutcome::Failed) => "✖",
-        _ => "⚠",
-    };
+    // A status light: the bundled fonts have no check marks, and colour
+    // alone would be read the same way.
+    let (dot, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+    ui.painter().circle_filled(dot.center(), 5.0, color);
     ui.colored_label(
         color,
-        egui::RichText::new(format!("{symbol} {}", outcome_text(lang, outcome))).strong(),
+        egui::RichText::new(outcome_text(lang, outcome)).strong(),
     );
     ui.add(egui::Label::new(details).truncate());
 }
