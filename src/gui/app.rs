@@ -594,9 +594,12 @@ impl SyncApp {
             plan.requested = true;
             let (path, done, waker) = (plan.path.clone(), plan.done.clone(), ctx.clone());
             ctx.request_screenshot(move |image| {
-                let result = super::save_png(&path, &image);
-                *done.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
-                waker.request_repaint();
+                // Encoding and writing the PNG is I/O: not on the GUI thread.
+                std::thread::spawn(move || {
+                    let result = super::save_png(&path, &image);
+                    *done.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+                    waker.request_repaint();
+                });
             });
         }
     }
