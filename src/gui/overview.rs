@@ -183,7 +183,11 @@ fn differences_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
                         ui.label(&diff.day);
                     });
                     row.col(|ui| {
-                        ui.label(&diff.kind);
+                        ui.label(match diff.kind.as_str() {
+                            "appointments" => lang.pick("Termine", "appointments"),
+                            "entries" => lang.pick("Leistungen", "billing lines"),
+                            other => other,
+                        });
                     });
                     let hubspot = diff.hubspot;
                     for (value, differs) in [

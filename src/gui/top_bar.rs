@@ -64,6 +64,7 @@ pub fn top_bar_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
             });
         } else {
             last_result_ui(ui, lang, model.last.as_ref());
+            pending_ui(ui, model);
         }
     });
     ui.add_space(4.0);
@@ -259,6 +260,38 @@ fn last_result_ui(ui: &mut egui::Ui, lang: Lang, last: Option<&LastResult>) {
         egui::RichText::new(outcome_text(lang, outcome)).strong(),
     );
     ui.add(egui::Label::new(details).truncate());
+}
+
+/// Writes still waiting for HubSpot, so a green last run does not hide them.
+fn pending_ui(ui: &mut egui::Ui, model: &Model) {
+    let lang = model.lang();
+    let Some(overview) = &model.overview else {
+        return;
+    };
+    let (pending, dead) = (overview.queue.pending(), overview.queue.dead());
+    if pending + dead == 0 {
+        return;
+    }
+    ui.separator();
+    let mut parts = Vec::new();
+    if pending > 0 {
+        parts.push(format!(
+            "{} {}",
+            lang.number(pending),
+            lang.pick("warten auf HubSpot", "waiting for HubSpot")
+        ));
+    }
+    if dead > 0 {
+        parts.push(format!(
+            "{} {}",
+            lang.number(dead),
+            lang.pick("brauchen eine Entscheidung", "need a decision")
+        ));
+    }
+    ui.colored_label(
+        outcome_color(ui, Some(RunOutcome::Warnings)),
+        parts.join(", "),
+    );
 }
 
 /// The demo banner with a way to the settings.
