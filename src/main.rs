@@ -1,7 +1,8 @@
 //! Command line of `ivoris-hubspot-sync`: parse, dispatch, decide the exit code.
 //!
-//! Without a subcommand the desktop app will open (a later step); until then
-//! the binary prints its help.
+//! Without a subcommand the desktop app opens (in demo mode while no
+//! location is configured); `--screenshot PATH` saves the loaded window as
+//! PNG and closes it, `--panel NAME` chooses the view.
 //!
 //! Exit codes: 0 success; 1 failed (an error, or a location could not be
 //! synced); 2 wrong usage; 3 finished, but dead letters or quarantined
@@ -10,7 +11,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use tracing_subscriber::filter::LevelFilter;
 
 use ivoris_hubspot_sync::logging::{self, LogOptions};
@@ -19,6 +20,7 @@ use ivoris_hubspot_sync::settings::DataDirs;
 mod commands;
 
 use commands::sync::Ended;
+use ivoris_hubspot_sync::gui::Panel;
 use ivoris_hubspot_sync::ledger::RunOutcome;
 
 /// Keeps HubSpot in sync with the Ivoris practice systems of a dental chain.
@@ -39,6 +41,12 @@ struct Cli {
     /// More log output on stderr (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Desktop app: save the window as PNG once the data is loaded, then close.
+    #[arg(long, global = true, value_name = "PATH")]
+    screenshot: Option<PathBuf>,
+    /// Desktop app: view to open (uebersicht, warteschlange, protokoll, einstellungen, …).
+    #[arg(long, global = true, value_name = "NAME", value_parser = parse_panel)]
+    panel: Option<Panel>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -72,11 +80,8 @@ fn main() -> ExitCode {
         Err(error) => return fail(error.into()),
     };
     let result = match cli.command {
-        None => {
-            // The desktop app opens here once it exists.
-            let _ = Cli::command().print_help();
-            Ok(Ended::Outcome(RunOutcome::Success))
-        }
+        None => commands::gui::run(cli.config.as_deref(), &dirs, cli.panel, cli.screenshot)
+            .map(|()| Ended::Outcome(RunOutcome::Success)),
         Some(Command::Sandbox(args)) => {
             commands::sandbox::run(args).map(|()| Ended::Outcome(RunOutcome::Success))
         }
@@ -99,6 +104,12 @@ fn main() -> ExitCode {
 fn fail(error: anyhow::Error) -> ExitCode {
     eprintln!("Fehler / Error: {error:#}");
     ExitCode::FAILURE
+}
+
+fn parse_panel(name: &str) -> Result<Panel, String> {
+    Panel::from_name(name).ok_or_else(|| {
+        "unbekannte Ansicht / unknown view (uebersicht, warteschlange, duplikate, zuordnung, import, dashboard, protokoll, einstellungen)".to_owned()
+    })
 }
 
 fn stderr_level(verbose: u8) -> LevelFilter {

@@ -26,11 +26,41 @@ fn version_names_the_package_version() {
 }
 
 #[test]
-fn without_arguments_it_prints_help_listing_the_sandbox() {
-    let out = run(&[]);
+fn help_lists_the_sandbox_and_the_app_options() {
+    let out = run(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("sandbox"), "{text}");
+    for word in ["sandbox", "--screenshot", "--panel"] {
+        assert!(text.contains(word), "{word}: {text}");
+    }
+}
+
+/// Without a subcommand the window opens; without a display that fails at
+/// once with a readable message instead of hanging.
+#[cfg(target_os = "linux")]
+#[test]
+fn without_arguments_and_without_a_display_the_app_says_it_cannot_open_a_window() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_CONFIG_HOME", data.path())
+        .output()
+        .expect("binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("Fenster kann nicht geöffnet werden"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_panel_is_a_usage_error() {
+    let out = run(&["--panel", "nirgendwo"]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

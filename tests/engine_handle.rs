@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use engine_support::{bed, options};
 use ivoris_hubspot_sync::engine::handle::{Command, EngineHandle, Event};
 use ivoris_hubspot_sync::engine::run::SyncRequest;
-use ivoris_hubspot_sync::ledger::RunOutcome;
+use ivoris_hubspot_sync::ledger::{OutboxFilter, RunOutcome};
 use ivoris_hubspot_sync::sandbox::ivoris::IvorisSim;
 
 /// Drains events until one matches or the deadline passes.
@@ -106,6 +106,80 @@ fn cancel_stops_a_running_sync() {
             .expect("a cancelled run still reports")
             .outcome,
         RunOutcome::Cancelled
+    );
+}
+
+#[test]
+fn queries_answer_with_the_overview_queue_pages_runs_and_dead_letter_actions() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(23)));
+    let handle = EngineHandle::start(bed.env.clone(), Arc::new(|| {})).expect("engine starts");
+    let mut seen = Vec::new();
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::Ready(_)
+    )));
+    handle.send(Command::Sync(request()));
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::Finished(_)
+    )));
+
+    handle.send(Command::Refresh);
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::Overview(_)
+    )));
+    let Some(Event::Overview(overview)) = seen.last() else {
+        panic!("overview")
+    };
+    assert_eq!(overview.locations.len(), bed.env.settings.locations.len());
+    for location in &overview.locations {
+        assert!(location.counts.patients > 0, "{}", location.key);
+        assert!(location.confirmed.contacts > 0, "{}", location.key);
+        assert!(location.cases > 0, "{}", location.key);
+        assert_eq!(location.dead, 0);
+    }
+    assert_eq!(overview.runs.len(), 1);
+
+    handle.send(Command::QueuePage {
+        filter: OutboxFilter::default(),
+        offset: 0,
+        limit: 50,
+    });
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::QueuePage(_)
+    )));
+    let Some(Event::QueuePage(page)) = seen.last() else {
+        panic!("queue page")
+    };
+    assert_eq!(page.total as usize, page.rows.len());
+
+    handle.send(Command::Runs);
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::Runs(_)
+    )));
+    let Some(Event::Runs(runs)) = seen.last() else {
+        panic!("runs")
+    };
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].trigger, "manual");
+
+    handle.send(Command::RetryDead(Vec::new()));
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::Retried(0)
+    )));
+    handle.send(Command::DiscardDead(987_654));
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::Discarded(false)
+    )));
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::QueryFailed(_))),
+        "{seen:?}"
     );
 }
 

@@ -29,7 +29,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use cursors::Batch;
 pub use mirror::{MirrorOutcome, Mirrored};
-pub use outbox::{Confirmed, Enqueued, OutboxCounts, OutboxItem, OutboxKind};
+pub use outbox::{
+    Confirmed, ConfirmedCounts, Enqueued, OutboxCounts, OutboxFilter, OutboxItem, OutboxKind,
+};
 pub use quarantine::{NewQuarantine, QuarantineEntry};
 pub use runs::{RunCounts, RunOutcome, RunRecord};
 

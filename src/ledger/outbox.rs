@@ -136,6 +136,33 @@ impl OutboxCounts {
     }
 }
 
+/// Which rows the queue view shows; every field narrows, `None` / empty
+/// does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxFilter {
+    /// `Some(true)`: only dead letters; `Some(false)`: only pending rows.
+    pub dead: Option<bool>,
+    /// Only rows of this kind.
+    pub kind: Option<OutboxKind>,
+    /// Only rows of this location.
+    pub location: Option<String>,
+    /// Only rows whose key or last error contains this text.
+    pub text: String,
+}
+
+/// Records HubSpot confirmed for one location, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfirmedCounts {
+    /// Location key (the prefix of every record key).
+    pub location_key: String,
+    /// Contacts with a HubSpot id.
+    pub contacts: u64,
+    /// Deals with a HubSpot id.
+    pub deals: u64,
+    /// Appointment records with a HubSpot id.
+    pub appointments: u64,
+}
+
 /// What HubSpot last confirmed for a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirmed {
@@ -301,6 +328,87 @@ impl Ledger {
         let mut statement = self.conn.prepare_cached(&sql)?;
         let rows = statement.query_map(params![dead_only, limit as i64, offset as i64], item)?;
         rows.map(|row| with_payload(row?)).collect()
+    }
+
+    /// One page of the rows `filter` selects, in id order, and how many
+    /// rows it selects in all (for the scroll range of the queue view).
+    pub fn outbox_filtered(
+        &self,
+        filter: &OutboxFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<OutboxItem>, u64), LedgerError> {
+        const WHERE: &str = "(?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2)
+             AND (?3 IS NULL OR location_key = ?3)
+             AND (?4 = '' OR instr(lower(record_key), lower(?4)) > 0
+                  OR instr(lower(coalesce(last_error, '')), lower(?4)) > 0)";
+        let state = filter
+            .dead
+            .map(|dead| if dead { "dead" } else { "pending" });
+        let kind = filter.kind.map(OutboxKind::as_str);
+        let text = filter.text.trim();
+        let total: i64 = self.conn.query_row(
+            &format!("SELECT count(*) FROM outbox WHERE {WHERE}"),
+            params![state, kind, filter.location, text],
+            |row| row.get(0),
+        )?;
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox WHERE {WHERE} ORDER BY id LIMIT ?5 OFFSET ?6"
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(
+            params![
+                state,
+                kind,
+                filter.location,
+                text,
+                limit as i64,
+                offset as i64
+            ],
+            item,
+        )?;
+        let items = rows
+            .map(|row| with_payload(row?))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((items, total.max(0) as u64))
+    }
+
+    /// Records HubSpot confirmed with an id, per location (the part of the
+    /// record key before the first `:`); associations are not counted.
+    pub fn confirmed_counts(&self) -> Result<Vec<ConfirmedCounts>, LedgerError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT substr(record_key, 1, instr(record_key, ':') - 1) AS location, kind, count(*)
+             FROM hubspot_records
+             WHERE hubspot_id IS NOT NULL AND kind != 'association' AND instr(record_key, ':') > 0
+             GROUP BY location, kind ORDER BY location",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut counts: Vec<ConfirmedCounts> = Vec::new();
+        for row in rows {
+            let (location, kind, count) = row?;
+            if counts.last().is_none_or(|c| c.location_key != location) {
+                counts.push(ConfirmedCounts {
+                    location_key: location,
+                    ..ConfirmedCounts::default()
+                });
+            }
+            if let Some(entry) = counts.last_mut() {
+                let count = count.max(0) as u64;
+                match OutboxKind::parse(&kind) {
+                    Some(OutboxKind::Contact) => entry.contacts = count,
+                    Some(OutboxKind::Deal) => entry.deals = count,
+                    Some(OutboxKind::Appointment) => entry.appointments = count,
+                    _ => {}
+                }
+            }
+        }
+        Ok(counts)
     }
 
     /// HubSpot confirmed these rows (`(row id, payload hash sent, HubSpot id)`):
@@ -602,6 +710,95 @@ mod tests {
                 .expect("due")
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn the_queue_view_filters_by_state_kind_location_and_text_and_counts_all() {
+        let mut ledger = Ledger::open_in_memory().expect("ledger");
+        for n in 0..5 {
+            queue(
+                &mut ledger,
+                &format!("magdeburg:{n}"),
+                json!({"n": n}),
+                &format!("h{n}"),
+            );
+        }
+        ledger
+            .transaction(|tx| {
+                enqueue(
+                    tx,
+                    OutboxKind::Deal,
+                    "leipzig:9",
+                    Some("leipzig"),
+                    &json!({}),
+                    "d",
+                )
+            })
+            .expect("enqueue");
+        let row = ledger.outbox_page(false, 1, 1).expect("page")[0].id;
+        ledger
+            .fail(row, "HubSpot lehnt ab / refused", "2026-01-01T00:00:00Z", 1)
+            .expect("fail");
+
+        let all = OutboxFilter::default();
+        let (page, total) = ledger.outbox_filtered(&all, 2, 2).expect("page");
+        assert_eq!(total, 6);
+        assert_eq!(page.len(), 2);
+        let dead = OutboxFilter {
+            dead: Some(true),
+            ..OutboxFilter::default()
+        };
+        let (rows, total) = ledger.outbox_filtered(&dead, 0, 10).expect("dead");
+        assert_eq!((rows.len(), total), (1, 1));
+        assert_eq!(rows[0].id, row);
+        let deals = OutboxFilter {
+            kind: Some(OutboxKind::Deal),
+            location: Some("leipzig".into()),
+            ..OutboxFilter::default()
+        };
+        assert_eq!(ledger.outbox_filtered(&deals, 0, 10).expect("deals").1, 1);
+        let text = OutboxFilter {
+            text: "LEHNT".into(),
+            ..OutboxFilter::default()
+        };
+        assert_eq!(ledger.outbox_filtered(&text, 0, 10).expect("text").1, 1);
+        let key = OutboxFilter {
+            text: "magdeburg:3".into(),
+            ..OutboxFilter::default()
+        };
+        assert_eq!(ledger.outbox_filtered(&key, 0, 10).expect("key").1, 1);
+    }
+
+    #[test]
+    fn confirmed_records_are_counted_per_location_and_kind() {
+        let mut ledger = Ledger::open_in_memory().expect("ledger");
+        queue(&mut ledger, "magdeburg:1", json!({"a": 1}), "h1");
+        queue(&mut ledger, "magdeburg:2", json!({"a": 2}), "h2");
+        let rows = ledger.outbox_page(false, 0, 10).expect("page");
+        let confirmed: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.id,
+                    r.record_key.clone(),
+                    r.payload_hash.clone(),
+                    format!("{}", r.id + 100),
+                )
+            })
+            .collect();
+        ledger
+            .confirm(OutboxKind::Contact, &confirmed)
+            .expect("confirm");
+        let counts = ledger.confirmed_counts().expect("counts");
+        assert_eq!(
+            counts,
+            vec![ConfirmedCounts {
+                location_key: "magdeburg".into(),
+                contacts: 2,
+                deals: 0,
+                appointments: 0,
+            }]
         );
     }
 }

@@ -1,0 +1,53 @@
+//! No subcommand: the desktop app. Reads the settings and resolves the
+//! credentials before the window opens, so the GUI thread never has to;
+//! without locations the engine runs the embedded sandbox („Demo-Modus“).
+
+use std::path::{Path, PathBuf};
+
+use ivoris_hubspot_sync::engine::handle::EngineSetup;
+use ivoris_hubspot_sync::engine::run::{Credentials, SyncEnvironment, clock_for};
+use ivoris_hubspot_sync::gui::{self, Launch, Panel};
+use ivoris_hubspot_sync::secrets::{OsSecretStore, Secrets};
+use ivoris_hubspot_sync::settings::{DataDirs, Settings};
+
+/// The demo's ledger, kept apart from the real one.
+const DEMO_LEDGER: &str = "demo-ledger.sqlite";
+
+/// Opens the window and runs until it is closed.
+pub fn run(
+    config: Option<&Path>,
+    dirs: &DataDirs,
+    panel: Option<Panel>,
+    screenshot: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let settings_path = config
+        .map(Path::to_owned)
+        .unwrap_or_else(|| dirs.settings_file());
+    let setup = match Settings::load(config, dirs) {
+        Err(error) => EngineSetup::Unavailable(error.to_string()),
+        Ok(settings) if settings.is_demo() => EngineSetup::Demo {
+            ledger_path: dirs.data_dir.join(DEMO_LEDGER),
+        },
+        Ok(settings) => {
+            let store = OsSecretStore::new();
+            match Credentials::resolve(&settings, &Secrets::from_process_env(&store)) {
+                Err(error) => EngineSetup::Unavailable(error.to_string()),
+                Ok(credentials) => EngineSetup::Configured(Box::new(SyncEnvironment {
+                    ledger_path: settings.ledger_path(dirs),
+                    clock: clock_for(&settings),
+                    settings,
+                    credentials,
+                    tune_ivoris: None,
+                    tune_hubspot: None,
+                })),
+            }
+        }
+    };
+    gui::run(Launch {
+        setup,
+        settings_path: Some(settings_path),
+        panel,
+        screenshot,
+    })?;
+    Ok(())
+}

@@ -1,0 +1,738 @@
+//! The app shell: state, the engine's events, and the one place where the
+//! panels' intents change state.
+//!
+//! The frame is split three ways: [`SyncApp::logic`] drains engine events
+//! (it runs even while the window is hidden), [`SyncApp::ui`] only draws and
+//! collects the intents the panels return, and [`SyncApp::apply`] turns
+//! intents into state changes and engine commands. The GUI thread never
+//! reads the ledger or a file: everything it shows arrives as an event.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::handle::{
+    Command, EngineHandle, EngineInfo, EngineSetup, Event, Overview, QueuePage, Waker,
+};
+use crate::engine::run::{Progress, SyncRequest, SyncSummary};
+use crate::ledger::{OutboxFilter, OutboxItem, QuarantineEntry, RunOutcome, RunRecord};
+
+use super::i18n::Lang;
+use super::{coming, log, nav, overview, queue, settings, top_bar};
+
+/// Key of the persisted UI state in eframe's storage.
+const STORAGE_KEY: &str = "ivoris-hubspot-sync.ui";
+
+/// Rows per queue page asked of the engine.
+pub const QUEUE_PAGE: usize = 100;
+
+/// Frames drawn with complete data before the screenshot is taken, so
+/// layouts (tables, wrapped text) have settled.
+const SCREENSHOT_SETTLE_FRAMES: u32 = 8;
+
+/// The views of the left navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Panel {
+    /// Übersicht.
+    #[default]
+    Overview,
+    /// Warteschlange.
+    Queue,
+    /// Duplikate.
+    Duplicates,
+    /// Zuordnung.
+    Mapping,
+    /// Import.
+    Import,
+    /// Dashboard.
+    Dashboard,
+    /// Protokoll.
+    Log,
+    /// Einstellungen.
+    Settings,
+}
+
+impl Panel {
+    /// In navigation order.
+    pub const ALL: [Panel; 8] = [
+        Panel::Overview,
+        Panel::Queue,
+        Panel::Duplicates,
+        Panel::Mapping,
+        Panel::Import,
+        Panel::Dashboard,
+        Panel::Log,
+        Panel::Settings,
+    ];
+
+    /// Title in the navigation and as the panel's heading.
+    pub fn title(self, lang: Lang) -> &'static str {
+        match self {
+            Panel::Overview => lang.pick("Übersicht", "Overview"),
+            Panel::Queue => lang.pick("Warteschlange", "Queue"),
+            Panel::Duplicates => lang.pick("Duplikate", "Duplicates"),
+            Panel::Mapping => lang.pick("Zuordnung", "Mapping"),
+            Panel::Import => lang.pick("Import", "Import"),
+            Panel::Dashboard => lang.pick("Dashboard", "Dashboard"),
+            Panel::Log => lang.pick("Protokoll", "Log"),
+            Panel::Settings => lang.pick("Einstellungen", "Settings"),
+        }
+    }
+
+    /// The panel a `--panel` name means (German or English, any case).
+    pub fn from_name(name: &str) -> Option<Panel> {
+        let name = name.trim().to_lowercase().replace('ü', "ue");
+        Panel::ALL.into_iter().find(|panel| {
+            [panel.title(Lang::De), panel.title(Lang::En)]
+                .iter()
+                .any(|title| title.to_lowercase().replace('ü', "ue") == name)
+        })
+    }
+}
+
+/// Light or dark look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Theme {
+    /// Follow the operating system.
+    #[default]
+    System,
+    /// Hell.
+    Light,
+    /// Dunkel.
+    Dark,
+}
+
+/// What the app remembers between starts (the window size is remembered
+/// by eframe itself).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UiState {
+    /// The panel shown.
+    pub panel: Panel,
+    /// Locations chosen for „Jetzt synchronisieren“; empty means all.
+    pub locations: Vec<String>,
+    /// Language of the interface.
+    pub lang: Lang,
+    /// Light or dark.
+    pub theme: Theme,
+}
+
+/// A finished run as the top bar shows it.
+#[derive(Debug, Clone)]
+pub enum LastResult {
+    /// The run finished; its summary.
+    Summary(Box<SyncSummary>),
+    /// A run from the history (before this session).
+    Recorded(Box<RunRecord>),
+    /// The run could not start or stopped with an error.
+    Error(String),
+}
+
+/// The queue's rows as far as the engine has sent them.
+#[derive(Debug, Clone, Default)]
+pub struct QueueCache {
+    /// The filter the rows belong to.
+    pub filter: OutboxFilter,
+    /// Rows the filter selects, once known.
+    pub total: Option<u64>,
+    /// Pages by their first row.
+    pub pages: HashMap<usize, Vec<OutboxItem>>,
+    /// Pages asked for and not yet answered.
+    pub requested: HashSet<usize>,
+}
+
+impl QueueCache {
+    /// The row at `index`, if its page has arrived.
+    pub fn row(&self, index: usize) -> Option<&OutboxItem> {
+        let start = index - index % QUEUE_PAGE;
+        self.pages.get(&start)?.get(index - start)
+    }
+
+    /// The row with this id among the loaded pages.
+    pub fn find(&self, id: i64) -> Option<&OutboxItem> {
+        self.pages.values().flatten().find(|item| item.id == id)
+    }
+}
+
+/// A short message under the top bar (an action's result or an error).
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// The text in the chosen language.
+    pub text: String,
+    /// Whether it reports a problem.
+    pub error: bool,
+}
+
+/// Everything the panels read; they change nothing in it directly.
+#[derive(Default)]
+pub struct Model {
+    /// Persisted choices.
+    pub ui: UiState,
+    /// The engine's settings once it is ready.
+    pub info: Option<EngineInfo>,
+    /// Why the engine could not start.
+    pub setup_error: Option<String>,
+    /// Path of the settings file, for the settings panel.
+    pub settings_path: Option<PathBuf>,
+    /// Whether a sync runs.
+    pub running: bool,
+    /// Whether „Abbrechen“ was pressed for the running sync.
+    pub cancelling: bool,
+    /// Latest progress of the running sync.
+    pub progress: Option<Progress>,
+    /// When the running sync started.
+    pub started: Option<Instant>,
+    /// The latest finished run.
+    pub last: Option<LastResult>,
+    /// The overview snapshot.
+    pub overview: Option<Overview>,
+    /// The queue pages.
+    pub queue: QueueCache,
+    /// Open quarantine entries, once read.
+    pub quarantine: Option<Vec<QuarantineEntry>>,
+    /// The run history, once read.
+    pub runs: Option<Vec<RunRecord>>,
+    /// The latest notice.
+    pub notice: Option<Notice>,
+}
+
+impl Model {
+    /// The language chosen.
+    pub fn lang(&self) -> Lang {
+        self.ui.lang
+    }
+
+    /// Whether the engine runs on the embedded sandbox.
+    pub fn demo(&self) -> bool {
+        self.info.as_ref().is_some_and(|info| info.demo)
+    }
+}
+
+/// What a panel wants done; [`SyncApp::apply`] does it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    /// Show another panel.
+    Navigate(Panel),
+    /// Start a sync of the chosen locations.
+    StartSync,
+    /// Stop the running sync.
+    CancelSync,
+    /// Choose the locations to sync (empty: all).
+    SetLocations(Vec<String>),
+    /// Switch the language.
+    SetLang(Lang),
+    /// Switch light / dark.
+    SetTheme(Theme),
+    /// Read the overview again.
+    Refresh,
+    /// Show the queue with another filter.
+    SetQueueFilter(OutboxFilter),
+    /// Read the queue page starting at this row.
+    LoadQueuePage(usize),
+    /// Read the quarantine entries.
+    LoadQuarantine,
+    /// Read the run history.
+    LoadRuns,
+    /// Make dead letters pending again (empty: all).
+    RetryDead(Vec<i64>),
+    /// Remove a dead letter (already confirmed by the person).
+    DiscardDead(i64),
+}
+
+/// `--screenshot`: where to save, and how far the app is.
+pub struct ScreenshotPlan {
+    /// The PNG to write.
+    pub path: PathBuf,
+    /// Frames drawn since the data was complete.
+    settled: u32,
+    /// Whether the screenshot was asked for.
+    requested: bool,
+    /// Whether this run started a sync to have data to show.
+    synced: bool,
+    /// Set by the screenshot callback: the save's outcome.
+    done: ScreenshotDone,
+}
+
+/// Where `--screenshot` reports whether the PNG was saved.
+pub type ScreenshotDone = Arc<Mutex<Option<Result<(), String>>>>;
+
+impl ScreenshotPlan {
+    /// A plan to save the window to `path`, reporting into `done`.
+    pub fn new(path: PathBuf, done: ScreenshotDone) -> ScreenshotPlan {
+        ScreenshotPlan {
+            path,
+            settled: 0,
+            requested: false,
+            synced: false,
+            done,
+        }
+    }
+}
+
+/// How the app is started.
+pub struct AppOptions {
+    /// What the engine syncs against.
+    pub setup: EngineSetup,
+    /// The settings file, shown in the settings panel.
+    pub settings_path: Option<PathBuf>,
+    /// Panel to show first (overrides the remembered one).
+    pub panel: Option<Panel>,
+    /// Save a screenshot here, report into the second field, and close.
+    pub screenshot: Option<(PathBuf, ScreenshotDone)>,
+}
+
+/// Per-panel state that only the drawing needs (selection, open dialogs).
+#[derive(Default)]
+pub struct PanelState {
+    /// The queue panel.
+    pub queue: queue::QueueView,
+    /// The log panel.
+    pub log: log::LogView,
+}
+
+/// The desktop app.
+pub struct SyncApp {
+    /// What the panels show.
+    pub model: Model,
+    /// What only the drawing needs.
+    panels: PanelState,
+    /// The engine thread.
+    engine: EngineHandle,
+    /// `--screenshot` in progress.
+    screenshot: Option<ScreenshotPlan>,
+    /// The theme last applied to the context.
+    applied_theme: Option<Theme>,
+}
+
+impl SyncApp {
+    /// Creates the app and starts the engine; restores the remembered UI state.
+    pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> std::io::Result<SyncApp> {
+        let ctx = cc.egui_ctx.clone();
+        let waker: Waker = Arc::new(move || ctx.request_repaint());
+        let mut ui: UiState = cc
+            .storage
+            .and_then(|storage| eframe::get_value(storage, STORAGE_KEY))
+            .unwrap_or_default();
+        if let Some(panel) = options.panel {
+            ui.panel = panel;
+        }
+        let engine = EngineHandle::start_with(options.setup, waker)?;
+        let screenshot = options
+            .screenshot
+            .map(|(path, done)| ScreenshotPlan::new(path, done));
+        Ok(SyncApp {
+            model: Model {
+                ui,
+                settings_path: options.settings_path,
+                ..Model::default()
+            },
+            panels: PanelState::default(),
+            engine,
+            screenshot,
+            applied_theme: None,
+        })
+    }
+
+    /// Handles one engine event.
+    fn on_event(&mut self, event: Event) {
+        let lang = self.model.lang();
+        match event {
+            Event::Ready(info) => {
+                let keys: Vec<String> = info
+                    .settings
+                    .locations
+                    .iter()
+                    .map(|l| l.key.clone())
+                    .collect();
+                self.model.ui.locations.retain(|key| keys.contains(key));
+                self.model.info = Some(*info);
+                self.engine.send(Command::Refresh);
+                self.request_panel_data(self.model.ui.panel);
+            }
+            Event::SetupFailed(message) => self.model.setup_error = Some(message),
+            Event::Started => {
+                self.model.running = true;
+                self.model.cancelling = false;
+                self.model.progress = None;
+                self.model.started = Some(Instant::now());
+            }
+            Event::Progress(progress) => self.model.progress = Some(progress),
+            Event::Finished(result) => {
+                self.model.running = false;
+                self.model.cancelling = false;
+                self.model.progress = None;
+                self.model.started = None;
+                self.model.last = Some(match *result {
+                    Ok(summary) => LastResult::Summary(Box::new(summary)),
+                    Err(message) => LastResult::Error(message),
+                });
+                self.reload_after_change();
+            }
+            Event::Busy => {
+                self.model.notice = Some(Notice {
+                    text: lang
+                        .pick(
+                            "Eine Synchronisation läuft bereits.",
+                            "A sync is already running.",
+                        )
+                        .to_owned(),
+                    error: true,
+                });
+            }
+            Event::Overview(overview) => {
+                if self.model.last.is_none()
+                    && let Some(run) = overview.runs.first()
+                    && run.outcome.is_some()
+                {
+                    self.model.last = Some(LastResult::Recorded(Box::new(run.clone())));
+                }
+                self.model.overview = Some(*overview);
+            }
+            Event::QueuePage(page) => self.on_queue_page(*page),
+            Event::Quarantine(entries) => self.model.quarantine = Some(entries),
+            Event::Runs(runs) => self.model.runs = Some(runs),
+            Event::Retried(count) => {
+                self.model.notice = Some(Notice {
+                    text: format!(
+                        "{} {}",
+                        lang.number(count as u64),
+                        lang.pick(
+                            "Einträge werden bei der nächsten Synchronisation erneut gesendet.",
+                            "entries will be sent again with the next sync.",
+                        )
+                    ),
+                    error: false,
+                });
+                self.reload_after_change();
+            }
+            Event::Discarded(removed) => {
+                self.model.notice = Some(Notice {
+                    text: if removed {
+                        lang.pick("Eintrag verworfen.", "Entry discarded.")
+                    } else {
+                        lang.pick(
+                            "Der Eintrag war schon nicht mehr vorhanden.",
+                            "The entry was already gone.",
+                        )
+                    }
+                    .to_owned(),
+                    error: false,
+                });
+                self.reload_after_change();
+            }
+            Event::QueryFailed(message) => {
+                self.model.notice = Some(Notice {
+                    text: lang.half(&message),
+                    error: true,
+                });
+            }
+        }
+    }
+
+    /// Keeps a page if it belongs to the filter shown.
+    fn on_queue_page(&mut self, page: QueuePage) {
+        let cache = &mut self.model.queue;
+        if page.filter != cache.filter {
+            return;
+        }
+        cache.requested.remove(&page.offset);
+        cache.total = Some(page.total);
+        cache.pages.insert(page.offset, page.rows);
+    }
+
+    /// The ledger changed (a run, a retry): read what is shown again.
+    fn reload_after_change(&mut self) {
+        self.engine.send(Command::Refresh);
+        let filter = self.model.queue.filter.clone();
+        self.model.queue = QueueCache {
+            filter,
+            ..QueueCache::default()
+        };
+        self.load_queue_page(0);
+        if self.model.runs.is_some() || self.model.ui.panel == Panel::Log {
+            self.engine.send(Command::Runs);
+        }
+        if self.model.quarantine.is_some() {
+            self.engine.send(Command::Quarantine);
+        }
+    }
+
+    /// Asks for a queue page unless it is here or on its way.
+    fn load_queue_page(&mut self, offset: usize) {
+        let cache = &mut self.model.queue;
+        if cache.pages.contains_key(&offset) || !cache.requested.insert(offset) {
+            return;
+        }
+        self.engine.send(Command::QueuePage {
+            filter: cache.filter.clone(),
+            offset,
+            limit: QUEUE_PAGE,
+        });
+    }
+
+    /// Reads what a panel shows when it is opened.
+    fn request_panel_data(&mut self, panel: Panel) {
+        if self.model.info.is_none() {
+            return;
+        }
+        match panel {
+            Panel::Queue => {
+                self.load_queue_page(0);
+                self.engine.send(Command::Quarantine);
+            }
+            Panel::Log => self.engine.send(Command::Runs),
+            _ => self.engine.send(Command::Refresh),
+        }
+    }
+
+    /// The one place intents change state.
+    pub fn apply(&mut self, intent: Intent) {
+        match intent {
+            Intent::Navigate(panel) => {
+                self.model.ui.panel = panel;
+                self.request_panel_data(panel);
+            }
+            Intent::StartSync => {
+                if self.model.running || self.model.info.is_none() {
+                    return;
+                }
+                // Shown as running at once; the engine's `Started` follows.
+                self.model.running = true;
+                self.model.started = Some(Instant::now());
+                self.model.progress = None;
+                self.model.notice = None;
+                self.engine.send(Command::Sync(SyncRequest {
+                    locations: self.model.ui.locations.clone(),
+                    dry_run: false,
+                    trigger: "manual".into(),
+                }));
+            }
+            Intent::CancelSync => {
+                if self.model.running {
+                    self.model.cancelling = true;
+                    self.engine.send(Command::Cancel);
+                }
+            }
+            Intent::SetLocations(keys) => self.model.ui.locations = keys,
+            Intent::SetLang(lang) => self.model.ui.lang = lang,
+            Intent::SetTheme(theme) => self.model.ui.theme = theme,
+            Intent::Refresh => self.engine.send(Command::Refresh),
+            Intent::SetQueueFilter(filter) => {
+                if filter != self.model.queue.filter {
+                    self.model.queue = QueueCache {
+                        filter,
+                        ..QueueCache::default()
+                    };
+                    self.load_queue_page(0);
+                }
+            }
+            Intent::LoadQueuePage(offset) => self.load_queue_page(offset),
+            Intent::LoadQuarantine => self.engine.send(Command::Quarantine),
+            Intent::LoadRuns => self.engine.send(Command::Runs),
+            Intent::RetryDead(ids) => self.engine.send(Command::RetryDead(ids)),
+            Intent::DiscardDead(id) => self.engine.send(Command::DiscardDead(id)),
+        }
+    }
+
+    /// `--screenshot`: start a sync when the ledger is empty, wait until the
+    /// data is complete and drawn, then save the window and close.
+    fn drive_screenshot(&mut self, ctx: &egui::Context) {
+        let Some(plan) = self.screenshot.as_mut() else {
+            return;
+        };
+        if let Some(result) = plan
+            .done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            if result.is_ok() || plan.requested {
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            return;
+        }
+        if self.model.setup_error.is_some() {
+            *plan.done.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(Err("engine did not start".into()));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        let Some(overview) = &self.model.overview else {
+            ctx.request_repaint();
+            return;
+        };
+        if !plan.synced && overview.runs.is_empty() && !self.model.running {
+            plan.synced = true;
+            self.apply(Intent::StartSync);
+            return;
+        }
+        let Some(plan) = self.screenshot.as_mut() else {
+            return;
+        };
+        let panel_ready = match self.model.ui.panel {
+            Panel::Queue => self.model.queue.total.is_some() && self.model.quarantine.is_some(),
+            Panel::Log => self.model.runs.is_some(),
+            _ => true,
+        };
+        if self.model.running || !panel_ready {
+            plan.settled = 0;
+            return;
+        }
+        // Show the details of the first row, so the picture has them.
+        if self.model.ui.panel == Panel::Queue
+            && self.panels.queue.selected.is_none()
+            && let Some(first) = self.model.queue.row(0)
+        {
+            self.panels.queue.selected = Some(first.id);
+        }
+        plan.settled += 1;
+        ctx.request_repaint();
+        if plan.settled >= SCREENSHOT_SETTLE_FRAMES && !plan.requested {
+            plan.requested = true;
+            let (path, done, waker) = (plan.path.clone(), plan.done.clone(), ctx.clone());
+            ctx.request_screenshot(move |image| {
+                // Encoding and writing the PNG is I/O: not on the GUI thread.
+                std::thread::spawn(move || {
+                    let result = super::save_png(&path, &image);
+                    *done.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+                    waker.request_repaint();
+                });
+            });
+        }
+    }
+
+    /// Applies the theme when it changed.
+    fn apply_theme(&mut self, ctx: &egui::Context) {
+        if self.applied_theme == Some(self.model.ui.theme) {
+            return;
+        }
+        self.applied_theme = Some(self.model.ui.theme);
+        ctx.set_theme(match self.model.ui.theme {
+            Theme::System => egui::ThemePreference::System,
+            Theme::Light => egui::ThemePreference::Light,
+            Theme::Dark => egui::ThemePreference::Dark,
+        });
+    }
+
+    /// Draws one frame and returns the panels' intents (tests drive this
+    /// through the harness).
+    fn draw(&mut self, ui: &mut egui::Ui) -> Vec<Intent> {
+        let mut intents = Vec::new();
+        if ui.input(|i| i.key_pressed(egui::Key::F5)) {
+            intents.push(if self.model.running {
+                Intent::CancelSync
+            } else {
+                Intent::StartSync
+            });
+        }
+        let model = &self.model;
+        egui::Panel::top("top_bar").show(ui, |ui| {
+            intents.extend(top_bar::top_bar_ui(ui, model));
+        });
+        if model.demo() {
+            egui::Panel::top("demo_banner").show(ui, |ui| {
+                intents.extend(top_bar::demo_banner_ui(ui, model));
+            });
+        }
+        egui::Panel::left("navigation")
+            .resizable(false)
+            .exact_size(170.0)
+            .show(ui, |ui| {
+                intents.extend(nav::nav_ui(ui, model));
+            });
+        let panels = &mut self.panels;
+        egui::CentralPanel::default().show(ui, |ui| {
+            if let Some(notice) = &model.notice {
+                top_bar::notice_ui(ui, notice);
+            }
+            if let Some(error) = &model.setup_error {
+                top_bar::setup_error_ui(ui, model.lang(), error);
+                return;
+            }
+            let panel_intents = match model.ui.panel {
+                Panel::Overview => overview::overview_ui(ui, model),
+                Panel::Queue => queue::queue_ui(ui, model, &mut panels.queue),
+                Panel::Log => log::log_ui(ui, model, &mut panels.log),
+                Panel::Settings => settings::settings_ui(ui, model),
+                coming_panel => coming::coming_ui(ui, model, coming_panel),
+            };
+            intents.extend(panel_intents);
+        });
+        intents
+    }
+}
+
+impl eframe::App for SyncApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        for event in self.engine.drain() {
+            self.on_event(event);
+        }
+        self.apply_theme(ctx);
+        self.drive_screenshot(ctx);
+        if self.model.running {
+            // Remaining time and rate change with the clock, not only with events.
+            ctx.request_repaint_after(std::time::Duration::from_millis(500));
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        for intent in self.draw(ui) {
+            self.apply(intent);
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, &self.model.ui);
+    }
+}
+
+/// The colour a run's outcome is shown in.
+pub fn outcome_color(ui: &egui::Ui, outcome: Option<RunOutcome>) -> egui::Color32 {
+    let dark = ui.visuals().dark_mode;
+    match outcome {
+        Some(RunOutcome::Success) => {
+            if dark {
+                egui::Color32::from_rgb(110, 200, 120)
+            } else {
+                egui::Color32::from_rgb(30, 130, 50)
+            }
+        }
+        Some(RunOutcome::Warnings) | Some(RunOutcome::Cancelled) => {
+            if dark {
+                egui::Color32::from_rgb(240, 180, 60)
+            } else {
+                egui::Color32::from_rgb(170, 100, 0)
+            }
+        }
+        Some(RunOutcome::Failed) => ui.visuals().error_fg_color,
+        None => ui.visuals().weak_text_color(),
+    }
+}
+
+/// A run's outcome in words.
+pub fn outcome_text(lang: Lang, outcome: Option<RunOutcome>) -> &'static str {
+    match outcome {
+        Some(RunOutcome::Success) => lang.pick("Erfolgreich", "Succeeded"),
+        Some(RunOutcome::Warnings) => lang.pick("Mit Hinweisen", "With warnings"),
+        Some(RunOutcome::Failed) => lang.pick("Fehlgeschlagen", "Failed"),
+        Some(RunOutcome::Cancelled) => lang.pick("Abgebrochen", "Cancelled"),
+        None => lang.pick("Läuft", "Running"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panel_names_are_understood_in_both_languages() {
+        assert_eq!(Panel::from_name("uebersicht"), Some(Panel::Overview));
+        assert_eq!(Panel::from_name("Übersicht"), Some(Panel::Overview));
+        assert_eq!(Panel::from_name("queue"), Some(Panel::Queue));
+        assert_eq!(Panel::from_name("protokoll"), Some(Panel::Log));
+        assert_eq!(Panel::from_name("nichts"), None);
+    }
+}

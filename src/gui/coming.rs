@@ -1,0 +1,125 @@
+//! Duplikate, Zuordnung, Import and Dashboard: views a later version fills.
+//! Until then each shows what the ledger already knows about its subject —
+//! real counts, nothing invented — and says what is coming.
+
+use super::app::{Intent, Model, Panel};
+use super::i18n::Lang;
+
+/// Draws one of the coming views.
+pub fn coming_ui(ui: &mut egui::Ui, model: &Model, panel: Panel) -> Vec<Intent> {
+    let lang = model.lang();
+    ui.heading(panel.title(lang));
+    ui.add_space(6.0);
+    ui.label(match panel {
+        Panel::Duplicates => lang.pick(
+            "Hier werden mögliche doppelte Patienten und Fälle zur Prüfung angezeigt.",
+            "Possible duplicate patients and cases will be listed here for review.",
+        ),
+        Panel::Mapping => lang.pick(
+            "Hier wird festgelegt, welche Ivoris-Felder und Terminarten in welche HubSpot-Eigenschaften und Deal-Phasen fließen.",
+            "Here you will decide which Ivoris fields and appointment types feed which HubSpot properties and deal stages.",
+        ),
+        Panel::Import => lang.pick(
+            "Hier wird die historische Übernahme aus CSV-Exporten gestartet und verfolgt.",
+            "The historical migration from CSV exports will be started and followed here.",
+        ),
+        _ => lang.pick(
+            "Hier erscheinen Kennzahlen: Neupatienten, Termine, Ausfälle und Umsatz je Standort.",
+            "Key figures will appear here: new patients, appointments, no-shows and revenue per location.",
+        ),
+    });
+    ui.add_space(10.0);
+    ui.strong(lang.pick("Was der Ledger schon weiß", "What the ledger already knows"));
+    match &model.overview {
+        None => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(lang.pick("Daten werden gelesen …", "Reading data …"));
+            });
+        }
+        Some(overview) if overview.locations.is_empty() => {
+            ui.weak(lang.pick(
+                "Noch keine Daten – zuerst synchronisieren.",
+                "No data yet – sync first.",
+            ));
+        }
+        Some(overview) => {
+            let columns = known_columns(lang, panel);
+            egui::Grid::new(("coming", panel as u8))
+                .num_columns(columns.len() + 1)
+                .striped(true)
+                .spacing([20.0, 6.0])
+                .show(ui, |ui| {
+                    ui.strong(lang.pick("Standort", "Location"));
+                    for (title, _) in &columns {
+                        ui.strong(*title);
+                    }
+                    ui.end_row();
+                    for location in &overview.locations {
+                        ui.label(&location.name);
+                        for (_, value) in &columns {
+                            ui.label(lang.number(value(location)));
+                        }
+                        ui.end_row();
+                    }
+                });
+        }
+    }
+    ui.add_space(10.0);
+    ui.weak(lang.pick(
+        "Diese Ansicht folgt in einer späteren Version.",
+        "This view comes in a later version.",
+    ));
+    if let Some(latest) = super::overview::latest_run_text(model) {
+        ui.weak(latest);
+    }
+    Vec::new()
+}
+
+/// A count of one location.
+type Count = fn(&crate::engine::handle::LocationOverview) -> u64;
+
+/// The counts each coming view shows.
+fn known_columns(lang: Lang, panel: Panel) -> Vec<(&'static str, Count)> {
+    match panel {
+        Panel::Duplicates => vec![
+            (lang.pick("Patienten", "Patients"), |l| l.counts.patients),
+            (lang.pick("Fälle", "Cases"), |l| l.cases),
+            (
+                lang.pick("als Duplikat bestätigt", "confirmed duplicates"),
+                |l| l.duplicate_cases,
+            ),
+        ],
+        Panel::Mapping => vec![
+            (lang.pick("Terminarten", "Appointment types"), |l| {
+                l.counts.appointment_templates
+            }),
+            (lang.pick("Behandler", "Practitioners"), |l| {
+                l.counts.practitioners
+            }),
+            (lang.pick("Fälle", "Cases"), |l| l.cases),
+            (lang.pick("Deals in HubSpot", "Deals in HubSpot"), |l| {
+                l.confirmed.deals
+            }),
+        ],
+        Panel::Import => vec![
+            (lang.pick("Patienten", "Patients"), |l| l.counts.patients),
+            (lang.pick("Termine", "Appointments"), |l| {
+                l.counts.appointments
+            }),
+            (lang.pick("Leistungen", "Billing lines"), |l| {
+                l.counts.document_entries
+            }),
+        ],
+        _ => vec![
+            (lang.pick("Patienten", "Patients"), |l| l.counts.patients),
+            (lang.pick("Termine", "Appointments"), |l| {
+                l.counts.appointments
+            }),
+            (lang.pick("Leistungen", "Billing lines"), |l| {
+                l.counts.document_entries
+            }),
+            (lang.pick("Stühle", "Chairs"), |l| l.counts.chairs),
+        ],
+    }
+}

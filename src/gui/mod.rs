@@ -1,0 +1,110 @@
+//! The desktop app (DESIGN.md §1, §11): egui on the main thread, the engine
+//! on its own thread.
+//!
+//! Invariants: the GUI thread never does I/O or SQLite — every number it
+//! shows arrives as an engine event, and every change it makes is a
+//! command; the engine knows nothing about egui and wakes the GUI through a
+//! closure. One file per panel; panels draw from a read-only model and
+//! return intents that [`app::SyncApp::apply`] carries out.
+
+pub mod app;
+pub mod coming;
+pub mod i18n;
+pub mod log;
+pub mod nav;
+pub mod overview;
+pub mod queue;
+pub mod settings;
+pub mod top_bar;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+pub use app::{AppOptions, Panel, SyncApp};
+
+use crate::engine::handle::EngineSetup;
+
+/// Why the app could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GuiError {
+    #[error("Fenster kann nicht geöffnet werden / Cannot open the window: {0}")]
+    Window(String),
+    #[error("Bildschirmfoto nicht gespeichert / Screenshot not saved: {0}")]
+    Screenshot(String),
+}
+
+/// How the binary starts the app.
+pub struct Launch {
+    /// What the engine syncs against.
+    pub setup: EngineSetup,
+    /// The settings file, shown in the settings panel.
+    pub settings_path: Option<PathBuf>,
+    /// Panel to show first.
+    pub panel: Option<Panel>,
+    /// Save a screenshot of the loaded window to this PNG and close.
+    pub screenshot: Option<PathBuf>,
+}
+
+/// Opens the window and runs until it is closed.
+pub fn run(launch: Launch) -> Result<(), GuiError> {
+    let done: app::ScreenshotDone = Arc::new(Mutex::new(None));
+    let screenshot = launch.screenshot.clone().map(|path| (path, done.clone()));
+    let taking_screenshot = screenshot.is_some();
+    let viewport = egui::ViewportBuilder::default()
+        .with_title("Ivoris → HubSpot Sync")
+        .with_inner_size([1280.0, 800.0])
+        .with_min_inner_size([900.0, 560.0]);
+    let options = eframe::NativeOptions {
+        viewport,
+        // A screenshot run must neither read nor overwrite what the user's
+        // own window remembered.
+        persist_window: !taking_screenshot,
+        ..eframe::NativeOptions::default()
+    };
+    let app_options = AppOptions {
+        setup: launch.setup,
+        settings_path: launch.settings_path,
+        panel: launch.panel,
+        screenshot,
+    };
+    eframe::run_native(
+        if taking_screenshot {
+            "ivoris-hubspot-sync-screenshot"
+        } else {
+            "ivoris-hubspot-sync"
+        },
+        options,
+        Box::new(move |cc| {
+            let app = SyncApp::new(cc, app_options)?;
+            Ok(Box::new(app) as Box<dyn eframe::App>)
+        }),
+    )
+    .map_err(|e| GuiError::Window(e.to_string()))?;
+    if taking_screenshot {
+        return match done.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            Some(Ok(())) => Ok(()),
+            Some(Err(reason)) => Err(GuiError::Screenshot(reason)),
+            None => Err(GuiError::Screenshot(
+                "das Fenster wurde vorher geschlossen / the window closed first".into(),
+            )),
+        };
+    }
+    Ok(())
+}
+
+/// Writes a screenshot as an RGB PNG (no alpha: smaller files).
+pub fn save_png(path: &Path, image: &egui::ColorImage) -> Result<(), String> {
+    let [width, height] = image.size;
+    let mut rgb = Vec::with_capacity(width * height * 3);
+    for pixel in &image.pixels {
+        rgb.extend_from_slice(&[pixel.r(), pixel.g(), pixel.b()]);
+    }
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::High);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&rgb).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())
+}

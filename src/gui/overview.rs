@@ -1,0 +1,222 @@
+//! Übersicht: per location what the ledger holds against what HubSpot
+//! confirmed, quarantine and dead letters, the latest runs, and the days
+//! where the reconciliation report found Ivoris, ledger and HubSpot apart.
+
+use egui_extras::{Column, TableBuilder};
+
+use super::app::{Intent, Model, Panel, outcome_color, outcome_text};
+use super::i18n::Lang;
+use super::log::{local_time, runs_table_ui};
+
+/// Draws the overview.
+pub fn overview_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
+    let mut intents = Vec::new();
+    let lang = model.lang();
+    ui.horizontal(|ui| {
+        ui.heading(Panel::Overview.title(lang));
+        if ui
+            .small_button(lang.pick("Aktualisieren", "Refresh"))
+            .clicked()
+        {
+            intents.push(Intent::Refresh);
+        }
+    });
+    let Some(overview) = &model.overview else {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(lang.pick("Daten werden gelesen …", "Reading data …"));
+        });
+        return intents;
+    };
+    ui.add_space(6.0);
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.strong(lang.pick("Standorte", "Locations"));
+            if overview.locations.is_empty() {
+                ui.weak(lang.pick(
+                    "Noch keine Daten – „Jetzt synchronisieren“ liest die Praxen ein.",
+                    "No data yet – \"Sync now\" reads the practices.",
+                ));
+            } else {
+                locations_table_ui(ui, model, lang);
+            }
+            ui.add_space(12.0);
+            ui.strong(lang.pick(
+                "Abgleich: abweichende Tage",
+                "Reconciliation: differing days",
+            ));
+            differences_ui(ui, model, lang);
+            ui.add_space(12.0);
+            ui.horizontal(|ui| {
+                ui.strong(lang.pick("Letzte Läufe", "Latest runs"));
+                if ui
+                    .small_button(lang.pick("Ganzes Protokoll", "Full log"))
+                    .clicked()
+                {
+                    intents.push(Intent::Navigate(Panel::Log));
+                }
+            });
+            if overview.runs.is_empty() {
+                ui.weak(lang.pick("Noch keine Läufe.", "No runs yet."));
+            } else {
+                ui.push_id("overview_runs", |ui| {
+                    runs_table_ui(ui, lang, &overview.runs, false);
+                });
+            }
+        });
+    intents
+}
+
+/// One row per location.
+fn locations_table_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
+    let Some(overview) = &model.overview else {
+        return;
+    };
+    let warn = outcome_color(ui, Some(crate::ledger::RunOutcome::Warnings));
+    let bad = ui.visuals().error_fg_color;
+    ui.push_id("overview_locations", |ui| {
+        TableBuilder::new(ui)
+            .striped(true)
+            .vscroll(false)
+            .column(Column::auto().at_least(200.0))
+            .columns(Column::auto().at_least(70.0), 9)
+            .header(36.0, |mut header| {
+                for title in [
+                    lang.pick("Standort", "Location"),
+                    lang.pick("Patienten\n(Ledger)", "Patients\n(ledger)"),
+                    lang.pick("Kontakte\n(HubSpot)", "Contacts\n(HubSpot)"),
+                    lang.pick("Termine\n(Ledger)", "Appointments\n(ledger)"),
+                    lang.pick("Termine\n(HubSpot)", "Appointments\n(HubSpot)"),
+                    lang.pick("Fälle\n(Ledger)", "Cases\n(ledger)"),
+                    lang.pick("Deals\n(HubSpot)", "Deals\n(HubSpot)"),
+                    lang.pick("Wartend", "Pending"),
+                    lang.pick("Fehl-\ngeschlagen", "Dead\nletters"),
+                    lang.pick("Quarantäne", "Quarantined"),
+                ] {
+                    header.col(|ui| {
+                        ui.strong(title);
+                    });
+                }
+            })
+            .body(|mut body| {
+                for location in &overview.locations {
+                    body.row(22.0, |mut row| {
+                        row.col(|ui| {
+                            ui.label(&location.name).on_hover_text(&location.key);
+                        });
+                        let numbers = [
+                            (location.counts.patients, None),
+                            (location.confirmed.contacts, None),
+                            (location.counts.appointments, None),
+                            (location.confirmed.appointments, None),
+                            (location.cases, None),
+                            (location.confirmed.deals, None),
+                            (location.pending, None),
+                            (location.dead, Some(bad)),
+                            (location.counts.quarantined, Some(warn)),
+                        ];
+                        for (value, alert) in numbers {
+                            row.col(|ui| {
+                                let text = lang.number(value);
+                                match alert {
+                                    Some(color) if value > 0 => {
+                                        ui.colored_label(color, egui::RichText::new(text).strong());
+                                    }
+                                    _ => {
+                                        ui.label(text);
+                                    }
+                                }
+                            });
+                        }
+                    });
+                }
+            });
+    });
+}
+
+/// The differing days of the latest reconciliation report.
+fn differences_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
+    let Some(overview) = &model.overview else {
+        return;
+    };
+    if overview.differences.is_empty() {
+        ui.colored_label(
+            outcome_color(ui, Some(crate::ledger::RunOutcome::Success)),
+            lang.pick(
+                "Ivoris, Ledger und HubSpot stimmen überein (letzter Abgleich).",
+                "Ivoris, ledger and HubSpot agree (latest reconciliation).",
+            ),
+        );
+        return;
+    }
+    let bad = ui.visuals().error_fg_color;
+    ui.push_id("overview_differences", |ui| {
+        TableBuilder::new(ui)
+            .striped(true)
+            .vscroll(true)
+            .max_scroll_height(220.0)
+            .columns(Column::auto().at_least(90.0), 6)
+            .header(22.0, |mut header| {
+                for title in [
+                    lang.pick("Standort", "Location"),
+                    lang.pick("Tag", "Day"),
+                    lang.pick("Art", "Kind"),
+                    "Ivoris",
+                    "Ledger",
+                    "HubSpot",
+                ] {
+                    header.col(|ui| {
+                        ui.strong(title);
+                    });
+                }
+            })
+            .body(|body| {
+                body.rows(20.0, overview.differences.len(), |mut row| {
+                    let Some(diff) = overview.differences.get(row.index()) else {
+                        return;
+                    };
+                    row.col(|ui| {
+                        ui.label(&diff.location_key);
+                    });
+                    row.col(|ui| {
+                        ui.label(&diff.day);
+                    });
+                    row.col(|ui| {
+                        ui.label(match diff.kind.as_str() {
+                            "appointments" => lang.pick("Termine", "appointments"),
+                            "entries" => lang.pick("Leistungen", "billing lines"),
+                            other => other,
+                        });
+                    });
+                    let hubspot = diff.hubspot;
+                    for (value, differs) in [
+                        (Some(diff.ivoris), false),
+                        (Some(diff.ledger), diff.ledger != diff.ivoris),
+                        (hubspot, hubspot.is_some_and(|h| h != diff.ledger)),
+                    ] {
+                        row.col(|ui| {
+                            let text = value.map_or("–".to_owned(), |v| lang.number(v));
+                            if differs {
+                                ui.colored_label(bad, egui::RichText::new(text).strong());
+                            } else {
+                                ui.label(text);
+                            }
+                        });
+                    }
+                });
+            });
+    });
+}
+
+/// When the latest run started, in words (used by the coming panels too).
+pub fn latest_run_text(model: &Model) -> Option<String> {
+    let lang = model.lang();
+    let run = model.overview.as_ref()?.runs.first()?;
+    Some(format!(
+        "{} {} – {}",
+        lang.pick("Letzter Lauf:", "Latest run:"),
+        local_time(&run.started_at),
+        outcome_text(lang, run.outcome)
+    ))
+}
