@@ -235,7 +235,10 @@ pub async fn sync(
                 RunOutcome::Cancelled
             } else if !problems.is_empty() {
                 RunOutcome::Failed
-            } else if summary.dead_letters > 0 || summary.quarantined > 0 {
+            } else if summary.dead_letters > 0
+                || summary.quarantined > 0
+                || summary.counts.failed > 0
+            {
                 RunOutcome::Warnings
             } else {
                 RunOutcome::Success
@@ -245,6 +248,12 @@ pub async fn sync(
                 notes.push(format!(
                     "{} fehlgeschlagene Schreibvorgänge warten auf Prüfung / {} dead letters wait for review",
                     summary.dead_letters, summary.dead_letters
+                ));
+            }
+            if summary.counts.failed > 0 {
+                notes.push(format!(
+                    "{} Schreibvorgänge sind fehlgeschlagen und werden später wiederholt / {} writes failed and will be retried later",
+                    summary.counts.failed, summary.counts.failed
                 ));
             }
             if summary.quarantined > 0 {

@@ -507,6 +507,7 @@ impl SyncApp {
                 self.engine.send(Command::Sync(SyncRequest {
                     locations: self.model.ui.locations.clone(),
                     dry_run: false,
+                    full_sweep: false,
                     trigger: "manual".into(),
                 }));
             }
