@@ -5,8 +5,9 @@
 //! PNG and closes it, `--panel NAME` chooses the view.
 //!
 //! Exit codes: 0 success; 1 failed (an error, or a location could not be
-//! synced); 2 wrong usage; 3 finished, but dead letters or quarantined
-//! records need a look; 4 another sync holds the ledger; 130 cancelled.
+//! synced); 2 wrong usage; 3 finished, but writes failed (retried later) or
+//! dead letters or quarantined records need a look; 4 another sync holds the
+//! ledger; 130 cancelled.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
