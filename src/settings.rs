@@ -29,6 +29,9 @@ pub const HUBSPOT_BASE_URL: &str = "https://api.hubapi.com";
 /// Default deal pipeline label (DESIGN.md §4).
 pub const DEFAULT_PIPELINE: &str = "Patientenreise";
 
+/// Allowed minutes between automatic syncs (`sync.schedule_minutes`).
+pub const SCHEDULE_MINUTES: (u32, u32) = (5, 1440);
+
 /// Key names that would hold a secret. Matched case-insensitively on every
 /// key at any depth of the file.
 const SECRET_KEYS: &[&str] = &[
@@ -202,6 +205,9 @@ pub struct SyncSettings {
     /// sandbox whose practices live on their own simulated clock; never set
     /// for a real installation.
     pub simulated_now: Option<NaiveDateTime>,
+    /// Minutes between automatic syncs while the desktop app is open;
+    /// `None` (the default) means only manual and CLI runs.
+    pub schedule_minutes: Option<u32>,
 }
 
 impl Default for SyncSettings {
@@ -211,6 +217,7 @@ impl Default for SyncSettings {
             ivoris_timeout_secs: 20,
             ivoris_pause_ms: 100,
             simulated_now: None,
+            schedule_minutes: None,
         }
     }
 }
@@ -363,6 +370,7 @@ impl Settings {
                     .sync
                     .simulated_now
                     .map(|now| now.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                schedule_minutes: self.sync.schedule_minutes,
             },
             location: self
                 .locations
@@ -590,6 +598,7 @@ struct RawSync {
     ivoris_timeout_secs: Option<Spanned<i64>>,
     ivoris_pause_ms: Option<Spanned<i64>>,
     simulated_now: Option<Spanned<String>>,
+    schedule_minutes: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -861,6 +870,14 @@ impl RawSettings {
                 (0, 60_000),
                 sync_defaults.ivoris_pause_ms,
             ),
+            schedule_minutes: self.sync.schedule_minutes.as_ref().map(|_| {
+                check.bounded(
+                    "sync.schedule_minutes",
+                    &self.sync.schedule_minutes,
+                    SCHEDULE_MINUTES,
+                    SCHEDULE_MINUTES.0,
+                )
+            }),
         };
 
         let mut locations: Vec<LocationSettings> = Vec::new();
@@ -978,6 +995,8 @@ struct OutSync {
     ivoris_pause_ms: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     simulated_now: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule_minutes: Option<u32>,
 }
 
 #[derive(Serialize)]

@@ -11,6 +11,12 @@
 //! commands too: the engine thread reads the ledger and answers with plain
 //! data, so the GUI thread never touches SQLite. In demo mode the thread
 //! first starts the embedded sandbox on its runtime and syncs against it.
+//!
+//! The settings panel's actions run here as well: saving writes the
+//! settings file and the credential store and then reconfigures the engine
+//! (leaving demo mode once locations and secrets are complete), „Verbindung
+//! testen“ asks one Ivoris installation, „Einrichtung prüfen“ provisions
+//! HubSpot.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,17 +24,23 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use crate::hubspot::provision::{self, ProvisionReport};
+use crate::ivoris::client::{IvorisClient, IvorisClientConfig, IvorisError, RetryPolicy};
 use crate::ledger::reconciliation::ReconciliationRow;
 use crate::ledger::{
     ConfirmedCounts, Counts, Ledger, LedgerError, OutboxCounts, OutboxFilter, OutboxItem,
     QuarantineEntry, RunRecord,
 };
+use crate::mapping::store::load_current;
 use crate::sandbox::{FaultProfile, Sandbox, SandboxOptions, Size};
-use crate::secrets::{MemorySecretStore, Secrets};
-use crate::settings::Settings;
+use crate::secrets::{IvorisSecrets, MemorySecretStore, Secret, SecretKey, SecretStore, Secrets};
+use crate::settings::{DataDirs, LocationSettings, Settings};
 
 use super::extract::CancelFlag;
-use super::run::{Credentials, Progress, SyncEnvironment, SyncRequest, SyncSummary, sync};
+use super::run::{
+    Credentials, Progress, SyncEnvironment, SyncRequest, SyncSummary, clock_for, hubspot_client,
+    provision_spec, sync,
+};
 
 /// Wakes the GUI when an event is waiting.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -53,6 +65,100 @@ pub enum EngineSetup {
     /// The settings are there but the engine cannot run (a secret is
     /// missing); the GUI shows why, German / English.
     Unavailable(String),
+}
+
+/// Where the settings file is and where secrets go, so the app can save
+/// them; tests hand in a temp path and a memory store.
+#[derive(Clone)]
+pub struct SettingsHome {
+    /// The settings file written by „Speichern“.
+    pub path: PathBuf,
+    /// Default places of the ledger (a setting without `ledger`).
+    pub dirs: DataDirs,
+    /// The credential store secrets are written to and read from.
+    pub store: Arc<dyn SecretStore>,
+    /// Environment variables that win over the store (headless habits);
+    /// a snapshot taken at start.
+    pub env: HashMap<String, String>,
+}
+
+/// Settings to save: the validated file content and the secrets to change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsChange {
+    /// What the settings file will hold.
+    pub settings: Settings,
+    /// Secrets to store (`Some`) or delete (`None`); absent keys stay.
+    pub secrets: Vec<(SecretKey, Option<Secret>)>,
+}
+
+/// „Verbindung testen“ of one location as typed in the form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionTest {
+    /// The location's connection settings (validated).
+    pub location: LocationSettings,
+    /// A newly typed password; `None` uses the stored one.
+    pub password: Option<Secret>,
+    /// A newly typed API key; `None` uses the stored one.
+    pub api_key: Option<Secret>,
+}
+
+/// One step of a connection test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionCheck {
+    /// The credentials are there.
+    Credentials,
+    /// `About/v1/Ping`.
+    Ping,
+    /// `About/v1/IvorisVersion`.
+    Version,
+    /// The first page of patients.
+    SamplePage,
+}
+
+/// What one step found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionStep {
+    /// Which step.
+    pub check: ConnectionCheck,
+    /// What worked (German / English), or what failed and what to do.
+    pub result: Result<String, String>,
+}
+
+/// The answer to [`Command::TestConnection`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionReport {
+    /// The location key tested.
+    pub location: String,
+    /// Steps in order; the first failure ends the test.
+    pub steps: Vec<ConnectionStep>,
+}
+
+impl ConnectionReport {
+    /// Whether every step worked.
+    pub fn ok(&self) -> bool {
+        self.steps.iter().all(|step| step.result.is_ok())
+    }
+}
+
+/// Where a secret was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretState {
+    /// In the credential store.
+    Stored,
+    /// In an environment variable (wins over the store).
+    Environment,
+    /// Nowhere.
+    Missing,
+}
+
+/// The outcome of [`Command::SaveSettings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedSettings {
+    /// Whether the engine now runs with the saved settings (a `Ready`
+    /// follows).
+    pub applied: bool,
+    /// Why not, German / English.
+    pub note: Option<String>,
 }
 
 /// What the GUI asks of the engine.
@@ -81,6 +187,14 @@ pub enum Command {
     RetryDead(Vec<i64>),
     /// Remove one dead letter for good.
     DiscardDead(i64),
+    /// Write the settings file and the secrets, then run with them.
+    SaveSettings(Box<SettingsChange>),
+    /// Which of these secrets are stored.
+    SecretStatus(Vec<SecretKey>),
+    /// Ask one Ivoris installation: ping, version, a sample page.
+    TestConnection(Box<ConnectionTest>),
+    /// Run HubSpot provisioning now („Einrichtung prüfen“).
+    Provision,
     /// End the engine thread (window closed).
     Shutdown,
 }
@@ -172,6 +286,14 @@ pub enum Event {
     Discarded(bool),
     /// A query or action failed; German / English.
     QueryFailed(String),
+    /// Answer to [`Command::SaveSettings`]; the error is German / English.
+    SettingsSaved(Result<SavedSettings, String>),
+    /// Answer to [`Command::SecretStatus`].
+    SecretStatus(Vec<(SecretKey, SecretState)>),
+    /// Answer to [`Command::TestConnection`].
+    ConnectionTested(Box<ConnectionReport>),
+    /// Answer to [`Command::Provision`]; the error is German / English.
+    Provisioned(Box<Result<ProvisionReport, String>>),
 }
 
 /// Sends an event and wakes the GUI.
@@ -196,6 +318,15 @@ impl EngineHandle {
     /// Starts the engine thread; in demo mode it starts the sandbox first.
     /// Commands sent meanwhile wait until it is ready.
     pub fn start_with(setup: EngineSetup, waker: Waker) -> std::io::Result<EngineHandle> {
+        EngineHandle::start_at_home(setup, None, waker)
+    }
+
+    /// Like [`EngineHandle::start_with`], able to save settings to `home`.
+    pub fn start_at_home(
+        setup: EngineSetup,
+        home: Option<SettingsHome>,
+        waker: Waker,
+    ) -> std::io::Result<EngineHandle> {
         let (commands, mut inbox) = tokio::sync::mpsc::unbounded_channel::<Command>();
         let (outbox, events) = mpsc::channel::<Event>();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -219,40 +350,72 @@ impl EngineHandle {
                 runtime.block_on(async move {
                     // The sandbox lives as long as this loop: dropping it
                     // stops its servers.
-                    let (env, sandbox) = match prepare(setup).await {
-                        Ok(prepared) => prepared,
+                    // Without an environment (a secret missing, the ledger
+                    // unreadable) the loop still serves the settings panel,
+                    // so the problem can be fixed from the app.
+                    let (mut env, mut sandbox, unavailable) = match start_engine(setup).await {
+                        Ok((env, sandbox)) => {
+                            emit(Event::Ready(Box::new(EngineInfo {
+                                settings: env.settings.clone(),
+                                ledger_path: env.ledger_path.clone(),
+                                demo: sandbox.is_some(),
+                            })));
+                            (Some(Arc::new(env)), sandbox, String::new())
+                        }
                         Err(message) => {
-                            emit(Event::SetupFailed(message));
-                            return;
+                            emit(Event::SetupFailed(message.clone()));
+                            (None, None, message)
                         }
                     };
-                    // Create and migrate the ledger once, before queries
-                    // open it side by side.
-                    let ledger_path = env.ledger_path.clone();
-                    let opened =
-                        tokio::task::spawn_blocking(move || Ledger::open(&ledger_path).map(drop))
-                            .await;
-                    match opened {
-                        Ok(Ok(())) => {}
-                        Ok(Err(error)) => {
-                            emit(Event::SetupFailed(error.to_string()));
-                            return;
-                        }
-                        Err(error) => {
-                            emit(Event::SetupFailed(error.to_string()));
-                            return;
-                        }
-                    }
-                    emit(Event::Ready(Box::new(EngineInfo {
-                        settings: env.settings.clone(),
-                        ledger_path: env.ledger_path.clone(),
-                        demo: sandbox.is_some(),
-                    })));
-                    let env = Arc::new(env);
                     let running: Arc<Mutex<Option<CancelFlag>>> = Arc::new(Mutex::new(None));
-                    while let Some(command) = inbox.recv().await {
+                    // Saved settings come back here to replace the environment.
+                    let (reconfigure, mut reconfigured) =
+                        tokio::sync::mpsc::unbounded_channel::<SyncEnvironment>();
+                    loop {
+                        let command = tokio::select! {
+                            command = inbox.recv() => match command {
+                                Some(command) => command,
+                                None => break,
+                            },
+                            Some(next) = reconfigured.recv() => {
+                                let next = Arc::new(next);
+                                env = Some(next.clone());
+                                let env = next;
+                                // Leaves demo mode: the sandbox's servers stop.
+                                drop(sandbox.take());
+                                emit(Event::Ready(Box::new(EngineInfo {
+                                    settings: env.settings.clone(),
+                                    ledger_path: env.ledger_path.clone(),
+                                    demo: false,
+                                })));
+                                continue;
+                            }
+                        };
+                        // Everything but the settings panel needs an environment.
+                        let needs_env = !matches!(
+                            command,
+                            Command::SaveSettings(_)
+                                | Command::SecretStatus(_)
+                                | Command::TestConnection(_)
+                                | Command::Cancel
+                                | Command::Shutdown
+                        );
+                        let current = match (&env, needs_env) {
+                            (Some(env), _) => Some(env.clone()),
+                            (None, false) => None,
+                            (None, true) => {
+                                emit(match command {
+                                    Command::Sync(_) => {
+                                        Event::Finished(Box::new(Err(unavailable.clone())))
+                                    }
+                                    _ => Event::QueryFailed(unavailable.clone()),
+                                });
+                                continue;
+                            }
+                        };
                         match command {
                             Command::Sync(request) => {
+                                let Some(env) = current else { continue };
                                 let mut slot =
                                     running.lock().unwrap_or_else(PoisonError::into_inner);
                                 if slot.is_some() {
@@ -262,8 +425,7 @@ impl EngineHandle {
                                 let cancel = CancelFlag::new();
                                 *slot = Some(cancel.clone());
                                 drop(slot);
-                                let (env, emit, running) =
-                                    (env.clone(), emit.clone(), running.clone());
+                                let (emit, running) = (emit.clone(), running.clone());
                                 tokio::spawn(async move {
                                     emit(Event::Started);
                                     let progress = {
@@ -286,6 +448,67 @@ impl EngineHandle {
                                     flag.cancel();
                                 }
                             }
+                            Command::SaveSettings(change) => {
+                                if running
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .is_some()
+                                {
+                                    emit(Event::SettingsSaved(Err(RUNNING_NO_SAVE.into())));
+                                    continue;
+                                }
+                                let Some(home) = home.clone() else {
+                                    emit(Event::SettingsSaved(Err(NO_HOME.into())));
+                                    continue;
+                                };
+                                let (emit, reconfigure) = (emit.clone(), reconfigure.clone());
+                                // File and credential store: blocking I/O.
+                                tokio::task::spawn_blocking(move || {
+                                    match save_settings(&home, *change, current.as_deref()) {
+                                        Ok((saved, next)) => {
+                                            emit(Event::SettingsSaved(Ok(saved)));
+                                            if let Some(next) = next {
+                                                let _ = reconfigure.send(next);
+                                            }
+                                        }
+                                        Err(message) => emit(Event::SettingsSaved(Err(message))),
+                                    }
+                                });
+                            }
+                            Command::SecretStatus(keys) => {
+                                let Some(home) = home.clone() else {
+                                    emit(Event::SecretStatus(
+                                        keys.into_iter()
+                                            .map(|key| (key, SecretState::Missing))
+                                            .collect(),
+                                    ));
+                                    continue;
+                                };
+                                let emit = emit.clone();
+                                tokio::task::spawn_blocking(move || {
+                                    let (states, problem) = secret_status(&home, keys);
+                                    emit(Event::SecretStatus(states));
+                                    if let Some(message) = problem {
+                                        emit(Event::QueryFailed(message));
+                                    }
+                                });
+                            }
+                            Command::TestConnection(test) => {
+                                let (emit, home) = (emit.clone(), home.clone());
+                                tokio::spawn(async move {
+                                    let report =
+                                        test_connection(home, current.as_deref(), *test).await;
+                                    emit(Event::ConnectionTested(Box::new(report)));
+                                });
+                            }
+                            Command::Provision => {
+                                let Some(current) = current else { continue };
+                                let emit = emit.clone();
+                                tokio::spawn(async move {
+                                    let result = provision_now(current).await;
+                                    emit(Event::Provisioned(Box::new(result)));
+                                });
+                            }
                             Command::Shutdown => {
                                 if let Some(flag) = running
                                     .lock()
@@ -297,7 +520,8 @@ impl EngineHandle {
                                 break;
                             }
                             query => {
-                                let (env, emit) = (env.clone(), emit.clone());
+                                let Some(env) = current else { continue };
+                                let emit = emit.clone();
                                 // SQLite blocks: off the runtime's workers.
                                 tokio::task::spawn_blocking(move || {
                                     emit(answer(&env, query));
@@ -332,6 +556,18 @@ impl Drop for EngineHandle {
             let _ = thread.join();
         }
     }
+}
+
+/// Prepares the environment and creates (migrates) the ledger once,
+/// before queries open it side by side.
+async fn start_engine(setup: EngineSetup) -> Result<(SyncEnvironment, Option<Sandbox>), String> {
+    let (env, sandbox) = prepare(setup).await?;
+    let ledger_path = env.ledger_path.clone();
+    tokio::task::spawn_blocking(move || Ledger::open(&ledger_path).map(drop))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok((env, sandbox))
 }
 
 /// The environment to run with, and the sandbox behind it in demo mode.
@@ -398,9 +634,13 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             Command::Runs => Event::Runs(ledger.recent_runs(HISTORY_RUNS)?),
             Command::RetryDead(ids) => Event::Retried(ledger.retry_dead(&ids)?),
             Command::DiscardDead(id) => Event::Discarded(ledger.discard_dead(id)?),
-            Command::Sync(_) | Command::Cancel | Command::Shutdown => {
-                Event::QueryFailed("Kein Lesebefehl / Not a query".into())
-            }
+            Command::Sync(_)
+            | Command::Cancel
+            | Command::Shutdown
+            | Command::SaveSettings(_)
+            | Command::SecretStatus(_)
+            | Command::TestConnection(_)
+            | Command::Provision => Event::QueryFailed("Kein Lesebefehl / Not a query".into()),
         })
     })();
     result.unwrap_or_else(|e| Event::QueryFailed(e.to_string()))
@@ -452,4 +692,264 @@ fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerErro
         runs: ledger.recent_runs(OVERVIEW_RUNS)?,
         differences: ledger.latest_reconciliation(true)?,
     })
+}
+
+/// Why settings are not saved while a sync runs.
+const RUNNING_NO_SAVE: &str = "Während einer Synchronisation werden keine Einstellungen gespeichert; bitte warten oder abbrechen / Settings are not saved while a sync runs; please wait or cancel it";
+
+/// Why this engine cannot save settings (started without a home).
+const NO_HOME: &str =
+    "Einstellungen können hier nicht gespeichert werden / Settings cannot be saved here";
+
+/// Writes the settings file (atomically) and the secrets, then builds the
+/// environment to run with — `None` when the settings are not complete
+/// yet, with the reason in the note.
+fn save_settings(
+    home: &SettingsHome,
+    change: SettingsChange,
+    current: Option<&SyncEnvironment>,
+) -> Result<(SavedSettings, Option<SyncEnvironment>), String> {
+    let SettingsChange { settings, secrets } = change;
+    settings.save(&home.path).map_err(|e| e.to_string())?;
+    for (key, value) in &secrets {
+        let result = match value {
+            Some(secret) => home.store.set(key, secret),
+            None => home.store.delete(key),
+        };
+        result.map_err(|e| {
+            format!(
+                "Einstellungen gespeichert, Zugangsdaten nicht: {e} / Settings saved, credentials not: {e}"
+            )
+        })?;
+    }
+    tracing::info!(locations = settings.locations.len(), "settings saved");
+    let not_applied = |note: String| {
+        Ok((
+            SavedSettings {
+                applied: false,
+                note: Some(note),
+            },
+            None,
+        ))
+    };
+    if settings.is_demo() {
+        return not_applied(
+            "Ohne Standorte läuft die App weiter im Demo-Modus / Without locations the app stays in demo mode"
+                .into(),
+        );
+    }
+    let credentials = match Credentials::resolve(
+        &settings,
+        &Secrets::with_env_map(home.env.clone(), home.store.as_ref()),
+    ) {
+        Ok(credentials) => credentials,
+        Err(error) => return not_applied(error.to_string()),
+    };
+    let ledger_path = settings.ledger_path(&home.dirs);
+    if let Err(error) = Ledger::open(&ledger_path) {
+        return not_applied(error.to_string());
+    }
+    let env = SyncEnvironment {
+        clock: clock_for(&settings),
+        settings,
+        ledger_path,
+        credentials,
+        tune_ivoris: current.and_then(|env| env.tune_ivoris.clone()),
+        tune_hubspot: current.and_then(|env| env.tune_hubspot.clone()),
+    };
+    Ok((
+        SavedSettings {
+            applied: true,
+            note: None,
+        },
+        Some(env),
+    ))
+}
+
+/// Where each secret is found: environment first, then the store. A store
+/// that cannot be read counts as empty, and the first error is returned
+/// to be shown.
+fn secret_status(
+    home: &SettingsHome,
+    keys: Vec<SecretKey>,
+) -> (Vec<(SecretKey, SecretState)>, Option<String>) {
+    let mut problem = None;
+    let states = keys
+        .into_iter()
+        .map(|key| {
+            let in_env = key
+                .env_vars()
+                .iter()
+                .any(|name| home.env.get(name).is_some_and(|v| !v.trim().is_empty()));
+            let state = if in_env {
+                SecretState::Environment
+            } else {
+                match home.store.get(&key) {
+                    Ok(Some(secret)) if !secret.expose().trim().is_empty() => SecretState::Stored,
+                    Ok(_) => SecretState::Missing,
+                    Err(error) => {
+                        problem.get_or_insert_with(|| error.to_string());
+                        SecretState::Missing
+                    }
+                }
+            };
+            (key, state)
+        })
+        .collect();
+    (states, problem)
+}
+
+/// Asks one Ivoris installation: credentials, ping, version, one page of
+/// patients. Stops at the first failure and says what to do.
+async fn test_connection(
+    home: Option<SettingsHome>,
+    current: Option<&SyncEnvironment>,
+    test: ConnectionTest,
+) -> ConnectionReport {
+    let key = test.location.key.clone();
+    let mut report = ConnectionReport {
+        location: key.clone(),
+        steps: Vec::new(),
+    };
+    // Typed values first, then what the engine runs with, then the store.
+    let known = current.and_then(|env| env.credentials.ivoris.get(&key).cloned());
+    let lookup = {
+        let (key, home) = (key.clone(), home.clone());
+        tokio::task::spawn_blocking(move || {
+            let Some(home) = home else {
+                return (None, None);
+            };
+            let secrets = Secrets::with_env_map(home.env.clone(), home.store.as_ref());
+            let find = |secret: SecretKey| secrets.find(&secret).ok().flatten();
+            (
+                find(SecretKey::IvorisPassword(key.clone())),
+                find(SecretKey::IvorisApiKey(key)),
+            )
+        })
+        .await
+        .unwrap_or((None, None))
+    };
+    let password = test
+        .password
+        .or(lookup.0)
+        .or_else(|| known.as_ref().map(|k| k.password.clone()));
+    let api_key = test
+        .api_key
+        .or(lookup.1)
+        .or_else(|| known.as_ref().map(|k| k.api_key.clone()));
+    let (Some(password), Some(api_key)) = (password, api_key) else {
+        report.steps.push(ConnectionStep {
+            check: ConnectionCheck::Credentials,
+            result: Err("Passwort und API-Schlüssel fehlen: bitte eintragen und erneut testen / Password and API key are missing: please enter them and test again".into()),
+        });
+        return report;
+    };
+    let mut config =
+        IvorisClientConfig::for_location(&test.location, &IvorisSecrets { password, api_key });
+    let timeout_secs = current.map_or(
+        crate::settings::SyncSettings::default().ivoris_timeout_secs,
+        |env| env.settings.sync.ivoris_timeout_secs,
+    );
+    config.timeout = std::time::Duration::from_secs(u64::from(timeout_secs));
+    // A test answers quickly: one retry, no pause.
+    config.retry = RetryPolicy {
+        max_retries: 1,
+        ..RetryPolicy::default()
+    };
+    config.pause_between_requests = std::time::Duration::ZERO;
+    if let Some(tune) = current.and_then(|env| env.tune_ivoris.as_ref()) {
+        tune(&mut config);
+    }
+    let client = match IvorisClient::new(config) {
+        Ok(client) => client,
+        Err(error) => {
+            report.steps.push(ConnectionStep {
+                check: ConnectionCheck::Ping,
+                result: Err(with_advice(&error)),
+            });
+            return report;
+        }
+    };
+    let ping = client
+        .ping()
+        .await
+        .map(|()| "Der Ivoris-Server antwortet / The Ivoris server answers".to_owned());
+    if !push_step(&mut report, ConnectionCheck::Ping, ping) {
+        return report;
+    }
+    let version = client
+        .version()
+        .await
+        .map(|version| format!("Ivoris-Version {version} / Ivoris version {version}"));
+    if !push_step(&mut report, ConnectionCheck::Version, version) {
+        return report;
+    }
+    let page = client.patients_page(0).await.map(|parsed| {
+        let (read, rejected) = (parsed.records.len(), parsed.rejects.len());
+        format!(
+            "Erste Patientenseite gelesen: {read} Datensätze, {rejected} nicht lesbar / First patient page read: {read} records, {rejected} unreadable"
+        )
+    });
+    push_step(&mut report, ConnectionCheck::SamplePage, page);
+    report
+}
+
+/// Records a step; whether it worked.
+fn push_step(
+    report: &mut ConnectionReport,
+    check: ConnectionCheck,
+    result: Result<String, IvorisError>,
+) -> bool {
+    let ok = result.is_ok();
+    report.steps.push(ConnectionStep {
+        check,
+        result: result.map_err(|error| with_advice(&error)),
+    });
+    ok
+}
+
+/// An Ivoris error with what to do about it, German / English.
+fn with_advice(error: &IvorisError) -> String {
+    let text = error.to_string();
+    let (de, en) = text
+        .split_once(" / ")
+        .unwrap_or((text.as_str(), text.as_str()));
+    let advice = match error {
+        IvorisError::Timeout { .. }
+        | IvorisError::Transport { .. }
+        | IvorisError::BreakerOpen { .. } => Some((
+            "Bitte die Ivoris-Adresse prüfen und ob der Ivoris-Webservice (bzw. das Relay) läuft und von diesem PC erreichbar ist.",
+            "Please check the Ivoris URL and that the Ivoris web service (or relay) runs and can be reached from this PC.",
+        )),
+        IvorisError::Server { .. } => Some((
+            "Bitte später erneut testen; bleibt der Fehler, den Ivoris-Support fragen.",
+            "Please test again later; if the error stays, ask the Ivoris support.",
+        )),
+        IvorisError::Decode { .. } | IvorisError::BadRequest { .. } => Some((
+            "Stimmt die Adresse (sie endet auf …/webservice/api)?",
+            "Is the URL right (it ends in …/webservice/api)?",
+        )),
+        IvorisError::Unauthorized { .. } | IvorisError::NotFound { .. } => None,
+    };
+    match advice {
+        Some((advice_de, advice_en)) => format!("{de} {advice_de} / {en} {advice_en}"),
+        None => format!("{de} / {en}"),
+    }
+}
+
+/// „Einrichtung prüfen“: provisioning with the mapping's stage labels.
+async fn provision_now(env: Arc<SyncEnvironment>) -> Result<ProvisionReport, String> {
+    let ledger_path = env.ledger_path.clone();
+    let mapping = tokio::task::spawn_blocking(move || {
+        let ledger = Ledger::open(&ledger_path).map_err(|e| e.to_string())?;
+        load_current(&ledger).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let client = hubspot_client(&env)
+        .map_err(|error| format!("{} / {}", error.explain_de(), error.explain_en()))?;
+    let spec = provision_spec(&env.settings, &mapping);
+    provision::provision(&client, &spec)
+        .await
+        .map_err(|error| format!("{} / {}", error.explain_de(), error.explain_en()))
 }

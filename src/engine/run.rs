@@ -15,7 +15,7 @@ use std::time::Instant;
 use chrono::NaiveDateTime;
 
 use crate::hubspot::provision::{
-    self, AppointmentsStatus, ProvisionError, ProvisionReport, default_spec,
+    self, AppointmentsStatus, ProvisionError, ProvisionReport, ProvisionSpec, default_spec,
 };
 use crate::hubspot::{ClientError, HubSpotClient, HubSpotClientConfig};
 use crate::ivoris::client::{IvorisClient, IvorisClientConfig};
@@ -336,23 +336,9 @@ async fn run_steps(
     let now = (env.clock)();
     let mapping = load_current(ledger)?;
 
-    let mut config = HubSpotClientConfig::from_settings(
-        &env.settings.hubspot,
-        env.credentials.hubspot_token.clone(),
-    );
-    if let Some(tune) = &env.tune_hubspot {
-        tune(&mut config);
-    }
-    let hubspot = HubSpotClient::new(config).map_err(SyncError::HubSpot)?;
+    let hubspot = hubspot_client(env).map_err(SyncError::HubSpot)?;
     progress(Progress::Provisioning);
-    let mut spec = default_spec(
-        &env.settings.hubspot.pipeline,
-        env.settings.hubspot.appointments,
-    );
-    spec.stage_labels = Stage::ALL
-        .iter()
-        .filter_map(|s| mapping.stage_label(*s).map(String::from))
-        .collect();
+    let spec = provision_spec(&env.settings, &mapping);
     let provisioned = if request.dry_run {
         provision::resolve(&hubspot, &spec).await
     } else {
@@ -532,6 +518,29 @@ fn loading(
         per_second,
         remaining_secs,
     }
+}
+
+/// The HubSpot client of a run (and of the app's „Einrichtung prüfen“).
+pub fn hubspot_client(env: &SyncEnvironment) -> Result<HubSpotClient, ClientError> {
+    let mut config = HubSpotClientConfig::from_settings(
+        &env.settings.hubspot,
+        env.credentials.hubspot_token.clone(),
+    );
+    if let Some(tune) = &env.tune_hubspot {
+        tune(&mut config);
+    }
+    HubSpotClient::new(config)
+}
+
+/// What provisioning sets up: the settings' pipeline and appointments, the
+/// stage labels of the mapping.
+pub fn provision_spec(settings: &Settings, mapping: &Mapping) -> ProvisionSpec {
+    let mut spec = default_spec(&settings.hubspot.pipeline, settings.hubspot.appointments);
+    spec.stage_labels = Stage::ALL
+        .iter()
+        .filter_map(|s| mapping.stage_label(*s).map(String::from))
+        .collect();
+    spec
 }
 
 fn stage_ids(mapping: &Mapping, provisioned: &ProvisionReport) -> Result<StageIds, SyncError> {
