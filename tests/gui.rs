@@ -1,6 +1,8 @@
 //! The desktop app driven through its accessibility tree, without a
 //! display: a sync from the button with progress and result, no second
-//! start while one runs, the language switch, and every panel's heading.
+//! start while one runs, the language switch, every panel's heading, a dead
+//! letter from a failing HubSpot retried from the queue, Esc on the discard
+//! dialog, and frames that keep coming while a slow sync runs.
 
 mod engine_support;
 
@@ -10,10 +12,13 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use engine_support::{Bed, bed, options};
 use ivoris_hubspot_sync::engine::handle::EngineSetup;
+use ivoris_hubspot_sync::engine::run::Progress;
 use ivoris_hubspot_sync::gui::app::LastResult;
 use ivoris_hubspot_sync::gui::i18n::Lang;
 use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
-use ivoris_hubspot_sync::ledger::RunOutcome;
+use ivoris_hubspot_sync::ledger::{Ledger, OutboxFilter, RunOutcome};
+use ivoris_hubspot_sync::sandbox::hubspot::FaultSettings;
+use ivoris_hubspot_sync::settings::Settings;
 
 /// The app against an in-process sandbox; the runtime keeps the sandbox's
 /// servers alive.
@@ -28,7 +33,8 @@ fn app(seed: u64) -> (tokio::runtime::Runtime, Bed, Harness<'static, SyncApp>) {
                 cc,
                 AppOptions {
                     setup: EngineSetup::Configured(Box::new(env)),
-                    settings_path: None,
+                    home: None,
+                    settings_file: Ok(Settings::default()),
                     panel: Some(Panel::Overview),
                     screenshot: None,
                 },
@@ -148,4 +154,153 @@ fn every_navigation_entry_shows_its_panel() {
             assert!(harness.query_by_label("Noch keine Läufe.").is_some());
         }
     }
+}
+
+/// Clicks „Jetzt synchronisieren“ and steps frames until the run ended;
+/// returns how many frames were drawn while it ran.
+fn sync_from_button(harness: &mut Harness<'_, SyncApp>) -> usize {
+    harness.get_by_label("Jetzt synchronisieren").click();
+    harness.run_steps(2);
+    assert!(harness.state().model.running, "the sync runs");
+    let mut frames = 0;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while harness.state().model.running {
+        assert!(Instant::now() < deadline, "the sync finishes");
+        harness.step();
+        frames += 1;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    harness.run_steps(2);
+    frames
+}
+
+#[test]
+fn a_dead_letter_appears_in_the_queue_esc_closes_the_discard_dialog_and_retry_clears_it() {
+    let (_runtime, bed, mut harness) = app(44);
+    ready(&mut harness);
+    // HubSpot refuses writes once the portal is provisioned (provisioning
+    // writes too, and a run stops when it fails).
+    harness.get_by_label("Jetzt synchronisieren").click();
+    step_until(&mut harness, "the extraction", |app| {
+        matches!(app.model.progress, Some(Progress::Extract(_)))
+    });
+    bed.sandbox.hubspot.set_fail_every_write(true);
+    step_until(&mut harness, "the end of the run", |app| !app.model.running);
+    // Five failed runs make a dead letter; the backoff between them is
+    // minutes. Count the first failure as the fourth and make it due.
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let failed = ledger
+        .connection()
+        .execute(
+            "UPDATE outbox SET attempts = 4, next_attempt_at = NULL WHERE attempts > 0",
+            [],
+        )
+        .expect("failed writes made due");
+    assert!(failed > 0, "writes failed while HubSpot refused them");
+    sync_from_button(&mut harness);
+
+    navigate(&mut harness, "Warteschlange");
+    // Contacts are queued first and all of them failed.
+    step_until(&mut harness, "the dead letters", |app| {
+        app.model.queue.row(0).is_some_and(|row| row.dead)
+    });
+    let dead = harness
+        .state()
+        .model
+        .queue
+        .row(0)
+        .cloned()
+        .expect("a dead letter");
+    assert!(dead.dead);
+    assert!(
+        harness
+            .query_by_label("Alle fehlgeschlagenen erneut versuchen")
+            .is_some()
+    );
+
+    harness.get_by_label(&dead.record_key).click();
+    harness.run_steps(2);
+    harness.get_by_label("Verwerfen").click();
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label("Eintrag verwerfen?").is_some(),
+        "asks first"
+    );
+    harness.key_press(egui::Key::Escape);
+    harness.run_steps(3);
+    assert!(
+        harness.query_by_label("Eintrag verwerfen?").is_none(),
+        "Esc closes the dialog"
+    );
+
+    bed.sandbox.hubspot.set_fail_every_write(false);
+    harness.get_by_label("Erneut versuchen").click();
+    step_until(&mut harness, "the retry", |app| {
+        app.model
+            .notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("erneut gesendet"))
+    });
+    sync_from_button(&mut harness);
+    let rows = Ledger::open(&bed.env.ledger_path)
+        .expect("ledger")
+        .outbox_filtered(
+            &OutboxFilter {
+                text: dead.record_key.clone(),
+                ..OutboxFilter::default()
+            },
+            0,
+            10,
+        )
+        .expect("queue");
+    assert!(
+        rows.0.iter().all(|row| row.id != dead.id),
+        "the retried write was confirmed and left the queue"
+    );
+    step_until(&mut harness, "the queue without the entry", |app| {
+        app.model.queue.total.is_some() && app.model.queue.find(dead.id).is_none()
+    });
+    assert!(harness.query_by_label(&dead.record_key).is_none());
+}
+
+#[test]
+fn frames_keep_coming_while_a_slow_sync_runs() {
+    let (_runtime, bed, mut harness) = app(45);
+    ready(&mut harness);
+    bed.sandbox.hubspot.set_faults(FaultSettings {
+        slow_rate: 1.0,
+        slow_delay_ms: 40,
+        ..FaultSettings::default()
+    });
+    harness.get_by_label("Jetzt synchronisieren").click();
+    harness.run_steps(1);
+    let mut frames_while_running = 0;
+    let mut progress_seen = 0;
+    let mut last_progress = String::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while harness.state().model.running {
+        assert!(Instant::now() < deadline, "the sync finishes");
+        harness.step();
+        frames_while_running += 1;
+        if let Some(progress) = &harness.state().model.progress {
+            let now = format!("{progress:?}");
+            if now != last_progress {
+                progress_seen += 1;
+                last_progress = now;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        progress_seen >= 5,
+        "the run progressed while frames were drawn ({progress_seen} updates)"
+    );
+    assert!(
+        frames_while_running >= 200,
+        "the GUI kept drawing while HubSpot answered slowly ({frames_while_running} frames)"
+    );
+    let Some(LastResult::Summary(summary)) = &harness.state().model.last else {
+        panic!("the result is shown: {:?}", harness.state().model.last)
+    };
+    assert_eq!(summary.outcome, RunOutcome::Success);
 }

@@ -3,8 +3,9 @@
 //! without locations the engine runs the embedded sandbox („Demo-Modus“).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use ivoris_hubspot_sync::engine::handle::EngineSetup;
+use ivoris_hubspot_sync::engine::handle::{EngineSetup, SettingsHome};
 use ivoris_hubspot_sync::engine::run::{Credentials, SyncEnvironment, clock_for};
 use ivoris_hubspot_sync::gui::{self, Launch, Panel};
 use ivoris_hubspot_sync::secrets::{OsSecretStore, Secrets};
@@ -23,14 +24,19 @@ pub fn run(
     let settings_path = config
         .map(Path::to_owned)
         .unwrap_or_else(|| dirs.settings_file());
-    let setup = match Settings::load(config, dirs) {
+    let store = Arc::new(OsSecretStore::new());
+    let loaded = Settings::load(config, dirs);
+    let settings_file = loaded
+        .as_ref()
+        .map(Clone::clone)
+        .map_err(ToString::to_string);
+    let setup = match loaded {
         Err(error) => EngineSetup::Unavailable(error.to_string()),
         Ok(settings) if settings.is_demo() => EngineSetup::Demo {
             ledger_path: dirs.data_dir.join(DEMO_LEDGER),
         },
         Ok(settings) => {
-            let store = OsSecretStore::new();
-            match Credentials::resolve(&settings, &Secrets::from_process_env(&store)) {
+            match Credentials::resolve(&settings, &Secrets::from_process_env(store.as_ref())) {
                 Err(error) => EngineSetup::Unavailable(error.to_string()),
                 Ok(credentials) => EngineSetup::Configured(Box::new(SyncEnvironment {
                     ledger_path: settings.ledger_path(dirs),
@@ -43,9 +49,16 @@ pub fn run(
             }
         }
     };
+    let home = SettingsHome {
+        path: settings_path,
+        dirs: dirs.clone(),
+        store,
+        env: std::env::vars().collect(),
+    };
     gui::run(Launch {
         setup,
-        settings_path: Some(settings_path),
+        home: Some(home),
+        settings_file,
         panel,
         screenshot,
     })?;

@@ -15,12 +15,16 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::handle::{
-    Command, EngineHandle, EngineInfo, EngineSetup, Event, Overview, QueuePage, Waker,
+    Command, ConnectionReport, ConnectionTest, EngineHandle, EngineInfo, EngineSetup, Event,
+    Overview, QueuePage, SettingsChange, SettingsHome, Waker,
 };
 use crate::engine::run::{Progress, SyncRequest, SyncSummary};
+use crate::hubspot::provision::{AppointmentsStatus, ProvisionReport};
 use crate::ledger::{OutboxFilter, OutboxItem, QuarantineEntry, RunOutcome, RunRecord};
+use crate::settings::Settings;
 
 use super::i18n::Lang;
+use super::schedule::Schedule;
 use super::{coming, log, nav, overview, queue, settings, top_bar};
 
 /// Key of the persisted UI state in eframe's storage.
@@ -197,6 +201,26 @@ pub struct Model {
     pub runs: Option<Vec<RunRecord>>,
     /// The latest notice.
     pub notice: Option<Notice>,
+    /// The settings as saved in the file (in demo mode not the sandbox's).
+    pub settings_file: Settings,
+    /// Why the settings file could not be read, German / English.
+    pub settings_file_error: Option<String>,
+    /// Whether settings can be saved in this session.
+    pub home: bool,
+    /// Whether a save is on its way.
+    pub saving: bool,
+    /// Where each secret is, as the engine last reported.
+    pub secret_states: settings::SecretStates,
+    /// Connection tests by location key; `None` while one runs.
+    pub testing: HashMap<String, Option<ConnectionReport>>,
+    /// Whether „Einrichtung prüfen“ runs.
+    pub provisioning: bool,
+    /// The last result of „Einrichtung prüfen“.
+    pub provision: Option<Result<ProvisionReport, String>>,
+    /// The appointments object as last found in HubSpot.
+    pub appointments_detected: Option<AppointmentsStatus>,
+    /// The automatic sync.
+    pub schedule: Schedule,
 }
 
 impl Model {
@@ -240,6 +264,12 @@ pub enum Intent {
     RetryDead(Vec<i64>),
     /// Remove a dead letter (already confirmed by the person).
     DiscardDead(i64),
+    /// Save validated settings and secrets, then run with them.
+    SaveSettings(Box<SettingsChange>),
+    /// Test one location's Ivoris connection.
+    TestConnection(Box<ConnectionTest>),
+    /// Run HubSpot provisioning („Einrichtung prüfen“).
+    Provision,
 }
 
 /// `--screenshot`: where to save, and how far the app is.
@@ -276,8 +306,11 @@ impl ScreenshotPlan {
 pub struct AppOptions {
     /// What the engine syncs against.
     pub setup: EngineSetup,
-    /// The settings file, shown in the settings panel.
-    pub settings_path: Option<PathBuf>,
+    /// Where settings and secrets are saved; `None`: they cannot be.
+    pub home: Option<SettingsHome>,
+    /// The settings file as read before the window opened, or why it
+    /// could not be read (German / English).
+    pub settings_file: Result<Settings, String>,
     /// Panel to show first (overrides the remembered one).
     pub panel: Option<Panel>,
     /// Save a screenshot here, report into the second field, and close.
@@ -291,6 +324,15 @@ pub struct PanelState {
     pub queue: queue::QueueView,
     /// The log panel.
     pub log: log::LogView,
+    /// The settings form.
+    pub settings: settings::SettingsView,
+}
+
+impl PanelState {
+    /// Esc: closes every open dialog.
+    fn close_dialogs(&mut self) {
+        self.queue.confirm_discard = None;
+    }
 }
 
 /// The desktop app.
@@ -305,6 +347,8 @@ pub struct SyncApp {
     screenshot: Option<ScreenshotPlan>,
     /// The theme last applied to the context.
     applied_theme: Option<Theme>,
+    /// Settings sent to be saved, kept until the engine confirms.
+    pending_settings: Option<Box<Settings>>,
 }
 
 impl SyncApp {
@@ -319,20 +363,32 @@ impl SyncApp {
         if let Some(panel) = options.panel {
             ui.panel = panel;
         }
-        let engine = EngineHandle::start_with(options.setup, waker)?;
+        let settings_path = options.home.as_ref().map(|home| home.path.clone());
+        let home = options.home.is_some();
+        let engine = EngineHandle::start_at_home(options.setup, options.home, waker)?;
         let screenshot = options
             .screenshot
             .map(|(path, done)| ScreenshotPlan::new(path, done));
+        let (settings_file, settings_file_error) = match options.settings_file {
+            Ok(settings) => (settings, None),
+            Err(error) => (Settings::default(), Some(error)),
+        };
+        let schedule = Schedule::new(settings_file.sync.schedule_minutes, Instant::now());
         Ok(SyncApp {
             model: Model {
                 ui,
-                settings_path: options.settings_path,
+                settings_path,
+                settings_file,
+                settings_file_error,
+                home,
+                schedule,
                 ..Model::default()
             },
             panels: PanelState::default(),
             engine,
             screenshot,
             applied_theme: None,
+            pending_settings: None,
         })
     }
 
@@ -348,7 +404,16 @@ impl SyncApp {
                     .map(|l| l.key.clone())
                     .collect();
                 self.model.ui.locations.retain(|key| keys.contains(key));
+                if self.model.info.is_some() {
+                    // Reconfigured after saving: another ledger, maybe.
+                    self.model.overview = None;
+                    self.model.runs = None;
+                    self.model.quarantine = None;
+                    self.model.last = None;
+                    self.model.queue = QueueCache::default();
+                }
                 self.model.info = Some(*info);
+                self.model.setup_error = None;
                 self.engine.send(Command::Refresh);
                 self.request_panel_data(self.model.ui.panel);
             }
@@ -365,6 +430,11 @@ impl SyncApp {
                 self.model.cancelling = false;
                 self.model.progress = None;
                 self.model.started = None;
+                if let Ok(summary) = &*result
+                    && let Some(provision) = &summary.provision
+                {
+                    self.model.appointments_detected = Some(provision.appointments);
+                }
                 self.model.last = Some(match *result {
                     Ok(summary) => LastResult::Summary(Box::new(summary)),
                     Err(message) => LastResult::Error(message),
@@ -429,6 +499,108 @@ impl SyncApp {
                     error: true,
                 });
             }
+            Event::SettingsSaved(result) => self.on_settings_saved(result),
+            Event::SecretStatus(states) => self.model.secret_states.extend(states),
+            Event::ConnectionTested(report) => {
+                self.model
+                    .testing
+                    .insert(report.location.clone(), Some(*report));
+            }
+            Event::Provisioned(result) => {
+                self.model.provisioning = false;
+                if let Ok(report) = &*result {
+                    self.model.appointments_detected = Some(report.appointments);
+                }
+                self.model.provision = Some(*result);
+            }
+        }
+    }
+
+    /// The engine wrote the settings (or could not).
+    fn on_settings_saved(&mut self, result: Result<crate::engine::handle::SavedSettings, String>) {
+        let lang = self.model.lang();
+        self.model.saving = false;
+        let pending = self.pending_settings.take();
+        match result {
+            Ok(saved) => {
+                if let Some(settings) = pending {
+                    self.model.schedule =
+                        Schedule::new(settings.sync.schedule_minutes, Instant::now());
+                    self.model.settings_file = *settings;
+                    self.model.settings_file_error = None;
+                }
+                self.panels.settings.reset();
+                self.model.secret_states.clear();
+                self.engine
+                    .send(Command::SecretStatus(settings::secret_keys(
+                        &self.model.settings_file,
+                    )));
+                let text = match &saved.note {
+                    None => lang
+                        .pick(
+                            "Einstellungen gespeichert; die Synchronisation verwendet sie ab jetzt.",
+                            "Settings saved; the sync uses them from now on.",
+                        )
+                        .to_owned(),
+                    Some(note) => format!(
+                        "{} {}",
+                        lang.pick("Einstellungen gespeichert.", "Settings saved."),
+                        lang.half(note)
+                    ),
+                };
+                self.model.notice = Some(Notice { text, error: false });
+            }
+            Err(message) => {
+                self.model.notice = Some(Notice {
+                    text: format!(
+                        "{} {}",
+                        lang.pick("Nicht gespeichert:", "Not saved:"),
+                        lang.half(&message)
+                    ),
+                    error: true,
+                });
+            }
+        }
+    }
+
+    /// Starts a sync of the chosen locations (`manual` or `schedule`).
+    fn start_sync(&mut self, trigger: &str) {
+        // Shown as running at once; the engine's `Started` follows.
+        self.model.running = true;
+        self.model.started = Some(Instant::now());
+        self.model.progress = None;
+        self.model.notice = None;
+        self.engine.send(Command::Sync(SyncRequest {
+            locations: self.model.ui.locations.clone(),
+            dry_run: false,
+            full_sweep: false,
+            trigger: trigger.into(),
+        }));
+    }
+
+    /// Starts the automatic sync when it is due; a running sync is not
+    /// interrupted, the turn is skipped with a notice.
+    fn drive_schedule(&mut self, ctx: &egui::Context) {
+        let now = Instant::now();
+        if self.model.info.is_some() && self.model.schedule.due(now) {
+            if self.model.running {
+                self.model.notice = Some(Notice {
+                    text: self
+                        .model
+                        .lang()
+                        .pick(
+                            "Geplante Synchronisation übersprungen: es läuft bereits eine.",
+                            "Scheduled sync skipped: one is already running.",
+                        )
+                        .to_owned(),
+                    error: false,
+                });
+            } else {
+                self.start_sync("schedule");
+            }
+        }
+        if let Some(wait) = self.model.schedule.wait(now) {
+            ctx.request_repaint_after(wait);
         }
     }
 
@@ -484,6 +656,13 @@ impl SyncApp {
                 self.engine.send(Command::Quarantine);
             }
             Panel::Log => self.engine.send(Command::Runs),
+            Panel::Settings => {
+                self.engine
+                    .send(Command::SecretStatus(settings::secret_keys(
+                        &self.model.settings_file,
+                    )));
+                self.engine.send(Command::Refresh);
+            }
             _ => self.engine.send(Command::Refresh),
         }
     }
@@ -499,17 +678,7 @@ impl SyncApp {
                 if self.model.running || self.model.info.is_none() {
                     return;
                 }
-                // Shown as running at once; the engine's `Started` follows.
-                self.model.running = true;
-                self.model.started = Some(Instant::now());
-                self.model.progress = None;
-                self.model.notice = None;
-                self.engine.send(Command::Sync(SyncRequest {
-                    locations: self.model.ui.locations.clone(),
-                    dry_run: false,
-                    full_sweep: false,
-                    trigger: "manual".into(),
-                }));
+                self.start_sync("manual");
             }
             Intent::CancelSync => {
                 if self.model.running {
@@ -535,6 +704,25 @@ impl SyncApp {
             Intent::LoadRuns => self.engine.send(Command::Runs),
             Intent::RetryDead(ids) => self.engine.send(Command::RetryDead(ids)),
             Intent::DiscardDead(id) => self.engine.send(Command::DiscardDead(id)),
+            Intent::SaveSettings(change) => {
+                if self.model.saving {
+                    return;
+                }
+                self.model.saving = true;
+                self.pending_settings = Some(Box::new(change.settings.clone()));
+                self.engine.send(Command::SaveSettings(change));
+            }
+            Intent::TestConnection(test) => {
+                self.model.testing.insert(test.location.key.clone(), None);
+                self.engine.send(Command::TestConnection(test));
+            }
+            Intent::Provision => {
+                if !self.model.provisioning {
+                    self.model.provisioning = true;
+                    self.model.provision = None;
+                    self.engine.send(Command::Provision);
+                }
+            }
         }
     }
 
@@ -576,6 +764,7 @@ impl SyncApp {
         let panel_ready = match self.model.ui.panel {
             Panel::Queue => self.model.queue.total.is_some() && self.model.quarantine.is_some(),
             Panel::Log => self.model.runs.is_some(),
+            Panel::Settings => !self.model.home || !self.model.secret_states.is_empty(),
             _ => true,
         };
         if self.model.running || !panel_ready {
@@ -622,6 +811,9 @@ impl SyncApp {
     /// through the harness).
     fn draw(&mut self, ui: &mut egui::Ui) -> Vec<Intent> {
         let mut intents = Vec::new();
+        if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+            self.panels.close_dialogs();
+        }
         if ui.input(|i| i.key_pressed(egui::Key::F5)) {
             intents.push(if self.model.running {
                 Intent::CancelSync
@@ -650,14 +842,18 @@ impl SyncApp {
                 top_bar::notice_ui(ui, notice);
             }
             if let Some(error) = &model.setup_error {
-                top_bar::setup_error_ui(ui, model.lang(), error);
-                return;
+                let fix = top_bar::setup_error_ui(ui, model.lang(), error);
+                intents.extend(fix);
+                if model.ui.panel != Panel::Settings {
+                    return;
+                }
+                ui.separator();
             }
             let panel_intents = match model.ui.panel {
                 Panel::Overview => overview::overview_ui(ui, model),
                 Panel::Queue => queue::queue_ui(ui, model, &mut panels.queue),
                 Panel::Log => log::log_ui(ui, model, &mut panels.log),
-                Panel::Settings => settings::settings_ui(ui, model),
+                Panel::Settings => settings::settings_ui(ui, model, &mut panels.settings),
                 coming_panel => coming::coming_ui(ui, model, coming_panel),
             };
             intents.extend(panel_intents);
@@ -672,6 +868,7 @@ impl eframe::App for SyncApp {
             self.on_event(event);
         }
         self.apply_theme(ctx);
+        self.drive_schedule(ctx);
         self.drive_screenshot(ctx);
         if self.model.running {
             // Remaining time and rate change with the clock, not only with events.

@@ -14,6 +14,7 @@ pub mod log;
 pub mod nav;
 pub mod overview;
 pub mod queue;
+pub mod schedule;
 pub mod settings;
 pub mod top_bar;
 
@@ -22,7 +23,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 pub use app::{AppOptions, Panel, SyncApp};
 
-use crate::engine::handle::EngineSetup;
+use crate::engine::handle::{EngineSetup, SettingsHome};
+use crate::settings::Settings;
 
 /// Why the app could not run.
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +39,10 @@ pub enum GuiError {
 pub struct Launch {
     /// What the engine syncs against.
     pub setup: EngineSetup,
-    /// The settings file, shown in the settings panel.
-    pub settings_path: Option<PathBuf>,
+    /// Where settings and secrets are saved from the settings panel.
+    pub home: Option<SettingsHome>,
+    /// The settings file as read, or why it could not be (German / English).
+    pub settings_file: Result<Settings, String>,
     /// Panel to show first.
     pub panel: Option<Panel>,
     /// Save a screenshot of the loaded window to this PNG and close.
@@ -63,7 +67,8 @@ pub fn run(launch: Launch) -> Result<(), GuiError> {
     };
     let app_options = AppOptions {
         setup: launch.setup,
-        settings_path: launch.settings_path,
+        home: launch.home,
+        settings_file: launch.settings_file,
         panel: launch.panel,
         screenshot,
     };

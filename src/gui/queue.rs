@@ -294,6 +294,8 @@ fn table_ui(
     let lang = model.lang();
     let bad = ui.visuals().error_fg_color;
     let mut clicked = None;
+    // A click on a cell's text selects the row, not the text.
+    ui.style_mut().interaction.selectable_labels = false;
     TableBuilder::new(ui)
         .striped(true)
         .sense(egui::Sense::click())

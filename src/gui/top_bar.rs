@@ -65,6 +65,7 @@ pub fn top_bar_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
         } else {
             last_result_ui(ui, lang, model.last.as_ref());
             pending_ui(ui, model);
+            next_run_ui(ui, model);
         }
     });
     ui.add_space(4.0);
@@ -294,6 +295,20 @@ fn pending_ui(ui: &mut egui::Ui, model: &Model) {
     );
 }
 
+/// When the automatic sync runs next.
+fn next_run_ui(ui: &mut egui::Ui, model: &Model) {
+    if let Some(at) = model.schedule.next_label() {
+        ui.separator();
+        ui.weak(format!(
+            "{} {at}",
+            model.lang().pick(
+                "Nächste automatische Synchronisation:",
+                "Next automatic sync:"
+            )
+        ));
+    }
+}
+
 /// The demo banner with a way to the settings.
 pub fn demo_banner_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
     let mut intents = Vec::new();
@@ -330,10 +345,18 @@ pub fn notice_ui(ui: &mut egui::Ui, notice: &Notice) {
     ui.add_space(4.0);
 }
 
-/// The engine could not start.
-pub fn setup_error_ui(ui: &mut egui::Ui, lang: Lang, error: &str) {
+/// The engine could not start; the settings are where it is fixed.
+pub fn setup_error_ui(ui: &mut egui::Ui, lang: Lang, error: &str) -> Vec<Intent> {
+    let mut intents = Vec::new();
     ui.heading(lang.pick("Start nicht möglich", "Cannot start"));
     ui.colored_label(ui.visuals().error_fg_color, lang.half(error));
+    if ui
+        .button(lang.pick("Zu den Einstellungen", "Open settings"))
+        .clicked()
+    {
+        intents.push(Intent::Navigate(Panel::Settings));
+    }
+    intents
 }
 
 /// An extraction step in words.
