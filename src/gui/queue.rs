@@ -192,14 +192,21 @@ fn counts_ui(ui: &mut egui::Ui, model: &Model, intents: &mut Vec<Intent>) {
         }
         for (kind, pending, dead) in &queue.by_kind {
             ui.separator();
-            ui.weak(format!(
-                "{}: {} {}, {} {}",
-                kind_name(lang, *kind),
-                lang.number(*pending),
-                lang.pick("wartend", "pending"),
-                lang.number(*dead),
-                lang.pick("fehlgeschl.", "dead")
-            ));
+            // One piece: moves to the next line whole instead of breaking.
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!(
+                        "{}: {} {}, {} {}",
+                        kind_name(lang, *kind),
+                        lang.number(*pending),
+                        lang.pick("wartend", "pending"),
+                        lang.number(*dead),
+                        lang.pick("fehlgeschl.", "dead")
+                    ))
+                    .weak(),
+                )
+                .extend(),
+            );
         }
         if dead > 0
             && ui

@@ -260,7 +260,8 @@ fn last_result_ui(ui: &mut egui::Ui, lang: Lang, last: Option<&LastResult>) {
         color,
         egui::RichText::new(outcome_text(lang, outcome)).strong(),
     );
-    ui.add(egui::Label::new(details).truncate());
+    ui.add(egui::Label::new(details.as_str()).truncate())
+        .on_hover_text(details);
 }
 
 /// Writes still waiting for HubSpot, so a green last run does not hide them.
