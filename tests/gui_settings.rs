@@ -292,3 +292,43 @@ fn a_wrong_password_fails_the_connection_test_with_what_to_do() {
         "the failed step is marked"
     );
 }
+
+#[test]
+fn check_setup_reports_what_provisioning_created_and_then_found() {
+    // The runtime and the bed (sandbox, temp dir) must outlive the app.
+    let Setup {
+        _runtime,
+        bed: _bed,
+        mut harness,
+        ..
+    } = app(53);
+    step_until(&mut harness, "the engine", |app| app.model.info.is_some());
+    harness.get_by_label("Einrichtung prüfen").click();
+    step_until(&mut harness, "the first check", |app| {
+        app.model.provision.is_some()
+    });
+    let created = match &harness.state().model.provision {
+        Some(Ok(report)) => report.created_properties.len(),
+        other => panic!("provisioning failed: {other:?}"),
+    };
+    assert!(created > 0, "a new portal gets the sync's properties");
+    assert!(
+        harness
+            .query_all_by_label_contains("Einrichtung in Ordnung")
+            .next()
+            .is_some()
+    );
+    assert!(harness.query_by_label_contains("Neu angelegt:").is_some());
+
+    harness.get_by_label("Einrichtung prüfen").click();
+    harness.run_steps(1);
+    step_until(&mut harness, "the second check", |app| {
+        !app.model.provisioning && app.model.provision.is_some()
+    });
+    let Some(Ok(report)) = &harness.state().model.provision else {
+        panic!("second check failed")
+    };
+    assert!(report.created_properties.is_empty(), "nothing twice");
+    assert!(!report.found_properties.is_empty());
+    assert!(harness.query_by_label_contains("Neu angelegt:").is_none());
+}
