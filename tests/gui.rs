@@ -15,6 +15,7 @@ use ivoris_hubspot_sync::engine::handle::EngineSetup;
 use ivoris_hubspot_sync::engine::run::Progress;
 use ivoris_hubspot_sync::gui::app::LastResult;
 use ivoris_hubspot_sync::gui::i18n::Lang;
+use ivoris_hubspot_sync::gui::schedule::Schedule;
 use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
 use ivoris_hubspot_sync::ledger::{Ledger, OutboxFilter, RunOutcome};
 use ivoris_hubspot_sync::sandbox::hubspot::FaultSettings;
@@ -304,4 +305,46 @@ fn frames_keep_coming_while_a_slow_sync_runs() {
         panic!("the result is shown: {:?}", harness.state().model.last)
     };
     assert_eq!(summary.outcome, RunOutcome::Success);
+}
+
+#[test]
+fn a_due_schedule_starts_a_sync_and_a_turn_during_a_run_is_skipped_politely() {
+    let (_runtime, _bed, mut harness) = app(46);
+    ready(&mut harness);
+    let overdue = || {
+        Instant::now()
+            .checked_sub(Duration::from_secs(6 * 60))
+            .expect("an instant six minutes ago")
+    };
+    harness.state_mut().model.schedule = Schedule::new(Some(5), overdue());
+    harness.run_steps(2);
+    assert!(harness.state().model.running, "the due turn started a sync");
+    assert!(
+        harness
+            .query_by_label_contains("Nächste automatische Synchronisation:")
+            .is_none(),
+        "the progress replaces the result line while it runs"
+    );
+
+    harness.state_mut().model.schedule = Schedule::new(Some(5), overdue());
+    harness.step();
+    let notice = harness.state().model.notice.clone().expect("a notice");
+    assert!(
+        notice.text.contains("übersprungen") && !notice.error,
+        "{}",
+        notice.text
+    );
+    step_until(&mut harness, "the end of the run", |app| !app.model.running);
+    assert!(
+        harness
+            .query_by_label_contains("Nächste automatische Synchronisation:")
+            .is_some(),
+        "the top bar shows the next turn"
+    );
+    step_until(&mut harness, "the run history", |app| {
+        app.model
+            .overview
+            .as_ref()
+            .is_some_and(|o| o.runs.first().is_some_and(|run| run.trigger == "schedule"))
+    });
 }
