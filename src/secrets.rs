@@ -121,8 +121,10 @@ pub enum SecretError {
     #[error("{}", missing_message(.0))]
     Missing(Vec<SecretKey>),
     #[error(
-        "Zugriff auf den Anmeldeinformationsspeicher des Betriebssystems fehlgeschlagen ({account}) / \
-         Could not access the operating system's credential store ({account}): {message}"
+        "Zugriff auf den Anmeldeinformationsspeicher des Betriebssystems fehlgeschlagen ({account}: {message}); \
+         unter Linux muss ein Secret Service laufen (z. B. GNOME-Schlüsselbund oder KWallet), sonst die Zugangsdaten als Umgebungsvariablen setzen / \
+         Could not access the operating system's credential store ({account}: {message}); \
+         on Linux a Secret Service must be running (e.g. GNOME Keyring or KWallet), otherwise set the credentials as environment variables"
     )]
     Store { account: String, message: String },
 }
@@ -132,8 +134,8 @@ fn missing_message(keys: &[SecretKey]) -> String {
     for key in keys {
         let vars = key.env_vars();
         text.push_str(&format!(
-            "\n  – {}: im Programm unter „Zugangsdaten“ hinterlegen oder Umgebungsvariable {} setzen\n    \
-             {}: store it in the app under \"Credentials\" or set the environment variable {}",
+            "\n  – {}: im Programm unter „Einstellungen“ hinterlegen oder Umgebungsvariable {} setzen\n    \
+             {}: store it in the app under \"Settings\" or set the environment variable {}",
             key.describe_de(),
             vars.join(" oder "),
             key.describe_en(),

@@ -474,8 +474,8 @@ pub enum SettingsError {
         problems: Vec<Problem>,
     },
     #[error(
-        "{origin}{}: „{key}“ ist ein Geheimnis und gehört nicht in die Einstellungsdatei; bitte entfernen und im Programm unter „Zugangsdaten“ (Anmeldeinformationsspeicher des Betriebssystems) oder als Umgebungsvariable hinterlegen / \
-         \"{key}\" is a secret and does not belong in the settings file; remove it and store it in the app under \"Credentials\" (the operating system's credential store) or in an environment variable",
+        "{origin}{}: „{key}“ ist ein Geheimnis und gehört nicht in die Einstellungsdatei; bitte entfernen und im Programm unter „Einstellungen“ (Anmeldeinformationsspeicher des Betriebssystems) oder als Umgebungsvariable hinterlegen / \
+         \"{key}\" is a secret and does not belong in the settings file; remove it and store it in the app under \"Settings\" (the operating system's credential store) or in an environment variable",
         line_suffix(*.line)
     )]
     SecretInFile {
