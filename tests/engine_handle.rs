@@ -189,3 +189,59 @@ fn slow_down(sim: &IvorisSim) {
     faults.slow_delay_ms = 50;
     sim.set_faults(faults);
 }
+
+#[test]
+fn the_overview_shows_which_connection_failed_and_when_it_last_worked() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(24)));
+    let broken = bed.env.settings.locations[1].key.clone();
+    let mut env = bed.env.clone();
+    env.credentials
+        .ivoris
+        .get_mut(&broken)
+        .expect("sandbox location")
+        .password = ivoris_hubspot_sync::secrets::Secret::new("falsches-passwort");
+    runtime.block_on(engine_support::run(&env));
+
+    let overview = |env: &ivoris_hubspot_sync::engine::run::SyncEnvironment| {
+        let handle = EngineHandle::start(env.clone(), Arc::new(|| {})).expect("engine starts");
+        handle.send(Command::Refresh);
+        let mut seen = Vec::new();
+        assert!(wait_for(&handle, &mut seen, |e| matches!(
+            e,
+            Event::Overview(_)
+        )));
+        let Some(Event::Overview(overview)) = seen.pop() else {
+            panic!("overview")
+        };
+        overview
+    };
+    let first = overview(&env);
+    let hubspot = first.hubspot.as_ref().expect("HubSpot was asked");
+    assert!(hubspot.ok);
+    for location in &first.locations {
+        let health = location.ivoris.as_ref().expect("every location was asked");
+        if location.key == broken {
+            assert!(!health.ok, "wrong password → failing");
+            let message = health.message.as_deref().unwrap_or_default();
+            assert!(!message.is_empty(), "says why");
+            assert_eq!(health.last_ok_at, None, "never reached so far");
+        } else {
+            assert!(health.ok, "{}", location.key);
+            assert!(health.last_ok_at.is_some());
+        }
+    }
+
+    // The password corrected: the next run finds it reachable again.
+    runtime.block_on(engine_support::run(&bed.env));
+    let second = overview(&bed.env);
+    let fixed = second
+        .locations
+        .iter()
+        .find(|l| l.key == broken)
+        .and_then(|l| l.ivoris.as_ref())
+        .expect("asked again");
+    assert!(fixed.ok);
+    assert_eq!(fixed.message, None);
+    assert!(fixed.last_ok_at.is_some());
+}

@@ -610,3 +610,52 @@ fn the_same_appointment_twice_in_one_batch_is_stored_once() {
     );
     assert_eq!(ledger.counts(None).expect("counts").appointments, 1);
 }
+
+#[test]
+fn connection_health_keeps_when_a_connection_last_worked() {
+    use ivoris_hubspot_sync::ledger::Side;
+    let ledger = ledger_with(&["leipzig"]);
+    assert!(
+        ledger.health().expect("health").is_empty(),
+        "nothing known yet"
+    );
+
+    ledger
+        .record_health(Side::Ivoris, Some("leipzig"), Ok(()))
+        .expect("ok noted");
+    let worked = ledger.health().expect("health")[0].clone();
+    assert!(worked.ok);
+    assert_eq!(
+        worked.last_ok_at.as_deref(),
+        Some(worked.checked_at.as_str())
+    );
+
+    ledger
+        .record_health(
+            Side::Ivoris,
+            Some("leipzig"),
+            Err("Zeitüberschreitung / Timeout"),
+        )
+        .expect("failure noted");
+    ledger
+        .record_health(Side::HubSpot, None, Err("401 / 401"))
+        .expect("HubSpot noted");
+    let all = ledger.health().expect("health");
+    assert_eq!(all.len(), 2, "one row per connection, not per check");
+    let ivoris = all.iter().find(|h| h.side == Side::Ivoris).expect("ivoris");
+    assert!(!ivoris.ok);
+    assert_eq!(
+        ivoris.message.as_deref(),
+        Some("Zeitüberschreitung / Timeout")
+    );
+    assert_eq!(
+        ivoris.last_ok_at, worked.last_ok_at,
+        "failure keeps the last good time"
+    );
+    let hubspot = all
+        .iter()
+        .find(|h| h.side == Side::HubSpot)
+        .expect("hubspot");
+    assert_eq!(hubspot.location_key, "");
+    assert_eq!(hubspot.last_ok_at, None);
+}

@@ -28,8 +28,8 @@ use crate::hubspot::provision::{self, ProvisionReport};
 use crate::ivoris::client::{IvorisClient, IvorisClientConfig, IvorisError, RetryPolicy};
 use crate::ledger::reconciliation::ReconciliationRow;
 use crate::ledger::{
-    ConfirmedCounts, Counts, Ledger, LedgerError, OutboxCounts, OutboxFilter, OutboxItem,
-    QuarantineEntry, RunRecord,
+    ConfirmedCounts, Counts, Health, Ledger, LedgerError, OutboxCounts, OutboxFilter, OutboxItem,
+    QuarantineEntry, RunRecord, Side,
 };
 use crate::mapping::store::load_current;
 use crate::sandbox::{FaultProfile, Sandbox, SandboxOptions, Size};
@@ -229,6 +229,8 @@ pub struct LocationOverview {
     pub pending: u64,
     /// Writes waiting for a person.
     pub dead: u64,
+    /// How its Ivoris answered the last time it was asked.
+    pub ivoris: Option<Health>,
 }
 
 /// Everything the overview shows, read in one go.
@@ -242,6 +244,8 @@ pub struct Overview {
     pub runs: Vec<RunRecord>,
     /// Days of the latest reconciliation report where the sides disagree.
     pub differences: Vec<ReconciliationRow>,
+    /// How HubSpot answered the last run.
+    pub hubspot: Option<Health>,
 }
 
 /// One page of the queue.
@@ -660,6 +664,11 @@ fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerErro
         }
     }
     let confirmed = ledger.confirmed_counts()?;
+    let mut health = ledger.health()?;
+    let hubspot = health
+        .iter()
+        .position(|h| h.side == Side::HubSpot)
+        .map(|at| health.swap_remove(at));
     let mut locations = Vec::new();
     for (key, name) in known {
         let count_rows = |dead: bool| -> Result<u64, LedgerError> {
@@ -682,6 +691,10 @@ fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerErro
             duplicate_cases: cases.iter().filter(|c| c.duplicate).count() as u64,
             pending: count_rows(false)?,
             dead: count_rows(true)?,
+            ivoris: health
+                .iter()
+                .find(|h| h.side == Side::Ivoris && h.location_key == key)
+                .cloned(),
             key,
             name,
         });
@@ -691,6 +704,7 @@ fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerErro
         queue: ledger.outbox_counts()?,
         runs: ledger.recent_runs(OVERVIEW_RUNS)?,
         differences: ledger.latest_reconciliation(true)?,
+        hubspot,
     })
 }
 

@@ -20,7 +20,7 @@ use crate::hubspot::provision::{
 use crate::hubspot::{ClientError, HubSpotClient, HubSpotClientConfig};
 use crate::ivoris::client::{IvorisClient, IvorisClientConfig};
 use crate::ledger::lock::{LockError, WriterLock};
-use crate::ledger::{Ledger, LedgerError, OutboxKind, RunCounts, RunOutcome};
+use crate::ledger::{Ledger, LedgerError, OutboxKind, RunCounts, RunOutcome, Side};
 use crate::mapping::store::{MappingStoreError, load_current};
 use crate::mapping::{Mapping, Stage};
 use crate::plan::StageIds;
@@ -219,6 +219,7 @@ pub async fn sync(
         cancel,
     )
     .await;
+    note_health(&ledger, &result);
     let (outcome, message, summary) = match result {
         Ok(mut summary) => {
             summary.run_id = run_id;
@@ -291,6 +292,40 @@ pub async fn sync(
         "sync finished"
     );
     summary
+}
+
+/// Remembers how both connections behaved in this run, for the overview.
+/// Failing to note it is logged and never fails the run.
+fn note_health(ledger: &Ledger, result: &Result<SyncSummary, RunStop>) {
+    let note = |side: Side, location: Option<&str>, outcome: Result<(), &str>| {
+        if let Err(error) = ledger.record_health(side, location, outcome) {
+            tracing::warn!(%error, "connection health not recorded");
+        }
+    };
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(RunStop::Cancelled(summary)) => summary.as_ref(),
+        Err(RunStop::Error(error @ (SyncError::HubSpot(_) | SyncError::Provision(_)))) => {
+            note(Side::HubSpot, None, Err(&error.to_string()));
+            return;
+        }
+        Err(RunStop::Error(_)) => return,
+    };
+    // Provisioning runs first and needs HubSpot's answers.
+    if summary.provision.is_some() {
+        note(Side::HubSpot, None, Ok(()));
+    }
+    for location in &summary.locations {
+        let answered = location
+            .extract
+            .as_ref()
+            .is_some_and(|report| report.stopped.is_none());
+        match (&location.problem, answered) {
+            (_, true) => note(Side::Ivoris, Some(&location.key), Ok(())),
+            (Some(problem), false) => note(Side::Ivoris, Some(&location.key), Err(problem)),
+            (None, false) => {}
+        }
+    }
 }
 
 enum RunStop {

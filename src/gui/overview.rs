@@ -7,6 +7,7 @@ use egui_extras::{Column, TableBuilder};
 use super::app::{Intent, Model, Panel, outcome_color, outcome_text};
 use super::i18n::Lang;
 use super::log::{local_time, runs_table_ui};
+use crate::ledger::{Health, RunOutcome};
 
 /// Draws the overview.
 pub fn overview_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
@@ -32,6 +33,11 @@ pub fn overview_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.strong("HubSpot:");
+                health_ui(ui, lang, overview.hubspot.as_ref());
+            });
+            ui.add_space(6.0);
             ui.strong(lang.pick("Standorte", "Locations"));
             if overview.locations.is_empty() {
                 ui.weak(lang.pick(
@@ -80,10 +86,12 @@ fn locations_table_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
             .striped(true)
             .vscroll(false)
             .column(Column::auto().at_least(200.0))
+            .column(Column::auto().at_least(110.0))
             .columns(Column::auto().at_least(70.0), 9)
             .header(36.0, |mut header| {
                 for title in [
                     lang.pick("Standort", "Location"),
+                    lang.pick("Ivoris-\nVerbindung", "Ivoris\nconnection"),
                     lang.pick("Patienten\n(Ledger)", "Patients\n(ledger)"),
                     lang.pick("Kontakte\n(HubSpot)", "Contacts\n(HubSpot)"),
                     lang.pick("Termine\n(Ledger)", "Appointments\n(ledger)"),
@@ -105,6 +113,7 @@ fn locations_table_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
                         row.col(|ui| {
                             ui.label(&location.name).on_hover_text(&location.key);
                         });
+                        row.col(|ui| health_ui(ui, lang, location.ivoris.as_ref()));
                         let numbers = [
                             (location.counts.patients, None),
                             (location.confirmed.contacts, None),
@@ -133,6 +142,46 @@ fn locations_table_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
                 }
             });
     });
+}
+
+/// A connection's last known state: a coloured dot and a word, the details
+/// (when last tried, when it last worked, why not) on hover.
+fn health_ui(ui: &mut egui::Ui, lang: Lang, health: Option<&Health>) {
+    let Some(health) = health else {
+        ui.weak(lang.pick("noch nicht geprüft", "not checked yet"));
+        return;
+    };
+    let checked = format!(
+        "{} {}",
+        lang.pick("Zuletzt geprüft:", "Last checked:"),
+        local_time(&health.checked_at)
+    );
+    if health.ok {
+        let color = outcome_color(ui, Some(RunOutcome::Success));
+        ui.colored_label(color, lang.pick("● erreichbar", "● reachable"))
+            .on_hover_text(checked);
+        return;
+    }
+    let last_ok = health.last_ok_at.as_deref().map_or_else(
+        || lang.pick("Noch nie erreicht.", "Never reached.").to_owned(),
+        |at| {
+            format!(
+                "{} {}",
+                lang.pick("Zuletzt erreichbar:", "Last reachable:"),
+                local_time(at)
+            )
+        },
+    );
+    let reason = health
+        .message
+        .as_deref()
+        .map(|message| lang.half(message))
+        .unwrap_or_default();
+    ui.colored_label(
+        ui.visuals().error_fg_color,
+        lang.pick("● gestört", "● failing"),
+    )
+    .on_hover_text(format!("{reason}\n{checked}\n{last_ok}"));
 }
 
 /// The differing days of the latest reconciliation report.

@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod cases;
 pub mod cursors;
+pub mod health;
 pub mod lock;
 pub mod mirror;
 pub mod outbox;
@@ -28,6 +29,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use cursors::Batch;
+pub use health::{Health, Side};
 pub use mirror::{MirrorOutcome, Mirrored};
 pub use outbox::{
     Confirmed, ConfirmedCounts, Enqueued, OutboxCounts, OutboxFilter, OutboxItem, OutboxKind,
