@@ -108,6 +108,7 @@ fn harness(env: SyncEnvironment, panel: Panel) -> Harness<'static, SyncApp> {
                     settings_file: Ok(Settings::default()),
                     panel: Some(panel),
                     screenshot: None,
+                    live_log: None,
                 },
             )
             .expect("app starts")

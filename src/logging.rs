@@ -13,13 +13,15 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, mpsc};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::Context;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -31,6 +33,11 @@ const LOG_FILE_PREFIX: &str = "ivoris-hubspot-sync";
 
 /// How many daily files are kept before the oldest is deleted.
 const LOG_FILES_KEPT: usize = 30;
+
+/// Lines of the live log that may wait for the app; beyond that new lines
+/// are counted, not kept, so a window that stopped drawing cannot make the
+/// engine wait or grow without bound.
+const LIVE_LOG_BACKLOG: usize = 10_000;
 
 /// Key of the masking hash, drawn once per process.
 static MASK_KEY: LazyLock<[u8; 32]> = LazyLock::new(rand::random);
@@ -153,6 +160,9 @@ pub struct LogOptions {
     /// `RUST_LOG`-style directives for the log file; `RUST_LOG` itself wins
     /// when set, so support can raise the level without a new build.
     pub file_filter: String,
+    /// Where the desktop app's Protokoll gets the lines of the current run;
+    /// `None` for the headless commands.
+    pub live: Option<LiveLog>,
 }
 
 impl LogOptions {
@@ -172,6 +182,7 @@ impl Default for LogOptions {
             dir: None,
             stderr_level: LevelFilter::WARN,
             file_filter: "info".to_owned(),
+            live: None,
         }
     }
 }
@@ -224,9 +235,17 @@ pub fn init(options: &LogOptions) -> Result<LogGuard, LoggingError> {
         }
     };
 
+    let live_layer = options.live.clone().map(|live| {
+        live.with_filter(
+            Targets::new()
+                .with_default(LevelFilter::INFO)
+                .with_target("ivoris_hubspot_sync", LevelFilter::DEBUG),
+        )
+    });
     tracing_subscriber::registry()
         .with(stderr_layer)
         .with(file_layer)
+        .with(live_layer)
         .try_init()
         .map_err(|error| LoggingError::AlreadySet(error.to_string()))?;
     Ok(LogGuard { _file: guard })
@@ -260,6 +279,108 @@ fn file_filter(fallback: &str) -> Result<EnvFilter, LoggingError> {
             filter: directives.clone(),
             message: error.to_string(),
         })
+}
+
+/// One logged event, for the desktop app's Protokoll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveLine {
+    /// When it was logged.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// How important it is; the Protokoll filters by it.
+    pub level: tracing::Level,
+    /// The message and its fields (`key=value`), as in the log file —
+    /// personal values only ever as [`Masked`] tags.
+    pub text: String,
+}
+
+/// A log layer that hands every event to the desktop app through a bounded
+/// channel, so the app shows what the engine is doing without reading the
+/// log file. Sending never waits: when the app does not keep up, lines are
+/// counted as dropped.
+#[derive(Clone)]
+pub struct LiveLog {
+    /// Where the lines go; the app holds the receiver.
+    sender: mpsc::SyncSender<LiveLine>,
+    /// Lines that found the channel full.
+    dropped: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for LiveLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveLog")
+            .field("dropped", &self.dropped.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A live log layer and the receiving end the app drains.
+pub fn live_log() -> (LiveLog, mpsc::Receiver<LiveLine>) {
+    let (sender, receiver) = mpsc::sync_channel(LIVE_LOG_BACKLOG);
+    let live = LiveLog {
+        sender,
+        dropped: Arc::new(AtomicU64::new(0)),
+    };
+    (live, receiver)
+}
+
+impl LiveLog {
+    /// Lines that could not be handed over because the channel was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for LiveLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _context: Context<'_, S>) {
+        let mut visitor = LineVisitor::default();
+        event.record(&mut visitor);
+        let mut text = visitor.message;
+        if !visitor.fields.is_empty() {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(&visitor.fields);
+        }
+        let line = LiveLine {
+            at: chrono::Utc::now(),
+            level: *event.metadata().level(),
+            text,
+        };
+        if self.sender.try_send(line).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Collects an event's message and fields into text.
+#[derive(Default)]
+struct LineVisitor {
+    /// The `message` field.
+    message: String,
+    /// Every other field as `key=value`, space-separated.
+    fields: String,
+}
+
+impl tracing::field::Visit for LineVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            if !self.fields.is_empty() {
+                self.fields.push(' ');
+            }
+            let _ = write!(self.fields, "{}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
 }
 
 /// An in-memory log sink for tests: everything logged through
@@ -432,5 +553,42 @@ mod tests {
         assert_eq!(files.len(), 1, "{files:?}");
         let text = std::fs::read_to_string(&files[0]).expect("log file");
         assert!(text.contains("written to the file"), "{text}");
+    }
+    #[test]
+    fn the_live_log_hands_over_level_message_and_masked_fields() {
+        let (live, lines) = live_log();
+        let subscriber = Registry::default().with(live.clone());
+        let patient = patient();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(location = "leipzig", name = %Masked(&patient.lastname), "Ivoris antwortet langsam");
+            tracing::debug!("details");
+        });
+        let received: Vec<LiveLine> = lines.try_iter().collect();
+        assert_eq!(received.len(), 2);
+        assert_eq!(received[0].level, tracing::Level::WARN);
+        assert!(
+            received[0]
+                .text
+                .starts_with("Ivoris antwortet langsam location=\"leipzig\" name=pii:"),
+            "{}",
+            received[0].text
+        );
+        assert_eq!(received[1].level, tracing::Level::DEBUG);
+        assert_eq!(received[1].text, "details");
+        let all: String = received.iter().map(|l| l.text.as_str()).collect();
+        assert_no_personal_data(&all);
+    }
+
+    #[test]
+    fn a_full_live_log_drops_lines_instead_of_waiting() {
+        let (live, lines) = live_log();
+        let subscriber = Registry::default().with(live.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            for n in 0..LIVE_LOG_BACKLOG + 5 {
+                tracing::info!(n, "line");
+            }
+        });
+        assert_eq!(lines.try_iter().count(), LIVE_LOG_BACKLOG);
+        assert_eq!(live.dropped(), 5);
     }
 }

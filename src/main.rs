@@ -76,13 +76,26 @@ fn main() -> ExitCode {
             Err(error) => return fail(error.into()),
         },
     };
-    let _log = match logging::init(&LogOptions::in_data_dir(&dirs, stderr_level(cli.verbose))) {
+    let mut log_options = LogOptions::in_data_dir(&dirs, stderr_level(cli.verbose));
+    // The desktop app shows the engine's log lines in its Protokoll.
+    let live_lines = cli.command.is_none().then(|| {
+        let (live, lines) = logging::live_log();
+        log_options.live = Some(live);
+        lines
+    });
+    let _log = match logging::init(&log_options) {
         Ok(guard) => guard,
         Err(error) => return fail(error.into()),
     };
     let result = match cli.command {
-        None => commands::gui::run(cli.config.as_deref(), &dirs, cli.panel, cli.screenshot)
-            .map(|()| Ended::Outcome(RunOutcome::Success)),
+        None => commands::gui::run(
+            cli.config.as_deref(),
+            &dirs,
+            cli.panel,
+            cli.screenshot,
+            live_lines,
+        )
+        .map(|()| Ended::Outcome(RunOutcome::Success)),
         Some(Command::Sandbox(args)) => {
             commands::sandbox::run(args).map(|()| Ended::Outcome(RunOutcome::Success))
         }

@@ -38,6 +38,7 @@ fn app(seed: u64) -> (tokio::runtime::Runtime, Bed, Harness<'static, SyncApp>) {
                     settings_file: Ok(Settings::default()),
                     panel: Some(Panel::Overview),
                     screenshot: None,
+                    live_log: None,
                 },
             )
             .expect("app starts")

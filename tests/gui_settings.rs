@@ -61,6 +61,7 @@ fn app(seed: u64) -> Setup {
                     settings_file: Ok(file),
                     panel: Some(Panel::Settings),
                     screenshot: None,
+                    live_log: None,
                 },
             )
             .expect("app starts")

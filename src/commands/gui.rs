@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 
 use ivoris_hubspot_sync::engine::handle::{EngineSetup, SettingsHome};
 use ivoris_hubspot_sync::engine::run::{Credentials, SyncEnvironment, clock_for};
 use ivoris_hubspot_sync::gui::{self, Launch, Panel};
+use ivoris_hubspot_sync::logging::LiveLine;
 use ivoris_hubspot_sync::secrets::{OsSecretStore, Secrets};
 use ivoris_hubspot_sync::settings::{DataDirs, Settings};
 
@@ -20,6 +22,7 @@ pub fn run(
     dirs: &DataDirs,
     panel: Option<Panel>,
     screenshot: Option<PathBuf>,
+    live_log: Option<Receiver<LiveLine>>,
 ) -> anyhow::Result<()> {
     let settings_path = config
         .map(Path::to_owned)
@@ -61,6 +64,7 @@ pub fn run(
         settings_file,
         panel,
         screenshot,
+        live_log,
     })?;
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ use crate::engine::handle::{
 use crate::engine::run::{Progress, SyncRequest, SyncSummary};
 use crate::hubspot::provision::{AppointmentsStatus, ProvisionReport};
 use crate::ledger::{OutboxFilter, OutboxItem, QuarantineEntry, RunOutcome, RunRecord};
+use crate::logging::LiveLine;
 use crate::settings::Settings;
 
 use super::i18n::Lang;
@@ -221,6 +223,8 @@ pub struct Model {
     pub appointments_detected: Option<AppointmentsStatus>,
     /// The automatic sync.
     pub schedule: Schedule,
+    /// What the engine logged since the latest sync started.
+    pub live_log: log::LiveLogLines,
 }
 
 impl Model {
@@ -315,6 +319,9 @@ pub struct AppOptions {
     pub panel: Option<Panel>,
     /// Save a screenshot here, report into the second field, and close.
     pub screenshot: Option<(PathBuf, ScreenshotDone)>,
+    /// The engine's log lines, for the Protokoll; `None` without a live
+    /// log (tests).
+    pub live_log: Option<Receiver<LiveLine>>,
 }
 
 /// Per-panel state that only the drawing needs (selection, open dialogs).
@@ -349,6 +356,8 @@ pub struct SyncApp {
     applied_theme: Option<Theme>,
     /// Settings sent to be saved, kept until the engine confirms.
     pending_settings: Option<Box<Settings>>,
+    /// Where the engine's log lines arrive.
+    live_log: Option<Receiver<LiveLine>>,
 }
 
 impl SyncApp {
@@ -389,6 +398,7 @@ impl SyncApp {
             screenshot,
             applied_theme: None,
             pending_settings: None,
+            live_log: options.live_log,
         })
     }
 
@@ -570,6 +580,7 @@ impl SyncApp {
         self.model.started = Some(Instant::now());
         self.model.progress = None;
         self.model.notice = None;
+        self.model.live_log.clear();
         self.engine.send(Command::Sync(SyncRequest {
             locations: self.model.ui.locations.clone(),
             dry_run: false,
@@ -864,6 +875,9 @@ impl SyncApp {
 
 impl eframe::App for SyncApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        if let Some(lines) = &self.live_log {
+            self.model.live_log.extend(lines.try_iter());
+        }
         for event in self.engine.drain() {
             self.on_event(event);
         }

@@ -1,19 +1,111 @@
 //! Protokoll: the run history — start, duration, trigger, locations,
-//! counts, outcome and message of every run, newest first.
+//! counts, outcome and message of every run, newest first — and below it
+//! what the engine logged since the latest sync started, filterable by
+//! level.
+
+use std::collections::VecDeque;
 
 use egui_extras::{Column, TableBuilder};
 
 use crate::ledger::RunRecord;
+use crate::logging::LiveLine;
 
 use super::app::{Intent, Model, Panel, outcome_color, outcome_text};
 use super::i18n::Lang;
 use super::top_bar::duration_text;
+
+/// Lines of the current run kept for the Protokoll; older ones are
+/// dropped (the log file keeps everything).
+const LIVE_LINES_KEPT: usize = 10_000;
 
 /// What only the log's drawing needs.
 #[derive(Debug, Default)]
 pub struct LogView {
     /// Whether dry runs are hidden.
     pub hide_dry_runs: bool,
+    /// The least important level shown in the run's log.
+    pub level: LevelChoice,
+}
+
+/// The level filter of the run's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LevelChoice {
+    /// Errors only.
+    Errors,
+    /// Errors and warnings.
+    Warnings,
+    /// Everything a practice manager reads.
+    #[default]
+    Info,
+    /// Also the details support asks for.
+    Details,
+}
+
+impl LevelChoice {
+    const ALL: [LevelChoice; 4] = [
+        LevelChoice::Errors,
+        LevelChoice::Warnings,
+        LevelChoice::Info,
+        LevelChoice::Details,
+    ];
+
+    fn label(self, lang: Lang) -> &'static str {
+        match self {
+            LevelChoice::Errors => lang.pick("Nur Fehler", "Errors only"),
+            LevelChoice::Warnings => lang.pick("Fehler und Warnungen", "Errors and warnings"),
+            LevelChoice::Info => lang.pick("Informationen", "Information"),
+            LevelChoice::Details => lang.pick("Alle Details", "All details"),
+        }
+    }
+
+    fn shows(self, level: tracing::Level) -> bool {
+        let most_verbose = match self {
+            LevelChoice::Errors => tracing::Level::ERROR,
+            LevelChoice::Warnings => tracing::Level::WARN,
+            LevelChoice::Info => tracing::Level::INFO,
+            LevelChoice::Details => tracing::Level::TRACE,
+        };
+        // tracing orders more verbose levels as greater.
+        level <= most_verbose
+    }
+}
+
+/// What the engine logged since the latest sync started.
+#[derive(Debug, Default)]
+pub struct LiveLogLines {
+    /// The newest [`LIVE_LINES_KEPT`] lines, oldest first.
+    lines: VecDeque<LiveLine>,
+    /// Lines dropped to stay within the limit.
+    dropped: u64,
+}
+
+impl LiveLogLines {
+    /// Forgets everything (a new run starts).
+    pub fn clear(&mut self) {
+        self.lines.clear();
+        self.dropped = 0;
+    }
+
+    /// Appends new lines, dropping the oldest beyond the limit.
+    pub fn extend(&mut self, new: impl Iterator<Item = LiveLine>) {
+        for line in new {
+            if self.lines.len() == LIVE_LINES_KEPT {
+                self.lines.pop_front();
+                self.dropped += 1;
+            }
+            self.lines.push_back(line);
+        }
+    }
+
+    /// How many lines are kept.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether nothing was logged yet.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
 }
 
 /// Draws the run history.
@@ -34,24 +126,129 @@ pub fn log_ui(ui: &mut egui::Ui, model: &Model, view: &mut LogView) -> Vec<Inten
         );
     });
     ui.add_space(6.0);
-    let Some(runs) = &model.runs else {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label(lang.pick("Protokoll wird gelesen …", "Reading the log …"));
+    let history_height = (ui.available_height() * 0.45).max(120.0);
+    match &model.runs {
+        None => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(lang.pick("Protokoll wird gelesen …", "Reading the log …"));
+            });
+        }
+        Some(runs) => {
+            let shown: Vec<RunRecord> = runs
+                .iter()
+                .filter(|run| !(view.hide_dry_runs && run.dry_run))
+                .cloned()
+                .collect();
+            if shown.is_empty() {
+                ui.weak(lang.pick("Noch keine Läufe.", "No runs yet."));
+            } else {
+                ui.push_id("run_history", |ui| {
+                    ui.set_max_height(history_height);
+                    runs_table_ui(ui, lang, &shown, true);
+                });
+            }
+        }
+    }
+    ui.separator();
+    live_log_ui(ui, model, view);
+    intents
+}
+
+/// The lines the engine logged since the latest sync started.
+fn live_log_ui(ui: &mut egui::Ui, model: &Model, view: &mut LogView) {
+    let lang = model.lang();
+    let log = &model.live_log;
+    ui.horizontal(|ui| {
+        ui.strong(if model.running {
+            lang.pick(
+                "Meldungen des laufenden Laufs",
+                "Messages of the running sync",
+            )
+        } else {
+            lang.pick("Meldungen des letzten Laufs", "Messages of the latest sync")
         });
-        return intents;
-    };
-    let shown: Vec<RunRecord> = runs
+        egui::ComboBox::from_id_salt("log_level")
+            .selected_text(view.level.label(lang))
+            .show_ui(ui, |ui| {
+                for choice in LevelChoice::ALL {
+                    ui.selectable_value(&mut view.level, choice, choice.label(lang));
+                }
+            })
+            .response
+            .on_hover_text(lang.pick("Stufe", "Level"));
+        if log.dropped > 0 {
+            ui.weak(format!(
+                "{} {}",
+                lang.number(log.dropped),
+                lang.pick(
+                    "ältere Zeilen nur in der Protokolldatei",
+                    "older lines only in the log file"
+                )
+            ));
+        }
+    });
+    let shown: Vec<&LiveLine> = log
+        .lines
         .iter()
-        .filter(|run| !(view.hide_dry_runs && run.dry_run))
-        .cloned()
+        .filter(|line| view.level.shows(line.level))
         .collect();
     if shown.is_empty() {
-        ui.weak(lang.pick("Noch keine Läufe.", "No runs yet."));
-        return intents;
+        ui.weak(if log.is_empty() {
+            lang.pick(
+                "Noch keine Meldungen in dieser Sitzung – sie erscheinen hier, sobald synchronisiert wird.",
+                "No messages in this session yet – they appear here once a sync runs.",
+            )
+        } else {
+            lang.pick(
+                "Keine Meldungen dieser Stufe.",
+                "No messages at this level.",
+            )
+        });
+        return;
     }
-    runs_table_ui(ui, lang, &shown, true);
-    intents
+    let error = ui.visuals().error_fg_color;
+    let warn = ui.visuals().warn_fg_color;
+    ui.push_id("live_log", |ui| {
+        TableBuilder::new(ui)
+            .striped(true)
+            .stick_to_bottom(true)
+            .auto_shrink([false, false])
+            .column(Column::auto().at_least(70.0))
+            .column(Column::auto().at_least(80.0))
+            .column(Column::remainder().clip(true))
+            .body(|body| {
+                body.rows(18.0, shown.len(), |mut row| {
+                    let Some(line) = shown.get(row.index()) else {
+                        return;
+                    };
+                    row.col(|ui| {
+                        ui.label(
+                            line.at
+                                .with_timezone(&chrono_tz::Europe::Berlin)
+                                .format("%H:%M:%S")
+                                .to_string(),
+                        );
+                    });
+                    row.col(|ui| {
+                        let (text, color) = match line.level {
+                            tracing::Level::ERROR => (lang.pick("Fehler", "Error"), Some(error)),
+                            tracing::Level::WARN => (lang.pick("Warnung", "Warning"), Some(warn)),
+                            tracing::Level::INFO => (lang.pick("Info", "Info"), None),
+                            _ => (lang.pick("Detail", "Detail"), None),
+                        };
+                        match color {
+                            Some(color) => ui.colored_label(color, text),
+                            None => ui.label(text),
+                        };
+                    });
+                    row.col(|ui| {
+                        ui.add(egui::Label::new(&line.text).truncate())
+                            .on_hover_text(&line.text);
+                    });
+                });
+            });
+    });
 }
 
 /// A table of runs; `full` adds the call counts and lets the table fill

@@ -47,6 +47,8 @@ pub struct Launch {
     pub panel: Option<Panel>,
     /// Save a screenshot of the loaded window to this PNG and close.
     pub screenshot: Option<PathBuf>,
+    /// The engine's log lines for the Protokoll (see `logging::live_log`).
+    pub live_log: Option<std::sync::mpsc::Receiver<crate::logging::LiveLine>>,
 }
 
 /// Opens the window and runs until it is closed.
@@ -71,6 +73,7 @@ pub fn run(launch: Launch) -> Result<(), GuiError> {
         settings_file: launch.settings_file,
         panel: launch.panel,
         screenshot,
+        live_log: launch.live_log,
     };
     eframe::run_native(
         if taking_screenshot {
