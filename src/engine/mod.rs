@@ -5,5 +5,6 @@ pub mod extract;
 pub mod handle;
 pub mod load;
 pub mod planner;
+pub mod reapply;
 pub mod reconcile;
 pub mod run;

@@ -25,6 +25,8 @@
 //! - street and birthday are in the allow-list but disabled: neither is
 //!   needed to reach a patient (health-data minimisation, invariant 7).
 
+pub mod archive;
+pub mod diff;
 pub mod pattern;
 pub mod store;
 pub mod table;
@@ -447,6 +449,47 @@ pub struct Mapping {
 pub const UNMAPPED_TYPE_KIND: AppointmentKind = AppointmentKind::Treatment;
 
 impl Mapping {
+    /// A mapping without rows (the start of reading tables).
+    pub fn empty() -> Mapping {
+        Mapping {
+            appointment_types: Vec::new(),
+            appointment_states: Vec::new(),
+            stages: Vec::new(),
+            won_after_days: DEFAULT_WON_AFTER_DAYS,
+            categories: Vec::new(),
+            entry_types: Vec::new(),
+            contact_fields: Vec::new(),
+        }
+    }
+
+    /// Removes every row of one table (the stage table also resets the
+    /// days without activity, which it carries).
+    pub fn clear(&mut self, table: TableName) {
+        match table {
+            TableName::AppointmentTypes => self.appointment_types.clear(),
+            TableName::AppointmentStates => self.appointment_states.clear(),
+            TableName::Stages => {
+                self.stages.clear();
+                self.won_after_days = DEFAULT_WON_AFTER_DAYS;
+            }
+            TableName::TreatmentCategories => self.categories.clear(),
+            TableName::EntryTypes => self.entry_types.clear(),
+            TableName::ContactFields => self.contact_fields.clear(),
+        }
+    }
+
+    /// Rows in one table.
+    pub fn row_count(&self, table: TableName) -> usize {
+        match table {
+            TableName::AppointmentTypes => self.appointment_types.len(),
+            TableName::AppointmentStates => self.appointment_states.len(),
+            TableName::Stages => self.stages.len(),
+            TableName::TreatmentCategories => self.categories.len(),
+            TableName::EntryTypes => self.entry_types.len(),
+            TableName::ContactFields => self.contact_fields.len(),
+        }
+    }
+
     /// The shipped defaults from `assets/mapping/`. Rows that fail to parse
     /// are left out; the tests make sure there are none.
     pub fn defaults() -> Mapping {
