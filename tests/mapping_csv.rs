@@ -393,3 +393,24 @@ proptest! {
         prop_assert_eq!(csvio::parse_cents(&csvio::format_cents(cents)), Some(cents));
     }
 }
+
+#[test]
+fn the_editor_rows_read_back_to_the_same_mapping() {
+    use ivoris_hubspot_sync::mapping::table::{draft_of, mapping_from_draft};
+    let mapping = edited();
+    let parsed = mapping_from_draft(&draft_of(&mapping));
+    assert_eq!(parsed.problems, vec![]);
+    assert_eq!(parsed.mapping, mapping);
+    let mut draft = draft_of(&Mapping::defaults());
+    draft
+        .get_mut(&TableName::TreatmentCategories)
+        .expect("table")
+        .push(vec!["GOZ".into(), "2100".into(), String::new()]);
+    let parsed = mapping_from_draft(&draft);
+    let found: Vec<(usize, Option<String>)> = parsed
+        .problems
+        .iter()
+        .map(|p| (p.row, p.column.clone()))
+        .collect();
+    assert_eq!(found, vec![(36, Some("Kategorie".into()))]);
+}

@@ -81,6 +81,8 @@ pub enum Command {
     RetryDead(Vec<i64>),
     /// Remove one dead letter for good.
     DiscardDead(i64),
+    /// A request of the mapping editor.
+    Mapping(super::mapping_ops::MappingCommand),
     /// End the engine thread (window closed).
     Shutdown,
 }
@@ -172,6 +174,8 @@ pub enum Event {
     Discarded(bool),
     /// A query or action failed; German / English.
     QueryFailed(String),
+    /// The answer to a [`Command::Mapping`].
+    Mapping(Box<super::mapping_ops::MappingEvent>),
 }
 
 /// Sends an event and wakes the GUI.
@@ -286,6 +290,13 @@ impl EngineHandle {
                                     flag.cancel();
                                 }
                             }
+                            Command::Mapping(command) => {
+                                let (env, emit) = (env.clone(), emit.clone());
+                                tokio::spawn(async move {
+                                    let event = super::mapping_ops::handle(&env, command).await;
+                                    emit(Event::Mapping(Box::new(event)));
+                                });
+                            }
                             Command::Shutdown => {
                                 if let Some(flag) = running
                                     .lock()
@@ -398,7 +409,7 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             Command::Runs => Event::Runs(ledger.recent_runs(HISTORY_RUNS)?),
             Command::RetryDead(ids) => Event::Retried(ledger.retry_dead(&ids)?),
             Command::DiscardDead(id) => Event::Discarded(ledger.discard_dead(id)?),
-            Command::Sync(_) | Command::Cancel | Command::Shutdown => {
+            Command::Sync(_) | Command::Cancel | Command::Shutdown | Command::Mapping(_) => {
                 Event::QueryFailed("Kein Lesebefehl / Not a query".into())
             }
         })

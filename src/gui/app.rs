@@ -21,7 +21,7 @@ use crate::engine::run::{Progress, SyncRequest, SyncSummary};
 use crate::ledger::{OutboxFilter, OutboxItem, QuarantineEntry, RunOutcome, RunRecord};
 
 use super::i18n::Lang;
-use super::{coming, log, nav, overview, queue, settings, top_bar};
+use super::{coming, log, mapping, nav, overview, queue, settings, top_bar};
 
 /// Key of the persisted UI state in eframe's storage.
 const STORAGE_KEY: &str = "ivoris-hubspot-sync.ui";
@@ -197,6 +197,8 @@ pub struct Model {
     pub runs: Option<Vec<RunRecord>>,
     /// The latest notice.
     pub notice: Option<Notice>,
+    /// What the engine told the mapping editor.
+    pub mapping: mapping::MappingModel,
 }
 
 impl Model {
@@ -240,6 +242,8 @@ pub enum Intent {
     RetryDead(Vec<i64>),
     /// Remove a dead letter (already confirmed by the person).
     DiscardDead(i64),
+    /// Something for the mapping editor.
+    Mapping(mapping::MappingIntent),
 }
 
 /// `--screenshot`: where to save, and how far the app is.
@@ -291,6 +295,8 @@ pub struct PanelState {
     pub queue: queue::QueueView,
     /// The log panel.
     pub log: log::LogView,
+    /// The mapping editor.
+    pub mapping: mapping::MappingView,
 }
 
 /// The desktop app.
@@ -339,6 +345,7 @@ impl SyncApp {
     /// Handles one engine event.
     fn on_event(&mut self, event: Event) {
         let lang = self.model.lang();
+        let queue_changed = mapping::changes_queue(&event);
         match event {
             Event::Ready(info) => {
                 let keys: Vec<String> = info
@@ -429,6 +436,18 @@ impl SyncApp {
                     error: true,
                 });
             }
+            Event::Mapping(event) => {
+                let (notice, commands) = mapping::on_event(&mut self.model.mapping, *event, lang);
+                if notice.is_some() {
+                    self.model.notice = notice;
+                }
+                for command in commands {
+                    self.engine.send(Command::Mapping(command));
+                }
+            }
+        }
+        if queue_changed {
+            self.reload_after_change();
         }
     }
 
@@ -484,6 +503,9 @@ impl SyncApp {
                 self.engine.send(Command::Quarantine);
             }
             Panel::Log => self.engine.send(Command::Runs),
+            Panel::Mapping => self.engine.send(Command::Mapping(
+                crate::engine::mapping_ops::MappingCommand::Load,
+            )),
             _ => self.engine.send(Command::Refresh),
         }
     }
@@ -535,6 +557,11 @@ impl SyncApp {
             Intent::LoadRuns => self.engine.send(Command::Runs),
             Intent::RetryDead(ids) => self.engine.send(Command::RetryDead(ids)),
             Intent::DiscardDead(id) => self.engine.send(Command::DiscardDead(id)),
+            Intent::Mapping(intent) => {
+                for command in mapping::apply(&mut self.model.mapping, intent) {
+                    self.engine.send(Command::Mapping(command));
+                }
+            }
         }
     }
 
@@ -576,6 +603,7 @@ impl SyncApp {
         let panel_ready = match self.model.ui.panel {
             Panel::Queue => self.model.queue.total.is_some() && self.model.quarantine.is_some(),
             Panel::Log => self.model.runs.is_some(),
+            Panel::Mapping => self.model.mapping.state.is_some(),
             _ => true,
         };
         if self.model.running || !panel_ready {
@@ -658,6 +686,7 @@ impl SyncApp {
                 Panel::Queue => queue::queue_ui(ui, model, &mut panels.queue),
                 Panel::Log => log::log_ui(ui, model, &mut panels.log),
                 Panel::Settings => settings::settings_ui(ui, model),
+                Panel::Mapping => mapping::mapping_ui(ui, model, &mut panels.mapping),
                 coming_panel => coming::coming_ui(ui, model, coming_panel),
             };
             intents.extend(panel_intents);

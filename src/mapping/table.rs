@@ -693,3 +693,71 @@ pub fn import_file(
     }
     Ok(import)
 }
+
+/// The rows of every table as the editor holds them (the CSV cells of
+/// [`table_rows`], in [`header`] order).
+pub type DraftTables = std::collections::BTreeMap<TableName, Vec<Vec<String>>>;
+
+/// The editor's rows of a mapping.
+pub fn draft_of(mapping: &Mapping) -> DraftTables {
+    TableName::ALL
+        .into_iter()
+        .map(|table| (table, table_rows(mapping, table)))
+        .collect()
+}
+
+/// Reads the editor's rows exactly as a CSV file with these rows would be
+/// read: row `i` of a table is line `i + 2` in every problem.
+pub fn mapping_from_draft(draft: &DraftTables) -> ParsedMapping {
+    let mut problems = Vec::new();
+    let mut mapping = Mapping::empty();
+    let mut lines = RowLines::default();
+    for table in TableName::ALL {
+        let rows = draft.get(&table).map_or(&[][..], Vec::as_slice);
+        let document = CsvDocument {
+            encoding: SourceEncoding::Utf8,
+            delimiter: b';',
+            header: header(table).into_iter().map(str::to_owned).collect(),
+            rows: rows
+                .iter()
+                .enumerate()
+                .map(|(i, cells)| CsvRow {
+                    line: i + 2,
+                    cells: cells.iter().map(|c| c.trim().to_owned()).collect(),
+                })
+                .collect(),
+            errors: Vec::new(),
+        };
+        let kept = read_document(table, &document, &mut mapping, &mut problems);
+        lines.lines.insert(table, kept);
+    }
+    problems.extend(super::validate::validate(&mapping, &lines));
+    ParsedMapping { mapping, problems }
+}
+
+/// The words a cell may hold when it is a choice (shown as a list in the
+/// editor); `None` for free text.
+pub fn choices(table: TableName, column: usize) -> Option<Vec<&'static str>> {
+    let yes_no = || Some(vec!["ja", "nein"]);
+    let categories = || Some(Category::ALL.map(Category::label).to_vec());
+    match (table, column) {
+        (TableName::AppointmentTypes, 1) => {
+            Some(AppointmentKind::ALL.map(AppointmentKind::label).to_vec())
+        }
+        (TableName::AppointmentTypes, 2) => yes_no(),
+        (TableName::AppointmentStates, 1) => {
+            Some(AppointmentState::ALL.map(AppointmentState::label).to_vec())
+        }
+        (TableName::Stages, 0) => Some(Stage::ALL.map(Stage::key).to_vec()),
+        (TableName::TreatmentCategories, 2) => categories(),
+        (TableName::EntryTypes, 1) => Some(Counting::ALL.map(Counting::label).to_vec()),
+        (TableName::EntryTypes, 2) => {
+            let mut list = vec![""];
+            list.extend(Category::ALL.map(Category::label));
+            Some(list)
+        }
+        (TableName::ContactFields, 0) => Some(PatientField::ALL.map(PatientField::key).to_vec()),
+        (TableName::ContactFields, 2 | 3) => yes_no(),
+        _ => None,
+    }
+}

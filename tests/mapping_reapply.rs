@@ -1,0 +1,135 @@
+//! Re-applying a mapping version against the sandbox: saving does not
+//! change HubSpot, the preview counts exactly what confirming queues, and
+//! after the next sync HubSpot has the new values — and nothing else moved.
+
+mod engine_support;
+
+use engine_support::{bed, keyed_state, options, run};
+use ivoris_hubspot_sync::engine::reapply::{confirm, preview};
+use ivoris_hubspot_sync::ledger::{Ledger, OutboxKind};
+use ivoris_hubspot_sync::mapping::store::{applied_version, save_version};
+use ivoris_hubspot_sync::mapping::{Category, Counting, Mapping};
+
+/// Pending outbox rows per kind, read from the ledger.
+fn pending(ledger_path: &std::path::Path) -> std::collections::BTreeMap<OutboxKind, u64> {
+    let ledger = Ledger::open(ledger_path).expect("ledger");
+    ledger
+        .outbox_counts()
+        .expect("counts")
+        .by_kind
+        .into_iter()
+        .filter(|(_, pending, _)| *pending > 0)
+        .map(|(kind, pending, _)| (kind, pending))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_counts_equal_the_writes_queued_after_confirming() {
+    let bed = bed(options(41)).await;
+    run(&bed.env).await;
+    assert!(pending(&bed.env.ledger_path).is_empty());
+
+    // Every filling becomes endodontics, and `pabg` counts as revenue.
+    let mut mapping = Mapping::defaults();
+    for rule in &mut mapping.categories {
+        if rule.category == Category::Fuellung {
+            rule.category = Category::Endodontie;
+        }
+    }
+    for rule in &mut mapping.entry_types {
+        if rule.entry_type == "pabg" {
+            rule.counting = Counting::Revenue;
+        }
+    }
+    let version = {
+        let mut ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+        save_version(&mut ledger, &mapping, "test", "Füllung → Endodontie").expect("save")
+    };
+
+    // Saved is not applied: the next sync writes nothing.
+    let quiet = run(&bed.env).await;
+    assert_eq!(quiet.counts.written, 0, "{:?}", quiet.load);
+    assert!(pending(&bed.env.ledger_path).is_empty());
+
+    let shown = preview(&bed.env, version).await.expect("preview");
+    assert_eq!(shown.version, version);
+    assert_eq!(shown.applied, None);
+    assert!(shown.category_changes > 0, "{shown:?}");
+    assert!(shown.revenue_changes > 0, "{shown:?}");
+    let deals_to_write = shown.to_write.get(&OutboxKind::Deal).copied().unwrap_or(0);
+    assert!(deals_to_write >= shown.revenue_changes.max(shown.category_changes));
+    assert!(!shown.samples.is_empty());
+    for sample in &shown.samples {
+        for change in &sample.changes {
+            assert_ne!(
+                change.property, "dealname",
+                "no personal data in the preview"
+            );
+            assert_ne!(change.before, change.after);
+        }
+    }
+    // The preview itself queued nothing.
+    assert!(pending(&bed.env.ledger_path).is_empty());
+    assert_eq!(
+        applied_version(&Ledger::open(&bed.env.ledger_path).expect("ledger")).expect("applied"),
+        None
+    );
+
+    let done = confirm(&bed.env, version, "test").await.expect("confirm");
+    let nonzero = |m: &std::collections::BTreeMap<OutboxKind, u64>| {
+        m.iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (*k, *n))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(nonzero(&done.queued), nonzero(&shown.to_write));
+    assert_eq!(pending(&bed.env.ledger_path), nonzero(&shown.to_write));
+
+    let applied = run(&bed.env).await;
+    assert_eq!(
+        applied
+            .load
+            .written
+            .get(&OutboxKind::Deal)
+            .copied()
+            .unwrap_or(0),
+        deals_to_write
+    );
+    assert_eq!(applied.counts.written, shown.total_to_write());
+
+    // HubSpot now has the new values of every sampled deal.
+    let state = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    for sample in &shown.samples {
+        let deal = &state.deals[&sample.case_key];
+        for change in &sample.changes {
+            if change.property == "dealstage" {
+                continue;
+            }
+            assert_eq!(
+                deal.get(&change.property).cloned().unwrap_or_default(),
+                change.after,
+                "{} {}",
+                sample.case_key,
+                change.property
+            );
+        }
+        let fillings: f64 = deal
+            .get("umsatz_fuellung")
+            .map_or(Ok(0.0), |v| v.parse())
+            .expect("amount");
+        assert_eq!(fillings, 0.0, "{}", sample.case_key);
+    }
+
+    // Applied: nothing left to change.
+    let again = preview(&bed.env, version).await.expect("preview");
+    assert_eq!(again.applied, Some(version));
+    assert_eq!(again.total_to_write(), 0);
+    assert_eq!(
+        (
+            again.stage_changes,
+            again.category_changes,
+            again.revenue_changes
+        ),
+        (0, 0, 0)
+    );
+}
