@@ -80,6 +80,16 @@ fn edit_a_category_save_preview_confirm_and_restore() {
         Some("2050-2100")
     );
 
+    // And the first row's category is chosen from its list.
+    harness.get_by_label("Kategorie 1").click();
+    harness.run_steps(2);
+    harness
+        .query_all_by_label("Prophylaxe")
+        .last()
+        .expect("option in the list")
+        .click();
+    harness.run_steps(2);
+
     harness.get_by_label("Kommentar:").focus();
     harness.run_steps(1);
     harness
@@ -119,6 +129,7 @@ fn edit_a_category_save_preview_confirm_and_restore() {
     let (applied, mapping) = load_applied(&ledger).expect("applied");
     assert_eq!(applied, Some(2));
     assert_eq!(mapping.categories[row - 1].pattern.to_string(), "2050-2100");
+    assert_eq!(mapping.categories[0].category, Category::Prophylaxe);
     assert_eq!(
         mapping.category(Some("GOZ"), Some("2110")),
         Category::Unklassifiziert
