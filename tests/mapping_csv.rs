@@ -29,6 +29,16 @@ fn edited() -> Mapping {
     mapping.categories.swap(1, 2);
     mapping.entry_types[3].counting = ivoris_hubspot_sync::mapping::Counting::Revenue;
     mapping.contact_fields[8].enabled = true;
+    mapping.locations = vec![
+        ivoris_hubspot_sync::mapping::LocationRule {
+            key: "magdeburg".into(),
+            owner_id: Some("31507".into()),
+        },
+        ivoris_hubspot_sync::mapping::LocationRule {
+            key: "leipzig-2".into(),
+            owner_id: None,
+        },
+    ];
     mapping
 }
 
@@ -342,6 +352,21 @@ fn a_ledger_with_versions_keeps_its_latest_in_force_after_the_upgrade() {
     }
     let ledger = Ledger::open(&path).expect("upgrade");
     assert_eq!(applied_version(&ledger).expect("applied"), Some(2));
+}
+
+#[test]
+fn location_rows_are_checked_and_name_the_deal_owner() {
+    let file = "Standort;Owner\nmagdeburg;31507\nMagdeburg Süd;\nleipzig;Frau Meier\nmagdeburg;4\n";
+    let import = import_table(&Mapping::defaults(), TableName::Locations, file.as_bytes());
+    let found: Vec<usize> = import.problems.iter().map(|p| p.row).collect();
+    assert_eq!(found, vec![3, 4, 5], "{:?}", import.problems);
+    assert_eq!(import.mapping.deal_owner("magdeburg"), Some("31507"));
+    assert_eq!(import.mapping.deal_owner("halle"), None);
+    // Versions saved before the table existed read as without locations.
+    let mut json = serde_json::to_value(Mapping::defaults()).expect("json");
+    json.as_object_mut().expect("object").remove("locations");
+    let old: Mapping = serde_json::from_value(json).expect("old version reads");
+    assert!(old.locations.is_empty());
 }
 
 #[test]

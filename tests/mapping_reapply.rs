@@ -133,3 +133,52 @@ async fn preview_counts_equal_the_writes_queued_after_confirming() {
         (0, 0, 0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_owner_from_the_location_table_reaches_every_deal_of_that_location() {
+    let bed = bed(options(42)).await;
+    run(&bed.env).await;
+    let location = bed.sandbox.locations[0].key.clone();
+    let mut mapping = Mapping::defaults();
+    mapping
+        .locations
+        .push(ivoris_hubspot_sync::mapping::LocationRule {
+            key: location.clone(),
+            owner_id: Some("70001".into()),
+        });
+    let version = {
+        let mut ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+        save_version(&mut ledger, &mapping, "test", "Owner").expect("save")
+    };
+    let shown = preview(&bed.env, version).await.expect("preview");
+    let before = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    let deals_there = before
+        .deals
+        .keys()
+        .filter(|k| k.starts_with(&format!("{location}:")))
+        .count() as u64;
+    assert!(deals_there > 0);
+    assert_eq!(
+        shown.to_write.get(&OutboxKind::Deal).copied().unwrap_or(0),
+        deals_there
+    );
+    assert_eq!(
+        (
+            shown.stage_changes,
+            shown.category_changes,
+            shown.revenue_changes
+        ),
+        (0, 0, 0)
+    );
+    confirm(&bed.env, version, "test").await.expect("confirm");
+    run(&bed.env).await;
+    let after = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    for (key, deal) in &after.deals {
+        let owner = deal.get("hubspot_owner_id").map(String::as_str);
+        if key.starts_with(&format!("{location}:")) {
+            assert_eq!(owner, Some("70001"), "{key}");
+        } else {
+            assert_ne!(owner, Some("70001"), "{key}");
+        }
+    }
+}

@@ -81,6 +81,8 @@ pub struct Unmapped {
     pub codes: Vec<UnmappedValue>,
     /// Entry types.
     pub entry_types: Vec<UnmappedValue>,
+    /// Locations of the ledger without a row in the location table.
+    pub locations: Vec<UnmappedValue>,
 }
 
 impl Unmapped {
@@ -91,6 +93,7 @@ impl Unmapped {
             TableName::AppointmentStates => &self.appointment_states,
             TableName::TreatmentCategories => &self.codes,
             TableName::EntryTypes => &self.entry_types,
+            TableName::Locations => &self.locations,
             TableName::Stages | TableName::ContactFields => &[],
         }
     }
@@ -270,6 +273,13 @@ pub fn unmapped(conn: &Connection, mapping: &Mapping) -> Result<Unmapped, rusqli
     )? {
         if mapping.entry_type(&entry_type).is_none() {
             result.entry_types.push(plain(entry_type, count));
+        }
+    }
+    for (key, count) in counted(
+        "SELECT location_key, count(*) FROM patients GROUP BY location_key ORDER BY location_key",
+    )? {
+        if !mapping.locations.iter().any(|r| r.key.trim() == key) {
+            result.locations.push(plain(key, count));
         }
     }
     let mut statement = conn.prepare(

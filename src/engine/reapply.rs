@@ -29,8 +29,9 @@ use super::run::{SyncEnvironment, SyncError, chosen_locations, stage_ids};
 /// Changed deals shown as examples in the preview.
 pub const SAMPLE_SIZE: usize = 20;
 
-/// Deal properties the preview compares and shows. None of them is
-/// personal: the deal name (patient name) is never shown.
+/// Deal properties the preview compares and shows (stage, category,
+/// revenue, owner). None of them is personal: the deal name (patient name)
+/// is never shown.
 const REVENUE_PREFIX: &str = "umsatz_";
 
 /// One property of a deal before and after.
@@ -237,9 +238,14 @@ pub async fn preview(env: &SyncEnvironment, version: i64) -> Result<ReapplyPrevi
                 raw
             }
         };
-        let mut properties: BTreeSet<&str> = ["dealstage", "behandlungskategorie", "amount"]
-            .into_iter()
-            .collect();
+        let mut properties: BTreeSet<&str> = [
+            "dealstage",
+            "behandlungskategorie",
+            "amount",
+            "hubspot_owner_id",
+        ]
+        .into_iter()
+        .collect();
         for map in [old, new] {
             properties.extend(
                 map.keys()

@@ -421,6 +421,19 @@ pub struct FieldRule {
     pub enabled: bool,
 }
 
+/// One row of the location table: the business side of a location. The
+/// connection (Ivoris address, user) and the display name live in the
+/// settings (`[[location]]`), one place per fact; this row says who owns
+/// the location's deals in HubSpot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationRule {
+    /// Location key as in the settings (`magdeburg`).
+    pub key: String,
+    /// HubSpot owner id given to every deal of the location
+    /// (`hubspot_owner_id`); `None` leaves the owner to HubSpot.
+    pub owner_id: Option<String>,
+}
+
 /// Default `won_after_days` when the stage table does not say.
 pub const DEFAULT_WON_AFTER_DAYS: u32 = 60;
 
@@ -441,6 +454,10 @@ pub struct Mapping {
     pub entry_types: Vec<EntryTypeRule>,
     /// Patient field → HubSpot contact property.
     pub contact_fields: Vec<FieldRule>,
+    /// Location key → deal owner; versions saved before the table existed
+    /// read as empty.
+    #[serde(default)]
+    pub locations: Vec<LocationRule>,
 }
 
 /// Kind given to appointment types missing from the table: treating an
@@ -459,6 +476,7 @@ impl Mapping {
             categories: Vec::new(),
             entry_types: Vec::new(),
             contact_fields: Vec::new(),
+            locations: Vec::new(),
         }
     }
 
@@ -475,6 +493,7 @@ impl Mapping {
             TableName::TreatmentCategories => self.categories.clear(),
             TableName::EntryTypes => self.entry_types.clear(),
             TableName::ContactFields => self.contact_fields.clear(),
+            TableName::Locations => self.locations.clear(),
         }
     }
 
@@ -487,6 +506,7 @@ impl Mapping {
             TableName::TreatmentCategories => self.categories.len(),
             TableName::EntryTypes => self.entry_types.len(),
             TableName::ContactFields => self.contact_fields.len(),
+            TableName::Locations => self.locations.len(),
         }
     }
 
@@ -553,6 +573,16 @@ impl Mapping {
             .iter()
             .find(|rule| rule.catalogue.matches(catalogue) && rule.pattern.matches(code))
             .map_or(Category::Unklassifiziert, |rule| rule.category)
+    }
+
+    /// The HubSpot owner of a location's deals, if the table names one.
+    pub fn deal_owner(&self, location: &str) -> Option<&str> {
+        self.locations
+            .iter()
+            .find(|rule| rule.key.trim() == location)
+            .and_then(|rule| rule.owner_id.as_deref())
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
     }
 
     /// The entry-type row of an Ivoris entry type, if any.

@@ -15,8 +15,8 @@ pub use crate::csvio::CsvWriteError;
 use super::validate::{Problem, RowLines, TableName};
 use super::{
     AppointmentKind, AppointmentState, AppointmentTypeRule, CataloguePattern, Category,
-    CategoryRule, CodePattern, Counting, EntryTypeRule, FieldRule, Mapping, PatientField, Stage,
-    StageRule, StateRule,
+    CategoryRule, CodePattern, Counting, EntryTypeRule, FieldRule, LocationRule, Mapping,
+    PatientField, Stage, StageRule, StateRule,
 };
 
 /// The text of every table, one CSV document each.
@@ -34,6 +34,8 @@ pub struct CsvTables {
     pub entry_types: String,
     /// `contact_fields.csv`: Patientenfeld; HubSpot-Eigenschaft; Personenbezogen; Aktiv.
     pub contact_fields: String,
+    /// `locations.csv`: Standort; Deal-Owner (HubSpot-Id).
+    pub locations: String,
 }
 
 /// A mapping read from CSV with everything wrong in it.
@@ -159,7 +161,26 @@ pub fn columns(table: TableName) -> &'static [ColumnSpec] {
         ),
         col("Aktiv", &["Senden", "Enabled", "Active"], true),
     ];
+    const LOCATIONS: [ColumnSpec; 2] = [
+        col(
+            "Standort",
+            &["Standortschlüssel", "Location", "Key", "Praxis"],
+            true,
+        ),
+        col(
+            "Deal-Owner (HubSpot-Id)",
+            &[
+                "Deal-Owner",
+                "Owner",
+                "Besitzer",
+                "Deal owner",
+                "hubspot_owner_id",
+            ],
+            false,
+        ),
+    ];
     match table {
+        TableName::Locations => &LOCATIONS,
         TableName::AppointmentTypes => &TYPES,
         TableName::AppointmentStates => &STATES,
         TableName::Stages => &STAGES,
@@ -267,6 +288,7 @@ impl CsvTables {
                 .to_owned(),
             entry_types: include_str!("../../assets/mapping/entry_types.csv").to_owned(),
             contact_fields: include_str!("../../assets/mapping/contact_fields.csv").to_owned(),
+            locations: include_str!("../../assets/mapping/locations.csv").to_owned(),
         }
     }
 
@@ -279,6 +301,7 @@ impl CsvTables {
             TableName::TreatmentCategories => &self.treatment_categories,
             TableName::EntryTypes => &self.entry_types,
             TableName::ContactFields => &self.contact_fields,
+            TableName::Locations => &self.locations,
         }
     }
 
@@ -311,6 +334,7 @@ impl CsvTables {
             treatment_categories: text(TableName::TreatmentCategories)?,
             entry_types: text(TableName::EntryTypes)?,
             contact_fields: text(TableName::ContactFields)?,
+            locations: text(TableName::Locations)?,
         })
     }
 }
@@ -358,6 +382,16 @@ fn read_document(
 /// Reads one row into the mapping; `false` when it was left out.
 fn read_row(reader: &mut Reader<'_>, row: &CsvRow, mapping: &mut Mapping) -> bool {
     match reader.table {
+        TableName::Locations => {
+            let Some(key) = reader.required(row, 0) else {
+                return false;
+            };
+            let owner = Some(reader.cell(row, 1)).filter(|id| !id.is_empty());
+            mapping.locations.push(LocationRule {
+                key: key.to_owned(),
+                owner_id: owner.map(str::to_owned),
+            });
+        }
         TableName::AppointmentTypes => {
             let allowed = AppointmentKind::ALL.map(AppointmentKind::label).join(", ");
             let label = reader.required(row, 0);
@@ -484,6 +518,11 @@ fn yes_no(value: bool) -> String {
 /// a table this way.
 pub fn table_rows(mapping: &Mapping, table: TableName) -> Vec<Vec<String>> {
     match table {
+        TableName::Locations => mapping
+            .locations
+            .iter()
+            .map(|r| vec![r.key.clone(), r.owner_id.clone().unwrap_or_default()])
+            .collect(),
         TableName::AppointmentTypes => mapping
             .appointment_types
             .iter()

@@ -16,11 +16,13 @@ pub enum TableName {
     TreatmentCategories,
     EntryTypes,
     ContactFields,
+    Locations,
 }
 
 impl TableName {
     /// Every table, in editor and export order.
-    pub const ALL: [TableName; 6] = [
+    pub const ALL: [TableName; 7] = [
+        TableName::Locations,
         TableName::AppointmentTypes,
         TableName::AppointmentStates,
         TableName::Stages,
@@ -38,6 +40,7 @@ impl TableName {
             TableName::TreatmentCategories => "treatment_categories",
             TableName::EntryTypes => "entry_types",
             TableName::ContactFields => "contact_fields",
+            TableName::Locations => "locations",
         }
     }
 
@@ -50,6 +53,7 @@ impl TableName {
             TableName::TreatmentCategories => "Treatment categories",
             TableName::EntryTypes => "Entry types",
             TableName::ContactFields => "Contact fields",
+            TableName::Locations => "Locations",
         }
     }
 
@@ -72,6 +76,7 @@ impl TableName {
             TableName::TreatmentCategories => "Behandlungskategorien",
             TableName::EntryTypes => "Eintragsarten",
             TableName::ContactFields => "Kontaktfelder",
+            TableName::Locations => "Standorte",
         }
     }
 }
@@ -343,6 +348,46 @@ pub fn validate(mapping: &Mapping, lines: &RowLines) -> Vec<Problem> {
             .contact_fields
             .iter()
             .map(|r| r.property.trim().to_lowercase()),
+        lines,
+        &mut problems,
+    );
+
+    let locations = TableName::Locations;
+    for (index, rule) in mapping.locations.iter().enumerate() {
+        let key = rule.key.trim();
+        if key.is_empty() {
+            empty(locations, index, "Standort", lines, &mut problems);
+        } else if !key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            problems.push(
+                Problem::new(
+                    locations,
+                    lines.line(locations, index),
+                    format!("„{key}“ ist kein Standortschlüssel (a-z, 0-9, -)"),
+                    format!("\"{key}\" is not a location key (a-z, 0-9, -)"),
+                )
+                .in_column("Standort"),
+            );
+        }
+        if let Some(owner) = rule.owner_id.as_deref().map(str::trim)
+            && !owner.chars().all(|c| c.is_ascii_digit())
+        {
+            problems.push(
+                Problem::new(
+                    locations,
+                    lines.line(locations, index),
+                    format!("„{owner}“ ist keine HubSpot-Owner-Id (nur Ziffern)"),
+                    format!("\"{owner}\" is not a HubSpot owner id (digits only)"),
+                )
+                .in_column("Deal-Owner (HubSpot-Id)"),
+            );
+        }
+    }
+    duplicates(
+        locations,
+        mapping.locations.iter().map(|r| r.key.trim().to_owned()),
         lines,
         &mut problems,
     );
