@@ -182,3 +182,35 @@ async fn a_deal_owner_from_the_location_table_reaches_every_deal_of_that_locatio
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_are_listed_by_name_without_the_archived_ones() {
+    let bed = bed(options(44)).await;
+    let owners = ivoris_hubspot_sync::engine::reapply::owners(&bed.env)
+        .await
+        .expect("owners");
+    assert_eq!(
+        owners,
+        vec![
+            ("70001".to_owned(), "Katrin Schäfer".to_owned()),
+            ("70002".to_owned(), "Jörg Lehmann".to_owned()),
+            ("70003".to_owned(), "Aylin Öztürk".to_owned()),
+            ("70004".to_owned(), "Sven Krüger".to_owned()),
+        ]
+    );
+    // Paged: one owner per page still lists them all.
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/crm/v3/owners?limit=1&after=3",
+            bed.sandbox.hubspot_url
+        ))
+        .bearer_auth(ivoris_hubspot_sync::sandbox::credentials::HUBSPOT_TOKEN)
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["results"][0]["id"], "70004");
+    assert!(page.get("paging").is_none(), "{page}");
+}

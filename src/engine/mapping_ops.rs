@@ -115,6 +115,8 @@ pub struct MappingState {
     pub pipeline_labels: Option<Vec<String>>,
     /// Why the pipeline could not be read, German / English.
     pub pipeline_error: Option<String>,
+    /// HubSpot's owners as `(id, name)`; empty when they could not be read.
+    pub owners: Vec<(String, String)>,
     /// Values the ledger has seen that the mapping does not know.
     pub unmapped: Unmapped,
 }
@@ -228,6 +230,7 @@ async fn load(env: &SyncEnvironment) -> Result<MappingEvent, String> {
             mapping,
             pipeline_labels: None,
             pipeline_error: None,
+            owners: Vec::new(),
         })
     })
     .await
@@ -236,6 +239,11 @@ async fn load(env: &SyncEnvironment) -> Result<MappingEvent, String> {
     match pipeline_stage_labels(env).await {
         Ok(labels) => state.pipeline_labels = Some(labels),
         Err(error) => state.pipeline_error = Some(error.to_string()),
+    }
+    // Without the owners the ids are still editable as text.
+    match super::reapply::owners(env).await {
+        Ok(owners) => state.owners = owners,
+        Err(error) => tracing::warn!(%error, "owners not readable"),
     }
     Ok(MappingEvent::Loaded(Box::new(state)))
 }

@@ -172,6 +172,20 @@ pub async fn pipeline_stage_labels(env: &SyncEnvironment) -> Result<Vec<String>,
         .collect())
 }
 
+/// HubSpot's active owners as `(id, name)`, for choosing a location's deal
+/// owner by name.
+pub async fn owners(env: &SyncEnvironment) -> Result<Vec<(String, String)>, SyncError> {
+    let hubspot = client(env)?;
+    let owners = hubspot.owners().await.map_err(SyncError::HubSpot)?;
+    Ok(owners
+        .into_iter()
+        .map(|o| {
+            let name = o.display_name();
+            (o.id, name)
+        })
+        .collect())
+}
+
 /// Plans every configured location with `mapping`, rolled back, and
 /// collects every deal's properties and the records that would be queued.
 fn rehearse(

@@ -455,7 +455,7 @@ pub fn mapping_ui(ui: &mut egui::Ui, model: &Model, view: &mut MappingView) -> V
                 egui::vec2(width, height),
                 egui::Layout::top_down(egui::Align::Min),
                 |ui| {
-                    table_ui(ui, lang, view, table, &problems, height);
+                    table_ui(ui, lang, view, table, &problems, &state.owners, height);
                 },
             );
             if !unmapped.is_empty() {
@@ -607,6 +607,33 @@ fn visible_rows(view: &MappingView, table: TableName) -> Vec<usize> {
     visible
 }
 
+/// The values a cell may take with what is shown for each, or `None` for
+/// free text. A location's deal owner is chosen by name once HubSpot's
+/// owners are known (an id HubSpot does not list stays shown as it is).
+fn cell_options(
+    table: TableName,
+    column: usize,
+    owners: &[(String, String)],
+) -> Option<Vec<(String, String)>> {
+    if table == TableName::Locations && column == 1 && !owners.is_empty() {
+        let mut list = vec![(String::new(), "-".to_owned())];
+        list.extend(
+            owners
+                .iter()
+                .map(|(id, name)| (id.clone(), format!("{name} ({id})"))),
+        );
+        return Some(list);
+    }
+    choices(table, column).map(|list| {
+        list.into_iter()
+            .map(|option| {
+                let shown = if option.is_empty() { "-" } else { option };
+                (option.to_owned(), shown.to_owned())
+            })
+            .collect()
+    })
+}
+
 /// A row action chosen in the table.
 enum RowAction {
     /// Move the row up by one.
@@ -624,6 +651,7 @@ fn table_ui(
     view: &mut MappingView,
     table: TableName,
     problems: &[&Problem],
+    owners: &[(String, String)],
     height: f32,
 ) {
     let names = header(table);
@@ -701,21 +729,23 @@ fn table_ui(
                     let mut value = cells.get(column).cloned().unwrap_or_default();
                     row.col(|ui| {
                         let accessible = format!("{name} {}", index + 1);
-                        let changed = match choices(table, column) {
+                        let changed = match cell_options(table, column, owners) {
                             Some(options) => {
                                 let mut changed = false;
+                                let selected = options
+                                    .iter()
+                                    .find(|(v, _)| *v == value)
+                                    .map_or(value.clone(), |(_, shown)| shown.clone());
                                 let response = egui::ComboBox::from_id_salt((table, index, column))
-                                    .selected_text(value.as_str())
+                                    .selected_text(selected)
                                     .width(ui.available_width() - 4.0)
                                     .show_ui(ui, |ui| {
-                                        for option in &options {
-                                            let label =
-                                                if option.is_empty() { "-" } else { option };
+                                        for (option, shown) in &options {
                                             if ui
-                                                .selectable_label(value == *option, label)
+                                                .selectable_label(value == *option, shown)
                                                 .clicked()
                                             {
-                                                value = (*option).to_owned();
+                                                value = option.clone();
                                                 changed = true;
                                             }
                                         }
