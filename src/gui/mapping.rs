@@ -739,6 +739,8 @@ fn table_ui(
                                 let response = egui::ComboBox::from_id_salt((table, index, column))
                                     .selected_text(selected)
                                     .width(ui.available_width() - 4.0)
+                                    // Every category fits without scrolling the list.
+                                    .height(360.0)
                                     .show_ui(ui, |ui| {
                                         for (option, shown) in &options {
                                             if ui
@@ -799,11 +801,21 @@ fn table_ui(
                         {
                             action = Some(RowAction::Down(index));
                         }
-                        if ui
+                        let delete = ui
                             .small_button("x")
-                            .on_hover_text(lang.pick("Zeile löschen", "Delete row"))
-                            .clicked()
-                        {
+                            .on_hover_text(lang.pick("Zeile löschen", "Delete row"));
+                        delete.widget_info(|| {
+                            egui::WidgetInfo::labeled(
+                                egui::accesskit::Role::Button,
+                                true,
+                                format!(
+                                    "{} {}",
+                                    lang.pick("Zeile löschen", "Delete row"),
+                                    index + 1
+                                ),
+                            )
+                        });
+                        if delete.clicked() {
                             action = Some(RowAction::Delete(index));
                         }
                     });
