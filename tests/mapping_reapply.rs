@@ -214,3 +214,67 @@ async fn owners_are_listed_by_name_without_the_archived_ones() {
     assert_eq!(page["results"][0]["id"], "70004");
     assert!(page.get("paging").is_none(), "{page}");
 }
+
+/// `mapping apply` of the real binary on the bed's ledger: without `--yes`
+/// it only shows the preview, with `--yes` it puts the version in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_previews_and_applies_only_with_yes() {
+    let bed = bed(options(45)).await;
+    run(&bed.env).await;
+    let mut mapping = Mapping::defaults();
+    for rule in &mut mapping.entry_types {
+        if rule.entry_type == "pabg" {
+            rule.counting = Counting::Revenue;
+        }
+    }
+    let version = {
+        let mut ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+        save_version(&mut ledger, &mapping, "test", "pabg als Umsatz").expect("save")
+    };
+    let config = bed.dir.path().join("settings.toml");
+    let mut settings = bed.env.settings.clone();
+    settings.sync.simulated_now = Some(bed.sandbox.ivoris.now());
+    settings.save(&config).expect("settings written");
+    let command = |yes: bool| {
+        let mut command = std::process::Command::new(engine_support::BIN);
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(bed.dir.path().join("data"))
+            .args(["mapping", "apply"])
+            .env(
+                "HUBSPOT_TOKEN",
+                ivoris_hubspot_sync::sandbox::credentials::HUBSPOT_TOKEN,
+            )
+            .env(
+                "IVORIS_PASSWORD",
+                ivoris_hubspot_sync::sandbox::credentials::IVORIS_PASSWORD,
+            )
+            .env(
+                "IVORIS_API_KEY",
+                ivoris_hubspot_sync::sandbox::credentials::IVORIS_API_KEY,
+            );
+        if yes {
+            command.arg("--yes");
+        }
+        command
+    };
+    let mut look = command(false);
+    let out = tokio::task::spawn_blocking(move || look.output().expect("runs"))
+        .await
+        .expect("joined");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(text.contains("Mit --yes"), "{text}");
+    assert!(pending(&bed.env.ledger_path).is_empty());
+
+    let mut confirm_it = command(true);
+    let out = tokio::task::spawn_blocking(move || confirm_it.output().expect("runs"))
+        .await
+        .expect("joined");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    assert_eq!(applied_version(&ledger).expect("applied"), Some(version));
+    assert!(!pending(&bed.env.ledger_path).is_empty());
+}

@@ -5,7 +5,7 @@
 //! An import is all or nothing: any invalid row and nothing is saved,
 //! unless `--drop-invalid` says to leave the unreadable rows out. A saved
 //! import is a new version; it reaches HubSpot only after its preview is
-//! confirmed in the app („Zuordnung“ → „Übernehmen“).
+//! confirmed — in the app („Zuordnung“) or with `mapping apply --yes`.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +13,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use ivoris_hubspot_sync::csvio::delimiter_label;
+use ivoris_hubspot_sync::engine::reapply::{ReapplyError, confirm, preview};
+use ivoris_hubspot_sync::engine::run::SyncError;
 use ivoris_hubspot_sync::ledger::Ledger;
 use ivoris_hubspot_sync::ledger::RunOutcome;
 use ivoris_hubspot_sync::ledger::audit::os_user;
@@ -76,10 +78,21 @@ enum MappingCommand {
         /// The version to restore.
         version: i64,
     },
+    /// Show what putting a version in force changes in HubSpot; with --yes, do it.
+    Apply {
+        /// The version (default: the latest saved).
+        version: Option<i64>,
+        /// Confirm: put the version in force and queue the changed records.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Runs a `mapping` subcommand.
 pub fn run(args: MappingArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
+    if let MappingCommand::Apply { version, yes } = args.command {
+        return apply(config, dirs, version, yes);
+    }
     let settings = Settings::load(config, dirs)?;
     let path = settings.ledger_path(dirs);
     if let Some(parent) = path.parent() {
@@ -99,11 +112,79 @@ pub fn run(args: MappingArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow:
         MappingCommand::Restore { version } => {
             let saved = restore_version(&mut ledger, version, &os_user())?;
             println!(
-                "Version {version} als Version {saved} wiederhergestellt; in Kraft erst nach Bestätigung der Vorschau (App: Zuordnung → Übernehmen). / Version {version} restored as version {saved}; in force only after its preview is confirmed (app: Mapping → Apply)."
+                "Version {version} als Version {saved} wiederhergestellt; in Kraft erst nach Bestätigung der Vorschau (App: Zuordnung, oder `mapping apply --yes`). / Version {version} restored as version {saved}; in force only after its preview is confirmed (app: Mapping, or `mapping apply --yes`)."
             );
             Ok(Ended::Outcome(RunOutcome::Success))
         }
+        // Needs the whole environment, not only the ledger: handled above.
+        MappingCommand::Apply { .. } => Ok(Ended::Outcome(RunOutcome::Failed)),
     }
+}
+
+/// `mapping apply`: the re-apply preview, and with `--yes` the confirmation.
+fn apply(
+    config: Option<&Path>,
+    dirs: &DataDirs,
+    version: Option<i64>,
+    yes: bool,
+) -> anyhow::Result<Ended> {
+    let env = super::sync::headless_environment(config, dirs)?;
+    let version = match version {
+        Some(v) => v,
+        None => {
+            let ledger = Ledger::open(&env.ledger_path)
+                .with_context(|| env.ledger_path.display().to_string())?;
+            latest_version(&ledger)?
+                .context("Noch keine gespeicherte Version / No saved version yet")?
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().context("tokio runtime")?;
+    let shown = match runtime.block_on(preview(&env, version)) {
+        Ok(shown) => shown,
+        Err(ReapplyError::Sync(SyncError::Locked(error))) => {
+            eprintln!("{error}");
+            return Ok(Ended::Locked);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    println!(
+        "Version {version}: {} Deals, Phase ändert sich bei {}, Kategorie bei {}, Umsatz bei {}; {} Schreibvorgänge an HubSpot. / {} deals, stage changes for {}, category for {}, revenue for {}; {} writes to HubSpot.",
+        shown.deals,
+        shown.stage_changes,
+        shown.category_changes,
+        shown.revenue_changes,
+        shown.total_to_write(),
+        shown.deals,
+        shown.stage_changes,
+        shown.category_changes,
+        shown.revenue_changes,
+        shown.total_to_write(),
+    );
+    for sample in &shown.samples {
+        for change in &sample.changes {
+            println!(
+                "  {}  {}: {} -> {}",
+                sample.case_key, change.property, change.before, change.after
+            );
+        }
+    }
+    if !yes {
+        println!("Nichts geändert. Mit --yes übernehmen. / Nothing changed. Confirm with --yes.");
+        return Ok(Ended::Outcome(RunOutcome::Success));
+    }
+    let done = match runtime.block_on(confirm(&env, version, &os_user())) {
+        Ok(done) => done,
+        Err(ReapplyError::Sync(SyncError::Locked(error))) => {
+            eprintln!("{error}");
+            return Ok(Ended::Locked);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let queued: u64 = done.queued.values().sum();
+    println!(
+        "Version {version} ist in Kraft; {queued} Änderungen warten auf die nächste Synchronisation. / Version {version} is in force; {queued} changes wait for the next sync."
+    );
+    Ok(Ended::Outcome(RunOutcome::Success))
 }
 
 fn export(ledger: &Ledger, dir: &Path, version: Option<i64>) -> anyhow::Result<Ended> {
@@ -186,7 +267,7 @@ fn import(
     let comment = comment.unwrap_or_else(|| format!("Import {name}"));
     let version = save_version(ledger, &import.mapping, &os_user(), &comment)?;
     println!(
-        "Als Version {version} gespeichert; in Kraft erst nach Bestätigung der Vorschau (App: Zuordnung → Übernehmen). / Saved as version {version}; in force only after its preview is confirmed (app: Mapping → Apply)."
+        "Als Version {version} gespeichert; in Kraft erst nach Bestätigung der Vorschau (App: Zuordnung, oder `mapping apply --yes`). / Saved as version {version}; in force only after its preview is confirmed (app: Mapping, or `mapping apply --yes`)."
     );
     Ok(Ended::Outcome(RunOutcome::Success))
 }
