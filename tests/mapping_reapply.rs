@@ -278,3 +278,67 @@ async fn the_cli_previews_and_applies_only_with_yes() {
     assert_eq!(applied_version(&ledger).expect("applied"), Some(version));
     assert!(!pending(&bed.env.ledger_path).is_empty());
 }
+
+/// The editor's file requests on the engine side: export writes every
+/// table and the ZIP; importing a broken file reports its rows and saves
+/// nothing; the unmapped values come with the load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editor_requests_export_import_and_load() {
+    use ivoris_hubspot_sync::engine::mapping_ops::{MappingCommand, MappingEvent, handle};
+    let bed = bed(options(46)).await;
+    run(&bed.env).await;
+    let dir = bed.dir.path().join("export");
+    let event = handle(
+        &bed.env,
+        MappingCommand::Export {
+            mapping: Box::new(Mapping::defaults()),
+            dir: dir.clone(),
+        },
+    )
+    .await;
+    let MappingEvent::Exported(files) = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(
+        files.len(),
+        ivoris_hubspot_sync::mapping::TableName::ALL.len() + 1
+    );
+
+    let broken = bed.dir.path().join("treatment_categories.csv");
+    std::fs::write(&broken, "Katalog;Muster;Kategorie\nGOZ;9000;Zauberei\n").expect("write");
+    let event = handle(&bed.env, MappingCommand::Import(broken)).await;
+    let MappingEvent::Imported(import) = event else {
+        panic!("{event:?}")
+    };
+    assert!(!import.is_clean());
+    assert_eq!(
+        import.problems().map(|p| p.row).collect::<Vec<_>>(),
+        vec![2]
+    );
+
+    let event = handle(&bed.env, MappingCommand::Import(dir.join("zuordnung.zip"))).await;
+    let MappingEvent::Imported(import) = event else {
+        panic!("{event:?}")
+    };
+    assert!(import.is_clean());
+    assert_eq!(import.mapping, Mapping::defaults());
+
+    let event = handle(&bed.env, MappingCommand::Load).await;
+    let MappingEvent::Loaded(state) = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(state.latest, None);
+    assert!(
+        state.pipeline_labels.is_some(),
+        "{:?}",
+        state.pipeline_error
+    );
+    assert_eq!(state.owners.len(), 4);
+    // Every location of the ledger lacks a row in the empty location table.
+    assert_eq!(
+        state.unmapped.locations.len(),
+        bed.sandbox.locations.len(),
+        "{:?}",
+        state.unmapped
+    );
+}
