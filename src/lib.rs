@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` for the map of the modules.
 
+pub mod csvio;
 pub mod engine;
 pub mod gui;
 pub mod hubspot;

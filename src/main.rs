@@ -4,8 +4,8 @@
 //! location is configured); `--screenshot PATH` saves the loaded window as
 //! PNG and closes it, `--panel NAME` chooses the view.
 //!
-//! Exit codes: 0 success; 1 failed (an error, or a location could not be
-//! synced); 2 wrong usage; 3 finished, but writes failed (retried later) or
+//! Exit codes: 0 success; 1 failed (an error, a location could not be
+//! synced, or a mapping import with invalid rows saved nothing); 2 wrong usage; 3 finished, but writes failed (retried later) or
 //! dead letters or quarantined records need a look; 4 another sync holds the
 //! ledger; 130 cancelled.
 
@@ -62,6 +62,8 @@ enum Command {
     Sync(commands::sync::SyncArgs),
     /// Send dead letters again with the next sync (after fixing the cause).
     Retry(commands::retry::RetryArgs),
+    /// Mapping tables: export / import CSV, versions, diff, restore.
+    Mapping(commands::mapping::MappingArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
         Some(Command::Sync(args)) => commands::sync::run(args, cli.config.as_deref(), &dirs),
         Some(Command::Retry(args)) => commands::retry::run(args, cli.config.as_deref(), &dirs)
             .map(|()| Ended::Outcome(RunOutcome::Success)),
+        Some(Command::Mapping(args)) => commands::mapping::run(args, cli.config.as_deref(), &dirs),
     };
     match result {
         Ok(Ended::Outcome(RunOutcome::Success)) => ExitCode::SUCCESS,

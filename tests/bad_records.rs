@@ -156,8 +156,8 @@ async fn malformed_records_are_quarantined_and_the_rest_syncs_as_without_them() 
 }
 
 /// The unknown state is a gap in the mapping, not in the data: the
-/// appointment waits in the mirror and is sent as soon as the mapping
-/// knows its state.
+/// appointment waits in the mirror and is sent as soon as the mapping in
+/// force knows its state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_appointment_held_back_for_its_state_is_sent_once_the_mapping_knows_it() {
     let bed = bed(options(SEED)).await;
@@ -185,8 +185,13 @@ async fn an_appointment_held_back_for_its_state_is_sent_once_the_mapping_knows_i
         ivoris_value: "Verschoben".into(),
         state: AppointmentState::Cancelled,
     });
-    save_version(&mut ledger, &mapping, "test", "Verschoben = abgesagt").expect("saved");
+    let version =
+        save_version(&mut ledger, &mapping, "test", "Verschoben = abgesagt").expect("saved");
     drop(ledger);
+    // A saved mapping is in force once its re-apply preview is confirmed.
+    ivoris_hubspot_sync::engine::reapply::confirm(&bed.env, version, "test")
+        .await
+        .expect("applied");
 
     let after = run(&bed.env).await;
     assert_eq!(after.outcome, RunOutcome::Success, "{:?}", after.message);

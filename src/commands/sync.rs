@@ -37,8 +37,12 @@ pub enum Ended {
     Locked,
 }
 
-/// Runs one sync and prints its summary.
-pub fn run(args: SyncArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
+/// The environment of a headless command: settings with locations, the
+/// secrets from the environment or the OS store.
+pub fn headless_environment(
+    config: Option<&Path>,
+    dirs: &DataDirs,
+) -> anyhow::Result<SyncEnvironment> {
     let settings = Settings::load(config, dirs)?;
     if settings.is_demo() {
         anyhow::bail!(
@@ -48,14 +52,19 @@ pub fn run(args: SyncArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow::Re
     }
     let store = OsSecretStore::new();
     let credentials = Credentials::resolve(&settings, &Secrets::from_process_env(&store))?;
-    let env = SyncEnvironment {
+    Ok(SyncEnvironment {
         ledger_path: settings.ledger_path(dirs),
         clock: clock_for(&settings),
         settings,
         credentials,
         tune_ivoris: None,
         tune_hubspot: None,
-    };
+    })
+}
+
+/// Runs one sync and prints its summary.
+pub fn run(args: SyncArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
+    let env = headless_environment(config, dirs)?;
     let request = SyncRequest {
         locations: args.locations,
         dry_run: args.dry_run,

@@ -31,7 +31,7 @@ use crate::ledger::{
     ConfirmedCounts, Counts, Health, Ledger, LedgerError, OutboxCounts, OutboxFilter, OutboxItem,
     QuarantineEntry, RunRecord, Side,
 };
-use crate::mapping::store::load_current;
+use crate::mapping::store::load_applied;
 use crate::sandbox::{FaultProfile, Sandbox, SandboxOptions, Size};
 use crate::secrets::{IvorisSecrets, MemorySecretStore, Secret, SecretKey, SecretStore, Secrets};
 use crate::settings::{DataDirs, LocationSettings, Settings};
@@ -195,6 +195,8 @@ pub enum Command {
     TestConnection(Box<ConnectionTest>),
     /// Run HubSpot provisioning now („Einrichtung prüfen“).
     Provision,
+    /// A request of the mapping editor.
+    Mapping(super::mapping_ops::MappingCommand),
     /// End the engine thread (window closed).
     Shutdown,
 }
@@ -298,6 +300,8 @@ pub enum Event {
     ConnectionTested(Box<ConnectionReport>),
     /// Answer to [`Command::Provision`]; the error is German / English.
     Provisioned(Box<Result<ProvisionReport, String>>),
+    /// The answer to a [`Command::Mapping`].
+    Mapping(Box<super::mapping_ops::MappingEvent>),
 }
 
 /// Sends an event and wakes the GUI.
@@ -513,6 +517,14 @@ impl EngineHandle {
                                     emit(Event::Provisioned(Box::new(result)));
                                 });
                             }
+                            Command::Mapping(command) => {
+                                let Some(env) = current else { continue };
+                                let emit = emit.clone();
+                                tokio::spawn(async move {
+                                    let event = super::mapping_ops::handle(&env, command).await;
+                                    emit(Event::Mapping(Box::new(event)));
+                                });
+                            }
                             Command::Shutdown => {
                                 if let Some(flag) = running
                                     .lock()
@@ -644,7 +656,8 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             | Command::SaveSettings(_)
             | Command::SecretStatus(_)
             | Command::TestConnection(_)
-            | Command::Provision => Event::QueryFailed("Kein Lesebefehl / Not a query".into()),
+            | Command::Provision
+            | Command::Mapping(_) => Event::QueryFailed("Kein Lesebefehl / Not a query".into()),
         })
     })();
     result.unwrap_or_else(|e| Event::QueryFailed(e.to_string()))
@@ -956,7 +969,9 @@ async fn provision_now(env: Arc<SyncEnvironment>) -> Result<ProvisionReport, Str
     let ledger_path = env.ledger_path.clone();
     let mapping = tokio::task::spawn_blocking(move || {
         let ledger = Ledger::open(&ledger_path).map_err(|e| e.to_string())?;
-        load_current(&ledger).map_err(|e| e.to_string())
+        load_applied(&ledger)
+            .map(|(_, mapping)| mapping)
+            .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())??;

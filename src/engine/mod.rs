@@ -4,6 +4,8 @@
 pub mod extract;
 pub mod handle;
 pub mod load;
+pub mod mapping_ops;
 pub mod planner;
+pub mod reapply;
 pub mod reconcile;
 pub mod run;

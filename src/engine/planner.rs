@@ -9,6 +9,7 @@
 //! The facts are read through the ledger's read-only connection; the rules
 //! themselves are the pure functions of `crate::plan`.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -94,6 +95,9 @@ impl PlanReport {
     }
 }
 
+/// Every deal's computed properties by case key, as planning saw them.
+pub type DealProperties = BTreeMap<String, BTreeMap<String, String>>;
+
 /// Plans one location and queues what changed. With `rehearse`, nothing is
 /// kept: the report says what a real run would queue (dry run).
 pub fn plan_location(
@@ -101,6 +105,18 @@ pub fn plan_location(
     location: &str,
     context: &PlanContext<'_>,
     rehearse: bool,
+) -> Result<PlanReport, LedgerError> {
+    plan_location_capturing(ledger, location, context, rehearse, None)
+}
+
+/// [`plan_location`] that also hands every deal's computed properties to
+/// `deals` (changed or not), for the re-apply preview of a mapping.
+pub fn plan_location_capturing(
+    ledger: &mut Ledger,
+    location: &str,
+    context: &PlanContext<'_>,
+    rehearse: bool,
+    deals: Option<&RefCell<DealProperties>>,
 ) -> Result<PlanReport, LedgerError> {
     let mut facts = Facts::load(ledger.connection(), location)?;
     let mut report = PlanReport {
@@ -124,7 +140,11 @@ pub fn plan_location(
     }
     let known = Known::load(ledger)?;
     let body = |tx: &Transaction<'_>| -> Result<(), LedgerError> {
-        let out = Out { tx, known: &known };
+        let out = Out {
+            tx,
+            known: &known,
+            deals,
+        };
         for patient in &facts.patients {
             let cases = patients
                 .entry(patient.id.clone())
@@ -267,6 +287,11 @@ fn plan_patient(
     for (case, outcome) in cases.cases.iter().zip(&outcomes) {
         let lines = spans.by_case.get(&case.key).map_or(&[][..], Vec::as_slice);
         let deal = deal_properties(patient, case, lines, outcome, &deal_context);
+        if let Some(deals) = out.deals {
+            deals
+                .borrow_mut()
+                .insert(case.key.clone(), deal.as_map().clone());
+        }
         queue(
             out,
             report,
@@ -344,6 +369,8 @@ struct Out<'t, 'c> {
     tx: &'t Transaction<'c>,
     /// Confirmed and queued hashes, read once instead of per record.
     known: &'t Known,
+    /// Where the re-apply preview collects every deal's properties.
+    deals: Option<&'t RefCell<DealProperties>>,
 }
 
 /// Content hashes HubSpot confirmed and hashes waiting in the outbox, by

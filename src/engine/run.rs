@@ -21,7 +21,7 @@ use crate::hubspot::{ClientError, HubSpotClient, HubSpotClientConfig};
 use crate::ivoris::client::{IvorisClient, IvorisClientConfig};
 use crate::ledger::lock::{LockError, WriterLock};
 use crate::ledger::{Ledger, LedgerError, OutboxKind, RunCounts, RunOutcome, Side};
-use crate::mapping::store::{MappingStoreError, load_current};
+use crate::mapping::store::{MappingStoreError, load_applied};
 use crate::mapping::{Mapping, Stage};
 use crate::plan::StageIds;
 use crate::secrets::{IvorisSecrets, Secret, SecretError, SecretKey, Secrets};
@@ -339,7 +339,7 @@ impl<E: Into<SyncError>> From<E> for RunStop {
     }
 }
 
-fn chosen_locations<'s>(
+pub(super) fn chosen_locations<'s>(
     settings: &'s Settings,
     wanted: &[String],
 ) -> Result<Vec<&'s crate::settings::LocationSettings>, SyncError> {
@@ -369,7 +369,9 @@ async fn run_steps(
     cancel: &CancelFlag,
 ) -> Result<SyncSummary, RunStop> {
     let now = (env.clock)();
-    let mapping = load_current(ledger)?;
+    // The applied version, not the latest saved one: a saved mapping
+    // reaches HubSpot only through a confirmed re-apply preview.
+    let (_, mapping) = load_applied(ledger)?;
 
     let hubspot = hubspot_client(env).map_err(SyncError::HubSpot)?;
     progress(Progress::Provisioning);
@@ -578,7 +580,10 @@ pub fn provision_spec(settings: &Settings, mapping: &Mapping) -> ProvisionSpec {
     spec
 }
 
-fn stage_ids(mapping: &Mapping, provisioned: &ProvisionReport) -> Result<StageIds, SyncError> {
+pub(super) fn stage_ids(
+    mapping: &Mapping,
+    provisioned: &ProvisionReport,
+) -> Result<StageIds, SyncError> {
     let id = |stage: Stage| -> Result<String, SyncError> {
         mapping
             .stage_label(stage)

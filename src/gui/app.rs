@@ -27,7 +27,7 @@ use crate::settings::Settings;
 
 use super::i18n::Lang;
 use super::schedule::Schedule;
-use super::{coming, log, nav, overview, queue, settings, top_bar};
+use super::{coming, log, mapping, nav, overview, queue, settings, top_bar};
 
 /// Key of the persisted UI state in eframe's storage.
 const STORAGE_KEY: &str = "ivoris-hubspot-sync.ui";
@@ -225,6 +225,8 @@ pub struct Model {
     pub schedule: Schedule,
     /// What the engine logged since the latest sync started.
     pub live_log: log::LiveLogLines,
+    /// What the engine told the mapping editor.
+    pub mapping: mapping::MappingModel,
 }
 
 impl Model {
@@ -274,6 +276,8 @@ pub enum Intent {
     TestConnection(Box<ConnectionTest>),
     /// Run HubSpot provisioning („Einrichtung prüfen“).
     Provision,
+    /// Something for the mapping editor.
+    Mapping(mapping::MappingIntent),
 }
 
 /// `--screenshot`: where to save, and how far the app is.
@@ -333,6 +337,8 @@ pub struct PanelState {
     pub log: log::LogView,
     /// The settings form.
     pub settings: settings::SettingsView,
+    /// The mapping editor.
+    pub mapping: mapping::MappingView,
 }
 
 impl PanelState {
@@ -405,6 +411,7 @@ impl SyncApp {
     /// Handles one engine event.
     fn on_event(&mut self, event: Event) {
         let lang = self.model.lang();
+        let queue_changed = mapping::changes_queue(&event);
         match event {
             Event::Ready(info) => {
                 let keys: Vec<String> = info
@@ -523,6 +530,18 @@ impl SyncApp {
                 }
                 self.model.provision = Some(*result);
             }
+            Event::Mapping(event) => {
+                let (notice, commands) = mapping::on_event(&mut self.model.mapping, *event, lang);
+                if notice.is_some() {
+                    self.model.notice = notice;
+                }
+                for command in commands {
+                    self.engine.send(Command::Mapping(command));
+                }
+            }
+        }
+        if queue_changed {
+            self.reload_after_change();
         }
     }
 
@@ -674,6 +693,9 @@ impl SyncApp {
                     )));
                 self.engine.send(Command::Refresh);
             }
+            Panel::Mapping => self.engine.send(Command::Mapping(
+                crate::engine::mapping_ops::MappingCommand::Load,
+            )),
             _ => self.engine.send(Command::Refresh),
         }
     }
@@ -734,6 +756,11 @@ impl SyncApp {
                     self.engine.send(Command::Provision);
                 }
             }
+            Intent::Mapping(intent) => {
+                for command in mapping::apply(&mut self.model.mapping, intent) {
+                    self.engine.send(Command::Mapping(command));
+                }
+            }
         }
     }
 
@@ -776,6 +803,7 @@ impl SyncApp {
             Panel::Queue => self.model.queue.total.is_some() && self.model.quarantine.is_some(),
             Panel::Log => self.model.runs.is_some(),
             Panel::Settings => !self.model.home || !self.model.secret_states.is_empty(),
+            Panel::Mapping => self.model.mapping.state.is_some(),
             _ => true,
         };
         if self.model.running || !panel_ready {
@@ -865,6 +893,7 @@ impl SyncApp {
                 Panel::Queue => queue::queue_ui(ui, model, &mut panels.queue),
                 Panel::Log => log::log_ui(ui, model, &mut panels.log),
                 Panel::Settings => settings::settings_ui(ui, model, &mut panels.settings),
+                Panel::Mapping => mapping::mapping_ui(ui, model, &mut panels.mapping),
                 coming_panel => coming::coming_ui(ui, model, coming_panel),
             };
             intents.extend(panel_intents);

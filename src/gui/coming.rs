@@ -1,4 +1,4 @@
-//! Duplikate, Zuordnung, Import and Dashboard: views a later version fills.
+//! Duplikate, Import and Dashboard: views a later version fills.
 //! Until then each shows what the ledger already knows about its subject —
 //! real counts, nothing invented — and says what is coming.
 
@@ -14,10 +14,6 @@ pub fn coming_ui(ui: &mut egui::Ui, model: &Model, panel: Panel) -> Vec<Intent> 
         Panel::Duplicates => lang.pick(
             "Hier werden mögliche doppelte Patienten und Fälle zur Prüfung angezeigt.",
             "Possible duplicate patients and cases will be listed here for review.",
-        ),
-        Panel::Mapping => lang.pick(
-            "Hier wird festgelegt, welche Ivoris-Felder und Terminarten in welche HubSpot-Eigenschaften und Deal-Phasen fließen.",
-            "Here you will decide which Ivoris fields and appointment types feed which HubSpot properties and deal stages.",
         ),
         Panel::Import => lang.pick(
             "Hier wird die historische Übernahme aus CSV-Exporten gestartet und verfolgt.",
@@ -89,18 +85,6 @@ fn known_columns(lang: Lang, panel: Panel) -> Vec<(&'static str, Count)> {
                 lang.pick("als Duplikat bestätigt", "confirmed duplicates"),
                 |l| l.duplicate_cases,
             ),
-        ],
-        Panel::Mapping => vec![
-            (lang.pick("Terminarten", "Appointment types"), |l| {
-                l.counts.appointment_templates
-            }),
-            (lang.pick("Behandler", "Practitioners"), |l| {
-                l.counts.practitioners
-            }),
-            (lang.pick("Fälle", "Cases"), |l| l.cases),
-            (lang.pick("Deals in HubSpot", "Deals in HubSpot"), |l| {
-                l.confirmed.deals
-            }),
         ],
         Panel::Import => vec![
             (lang.pick("Patienten", "Patients"), |l| l.counts.patients),

@@ -11,6 +11,7 @@ pub mod app;
 pub mod coming;
 pub mod i18n;
 pub mod log;
+pub mod mapping;
 pub mod nav;
 pub mod overview;
 pub mod queue;

@@ -158,8 +158,11 @@ fn health_ui(ui: &mut egui::Ui, lang: Lang, health: Option<&Health>) {
     );
     if health.ok {
         let color = outcome_color(ui, Some(RunOutcome::Success));
-        ui.colored_label(color, lang.pick("● erreichbar", "● reachable"))
-            .on_hover_text(checked);
+        ui.horizontal(|ui| {
+            status_light(ui, color);
+            ui.colored_label(color, lang.pick("erreichbar", "reachable"))
+                .on_hover_text(checked);
+        });
         return;
     }
     let last_ok = health.last_ok_at.as_deref().map_or_else(
@@ -177,11 +180,18 @@ fn health_ui(ui: &mut egui::Ui, lang: Lang, health: Option<&Health>) {
         .as_deref()
         .map(|message| lang.half(message))
         .unwrap_or_default();
-    ui.colored_label(
-        ui.visuals().error_fg_color,
-        lang.pick("● gestört", "● failing"),
-    )
-    .on_hover_text(format!("{reason}\n{checked}\n{last_ok}"));
+    let color = ui.visuals().error_fg_color;
+    ui.horizontal(|ui| {
+        status_light(ui, color);
+        ui.colored_label(color, lang.pick("gestört", "failing"))
+            .on_hover_text(format!("{reason}\n{checked}\n{last_ok}"));
+    });
+}
+
+/// A small filled circle (the bundled fonts have no bullet glyph).
+fn status_light(ui: &mut egui::Ui, color: egui::Color32) {
+    let (dot, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+    ui.painter().circle_filled(dot.center(), 4.0, color);
 }
 
 /// The differing days of the latest reconciliation report.

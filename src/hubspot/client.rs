@@ -854,6 +854,26 @@ impl HubSpotClient {
         Ok(results.results)
     }
 
+    /// Every active owner (user who can own records), following the pages.
+    pub async fn owners(&self) -> Result<Vec<crate::hubspot::wire::Owner>, ClientError> {
+        let mut owners = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut call = Call::new("owners", Method::GET, "/crm/v3/owners".to_owned());
+            call.query.push(("limit", "100".to_owned()));
+            call.query.push(("archived", "false".to_owned()));
+            if let Some(after) = &after {
+                call.query.push(("after", after.clone()));
+            }
+            let page: Page<crate::hubspot::wire::Owner> = self.fetch(call).await?;
+            after = page.next_after();
+            owners.extend(page.results.into_iter().filter(|o| !o.archived));
+            if after.is_none() {
+                return Ok(owners);
+            }
+        }
+    }
+
     /// Every property definition of a type.
     pub async fn properties(&self, kind: ObjectKind) -> Result<Vec<Property>, ClientError> {
         let call = Call::new(

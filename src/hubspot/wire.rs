@@ -339,6 +339,42 @@ pub struct BatchResponse<T> {
     pub num_errors: Option<u64>,
 }
 
+/// A HubSpot user who can own records (`GET /crm/v3/owners`). Only the id
+/// and the name are read: the editor shows whom a location's deals go to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Owner {
+    /// Owner id, the value of `hubspot_owner_id`.
+    pub id: String,
+    /// First name, if HubSpot has one.
+    #[serde(default)]
+    pub first_name: Option<String>,
+    /// Last name, if HubSpot has one.
+    #[serde(default)]
+    pub last_name: Option<String>,
+    /// Deactivated users are listed as archived.
+    #[serde(default)]
+    pub archived: bool,
+}
+
+impl Owner {
+    /// „Vorname Nachname“, or the id when HubSpot has no name.
+    pub fn display_name(&self) -> String {
+        let name = [self.first_name.as_deref(), self.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if name.is_empty() {
+            self.id.clone()
+        } else {
+            name
+        }
+    }
+}
+
 /// One page of a list or search.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]

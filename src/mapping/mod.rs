@@ -25,6 +25,8 @@
 //! - street and birthday are in the allow-list but disabled: neither is
 //!   needed to reach a patient (health-data minimisation, invariant 7).
 
+pub mod archive;
+pub mod diff;
 pub mod pattern;
 pub mod store;
 pub mod table;
@@ -419,6 +421,19 @@ pub struct FieldRule {
     pub enabled: bool,
 }
 
+/// One row of the location table: the business side of a location. The
+/// connection (Ivoris address, user) and the display name live in the
+/// settings (`[[location]]`), one place per fact; this row says who owns
+/// the location's deals in HubSpot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationRule {
+    /// Location key as in the settings (`magdeburg`).
+    pub key: String,
+    /// HubSpot owner id given to every deal of the location
+    /// (`hubspot_owner_id`); `None` leaves the owner to HubSpot.
+    pub owner_id: Option<String>,
+}
+
 /// Default `won_after_days` when the stage table does not say.
 pub const DEFAULT_WON_AFTER_DAYS: u32 = 60;
 
@@ -439,6 +454,10 @@ pub struct Mapping {
     pub entry_types: Vec<EntryTypeRule>,
     /// Patient field → HubSpot contact property.
     pub contact_fields: Vec<FieldRule>,
+    /// Location key → deal owner; versions saved before the table existed
+    /// read as empty.
+    #[serde(default)]
+    pub locations: Vec<LocationRule>,
 }
 
 /// Kind given to appointment types missing from the table: treating an
@@ -447,6 +466,50 @@ pub struct Mapping {
 pub const UNMAPPED_TYPE_KIND: AppointmentKind = AppointmentKind::Treatment;
 
 impl Mapping {
+    /// A mapping without rows (the start of reading tables).
+    pub fn empty() -> Mapping {
+        Mapping {
+            appointment_types: Vec::new(),
+            appointment_states: Vec::new(),
+            stages: Vec::new(),
+            won_after_days: DEFAULT_WON_AFTER_DAYS,
+            categories: Vec::new(),
+            entry_types: Vec::new(),
+            contact_fields: Vec::new(),
+            locations: Vec::new(),
+        }
+    }
+
+    /// Removes every row of one table (the stage table also resets the
+    /// days without activity, which it carries).
+    pub fn clear(&mut self, table: TableName) {
+        match table {
+            TableName::AppointmentTypes => self.appointment_types.clear(),
+            TableName::AppointmentStates => self.appointment_states.clear(),
+            TableName::Stages => {
+                self.stages.clear();
+                self.won_after_days = DEFAULT_WON_AFTER_DAYS;
+            }
+            TableName::TreatmentCategories => self.categories.clear(),
+            TableName::EntryTypes => self.entry_types.clear(),
+            TableName::ContactFields => self.contact_fields.clear(),
+            TableName::Locations => self.locations.clear(),
+        }
+    }
+
+    /// Rows in one table.
+    pub fn row_count(&self, table: TableName) -> usize {
+        match table {
+            TableName::AppointmentTypes => self.appointment_types.len(),
+            TableName::AppointmentStates => self.appointment_states.len(),
+            TableName::Stages => self.stages.len(),
+            TableName::TreatmentCategories => self.categories.len(),
+            TableName::EntryTypes => self.entry_types.len(),
+            TableName::ContactFields => self.contact_fields.len(),
+            TableName::Locations => self.locations.len(),
+        }
+    }
+
     /// The shipped defaults from `assets/mapping/`. Rows that fail to parse
     /// are left out; the tests make sure there are none.
     pub fn defaults() -> Mapping {
@@ -510,6 +573,16 @@ impl Mapping {
             .iter()
             .find(|rule| rule.catalogue.matches(catalogue) && rule.pattern.matches(code))
             .map_or(Category::Unklassifiziert, |rule| rule.category)
+    }
+
+    /// The HubSpot owner of a location's deals, if the table names one.
+    pub fn deal_owner(&self, location: &str) -> Option<&str> {
+        self.locations
+            .iter()
+            .find(|rule| rule.key.trim() == location)
+            .and_then(|rule| rule.owner_id.as_deref())
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
     }
 
     /// The entry-type row of an Ivoris entry type, if any.

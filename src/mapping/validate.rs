@@ -16,9 +16,57 @@ pub enum TableName {
     TreatmentCategories,
     EntryTypes,
     ContactFields,
+    Locations,
 }
 
 impl TableName {
+    /// Every table, in editor and export order.
+    pub const ALL: [TableName; 7] = [
+        TableName::Locations,
+        TableName::AppointmentTypes,
+        TableName::AppointmentStates,
+        TableName::Stages,
+        TableName::TreatmentCategories,
+        TableName::EntryTypes,
+        TableName::ContactFields,
+    ];
+
+    /// File name without `.csv` on export (and the shipped defaults).
+    pub fn file_stem(self) -> &'static str {
+        match self {
+            TableName::AppointmentTypes => "appointment_types",
+            TableName::AppointmentStates => "appointment_states",
+            TableName::Stages => "stages",
+            TableName::TreatmentCategories => "treatment_categories",
+            TableName::EntryTypes => "entry_types",
+            TableName::ContactFields => "contact_fields",
+            TableName::Locations => "locations",
+        }
+    }
+
+    /// English table name.
+    pub fn label_en(self) -> &'static str {
+        match self {
+            TableName::AppointmentTypes => "Appointment types",
+            TableName::AppointmentStates => "Appointment states",
+            TableName::Stages => "Stages",
+            TableName::TreatmentCategories => "Treatment categories",
+            TableName::EntryTypes => "Entry types",
+            TableName::ContactFields => "Contact fields",
+            TableName::Locations => "Locations",
+        }
+    }
+
+    /// The table with this file stem or German / English name.
+    pub fn from_name(name: &str) -> Option<TableName> {
+        let name = crate::csvio::header_key(name);
+        TableName::ALL.into_iter().find(|t| {
+            [t.file_stem(), t.label(), t.label_en()]
+                .iter()
+                .any(|n| crate::csvio::header_key(n) == name)
+        })
+    }
+
     /// German table name shown to staff.
     pub fn label(self) -> &'static str {
         match self {
@@ -28,6 +76,7 @@ impl TableName {
             TableName::TreatmentCategories => "Behandlungskategorien",
             TableName::EntryTypes => "Eintragsarten",
             TableName::ContactFields => "Kontaktfelder",
+            TableName::Locations => "Standorte",
         }
     }
 }
@@ -39,6 +88,8 @@ pub struct Problem {
     pub table: TableName,
     /// CSV line number (header = 1, first row = 2); 0 for the table as a whole.
     pub row: usize,
+    /// The column (standard header name), when the problem is in one cell.
+    pub column: Option<String>,
     /// Reason in German.
     pub reason_de: String,
     /// Reason in English.
@@ -56,23 +107,41 @@ impl Problem {
         Problem {
             table,
             row,
+            column: None,
             reason_de: reason_de.into(),
             reason_en: reason_en.into(),
         }
+    }
+
+    /// The same problem, located in a column.
+    pub fn in_column(mut self, column: impl Into<String>) -> Problem {
+        self.column = Some(column.into());
+        self
     }
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}, Zeile {}: {} / row {}: {}",
-            self.table.label(),
-            self.row,
-            self.reason_de,
-            self.row,
-            self.reason_en
-        )
+        match &self.column {
+            Some(column) => write!(
+                f,
+                "{}, Zeile {}, Spalte „{column}“: {} / row {}, column \"{column}\": {}",
+                self.table.label(),
+                self.row,
+                self.reason_de,
+                self.row,
+                self.reason_en
+            ),
+            None => write!(
+                f,
+                "{}, Zeile {}: {} / row {}: {}",
+                self.table.label(),
+                self.row,
+                self.reason_de,
+                self.row,
+                self.reason_en
+            ),
+        }
     }
 }
 
@@ -282,5 +351,77 @@ pub fn validate(mapping: &Mapping, lines: &RowLines) -> Vec<Problem> {
         lines,
         &mut problems,
     );
+
+    let locations = TableName::Locations;
+    for (index, rule) in mapping.locations.iter().enumerate() {
+        let key = rule.key.trim();
+        if key.is_empty() {
+            empty(locations, index, "Standort", lines, &mut problems);
+        } else if !key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            problems.push(
+                Problem::new(
+                    locations,
+                    lines.line(locations, index),
+                    format!("„{key}“ ist kein Standortschlüssel (a-z, 0-9, -)"),
+                    format!("\"{key}\" is not a location key (a-z, 0-9, -)"),
+                )
+                .in_column("Standort"),
+            );
+        }
+        if let Some(owner) = rule.owner_id.as_deref().map(str::trim)
+            && !owner.chars().all(|c| c.is_ascii_digit())
+        {
+            problems.push(
+                Problem::new(
+                    locations,
+                    lines.line(locations, index),
+                    format!("„{owner}“ ist keine HubSpot-Owner-Id (nur Ziffern)"),
+                    format!("\"{owner}\" is not a HubSpot owner id (digits only)"),
+                )
+                .in_column("Deal-Owner (HubSpot-Id)"),
+            );
+        }
+    }
+    duplicates(
+        locations,
+        mapping.locations.iter().map(|r| r.key.trim().to_owned()),
+        lines,
+        &mut problems,
+    );
     problems
+}
+
+/// Checks the stage table against the stage labels of the HubSpot pipeline
+/// (read by the engine): a label HubSpot does not have would stop every
+/// sync, so it is reported at its row before the mapping is saved.
+pub fn check_stage_labels(mapping: &Mapping, pipeline_labels: &[String]) -> Vec<Problem> {
+    let lines = RowLines::default();
+    mapping
+        .stages
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| {
+            !rule.label.trim().is_empty() && !pipeline_labels.iter().any(|l| l == rule.label.trim())
+        })
+        .map(|(index, rule)| {
+            Problem::new(
+                TableName::Stages,
+                lines.line(TableName::Stages, index),
+                format!(
+                    "„{}“ ist keine Phase der HubSpot-Pipeline (vorhanden: {})",
+                    rule.label,
+                    pipeline_labels.join(", ")
+                ),
+                format!(
+                    "\"{}\" is not a stage of the HubSpot pipeline (present: {})",
+                    rule.label,
+                    pipeline_labels.join(", ")
+                ),
+            )
+            .in_column("Bezeichnung in HubSpot")
+        })
+        .collect()
 }

@@ -292,6 +292,11 @@ pub fn deal_properties(
         outcome.loss_reason.map_or("", |reason| reason.label()),
     );
     set.set("ivoris_case_key", case.key.clone());
+    // Only when the location table names an owner: otherwise the deal's
+    // content (and hash) stays as it was, and HubSpot keeps its owner.
+    if let Some(owner) = mapping.deal_owner(&case.location) {
+        set.set("hubspot_owner_id", owner.to_owned());
+    }
     set
 }
 

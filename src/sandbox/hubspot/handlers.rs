@@ -1250,3 +1250,48 @@ pub fn enablement(appointments_enabled: bool, type_id: &str) -> Handled {
     };
     Ok(Reply::json(200, json!({ "enablement": enabled })))
 }
+
+/// The portal's users who can own records: fixed synthetic practice
+/// managers (one archived), paged like HubSpot's owners API (`limit`,
+/// `after`, `archived`).
+pub fn owners(query: &Query) -> Handled {
+    const OWNERS: [(&str, &str, &str, bool); 5] = [
+        ("70001", "Katrin", "Schäfer", false),
+        ("70002", "Jörg", "Lehmann", false),
+        ("70003", "Aylin", "Öztürk", false),
+        ("70004", "Sven", "Krüger", false),
+        ("70009", "Ute", "Weiß", true),
+    ];
+    let archived = param(query, "archived") == Some("true");
+    let limit = param(query, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 500);
+    let start = param(query, "after")
+        .and_then(|a| a.parse::<usize>().ok())
+        .unwrap_or(0);
+    let matching: Vec<_> = OWNERS.iter().filter(|o| o.3 == archived).collect();
+    let results: Vec<Value> = matching
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|(id, first, last, archived)| {
+            json!({
+                "id": id,
+                "email": format!("{}@praxis.example", id),
+                "type": "PERSON",
+                "firstName": first,
+                "lastName": last,
+                "userId": id.parse::<u64>().unwrap_or(0),
+                "createdAt": "2024-01-02T08:00:00.000Z",
+                "updatedAt": "2024-01-02T08:00:00.000Z",
+                "archived": archived,
+            })
+        })
+        .collect();
+    let mut body = json!({ "results": results });
+    if start + limit < matching.len() {
+        body["paging"] = json!({ "next": { "after": (start + limit).to_string() } });
+    }
+    Ok(Reply::json(200, body))
+}

@@ -52,6 +52,8 @@ pub fn router(sim: Arc<HubSpotSim>) -> Router {
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
     Enablement(String),
+    /// `GET /crm/v3/owners`.
+    OwnerList,
     Create(ObjectType),
     List(ObjectType),
     Get(ObjectType, String),
@@ -97,6 +99,7 @@ impl Endpoint {
         !matches!(
             self.op,
             Op::Enablement(_)
+                | Op::OwnerList
                 | Op::List(_)
                 | Op::Get(..)
                 | Op::BatchRead(_)
@@ -117,7 +120,7 @@ impl Endpoint {
 
     fn types(&self) -> Vec<ObjectType> {
         match &self.op {
-            Op::Enablement(_) => vec![],
+            Op::Enablement(_) | Op::OwnerList => vec![],
             Op::GdprDelete => vec![ObjectType::Contacts],
             Op::Create(t)
             | Op::List(t)
@@ -173,6 +176,13 @@ fn parse_route(method: &Method, path: &str) -> Result<Option<Endpoint>, SimError
                 op: Op::Enablement((*type_id).to_string()),
                 template: "GET /crm/v3/object-library/enablement/{objectTypeId}".into(),
                 scope: None,
+            }));
+        }
+        ["crm", "v3", "owners"] if method == Method::GET => {
+            return Ok(Some(Endpoint {
+                op: Op::OwnerList,
+                template: "GET /crm/v3/owners".into(),
+                scope: Some("crm.objects.owners.read".into()),
             }));
         }
         [
@@ -514,6 +524,7 @@ fn execute(sim: &HubSpotSim, endpoint: &Endpoint, query: &Query, body: &Bytes) -
     let store = &mut *store;
     let result: Handled = match &endpoint.op {
         Op::Enablement(type_id) => handlers::enablement(sim.appointments_enabled(), type_id),
+        Op::OwnerList => handlers::owners(query),
         Op::Create(t) => handlers::create(store, *t, body, &now),
         Op::List(t) => handlers::list(store, *t, query),
         Op::Get(t, id) => handlers::get(store, *t, id, query),

@@ -1,0 +1,335 @@
+//! `mapping`: the mapping tables on the command line — export them as CSV
+//! for German Excel, import an edited table (or a ZIP of all), list,
+//! compare and restore versions.
+//!
+//! An import is all or nothing: any invalid row and nothing is saved,
+//! unless `--drop-invalid` says to leave the unreadable rows out. A saved
+//! import is a new version; it reaches HubSpot only after its preview is
+//! confirmed — in the app („Zuordnung“) or with `mapping apply --yes`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use ivoris_hubspot_sync::csvio::delimiter_label;
+use ivoris_hubspot_sync::engine::reapply::{ReapplyError, confirm, preview};
+use ivoris_hubspot_sync::engine::run::SyncError;
+use ivoris_hubspot_sync::ledger::Ledger;
+use ivoris_hubspot_sync::ledger::RunOutcome;
+use ivoris_hubspot_sync::ledger::audit::os_user;
+use ivoris_hubspot_sync::mapping::archive::export_zip;
+use ivoris_hubspot_sync::mapping::diff::{RowChange, diff};
+use ivoris_hubspot_sync::mapping::store::{
+    applied_version, latest_version, list_versions, load_current, load_version, restore_version,
+    save_version,
+};
+use ivoris_hubspot_sync::mapping::table::{export_table, import_file};
+use ivoris_hubspot_sync::mapping::{Mapping, TableName};
+use ivoris_hubspot_sync::settings::{DataDirs, Settings};
+
+use super::sync::Ended;
+
+/// File name of the ZIP the export writes beside the CSV files.
+pub const ZIP_NAME: &str = "zuordnung.zip";
+
+/// `mapping …`
+#[derive(Args)]
+pub struct MappingArgs {
+    #[command(subcommand)]
+    command: MappingCommand,
+}
+
+#[derive(Subcommand)]
+enum MappingCommand {
+    /// Write every table as CSV for German Excel (and all of them as zuordnung.zip) into DIR.
+    Export {
+        /// Target directory (created if missing).
+        dir: PathBuf,
+        /// Export this version instead of the latest.
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Read one table (.csv, table told by file name or header) or all (.zip) and save a new version.
+    Import {
+        /// The CSV or ZIP file.
+        file: PathBuf,
+        /// Only check and show what would change; save nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Leave unreadable rows out instead of refusing the file.
+        #[arg(long)]
+        drop_invalid: bool,
+        /// Why the mapping changes (stored with the version).
+        #[arg(long, short)]
+        comment: Option<String>,
+    },
+    /// List the saved versions.
+    Versions,
+    /// Show what changed between two versions (default: the latest against the one before).
+    Diff {
+        /// Older version.
+        from: Option<i64>,
+        /// Newer version.
+        to: Option<i64>,
+    },
+    /// Save an older version again as the newest.
+    Restore {
+        /// The version to restore.
+        version: i64,
+    },
+    /// Show what putting a version in force changes in HubSpot; with --yes, do it.
+    Apply {
+        /// The version (default: the latest saved).
+        version: Option<i64>,
+        /// Confirm: put the version in force and queue the changed records.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Runs a `mapping` subcommand.
+pub fn run(args: MappingArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
+    if let MappingCommand::Apply { version, yes } = args.command {
+        return apply(config, dirs, version, yes);
+    }
+    let settings = Settings::load(config, dirs)?;
+    let path = settings.ledger_path(dirs);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
+    }
+    let mut ledger = Ledger::open(&path).with_context(|| path.display().to_string())?;
+    match args.command {
+        MappingCommand::Export { dir, version } => export(&ledger, &dir, version),
+        MappingCommand::Import {
+            file,
+            dry_run,
+            drop_invalid,
+            comment,
+        } => import(&mut ledger, &file, dry_run, drop_invalid, comment),
+        MappingCommand::Versions => versions(&ledger),
+        MappingCommand::Diff { from, to } => show_diff(&ledger, from, to),
+        MappingCommand::Restore { version } => {
+            let saved = restore_version(&mut ledger, version, &os_user())?;
+            println!(
+                "Version {version} als Version {saved} wiederhergestellt; in Kraft erst nach Bestätigung der Vorschau (App: Zuordnung, oder `mapping apply --yes`). / Version {version} restored as version {saved}; in force only after its preview is confirmed (app: Mapping, or `mapping apply --yes`)."
+            );
+            Ok(Ended::Outcome(RunOutcome::Success))
+        }
+        // Needs the whole environment, not only the ledger: handled above.
+        MappingCommand::Apply { .. } => Ok(Ended::Outcome(RunOutcome::Failed)),
+    }
+}
+
+/// `mapping apply`: the re-apply preview, and with `--yes` the confirmation.
+fn apply(
+    config: Option<&Path>,
+    dirs: &DataDirs,
+    version: Option<i64>,
+    yes: bool,
+) -> anyhow::Result<Ended> {
+    let env = super::sync::headless_environment(config, dirs)?;
+    let version = match version {
+        Some(v) => v,
+        None => {
+            let ledger = Ledger::open(&env.ledger_path)
+                .with_context(|| env.ledger_path.display().to_string())?;
+            latest_version(&ledger)?
+                .context("Noch keine gespeicherte Version / No saved version yet")?
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().context("tokio runtime")?;
+    let shown = match runtime.block_on(preview(&env, version)) {
+        Ok(shown) => shown,
+        Err(ReapplyError::Sync(SyncError::Locked(error))) => {
+            eprintln!("{error}");
+            return Ok(Ended::Locked);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    println!(
+        "Version {version}: {} Deals, Phase ändert sich bei {}, Kategorie bei {}, Umsatz bei {}; {} Schreibvorgänge an HubSpot. / {} deals, stage changes for {}, category for {}, revenue for {}; {} writes to HubSpot.",
+        shown.deals,
+        shown.stage_changes,
+        shown.category_changes,
+        shown.revenue_changes,
+        shown.total_to_write(),
+        shown.deals,
+        shown.stage_changes,
+        shown.category_changes,
+        shown.revenue_changes,
+        shown.total_to_write(),
+    );
+    for sample in &shown.samples {
+        for change in &sample.changes {
+            println!(
+                "  {}  {}: {} -> {}",
+                sample.case_key, change.property, change.before, change.after
+            );
+        }
+    }
+    if !yes {
+        println!("Nichts geändert. Mit --yes übernehmen. / Nothing changed. Confirm with --yes.");
+        return Ok(Ended::Outcome(RunOutcome::Success));
+    }
+    let done = match runtime.block_on(confirm(&env, version, &os_user())) {
+        Ok(done) => done,
+        Err(ReapplyError::Sync(SyncError::Locked(error))) => {
+            eprintln!("{error}");
+            return Ok(Ended::Locked);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let queued: u64 = done.queued.values().sum();
+    println!(
+        "Version {version} ist in Kraft; {queued} Änderungen warten auf die nächste Synchronisation. / Version {version} is in force; {queued} changes wait for the next sync."
+    );
+    Ok(Ended::Outcome(RunOutcome::Success))
+}
+
+fn export(ledger: &Ledger, dir: &Path, version: Option<i64>) -> anyhow::Result<Ended> {
+    let mapping = match version {
+        Some(v) => load_version(ledger, v)?.with_context(|| {
+            format!("Zuordnung Version {v} gibt es nicht / Mapping version {v} does not exist")
+        })?,
+        None => load_current(ledger)?,
+    };
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    for table in TableName::ALL {
+        let file = dir.join(format!("{}.csv", table.file_stem()));
+        std::fs::write(&file, export_table(&mapping, table)?)
+            .with_context(|| file.display().to_string())?;
+        println!("{}  ({})", file.display(), table.label());
+    }
+    let zip = dir.join(ZIP_NAME);
+    std::fs::write(&zip, export_zip(&mapping)?).with_context(|| zip.display().to_string())?;
+    println!("{}", zip.display());
+    Ok(Ended::Outcome(RunOutcome::Success))
+}
+
+fn import(
+    ledger: &mut Ledger,
+    file: &Path,
+    dry_run: bool,
+    drop_invalid: bool,
+    comment: Option<String>,
+) -> anyhow::Result<Ended> {
+    let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = load_current(ledger)?;
+    let import = import_file(&base, &name, &bytes)?;
+    for unknown in &import.unknown {
+        println!("{unknown}");
+    }
+    for table in &import.tables {
+        println!(
+            "{} / {}: {} von {} Zeilen gelesen / {} of {} rows read ({}, {})",
+            table.table.label(),
+            table.table.label_en(),
+            table.rows_kept,
+            table.rows_in_file,
+            table.rows_kept,
+            table.rows_in_file,
+            table.encoding.label(),
+            delimiter_label(table.delimiter),
+        );
+        for problem in &table.problems {
+            println!("  {problem}");
+        }
+    }
+    if import.tables.is_empty() || !import.unknown.is_empty() {
+        println!("Nichts übernommen. / Nothing imported.");
+        return Ok(Ended::Outcome(RunOutcome::Failed));
+    }
+    // Rows that could not be read were left out already; what validation
+    // still finds (duplicates, shadowed patterns) stays in the mapping and
+    // always blocks saving.
+    let remaining = import.mapping.validate();
+    let unreadable = import.problems().count() > 0;
+    if !remaining.is_empty() || (unreadable && !drop_invalid) {
+        println!(
+            "Nichts übernommen: die Datei hat ungültige Zeilen (--drop-invalid lässt unlesbare Zeilen weg). / Nothing imported: the file has invalid rows (--drop-invalid leaves unreadable rows out)."
+        );
+        return Ok(Ended::Outcome(RunOutcome::Failed));
+    }
+    print_changes(&base, &import.mapping);
+    if import.mapping == base {
+        println!("Keine Änderung. / No change.");
+        return Ok(Ended::Outcome(RunOutcome::Success));
+    }
+    if dry_run {
+        println!("Probelauf: nichts gespeichert. / Dry run: nothing saved.");
+        return Ok(Ended::Outcome(RunOutcome::Success));
+    }
+    let comment = comment.unwrap_or_else(|| format!("Import {name}"));
+    let version = save_version(ledger, &import.mapping, &os_user(), &comment)?;
+    println!(
+        "Als Version {version} gespeichert; in Kraft erst nach Bestätigung der Vorschau (App: Zuordnung, oder `mapping apply --yes`). / Saved as version {version}; in force only after its preview is confirmed (app: Mapping, or `mapping apply --yes`)."
+    );
+    Ok(Ended::Outcome(RunOutcome::Success))
+}
+
+fn versions(ledger: &Ledger) -> anyhow::Result<Ended> {
+    let applied = applied_version(ledger)?;
+    let list = list_versions(ledger)?;
+    if list.is_empty() {
+        println!(
+            "Noch keine gespeicherte Version: die mitgelieferte Zuordnung gilt. / No saved version yet: the shipped mapping applies."
+        );
+    }
+    for version in list {
+        let mark = if Some(version.version) == applied {
+            "  ← in Kraft / in force"
+        } else {
+            ""
+        };
+        println!(
+            "{:>4}  {}  {:<16} {}{mark}",
+            version.version, version.created_at, version.author, version.comment
+        );
+    }
+    Ok(Ended::Outcome(RunOutcome::Success))
+}
+
+fn show_diff(ledger: &Ledger, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Ended> {
+    let load = |v: i64| -> anyhow::Result<Mapping> {
+        load_version(ledger, v)?.with_context(|| {
+            format!("Zuordnung Version {v} gibt es nicht / Mapping version {v} does not exist")
+        })
+    };
+    let to_version = match to {
+        Some(v) => Some(v),
+        None => latest_version(ledger)?,
+    };
+    let newer = match to_version {
+        Some(v) => load(v)?,
+        None => Mapping::defaults(),
+    };
+    let older = match from.or_else(|| to_version.map(|v| v - 1).filter(|v| *v > 0)) {
+        Some(v) => load(v)?,
+        None => Mapping::defaults(),
+    };
+    print_changes(&older, &newer);
+    Ok(Ended::Outcome(RunOutcome::Success))
+}
+
+fn print_changes(before: &Mapping, after: &Mapping) {
+    for table in diff(before, after) {
+        println!("{} / {}:", table.table.label(), table.table.label_en());
+        for change in &table.changes {
+            match change {
+                RowChange::Added(row) => println!("  + {}", row.join(";")),
+                RowChange::Removed(row) => println!("  - {}", row.join(";")),
+                RowChange::Changed { before, after } => {
+                    println!("  ~ {}  →  {}", before.join(";"), after.join(";"))
+                }
+            }
+        }
+        if table.reordered {
+            println!("  Reihenfolge geändert / order changed");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The Zuordnung panel driven through its accessibility tree: edit a
+//! category row's pattern, save with a comment, see the re-apply preview, confirm
+//! it, and restore an older version.
+
+mod engine_support;
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use engine_support::{bed, options, run};
+use ivoris_hubspot_sync::engine::handle::EngineSetup;
+use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
+use ivoris_hubspot_sync::ledger::Ledger;
+use ivoris_hubspot_sync::mapping::store::{list_versions, load_applied, save_version};
+use ivoris_hubspot_sync::mapping::{Category, Mapping};
+use ivoris_hubspot_sync::settings::Settings;
+
+fn step_until(harness: &mut Harness<'_, SyncApp>, what: &str, done: impl Fn(&SyncApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done(harness.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    harness.run_steps(3);
+}
+
+#[test]
+fn edit_a_category_save_preview_confirm_and_restore() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(43)));
+    runtime.block_on(run(&bed.env));
+    {
+        let mut ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+        save_version(&mut ledger, &Mapping::defaults(), "test", "Start").expect("save");
+    }
+    let env = bed.env.clone();
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |cc| {
+            SyncApp::new(
+                cc,
+                AppOptions {
+                    setup: EngineSetup::Configured(Box::new(env)),
+                    home: None,
+                    settings_file: Ok(Settings::default()),
+                    panel: Some(Panel::Mapping),
+                    screenshot: None,
+                    live_log: None,
+                },
+            )
+            .expect("app starts")
+        });
+    step_until(&mut harness, "the mapping", |app| {
+        app.model.mapping.state.is_some()
+    });
+    assert!(harness.query_by_label("Behandlungskategorien").is_some());
+
+    // Row 14 of the shipped categories is GOZ 2050-2120 Füllung.
+    let row = Mapping::defaults()
+        .categories
+        .iter()
+        .position(|r| r.pattern.to_string() == "2050-2120")
+        .expect("row")
+        + 1;
+    // Codes 2101-2120 leave the filling row: they become unclassified.
+    harness.get_by_label(&format!("Muster {row}")).focus();
+    harness.run_steps(1);
+    for _ in 0..4 {
+        harness.key_press(egui::Key::Backspace);
+        harness.run_steps(1);
+    }
+    harness
+        .get_by_label(&format!("Muster {row}"))
+        .type_text("2100");
+    harness.run_steps(2);
+    assert_eq!(
+        harness
+            .get_by_label(&format!("Muster {row}"))
+            .value()
+            .as_deref(),
+        Some("2050-2100")
+    );
+
+    // And the first row's category is chosen from its list.
+    harness.get_by_label("Kategorie 1").click();
+    harness.run_steps(2);
+    harness
+        .query_all_by_label("Prophylaxe")
+        .last()
+        .expect("option in the list")
+        .click();
+    harness.run_steps(2);
+
+    harness.get_by_label("Kommentar:").focus();
+    harness.run_steps(1);
+    harness
+        .get_by_label("Kommentar:")
+        .type_text("GOZ 2101-2120 nicht mehr Füllung");
+    harness.run_steps(2);
+    harness.get_by_label("Speichern").click();
+    step_until(&mut harness, "the preview", |app| {
+        app.model.mapping.preview.is_some()
+    });
+    let preview = harness
+        .state()
+        .model
+        .mapping
+        .preview
+        .clone()
+        .expect("preview");
+    assert_eq!(preview.version, 2);
+    assert!(harness.query_by_label("Kategorie ändert sich").is_some());
+    // Saved, not applied yet.
+    let applied = load_applied(&Ledger::open(&bed.env.ledger_path).expect("ledger"))
+        .expect("applied")
+        .0;
+    assert_eq!(applied, None);
+
+    harness.get_by_label("Bestätigen und einreihen").click();
+    step_until(&mut harness, "the confirmation", |app| {
+        app.model.mapping.preview.is_none()
+            && app
+                .model
+                .mapping
+                .state
+                .as_ref()
+                .is_some_and(|s| s.applied == Some(2))
+    });
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let (applied, mapping) = load_applied(&ledger).expect("applied");
+    assert_eq!(applied, Some(2));
+    assert_eq!(mapping.categories[row - 1].pattern.to_string(), "2050-2100");
+    assert_eq!(mapping.categories[0].category, Category::Prophylaxe);
+    assert_eq!(
+        mapping.category(Some("GOZ"), Some("2110")),
+        Category::Unklassifiziert
+    );
+    let pending = ledger.outbox_counts().expect("counts").pending();
+    assert_eq!(pending, preview.total_to_write());
+
+    // Restore version 1 (the shipped tables): a new version 3, not applied.
+    harness.get_by_label("Versionen (2)").click();
+    harness.run_steps(2);
+    harness.get_by_label("Wiederherstellen 1").click();
+    step_until(&mut harness, "the restore", |app| {
+        app.model
+            .mapping
+            .state
+            .as_ref()
+            .is_some_and(|s| s.latest == Some(3))
+    });
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    assert_eq!(list_versions(&ledger).expect("list").len(), 3);
+    let state = harness.state().model.mapping.state.clone().expect("state");
+    assert_eq!(state.mapping, Mapping::defaults());
+    assert_eq!(state.applied, Some(2));
+    drop(harness);
+    drop(bed);
+}

@@ -1,0 +1,117 @@
+//! The Zuordnung editor on its own (no engine): a value the ledger saw but
+//! no row maps becomes a prefilled row in one click, the empty category is
+//! marked inline, undo and redo step through the edits, and the filter
+//! finds the row to complete.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use ivoris_hubspot_sync::engine::mapping_ops::{MappingState, Unmapped, UnmappedValue};
+use ivoris_hubspot_sync::gui::app::Model;
+use ivoris_hubspot_sync::gui::mapping::{MappingView, mapping_ui};
+use ivoris_hubspot_sync::mapping::table::mapping_from_draft;
+use ivoris_hubspot_sync::mapping::{Mapping, Stage, TableName};
+
+struct Editor {
+    model: Model,
+    view: MappingView,
+}
+
+fn editor() -> Harness<'static, Editor> {
+    let mut model = Model::default();
+    let mapping = Mapping::defaults();
+    let pipeline_labels = Stage::ALL
+        .iter()
+        .filter_map(|s| mapping.stage_label(*s).map(str::to_owned))
+        .collect();
+    model.mapping.state = Some(MappingState {
+        versions: Vec::new(),
+        latest: None,
+        applied: None,
+        mapping,
+        pipeline_labels: Some(pipeline_labels),
+        pipeline_error: None,
+        owners: Vec::new(),
+        unmapped: Unmapped {
+            codes: vec![UnmappedValue {
+                catalogue: Some("GOZ".into()),
+                value: "0090".into(),
+                count: 461,
+                cents: 376_981,
+            }],
+            ..Unmapped::default()
+        },
+    });
+    model.mapping.generation = 1;
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(
+            |ui, editor: &mut Editor| {
+                let _ = mapping_ui(ui, &editor.model, &mut editor.view);
+            },
+            Editor {
+                model,
+                view: MappingView::default(),
+            },
+        )
+}
+
+fn categories(harness: &Harness<'_, Editor>) -> Vec<Vec<String>> {
+    harness.state().view.draft[&TableName::TreatmentCategories].clone()
+}
+
+#[test]
+fn an_unmapped_code_becomes_a_row_undo_redo_and_completing_it() {
+    let mut harness = editor();
+    harness.run_steps(3);
+    let shipped = Mapping::defaults().categories.len();
+    assert_eq!(categories(&harness).len(), shipped);
+    assert!(harness.query_all_by_label_contains("GOZ 0090").count() >= 1);
+
+    harness.get_by_label("Hinzufügen GOZ 0090").click();
+    harness.run_steps(3);
+    let rows = categories(&harness);
+    assert_eq!(rows.len(), shipped + 1);
+    assert_eq!(rows[shipped], vec!["GOZ", "0090", ""]);
+    // Its empty category is a problem of that row (line = row + 1).
+    let problems = mapping_from_draft(&harness.state().view.draft).problems;
+    assert_eq!(
+        problems.iter().map(|p| p.row).collect::<Vec<_>>(),
+        vec![shipped + 2]
+    );
+
+    harness.get_by_label("Rückgängig").click();
+    harness.run_steps(2);
+    assert_eq!(categories(&harness).len(), shipped);
+    harness.get_by_label("Wiederholen").click();
+    harness.run_steps(2);
+    assert_eq!(categories(&harness).len(), shipped + 1);
+
+    harness.get_by_label("Filter:").focus();
+    harness.run_steps(1);
+    harness.get_by_label("Filter:").type_text("0090");
+    harness.run_steps(3);
+    harness
+        .get_by_label(&format!("Kategorie {}", shipped + 1))
+        .click();
+    harness.run_steps(2);
+    harness
+        .query_all_by_label("Diagnostik")
+        .last()
+        .expect("option")
+        .click();
+    harness.run_steps(3);
+    assert_eq!(categories(&harness)[shipped][2], "Diagnostik");
+    let parsed = mapping_from_draft(&harness.state().view.draft);
+    assert_eq!(parsed.problems, vec![]);
+    assert_eq!(parsed.mapping.categories.len(), shipped + 1);
+
+    // Deleting it again is one more undoable step.
+    harness
+        .get_by_label(&format!("Zeile löschen {}", shipped + 1))
+        .click();
+    harness.run_steps(2);
+    assert_eq!(categories(&harness).len(), shipped);
+    harness.get_by_label("Rückgängig").click();
+    harness.run_steps(2);
+    assert_eq!(categories(&harness)[shipped][2], "Diagnostik");
+}
