@@ -52,6 +52,8 @@ pub fn router(sim: Arc<HubSpotSim>) -> Router {
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
     Enablement(String),
+    /// `GET /account-info/v3/api-usage/daily/private-apps`.
+    ApiUsage,
     Create(ObjectType),
     List(ObjectType),
     Get(ObjectType, String),
@@ -97,6 +99,7 @@ impl Endpoint {
         !matches!(
             self.op,
             Op::Enablement(_)
+                | Op::ApiUsage
                 | Op::List(_)
                 | Op::Get(..)
                 | Op::BatchRead(_)
@@ -117,7 +120,7 @@ impl Endpoint {
 
     fn types(&self) -> Vec<ObjectType> {
         match &self.op {
-            Op::Enablement(_) => vec![],
+            Op::Enablement(_) | Op::ApiUsage => vec![],
             Op::GdprDelete => vec![ObjectType::Contacts],
             Op::Create(t)
             | Op::List(t)
@@ -168,6 +171,13 @@ fn object_type(raw: &str) -> Result<ObjectType, SimError> {
 fn parse_route(method: &Method, path: &str) -> Result<Option<Endpoint>, SimError> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (family, prefix, rest): (&str, String, &[&str]) = match segments.as_slice() {
+        ["account-info", "v3", "api-usage", "daily", "private-apps"] if method == Method::GET => {
+            return Ok(Some(Endpoint {
+                op: Op::ApiUsage,
+                template: "GET /account-info/v3/api-usage/daily/private-apps".into(),
+                scope: None,
+            }));
+        }
         ["crm", "v3", "object-library", "enablement", type_id] if method == Method::GET => {
             return Ok(Some(Endpoint {
                 op: Op::Enablement((*type_id).to_string()),
@@ -514,6 +524,7 @@ fn execute(sim: &HubSpotSim, endpoint: &Endpoint, query: &Query, body: &Bytes) -
     let store = &mut *store;
     let result: Handled = match &endpoint.op {
         Op::Enablement(type_id) => handlers::enablement(sim.appointments_enabled(), type_id),
+        Op::ApiUsage => handlers::api_usage(&sim.limiter.current(), now.wall),
         Op::Create(t) => handlers::create(store, *t, body, &now),
         Op::List(t) => handlers::list(store, *t, query),
         Op::Get(t, id) => handlers::get(store, *t, id, query),
