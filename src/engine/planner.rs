@@ -183,10 +183,13 @@ pub fn plan_location(
             (patient, cases)
         })
         .collect();
-    let plans = plan_patients(&mut work, &facts, &known, context, scope);
     let body = |tx: &Transaction<'_>| -> Result<(), LedgerError> {
-        for plan in plans {
-            plan.apply(tx, location, &mut report)?;
+        // A bounded number of patients at a time, so the payloads waiting
+        // to be written never hold a whole location in memory.
+        for part in work.chunks_mut(PATIENTS_PER_STEP) {
+            for plan in plan_patients(part, &facts, &known, context, scope) {
+                plan.apply(tx, location, &mut report)?;
+            }
         }
         Ok(())
     };
@@ -289,6 +292,8 @@ fn plan_patients(
 const MAX_PLAN_THREADS: usize = 4;
 /// Fewer patients than this are planned on the calling thread.
 const PATIENTS_PER_THREAD: usize = 512;
+/// Patients planned before their writes are applied.
+const PATIENTS_PER_STEP: usize = 2_048;
 
 fn plan_patient(
     out: &mut Out<'_>,
