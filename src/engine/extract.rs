@@ -5,7 +5,10 @@
 //! booking horizon together with the billing lines of the patients active
 //! in each window, then (optionally) the appointments Ivoris reports as
 //! changed, then (when due) a full sweep of every patient's billing lines,
-//! which catches lines the API left out the first time (DESIGN.md §5).
+//! which catches lines the API left out the first time (DESIGN.md §5). In a
+//! run with a sweep the active patients' windowed asks are made inside the
+//! sweep instead (see `Run::sweep`), so patients and appointments are
+//! complete early and the caller can plan and send them meanwhile.
 //!
 //! Every page or window is committed to the ledger — records, quarantined
 //! rejects and the advanced cursor in one transaction — so killing the

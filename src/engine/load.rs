@@ -27,6 +27,9 @@
 //!
 //! A whole-call refusal over one bad input is split up so the good inputs
 //! still go through.
+//!
+//! [`load_following`] runs beside planning and sends in rounds what was
+//! queued so far (full batches only, until planning is finished).
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -3,9 +3,14 @@
 //! progress through a callback and stops at the next safe point when the
 //! cancel flag is set.
 //!
-//! A location whose extraction did not reach its end is not planned in this
-//! run: cases are formed from complete histories only, so an interrupted
-//! initial sync forms the same cases as an undisturbed one.
+//! Loading runs beside extraction and planning: rows go to HubSpot as soon
+//! as they are queued, so the rate limit is used while Ivoris is still read.
+//!
+//! A location whose extraction did not reach its end gets no cases planned
+//! in this run: cases are formed from complete histories only, so an
+//! interrupted initial sync forms the same cases as an undisturbed one.
+//! What depends on neither cases nor billing lines (contacts, appointment
+//! records) is planned once patients and appointments are complete.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
