@@ -109,10 +109,14 @@ async fn kill_at(bed: &Bed, point: KillPoint) -> Option<Phase> {
         if due {
             child.kill().expect("SIGKILL");
             child.wait().expect("reaped");
-            let phase = if loading || writes > 0 {
-                Phase::Loading
-            } else if matches!(point, KillPoint::Planning(_)) {
+            // Loading overlaps extraction and planning (a location's rows go
+            // out while the next is read), so a kill right after a planning
+            // line lands in planning even when writes went out before: the
+            // planner runs synchronously once it has said so.
+            let phase = if matches!(point, KillPoint::Planning(_)) {
                 Phase::Planning
+            } else if loading || writes > 0 {
+                Phase::Loading
             } else {
                 Phase::Extraction
             };

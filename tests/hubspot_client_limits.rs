@@ -300,3 +300,50 @@ async fn a_refused_connection_is_a_transport_error_after_the_attempts() {
     assert!(matches!(error, ClientError::Transport { .. }), "{error:?}");
     assert_eq!(client.stats().sent["properties"], 6);
 }
+
+#[tokio::test]
+async fn the_daily_usage_reports_the_portal_budget_and_the_client_keeps_to_it() {
+    let hs = portal(|o| o.tier = Tier::Professional).await;
+    let client = hs.client();
+    let id = hs
+        .sim
+        .seed_legacy("contacts", &[("lastname", "A")])
+        .unwrap();
+    // Other integrations of the portal used all but five requests today.
+    hs.sim.set_daily_remaining(5);
+    let usage = client.daily_usage().await.unwrap().expect("a daily budget");
+    let per_day = u64::from(Tier::Professional.per_day());
+    assert_eq!(usage.name, "api-calls-daily");
+    assert_eq!(usage.usage_limit, per_day);
+    // The usage request itself is counted.
+    assert_eq!(usage.current_usage, per_day - 4);
+    assert_eq!(usage.remaining(), 4);
+    assert_eq!(usage.fetch_status.as_deref(), Some("SUCCESS"));
+    let resets_at: chrono::DateTime<chrono::Utc> = usage
+        .resets_at
+        .as_deref()
+        .expect("reset time")
+        .parse()
+        .unwrap();
+    assert!(resets_at > chrono::Utc::now());
+    assert_eq!(client.daily_remaining(), 4);
+    assert_eq!(
+        hs.sim
+            .requests_to("GET /account-info/v3/api-usage/daily/private-apps"),
+        1
+    );
+
+    for _ in 0..4 {
+        client.get(ObjectKind::Contacts, &id, &[]).await.unwrap();
+    }
+    let error = client
+        .get(ObjectKind::Contacts, &id, &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::DailyLimit { .. }), "{error:?}");
+    assert_eq!(
+        hs.sim.rate_limited("DAILY"),
+        0,
+        "stopped before HubSpot refused"
+    );
+}

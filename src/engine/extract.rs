@@ -5,7 +5,10 @@
 //! booking horizon together with the billing lines of the patients active
 //! in each window, then (optionally) the appointments Ivoris reports as
 //! changed, then (when due) a full sweep of every patient's billing lines,
-//! which catches lines the API left out the first time (DESIGN.md §5).
+//! which catches lines the API left out the first time (DESIGN.md §5). In a
+//! run with a sweep the active patients' windowed asks are made inside the
+//! sweep instead (see `Run::sweep`), so patients and appointments are
+//! complete early and the caller can plan and send them meanwhile.
 //!
 //! Every page or window is committed to the ledger — records, quarantined
 //! rejects and the advanced cursor in one transaction — so killing the
@@ -284,6 +287,16 @@ struct Run<'a> {
     appointment_days: HashMap<String, Option<NaiveDate>>,
     /// Entry Id → date, as seen this run.
     entry_days: HashMap<String, Option<NaiveDate>>,
+    /// First day of this run's appointment windows: patients with an
+    /// appointment from then to today are the active ones.
+    activity_since: Option<NaiveDate>,
+    /// In a run with a full sweep: active patients whose billing lines the
+    /// sweep asks for with a window first, and the window's first day
+    /// (instead of asking them before the sweep; see [`Run::sweep`]).
+    deferred: BTreeMap<String, NaiveDate>,
+    /// Called once all records but the billing lines of a full sweep are
+    /// in the ledger, before the sweep starts.
+    before_sweep: &'a mut (dyn FnMut(&mut Ledger) -> Result<(), LedgerError> + Send),
 }
 
 /// Extracts one location into the ledger. Ivoris failures stop the location
@@ -296,6 +309,32 @@ pub async fn extract_location(
     plan: &ExtractPlan,
     progress: &(dyn Fn(ExtractProgress) + Sync),
     cancel: &CancelFlag,
+) -> Result<ExtractReport, ExtractError> {
+    extract_location_with(
+        client,
+        ledger,
+        location,
+        plan,
+        progress,
+        cancel,
+        &mut |_| Ok(()),
+    )
+    .await
+}
+
+/// Like [`extract_location`], and calls `before_sweep` with the ledger once
+/// everything but the billing lines of a due full sweep is committed
+/// (patients and appointments are complete then), so the caller can plan
+/// and send what does not depend on billing lines while the sweep reads.
+/// Not called when no sweep is due or the extraction stops earlier.
+pub async fn extract_location_with(
+    client: &IvorisClient,
+    ledger: &mut Ledger,
+    location: &LocationSettings,
+    plan: &ExtractPlan,
+    progress: &(dyn Fn(ExtractProgress) + Sync),
+    cancel: &CancelFlag,
+    before_sweep: &mut (dyn FnMut(&mut Ledger) -> Result<(), LedgerError> + Send),
 ) -> Result<ExtractReport, ExtractError> {
     ledger.upsert_location(&LocationRow::from(location))?;
     let before = client.counters();
@@ -316,6 +355,9 @@ pub async fn extract_location(
         entries_asked: HashSet::new(),
         appointment_days: HashMap::new(),
         entry_days: HashMap::new(),
+        activity_since: None,
+        deferred: BTreeMap::new(),
+        before_sweep,
     };
     let outcome = run.all_steps().await;
     let mut report = run.finish(&before);
@@ -412,6 +454,17 @@ struct EntryHaul {
     duplicates: u64,
 }
 
+impl EntryHaul {
+    /// Adds the lines of another ask.
+    fn absorb(&mut self, other: EntryHaul) {
+        self.read += other.read;
+        self.duplicates += other.duplicates;
+        self.records.extend(other.records);
+        self.rejects.extend(other.rejects);
+        self.patients.extend(other.patients);
+    }
+}
+
 impl Run<'_> {
     fn finish(self, before: &ClientCounters) -> ExtractReport {
         let mut report = self.report;
@@ -450,6 +503,8 @@ impl Run<'_> {
             self.changed_appointments().await?;
         }
         if self.plan.full_sweep_due {
+            self.check_cancel()?;
+            (self.before_sweep)(self.ledger)?;
             self.sweep().await?;
         }
         Ok(())
@@ -565,6 +620,7 @@ impl Run<'_> {
     async fn appointment_windows(&mut self) -> Result<(), Halt> {
         let phase = Phase::Termine;
         let first = self.first_window_day()?;
+        self.activity_since = Some(first);
         let last = self.plan.horizon.date();
         let total = u64::try_from((last - first).num_days() + 1).unwrap_or(0);
         let full = i64::from(self.plan.window_days.max(1));
@@ -637,6 +693,12 @@ impl Run<'_> {
             .collect();
         active.extend(changed.iter().cloned());
         active.retain(|p| !self.entries_asked.contains(p));
+        if self.plan.full_sweep_due {
+            // The sweep asks them, window first (see `sweep`).
+            for patient in std::mem::take(&mut active) {
+                self.defer(patient, run_start);
+            }
+        }
         let haul = entries_for(
             self.client,
             self.profile,
@@ -738,6 +800,11 @@ impl Run<'_> {
                 *begin = (*begin).min(start.date());
             }
         }
+        if self.plan.full_sweep_due {
+            for (patient, begin) in std::mem::take(&mut begin_of) {
+                self.defer(patient, begin);
+            }
+        }
         let mut haul = EntryHaul::default();
         for (patient, begin) in begin_of {
             let one = entries_for(
@@ -749,11 +816,7 @@ impl Run<'_> {
                 Some(today),
             )
             .await?;
-            haul.read += one.read;
-            haul.duplicates += one.duplicates;
-            haul.records.extend(one.records);
-            haul.rejects.extend(one.rejects);
-            haul.patients.extend(one.patients);
+            haul.absorb(one);
         }
         haul.duplicates += dedupe_by_id(&mut haul.records, |e| &e.id);
 
@@ -781,40 +844,106 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Notes an active patient whose billing lines the sweep asks for with
+    /// a window from `begin` first.
+    fn defer(&mut self, patient: String, begin: NaiveDate) {
+        let since = self.deferred.entry(patient).or_insert(begin);
+        *since = (*since).min(begin);
+    }
+
     /// Reads every mirrored patient's billing lines without a window, in
     /// committed batches, resuming after the last patient done.
+    ///
+    /// Active patients — an appointment from this run's first window day
+    /// (the start of the history until a sweep has finished once) to today,
+    /// or a change noted by the earlier steps — are asked twice, with the
+    /// window of the activity and then without one, in the same committed
+    /// step. The windowed ask is the one a run without a sweep makes; the
+    /// second ask catches lines Ivoris left out on the first (DESIGN.md §5)
+    /// before cases are formed from them. Deferring the windowed asks from
+    /// the appointment windows to here lets the caller plan and send
+    /// contacts and appointments as soon as the windows are in, while the
+    /// billing lines are read; they are taken from the ledger, so a resumed
+    /// sweep still asks every active patient twice.
     async fn sweep(&mut self) -> Result<(), Halt> {
         let phase = Phase::Leistungen;
         let location = self.location;
+        let today = self.plan.now.date();
         let after = self
             .ledger
             .cursor(location, stream::ENTRY_SWEEP)?
             .unwrap_or_default();
+        let never_swept = self
+            .ledger
+            .cursor(location, stream::ENTRY_SWEEP_DONE)?
+            .is_none();
+        let first_day = self.activity_since.unwrap_or(today);
+        let since = if never_swept {
+            first_day.min(self.plan.history_start.date())
+        } else {
+            first_day
+        };
+        let mut active: HashMap<String, NaiveDate> = self
+            .ledger
+            .patients_with_appointments_between(location, since, today)?
+            .into_iter()
+            .map(|patient| (patient, since))
+            .collect();
+        for (patient, begin) in std::mem::take(&mut self.deferred) {
+            let since = active.entry(patient).or_insert(begin);
+            *since = (*since).min(begin);
+        }
         let patients = self.ledger.patient_ids_after(location, &after)?;
         let total = patients.len() as u64;
         let mut done = 0;
         for chunk in patients.chunks(SWEEP_BATCH) {
             self.check_cancel()?;
-            let haul = entries_for(
-                self.client,
-                self.profile,
-                self.cancel,
-                chunk.to_vec(),
-                None,
-                None,
-            )
-            .await?;
+            let mut windowed = EntryHaul::default();
+            let mut swept = EntryHaul::default();
+            for patient in chunk {
+                if let Some(begin) = active.get(patient).copied()
+                    && !self.entries_asked.contains(patient)
+                {
+                    let one = entries_for(
+                        self.client,
+                        self.profile,
+                        self.cancel,
+                        vec![patient.clone()],
+                        Some(begin),
+                        Some(today),
+                    )
+                    .await?;
+                    windowed.absorb(one);
+                }
+                let one = entries_for(
+                    self.client,
+                    self.profile,
+                    self.cancel,
+                    vec![patient.clone()],
+                    None,
+                    None,
+                )
+                .await?;
+                swept.absorb(one);
+            }
+            windowed.duplicates += dedupe_by_id(&mut windowed.records, |e| &e.id);
+            swept.duplicates += dedupe_by_id(&mut swept.records, |e| &e.id);
             let Some(last) = chunk.last() else {
                 continue;
             };
-            let entries = self.ledger.commit(|batch| {
-                let entries = batch.mirror(location, &haul.records)?;
-                quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &haul.rejects)?;
+            let (first, second) = self.ledger.commit(|batch| {
+                let first = batch.mirror(location, &windowed.records)?;
+                quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &windowed.rejects)?;
+                let second = batch.mirror(location, &swept.records)?;
+                quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &swept.rejects)?;
                 batch.set_cursor(location, stream::ENTRY_SWEEP, last)?;
-                Ok(entries)
+                Ok((first, second))
             })?;
-            self.report.patients_swept += haul.patients.len() as u64;
-            self.record_entries(haul, entries);
+            self.report.patients_asked_for_entries += windowed.patients.len() as u64;
+            self.entries_asked.extend(windowed.patients.iter().cloned());
+            self.record_entries(windowed, first);
+            self.report.patients_swept += swept.patients.len() as u64;
+            self.record_entries(swept, second);
             done += chunk.len() as u64;
             self.publish(phase, done, Some(total));
         }

@@ -27,6 +27,9 @@
 //!
 //! A whole-call refusal over one bad input is split up so the good inputs
 //! still go through.
+//!
+//! [`load_following`] runs beside planning and sends in rounds what was
+//! queued so far (full batches only, until planning is finished).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -90,13 +93,165 @@ pub async fn load(
     cancel: &CancelFlag,
 ) -> Result<LoadReport, LoadError> {
     let mut report = LoadReport::default();
+    round(ledger, client, None, progress, cancel, &mut report, true).await?;
+    Ok(report)
+}
+
+/// What planning tells a load that runs beside it ([`load_following`]):
+/// more rows were queued, or nothing more will come.
+#[derive(Debug)]
+pub struct LoadFeed {
+    /// Bumped on every change; the load waits on it when it ran dry.
+    state: tokio::sync::watch::Sender<FeedState>,
+    /// Whether the load is sending (not waiting for rows), for progress.
+    busy: std::sync::atomic::AtomicBool,
+}
+
+/// The state behind a [`LoadFeed`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct FeedState {
+    /// How often rows were queued.
+    generation: u64,
+    /// No more rows will be queued: one last round, then the load ends.
+    finished: bool,
+    /// Planning failed: the load stops after the batch it is sending.
+    aborted: bool,
+}
+
+impl Default for LoadFeed {
+    fn default() -> Self {
+        LoadFeed {
+            state: tokio::sync::watch::Sender::new(FeedState::default()),
+            busy: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl LoadFeed {
+    /// A feed before anything was queued.
+    pub fn new() -> LoadFeed {
+        LoadFeed::default()
+    }
+
+    /// Rows were queued (committed to the outbox).
+    pub fn queued(&self) {
+        self.state.send_modify(|state| state.generation += 1);
+    }
+
+    /// Nothing more will be queued.
+    pub fn finish(&self) {
+        self.state.send_modify(|state| state.finished = true);
+    }
+
+    /// Whether the load is sending rather than waiting for rows.
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether planning failed.
+    fn is_aborted(&self) -> bool {
+        self.state.borrow().aborted
+    }
+
+    /// Planning failed; the load should stop soon.
+    pub fn abort(&self) {
+        self.state.send_modify(|state| {
+            state.finished = true;
+            state.aborted = true;
+        });
+    }
+}
+
+/// Sends outbox rows while planning still queues more, in rounds: each
+/// round is a [`load`] over every due row; when a round confirms nothing
+/// the load waits for the next rows. After [`LoadFeed::finish`] one last
+/// round sends what is left, so the end is the same as a plain [`load`]
+/// after planning. Rows are only ever read from the outbox, which planning
+/// has committed before it tells the feed (invariant 2).
+pub async fn load_following(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    feed: &LoadFeed,
+    progress: LoadProgress<'_>,
+    cancel: &CancelFlag,
+) -> Result<LoadReport, LoadError> {
+    let mut report = LoadReport::default();
+    let mut watch = feed.state.subscribe();
+    loop {
+        let state = *watch.borrow_and_update();
+        if state.aborted {
+            return Ok(report);
+        }
+        let before = report.written.values().sum::<u64>() + report.failed;
+        feed.set_busy(true);
+        // Until the last round only full batches go out: rows queued later
+        // fill the rest, so a run costs no more calls than loading after
+        // planning would.
+        round(
+            ledger,
+            client,
+            Some(feed),
+            progress,
+            cancel,
+            &mut report,
+            state.finished,
+        )
+        .await?;
+        if state.finished {
+            return Ok(report);
+        }
+        let after = report.written.values().sum::<u64>() + report.failed;
+        if after == before {
+            feed.set_busy(false);
+        }
+        if after == before && watch.changed().await.is_err() {
+            // The feed is gone: whoever planned stopped; send what is there.
+            round(
+                ledger,
+                client,
+                Some(feed),
+                progress,
+                cancel,
+                &mut report,
+                true,
+            )
+            .await?;
+            return Ok(report);
+        }
+    }
+}
+
+/// One round over the queue: every kind in phase order, passes over its
+/// due rows until a pass confirms nothing more. Without `partial_batches`
+/// the rows after the last full batch of a kind wait for a later round.
+async fn round(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    feed: Option<&LoadFeed>,
+    progress: LoadProgress<'_>,
+    cancel: &CancelFlag,
+    report: &mut LoadReport,
+    partial_batches: bool,
+) -> Result<(), LoadError> {
+    // Associations waiting for an end are counted by the last round.
+    report.waiting = 0;
     for kind in OutboxKind::PHASES {
+        if cancel.is_cancelled() {
+            return Err(LoadError::Cancelled);
+        }
         let total = ledger
             .outbox_counts()?
             .by_kind
             .iter()
             .find(|(k, _, _)| *k == kind)
             .map_or(0, |(_, pending, _)| *pending);
+        if total == 0 || (!partial_batches && total < BATCH as u64) {
+            continue;
+        }
         let mut done = 0;
         progress(kind, 0, total);
         // Passes over the due rows in key order; another pass only while the
@@ -110,7 +265,13 @@ pub async fn load(
                 if cancel.is_cancelled() {
                     return Err(LoadError::Cancelled);
                 }
+                if feed.is_some_and(LoadFeed::is_aborted) {
+                    return Ok(());
+                }
                 let items = ledger.due_after(kind, &stamp(Utc::now()), &after, BATCH)?;
+                if !partial_batches && items.len() < BATCH {
+                    break;
+                }
                 let Some(last) = items.last() else { break };
                 after = last.record_key.clone();
                 let before = report.written.get(&kind).copied().unwrap_or(0)
@@ -118,12 +279,9 @@ pub async fn load(
                     + report.waiting;
                 match kind {
                     OutboxKind::Association => {
-                        send_associations(ledger, client, &items, &mut report).await?
+                        send_associations(ledger, client, &items, report).await?
                     }
-                    _ => {
-                        send_upserts(ledger, client, kind, &items, &mut conflicts, &mut report)
-                            .await?
-                    }
+                    _ => send_upserts(ledger, client, kind, &items, &mut conflicts, report).await?,
                 }
                 done += report.written.get(&kind).copied().unwrap_or(0)
                     + report.failed
@@ -131,13 +289,13 @@ pub async fn load(
                     - before;
                 progress(kind, done.min(total), total);
             }
-            resolve_email_conflicts(ledger, client, &conflicts, &mut report).await?;
+            resolve_email_conflicts(ledger, client, &conflicts, report).await?;
             if report.written.get(&kind).copied().unwrap_or(0) == confirmed_before {
                 break;
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 fn object_kind(kind: OutboxKind) -> Option<ObjectKind> {

@@ -25,7 +25,7 @@ use crate::mapping::Mapping;
 use crate::plan::properties::{appointment_key, patient_key};
 use crate::plan::{
     AppointmentFacts, Case, DealContext, Decision, EntryFacts, PatientCases, PatientFacts,
-    StageIds, appointment_properties, contact_properties, deal_properties, derive_stages,
+    StageIds, appointment_properties, contact_properties, deal_properties, derive_stages_by_span,
 };
 
 /// What planning needs besides the ledger.
@@ -95,27 +95,86 @@ impl PlanReport {
     }
 }
 
+impl PlanReport {
+    /// Adds the counts of another plan of the same location (the two
+    /// scopes of a pipelined run).
+    pub fn absorb(&mut self, other: PlanReport) {
+        for (kind, queued) in other.queued {
+            let mine = self.queued.entry(kind).or_default();
+            mine.added += queued.added;
+            mine.replaced += queued.replaced;
+            mine.unchanged += queued.unchanged;
+        }
+        self.cases_opened += other.cases_opened;
+        self.quarantined += other.quarantined;
+        self.unmapped_states.extend(other.unmapped_states);
+        self.unmapped_types.extend(other.unmapped_types);
+    }
+}
+
+/// Which records one plan covers. A run that reads billing lines for a
+/// while (a full sweep) plans [`PlanScope::Records`] as soon as patients and
+/// appointments are in, so they are sent while the lines are read, and
+/// [`PlanScope::Cases`] once the extraction is complete; together they are
+/// [`PlanScope::All`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanScope {
+    /// Everything.
+    All,
+    /// What depends neither on billing lines nor on cases: contacts,
+    /// appointment records and their contact associations.
+    Records,
+    /// The rest: case decisions, deals, their contact associations, the
+    /// appointment → deal associations, and the quarantine of mirror
+    /// records the rules cannot use.
+    Cases,
+}
+
+impl PlanScope {
+    fn records(self) -> bool {
+        matches!(self, PlanScope::All | PlanScope::Records)
+    }
+
+    fn cases(self) -> bool {
+        matches!(self, PlanScope::All | PlanScope::Cases)
+    }
+}
+
 /// Every deal's computed properties by case key, as planning saw them.
 pub type DealProperties = BTreeMap<String, BTreeMap<String, String>>;
 
-/// Plans one location and queues what changed. With `rehearse`, nothing is
-/// kept: the report says what a real run would queue (dry run).
+/// Plans one location and queues what changed in `scope`. With
+/// `rehearse`, nothing is kept: the report says what a real run would
+/// queue (dry run).
 pub fn plan_location(
     ledger: &mut Ledger,
     location: &str,
     context: &PlanContext<'_>,
     rehearse: bool,
+    scope: PlanScope,
 ) -> Result<PlanReport, LedgerError> {
-    plan_location_capturing(ledger, location, context, rehearse, None)
+    plan_scope(ledger, location, context, rehearse, scope, None)
 }
 
-/// [`plan_location`] that also hands every deal's computed properties to
-/// `deals` (changed or not), for the re-apply preview of a mapping.
+/// [`plan_location`] of everything that also hands every deal's computed
+/// properties to `deals` (changed or not), for the re-apply preview of a
+/// mapping.
 pub fn plan_location_capturing(
     ledger: &mut Ledger,
     location: &str,
     context: &PlanContext<'_>,
     rehearse: bool,
+    deals: Option<&RefCell<DealProperties>>,
+) -> Result<PlanReport, LedgerError> {
+    plan_scope(ledger, location, context, rehearse, PlanScope::All, deals)
+}
+
+fn plan_scope(
+    ledger: &mut Ledger,
+    location: &str,
+    context: &PlanContext<'_>,
+    rehearse: bool,
+    scope: PlanScope,
     deals: Option<&RefCell<DealProperties>>,
 ) -> Result<PlanReport, LedgerError> {
     let mut facts = Facts::load(ledger.connection(), location)?;
@@ -125,7 +184,7 @@ pub fn plan_location_capturing(
     };
     let mut patients = facts.patient_cases(ledger, location)?;
     hold_back_unmapped_states(&mut facts, &patients, context.mapping, &mut report);
-    if !rehearse {
+    if !rehearse && scope.cases() {
         let still: Vec<&str> = facts
             .rejects
             .iter()
@@ -139,17 +198,29 @@ pub fn plan_location_capturing(
         }
     }
     let known = Known::load(ledger)?;
-    let body = |tx: &Transaction<'_>| -> Result<(), LedgerError> {
-        let out = Out {
-            tx,
-            known: &known,
-            deals,
-        };
-        for patient in &facts.patients {
+    // Every patient is planned on its own: the rules run on several threads
+    // over disjoint patients, then the decisions and changed records are
+    // written in patient order, as one transaction.
+    let mut work: Vec<(&PatientFacts, PatientCases)> = facts
+        .patients
+        .iter()
+        .map(|patient| {
             let cases = patients
-                .entry(patient.id.clone())
-                .or_insert_with(|| PatientCases::new(location, &patient.id));
-            plan_patient(&out, patient, cases, &facts, context, &mut report)?;
+                .remove(&patient.id)
+                .unwrap_or_else(|| PatientCases::new(location, &patient.id));
+            (patient, cases)
+        })
+        .collect();
+    let body = |tx: &Transaction<'_>| -> Result<(), LedgerError> {
+        // A bounded number of patients at a time, so the payloads waiting
+        // to be written never hold a whole location in memory.
+        for part in work.chunks_mut(PATIENTS_PER_STEP) {
+            for mut plan in plan_patients(part, &facts, &known, context, scope, deals.is_some()) {
+                if let Some(deals) = deals {
+                    deals.borrow_mut().extend(plan.deals.drain(..));
+                }
+                plan.apply(tx, location, &mut report)?;
+            }
         }
         Ok(())
     };
@@ -211,14 +282,59 @@ fn hold_back_unmapped_states(
     }
 }
 
+/// Plans every patient of `work`, on several threads when there are many.
+fn plan_patients(
+    work: &mut [(&PatientFacts, PatientCases)],
+    facts: &Facts,
+    known: &Known,
+    context: &PlanContext<'_>,
+    scope: PlanScope,
+    capture_deals: bool,
+) -> Vec<PatientPlan> {
+    let plan_one = |(patient, cases): &mut (&PatientFacts, PatientCases)| {
+        let mut out = Out::new(known, capture_deals);
+        plan_patient(&mut out, patient, cases, facts, context, scope);
+        out.plan
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_PLAN_THREADS);
+    if threads < 2 || work.len() < PATIENTS_PER_THREAD {
+        return work.iter_mut().map(plan_one).collect();
+    }
+    let chunk = work.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks_mut(chunk)
+            .map(|part| scope.spawn(move || part.iter_mut().map(plan_one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| match handle.join() {
+                Ok(plans) => plans,
+                // The rules do not panic; if one did, planning must not go
+                // on with a part missing.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// Threads planning uses at most.
+const MAX_PLAN_THREADS: usize = 4;
+/// Fewer patients than this are planned on the calling thread.
+const PATIENTS_PER_THREAD: usize = 512;
+/// Patients planned before their writes are applied.
+const PATIENTS_PER_STEP: usize = 2_048;
+
 fn plan_patient(
-    out: &Out<'_, '_>,
+    out: &mut Out<'_>,
     patient: &PatientFacts,
     cases: &mut PatientCases,
     facts: &Facts,
     context: &PlanContext<'_>,
-    report: &mut PlanReport,
-) -> Result<(), LedgerError> {
+    scope: PlanScope,
+) {
     let location = patient.location.as_str();
     let appointments = facts
         .appointments
@@ -235,192 +351,276 @@ fn plan_patient(
             .appointment_state(&appointment.state)
             .is_none()
         {
-            report.unmapped_states.insert(appointment.state.clone());
+            out.plan
+                .report
+                .unmapped_states
+                .insert(appointment.state.clone());
         }
     }
-    for assignment in cases.admit(appointments, entries, context.mapping) {
+    let assignments = if scope.cases() {
+        cases.admit(appointments, entries, context.mapping)
+    } else {
+        Vec::new()
+    };
+    for assignment in assignments {
         if assignment.unmapped_type
             && let Some(label) = appointments
                 .iter()
                 .find(|a| a.id == assignment.appointment_id)
                 .and_then(|a| a.type_label.clone())
         {
-            report.unmapped_types.insert(label);
+            out.plan.report.unmapped_types.insert(label);
         }
         if let Decision::Opened(key) = &assignment.decision
             && let Some(case) = cases.cases.iter().find(|c| &c.key == key)
         {
-            open_case(out.tx, location, &case_row(case))?;
-            report.cases_opened += 1;
+            out.plan.steps.push(CaseStep::Open(case_row(case)));
+            out.plan.report.cases_opened += 1;
         }
-        decide(
-            out.tx,
-            location,
-            &MemberRow {
-                appointment_id: assignment.appointment_id.clone(),
-                patient_id: patient.id.clone(),
-                case_key: assignment.case_key().map(str::to_owned),
-            },
-        )?;
+        out.plan.steps.push(CaseStep::Decide(MemberRow {
+            appointment_id: assignment.appointment_id.clone(),
+            patient_id: patient.id.clone(),
+            case_key: assignment.case_key().map(str::to_owned),
+        }));
     }
 
     let contact_key = patient_key(location, &patient.id);
-    let contact = contact_properties(patient, context.mapping);
-    queue(
-        out,
-        report,
-        OutboxKind::Contact,
-        &contact_key,
-        location,
-        props_json(contact.as_map()),
-        contact.content_hash(),
-    )?;
+    if scope.records() {
+        let contact = contact_properties(patient, context.mapping);
+        out.queue(
+            OutboxKind::Contact,
+            &contact_key,
+            || props_json(contact.as_map()),
+            &contact.content_hash(),
+        );
+    }
 
-    let outcomes = derive_stages(cases, entries, context.mapping, context.now);
+    if scope.cases() {
+        plan_deals(out, patient, cases, entries, context, &contact_key);
+    }
+    if context.appointments_enabled {
+        for appointment in appointments {
+            let key = appointment_key(location, &appointment.id);
+            if scope.records() {
+                let record = appointment_properties(location, appointment, context.mapping);
+                out.queue(
+                    OutboxKind::Appointment,
+                    &key,
+                    || props_json(record.as_map()),
+                    &record.content_hash(),
+                );
+                out.associate(("appointment", &key), ("contact", &contact_key));
+            }
+            if scope.cases()
+                && let Some(case) = cases
+                    .cases
+                    .iter()
+                    .find(|case| case.members.iter().any(|m| m.id == appointment.id))
+            {
+                out.associate(("appointment", &key), ("deal", &case.key));
+            }
+        }
+    }
+}
+
+/// The deals of a patient's cases and their contact associations.
+fn plan_deals(
+    out: &mut Out<'_>,
+    patient: &PatientFacts,
+    cases: &PatientCases,
+    entries: &[EntryFacts],
+    context: &PlanContext<'_>,
+    contact_key: &str,
+) {
     let spans = cases.entries_by_case(entries);
+    let outcomes = derive_stages_by_span(cases, &spans, context.mapping, context.now);
     let deal_context = DealContext {
         mapping: context.mapping,
         stage_ids: context.stage_ids,
         now: context.now,
     };
-    let mut case_of: HashMap<&str, &str> = HashMap::new();
     for (case, outcome) in cases.cases.iter().zip(&outcomes) {
         let lines = spans.by_case.get(&case.key).map_or(&[][..], Vec::as_slice);
         let deal = deal_properties(patient, case, lines, outcome, &deal_context);
-        if let Some(deals) = out.deals {
-            deals
-                .borrow_mut()
-                .insert(case.key.clone(), deal.as_map().clone());
+        if out.capture_deals {
+            out.plan
+                .deals
+                .push((case.key.clone(), deal.as_map().clone()));
         }
-        queue(
-            out,
-            report,
+        out.queue(
             OutboxKind::Deal,
             &case.key,
-            location,
-            props_json(deal.as_map()),
-            deal.content_hash(),
-        )?;
-        associate(
-            out,
-            report,
-            location,
-            ("deal", &case.key),
-            ("contact", &contact_key),
-        )?;
-        for member in &case.members {
-            case_of.insert(member.id.as_str(), case.key.as_str());
-        }
+            || props_json(deal.as_map()),
+            &deal.content_hash(),
+        );
+        out.associate(("deal", &case.key), ("contact", contact_key));
     }
-
-    if context.appointments_enabled {
-        for appointment in appointments {
-            let key = appointment_key(location, &appointment.id);
-            let record = appointment_properties(location, appointment, context.mapping);
-            queue(
-                out,
-                report,
-                OutboxKind::Appointment,
-                &key,
-                location,
-                props_json(record.as_map()),
-                record.content_hash(),
-            )?;
-            associate(
-                out,
-                report,
-                location,
-                ("appointment", &key),
-                ("contact", &contact_key),
-            )?;
-            if let Some(case) = case_of.get(appointment.id.as_str()) {
-                associate(out, report, location, ("appointment", &key), ("deal", case))?;
-            }
-        }
-    }
-    Ok(())
 }
 
-fn queue(
-    out: &Out<'_, '_>,
-    report: &mut PlanReport,
+/// What planning one patient found to do, computed without the ledger and
+/// applied in patient order.
+#[derive(Default)]
+struct PatientPlan {
+    /// Opened cases and membership decisions, in the order they were made.
+    steps: Vec<CaseStep>,
+    /// Records whose content is neither confirmed by HubSpot nor waiting.
+    writes: Vec<Write>,
+    /// Counts and findings of this patient.
+    report: PlanReport,
+    /// Every deal's properties, when the re-apply preview asks for them.
+    deals: Vec<(String, BTreeMap<String, String>)>,
+}
+
+/// A case decision to record.
+enum CaseStep {
+    /// A case was opened.
+    Open(CaseRow),
+    /// An appointment was assigned (or decided to stay outside).
+    Decide(MemberRow),
+}
+
+/// A record to queue.
+struct Write {
     kind: OutboxKind,
-    key: &str,
-    location: &str,
+    key: String,
     payload: Value,
     hash: String,
-) -> Result<(), LedgerError> {
-    // The common case of a re-sync, decided without a query: HubSpot has
-    // this content and nothing else waits for the record.
-    let confirmed = out.known.confirmed.get(&(kind, key.to_owned()));
-    let queued = out.known.queued.get(&(kind, key.to_owned()));
-    let outcome = match (confirmed, queued) {
-        (Some(c), None) if *c == hash => Enqueued::AlreadyConfirmed,
-        (_, Some(q)) if *q == hash => Enqueued::Unchanged,
-        _ => enqueue(out.tx, kind, key, Some(location), &payload, &hash)?,
-    };
-    report.queued.entry(kind).or_default().count(outcome);
-    Ok(())
 }
 
-/// The planning transaction and what the ledger knew when it began.
-struct Out<'t, 'c> {
-    /// Case decisions and outbox rows of the location.
-    tx: &'t Transaction<'c>,
+impl PatientPlan {
+    /// Records the decisions and queues the writes inside the planning
+    /// transaction.
+    fn apply(
+        self,
+        tx: &Transaction<'_>,
+        location: &str,
+        report: &mut PlanReport,
+    ) -> Result<(), LedgerError> {
+        for step in &self.steps {
+            match step {
+                CaseStep::Open(row) => open_case(tx, location, row)?,
+                CaseStep::Decide(row) => decide(tx, location, row)?,
+            }
+        }
+        let mut mine = self.report;
+        for write in self.writes {
+            let outcome = enqueue(
+                tx,
+                write.kind,
+                &write.key,
+                Some(location),
+                &write.payload,
+                &write.hash,
+            )?;
+            mine.queued.entry(write.kind).or_default().count(outcome);
+        }
+        report.absorb(mine);
+        Ok(())
+    }
+}
+
+/// Collects one patient's plan against what the ledger knew.
+struct Out<'k> {
     /// Confirmed and queued hashes, read once instead of per record.
-    known: &'t Known,
-    /// Where the re-apply preview collects every deal's properties.
-    deals: Option<&'t RefCell<DealProperties>>,
+    known: &'k Known,
+    /// Whether every deal's properties are kept for the re-apply preview.
+    capture_deals: bool,
+    /// What was found.
+    plan: PatientPlan,
 }
 
-/// Content hashes HubSpot confirmed and hashes waiting in the outbox, by
-/// kind and record key.
+impl<'k> Out<'k> {
+    fn new(known: &'k Known, capture_deals: bool) -> Out<'k> {
+        Out {
+            known,
+            capture_deals,
+            plan: PatientPlan::default(),
+        }
+    }
+
+    /// Queues a record unless HubSpot has this content and nothing else
+    /// waits for it — the common case of a re-sync, decided without a query
+    /// and without building the payload.
+    fn queue(&mut self, kind: OutboxKind, key: &str, payload: impl FnOnce() -> Value, hash: &str) {
+        let confirmed = self.known.confirmed(kind, key);
+        let queued = self.known.queued(kind, key);
+        let settled = match (confirmed, queued) {
+            (Some(c), None) if c == hash => Some(Enqueued::AlreadyConfirmed),
+            (_, Some(q)) if q == hash => Some(Enqueued::Unchanged),
+            _ => None,
+        };
+        match settled {
+            Some(outcome) => self
+                .plan
+                .report
+                .queued
+                .entry(kind)
+                .or_default()
+                .count(outcome),
+            None => self.plan.writes.push(Write {
+                kind,
+                key: key.to_owned(),
+                payload: payload(),
+                hash: hash.to_owned(),
+            }),
+        }
+    }
+
+    /// Queues the default association between two records named by kind
+    /// and unique key; the load step resolves their HubSpot ids.
+    fn associate(&mut self, from: (&str, &str), to: (&str, &str)) {
+        let key = association_key(from, to);
+        let hash = blake3::hash(key.as_bytes()).to_hex();
+        self.queue(
+            OutboxKind::Association,
+            &key,
+            || json!({"from_kind": from.0, "from_key": from.1, "to_kind": to.0, "to_key": to.1}),
+            hash.as_str(),
+        );
+    }
+}
+
+/// Content hashes HubSpot confirmed and hashes waiting in the outbox, per
+/// kind by record key.
 #[derive(Default)]
 struct Known {
-    /// From `hubspot_records`.
-    confirmed: HashMap<(OutboxKind, String), String>,
-    /// From the outbox (pending or dead).
-    queued: HashMap<(OutboxKind, String), String>,
+    /// From `hubspot_records`, indexed by [`kind_index`].
+    confirmed: [HashMap<String, String>; 4],
+    /// From the outbox (pending or dead), indexed by [`kind_index`].
+    queued: [HashMap<String, String>; 4],
+}
+
+/// Position of a kind in [`OutboxKind::PHASES`].
+fn kind_index(kind: OutboxKind) -> usize {
+    match kind {
+        OutboxKind::Contact => 0,
+        OutboxKind::Deal => 1,
+        OutboxKind::Appointment => 2,
+        OutboxKind::Association => 3,
+    }
 }
 
 impl Known {
     fn load(ledger: &Ledger) -> Result<Known, LedgerError> {
-        Ok(Known {
-            confirmed: ledger
-                .confirmed_hashes()?
-                .into_iter()
-                .map(|(k, key, h)| ((k, key), h))
-                .collect(),
-            queued: ledger
-                .queued_hashes()?
-                .into_iter()
-                .map(|(k, key, h)| ((k, key), h))
-                .collect(),
-        })
+        let mut known = Known::default();
+        for (kind, key, hash) in ledger.confirmed_hashes()? {
+            known.confirmed[kind_index(kind)].insert(key, hash);
+        }
+        for (kind, key, hash) in ledger.queued_hashes()? {
+            known.queued[kind_index(kind)].insert(key, hash);
+        }
+        Ok(known)
     }
-}
 
-/// Queues the default association between two records named by kind and
-/// unique key; the load step resolves their HubSpot ids.
-fn associate(
-    out: &Out<'_, '_>,
-    report: &mut PlanReport,
-    location: &str,
-    from: (&str, &str),
-    to: (&str, &str),
-) -> Result<(), LedgerError> {
-    let key = association_key(from, to);
-    let payload = json!({"from_kind": from.0, "from_key": from.1, "to_kind": to.0, "to_key": to.1});
-    let hash = blake3::hash(key.as_bytes()).to_hex().to_string();
-    queue(
-        out,
-        report,
-        OutboxKind::Association,
-        &key,
-        location,
-        payload,
-        hash,
-    )
+    fn confirmed(&self, kind: OutboxKind, key: &str) -> Option<&str> {
+        self.confirmed[kind_index(kind)]
+            .get(key)
+            .map(String::as_str)
+    }
+
+    fn queued(&self, kind: OutboxKind, key: &str) -> Option<&str> {
+        self.queued[kind_index(kind)].get(key).map(String::as_str)
+    }
 }
 
 /// Outbox key of an association. The kind pair comes first so that the
@@ -453,9 +653,9 @@ fn case_row(case: &Case) -> CaseRow {
 struct Facts {
     /// Every patient, ordered by Ivoris id for a deterministic plan.
     patients: Vec<PatientFacts>,
-    /// Appointments by patient id.
+    /// Appointments by patient id, each list by start, then id.
     appointments: HashMap<String, Vec<AppointmentFacts>>,
-    /// Billing lines by patient id.
+    /// Billing lines by patient id, each list by date, then id.
     entries: HashMap<String, Vec<EntryFacts>>,
     /// Mirrored records the rules cannot use.
     rejects: Vec<NewQuarantine>,
@@ -489,7 +689,7 @@ impl Facts {
         let mut appointments: HashMap<String, Vec<AppointmentFacts>> = HashMap::new();
         let mut statement = conn.prepare_cached(
             "SELECT ivoris_id, patient_id, start, duration_minutes, state, type_label, template_id
-             FROM appointments WHERE location_key = ?1 ORDER BY start, ivoris_id",
+             FROM appointments WHERE location_key = ?1",
         )?;
         let rows = statement.query_map([location], |row| {
             Ok((
@@ -541,7 +741,7 @@ impl Facts {
         let mut entries: HashMap<String, Vec<EntryFacts>> = HashMap::new();
         let mut statement = conn.prepare_cached(
             "SELECT ivoris_id, patient_id, date, entry_type, catalogue, code, amount_cents
-             FROM document_entries WHERE location_key = ?1 ORDER BY date, ivoris_id",
+             FROM document_entries WHERE location_key = ?1",
         )?;
         let rows = statement.query_map([location], |row| {
             Ok((
@@ -598,6 +798,14 @@ impl Facts {
                     code,
                     amount_cents,
                 });
+        }
+        // Read in table order (a sequential scan) and ordered per patient
+        // here, which is much cheaper than ordering a whole location in SQL.
+        for list in appointments.values_mut() {
+            list.sort_unstable_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        }
+        for list in entries.values_mut() {
+            list.sort_unstable_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
         }
         Ok(Facts {
             patients,

@@ -3,9 +3,14 @@
 //! progress through a callback and stops at the next safe point when the
 //! cancel flag is set.
 //!
-//! A location whose extraction did not reach its end is not planned in this
-//! run: cases are formed from complete histories only, so an interrupted
-//! initial sync forms the same cases as an undisturbed one.
+//! Loading runs beside extraction and planning: rows go to HubSpot as soon
+//! as they are queued, so the rate limit is used while Ivoris is still read.
+//!
+//! A location whose extraction did not reach its end gets no cases planned
+//! in this run: cases are formed from complete histories only, so an
+//! interrupted initial sync forms the same cases as an undisturbed one.
+//! What depends on neither cases nor billing lines (contacts, appointment
+//! records) is planned once patients and appointments are complete.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,9 +32,11 @@ use crate::plan::StageIds;
 use crate::secrets::{IvorisSecrets, Secret, SecretError, SecretKey, Secrets};
 use crate::settings::Settings;
 
-use super::extract::{CancelFlag, ExtractPlan, ExtractProgress, ExtractReport, extract_location};
-use super::load::{LoadError, LoadReport, load};
-use super::planner::{PlanContext, PlanReport, plan_location};
+use super::extract::{
+    CancelFlag, ExtractPlan, ExtractProgress, ExtractReport, extract_location_with,
+};
+use super::load::{LoadError, LoadFeed, LoadReport, load_following};
+use super::planner::{PlanContext, PlanReport, PlanScope, plan_location};
 use super::reconcile::reconcile;
 
 /// Local Berlin time as the engine sees it; injected so the sandbox's
@@ -375,6 +382,19 @@ async fn run_steps(
 
     let hubspot = hubspot_client(env).map_err(SyncError::HubSpot)?;
     progress(Progress::Provisioning);
+    // The daily budget is shared by every integration of the portal: start
+    // from what HubSpot counted today, so the run stops cleanly before the
+    // budget runs out instead of assuming a full one. Without the answer the
+    // rate headers still tell the client as the run goes.
+    match hubspot.daily_usage().await {
+        Ok(Some(usage)) => tracing::info!(
+            remaining = usage.remaining(),
+            limit = usage.usage_limit,
+            "hubspot daily budget"
+        ),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(reason = %error.explain_en(), "hubspot daily usage unknown"),
+    }
     let spec = provision_spec(&env.settings, &mapping);
     let provisioned = if request.dry_run {
         provision::resolve(&hubspot, &spec).await
@@ -402,112 +422,65 @@ async fn run_steps(
         differing_days: 0,
         message: None,
     };
-    let mut ivoris_calls = 0;
-    for location in locations {
-        let mut entry = LocationSummary {
-            key: location.key.clone(),
-            ..LocationSummary::default()
-        };
-        let Some(secrets) = env.credentials.ivoris.get(&location.key) else {
-            entry.problem = Some(format!(
-                "Zugangsdaten für Ivoris ({}) fehlen / Ivoris credentials ({}) are missing",
-                location.key, location.key
-            ));
-            summary.locations.push(entry);
-            continue;
-        };
-        let mut config = IvorisClientConfig::for_location(location, secrets);
-        config.timeout =
-            std::time::Duration::from_secs(u64::from(env.settings.sync.ivoris_timeout_secs));
-        config.pause_between_requests =
-            std::time::Duration::from_millis(u64::from(env.settings.sync.ivoris_pause_ms));
-        if let Some(tune) = &env.tune_ivoris {
-            tune(&mut config);
+    // Extraction and planning queue rows; beside them the load sends what is
+    // queued, so HubSpot's rate limit is used while Ivoris is still read.
+    // Both run in this one task and every SQLite transaction is synchronous,
+    // so the two connections never interleave inside a transaction.
+    let feed = LoadFeed::new();
+    let progress_of_extraction = |event: Progress| {
+        // While rows go out, the bar shows the writing (the longer part);
+        // reading resumes the bar when the load waits.
+        if !matches!(event, Progress::Extract(_)) || !feed.is_busy() {
+            progress(event);
         }
-        let client = match IvorisClient::new(config) {
-            Ok(client) => client,
-            Err(error) => {
-                entry.problem = Some(error.to_string());
-                summary.locations.push(entry);
-                continue;
-            }
+    };
+    let produce = produce(
+        env,
+        request,
+        ledger,
+        locations,
+        &context,
+        &feed,
+        &progress_of_extraction,
+        cancel,
+    );
+    let (produced, loaded) = if request.dry_run {
+        (produce.await, None)
+    } else {
+        let mut load_ledger = Ledger::open(&env.ledger_path)?;
+        let phase_started = std::sync::Mutex::new((OutboxKind::Contact, Instant::now()));
+        let load_progress = |kind, done, total| {
+            progress(loading(&phase_started, kind, done, total));
         };
-        let mut plan = ExtractPlan::new(now);
-        // The first extraction sweeps too (nothing recorded yet): cases are
-        // formed from its data and membership is sticky, so billing lines
-        // Ivoris left out on the first ask must be back before planning.
-        plan.full_sweep_due = request.full_sweep
-            || ExtractPlan::sweep_due(
-                ledger,
-                &location.key,
-                now,
-                env.settings.sync.entry_sweep_days,
-            )?;
-        let report = extract_location(
-            &client,
-            ledger,
-            location,
-            &plan,
-            &|p| progress(Progress::Extract(p)),
-            cancel,
-        )
-        .await
-        .map_err(|e| match e {
-            super::extract::ExtractError::Ledger(error) => SyncError::Ledger(error),
-        })?;
-        ivoris_calls += report.calls.values().map(|c| c.requests).sum::<u64>();
-        summary.counts.read += report.patients.read
-            + report.appointments.read
-            + report.entries.read
-            + report.reference.read;
-        summary.counts.quarantined += report.patients.quarantined
-            + report.appointments.quarantined
-            + report.entries.quarantined
-            + report.reference.quarantined;
-        if report.cancelled {
-            entry.extract = Some(report);
-            summary.locations.push(entry);
-            summary.counts.ivoris_calls = ivoris_calls;
+        let (produced, loaded) = tokio::join!(
+            produce,
+            load_following(&mut load_ledger, &hubspot, &feed, &load_progress, cancel)
+        );
+        (produced, Some(loaded))
+    };
+    let produced = produced?;
+    summary.locations = produced.locations;
+    summary.counts.read = produced.counts.read;
+    summary.counts.quarantined = produced.counts.quarantined;
+    summary.counts.unchanged = produced.counts.unchanged;
+    summary.counts.ivoris_calls = produced.counts.ivoris_calls;
+    if produced.cancelled {
+        summary.counts.hubspot_calls = hubspot.stats().sent.values().sum();
+        return Err(RunStop::Cancelled(Box::new(summary)));
+    }
+    match loaded {
+        None => {}
+        Some(Ok(report)) => {
+            summary.counts.written = report.written.values().sum();
+            summary.counts.failed = report.failed;
+            summary.load = report;
+        }
+        Some(Err(LoadError::Cancelled)) => {
+            summary.counts.hubspot_calls = hubspot.stats().sent.values().sum();
             return Err(RunStop::Cancelled(Box::new(summary)));
         }
-        if let Some(stopped) = &report.stopped {
-            entry.problem = Some(stopped.error.to_string());
-        } else {
-            progress(Progress::Planning {
-                location: location.key.clone(),
-            });
-            let planned = plan_location(ledger, &location.key, &context, request.dry_run)?;
-            summary.counts.quarantined += planned.quarantined;
-            summary.counts.unchanged += planned.unchanged();
-            entry.plan = Some(planned);
-        }
-        entry.extract = Some(report);
-        summary.locations.push(entry);
-    }
-    summary.counts.ivoris_calls = ivoris_calls;
-
-    if !request.dry_run {
-        let phase_started = std::sync::Mutex::new((OutboxKind::Contact, Instant::now()));
-        let report = load(
-            ledger,
-            &hubspot,
-            &|kind, done, total| progress(loading(&phase_started, kind, done, total)),
-            cancel,
-        )
-        .await;
-        match report {
-            Ok(report) => {
-                summary.counts.written = report.written.values().sum();
-                summary.counts.failed = report.failed;
-                summary.load = report;
-            }
-            Err(LoadError::Cancelled) => {
-                summary.counts.hubspot_calls = hubspot.stats().sent.values().sum();
-                return Err(RunStop::Cancelled(Box::new(summary)));
-            }
-            Err(LoadError::Ledger(error)) => return Err(SyncError::Ledger(error).into()),
-            Err(LoadError::HubSpot(error)) => return Err(SyncError::HubSpot(error).into()),
-        }
+        Some(Err(LoadError::Ledger(error))) => return Err(SyncError::Ledger(error).into()),
+        Some(Err(LoadError::HubSpot(error))) => return Err(SyncError::HubSpot(error).into()),
     }
     summary.counts.hubspot_calls = hubspot.stats().sent.values().sum();
     if !request.dry_run {
@@ -525,6 +498,167 @@ async fn run_steps(
         .map(|l| ledger.counts(Some(&l.key)).map(|c| c.quarantined))
         .sum::<Result<u64, _>>()?;
     Ok(summary)
+}
+
+/// What extraction and planning of all locations produced.
+struct Produced {
+    /// Per location.
+    locations: Vec<LocationSummary>,
+    /// Read, quarantined, unchanged and Ivoris calls.
+    counts: RunCounts,
+    /// Whether a location's extraction was cancelled.
+    cancelled: bool,
+}
+
+/// Extracts and plans every location, telling `feed` whenever rows were
+/// queued. A location whose extraction sweeps billing lines is planned in
+/// two scopes: contacts and appointments as soon as they are in, the rest
+/// once the extraction is complete. `feed` is finished however this ends.
+#[allow(clippy::too_many_arguments)]
+async fn produce(
+    env: &SyncEnvironment,
+    request: &SyncRequest,
+    ledger: &mut Ledger,
+    locations: &[&crate::settings::LocationSettings],
+    context: &PlanContext<'_>,
+    feed: &LoadFeed,
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &CancelFlag,
+) -> Result<Produced, SyncError> {
+    /// Finishes the feed when planning ends, also by an error.
+    struct Finish<'f>(&'f LoadFeed, bool);
+    impl Drop for Finish<'_> {
+        fn drop(&mut self) {
+            if self.1 {
+                self.0.finish();
+            } else {
+                self.0.abort();
+            }
+        }
+    }
+    let mut finish = Finish(feed, false);
+    let now = context.now;
+    let mut produced = Produced {
+        locations: Vec::new(),
+        counts: RunCounts::default(),
+        cancelled: false,
+    };
+    for location in locations {
+        let mut entry = LocationSummary {
+            key: location.key.clone(),
+            ..LocationSummary::default()
+        };
+        let Some(secrets) = env.credentials.ivoris.get(&location.key) else {
+            entry.problem = Some(format!(
+                "Zugangsdaten für Ivoris ({}) fehlen / Ivoris credentials ({}) are missing",
+                location.key, location.key
+            ));
+            produced.locations.push(entry);
+            continue;
+        };
+        let mut config = IvorisClientConfig::for_location(location, secrets);
+        config.timeout =
+            std::time::Duration::from_secs(u64::from(env.settings.sync.ivoris_timeout_secs));
+        config.pause_between_requests =
+            std::time::Duration::from_millis(u64::from(env.settings.sync.ivoris_pause_ms));
+        if let Some(tune) = &env.tune_ivoris {
+            tune(&mut config);
+        }
+        let client = match IvorisClient::new(config) {
+            Ok(client) => client,
+            Err(error) => {
+                entry.problem = Some(error.to_string());
+                produced.locations.push(entry);
+                continue;
+            }
+        };
+        let mut plan = ExtractPlan::new(now);
+        // The first extraction sweeps too (nothing recorded yet): cases are
+        // formed from its data and membership is sticky, so billing lines
+        // Ivoris left out on the first ask must be back before planning.
+        plan.full_sweep_due = request.full_sweep
+            || ExtractPlan::sweep_due(
+                ledger,
+                &location.key,
+                now,
+                env.settings.sync.entry_sweep_days,
+            )?;
+        // Contacts and appointment records do not depend on billing lines:
+        // planned before the sweep, they are sent while it reads.
+        let mut early: Option<PlanReport> = None;
+        let mut before_sweep = |ledger: &mut Ledger| -> Result<(), LedgerError> {
+            progress(Progress::Planning {
+                location: location.key.clone(),
+            });
+            let planned = plan_location(
+                ledger,
+                &location.key,
+                context,
+                request.dry_run,
+                PlanScope::Records,
+            )?;
+            feed.queued();
+            early = Some(planned);
+            Ok(())
+        };
+        let report = extract_location_with(
+            &client,
+            ledger,
+            location,
+            &plan,
+            &|p| progress(Progress::Extract(p)),
+            cancel,
+            &mut before_sweep,
+        )
+        .await
+        .map_err(|e| match e {
+            super::extract::ExtractError::Ledger(error) => SyncError::Ledger(error),
+        })?;
+        produced.counts.ivoris_calls += report.calls.values().map(|c| c.requests).sum::<u64>();
+        produced.counts.read += report.patients.read
+            + report.appointments.read
+            + report.entries.read
+            + report.reference.read;
+        produced.counts.quarantined += report.patients.quarantined
+            + report.appointments.quarantined
+            + report.entries.quarantined
+            + report.reference.quarantined;
+        if report.cancelled {
+            entry.extract = Some(report);
+            produced.locations.push(entry);
+            produced.cancelled = true;
+            finish.1 = true;
+            return Ok(produced);
+        }
+        if let Some(stopped) = &report.stopped {
+            entry.problem = Some(stopped.error.to_string());
+            entry.plan = early;
+        } else {
+            progress(Progress::Planning {
+                location: location.key.clone(),
+            });
+            let scope = if early.is_some() {
+                PlanScope::Cases
+            } else {
+                PlanScope::All
+            };
+            let mut planned =
+                plan_location(ledger, &location.key, context, request.dry_run, scope)?;
+            feed.queued();
+            if let Some(early) = early {
+                planned.absorb(early);
+            }
+            entry.plan = Some(planned);
+        }
+        if let Some(planned) = &entry.plan {
+            produced.counts.quarantined += planned.quarantined;
+            produced.counts.unchanged += planned.unchanged();
+        }
+        entry.extract = Some(report);
+        produced.locations.push(entry);
+    }
+    finish.1 = true;
+    Ok(produced)
 }
 
 /// A loading event with rate and remaining time of the current phase.

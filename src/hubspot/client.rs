@@ -31,10 +31,10 @@ use super::Tier;
 use super::error::{ClientError, mask_personal};
 use super::limiter::{Admission, Limiter, LimiterConfig, RequestClass};
 use super::wire::{
-    AssociationPairWire, AssociationReadResult, AssociationResult, BatchReadBody, BatchResponse,
-    CreateBody, Enablement, ErrorBody, GdprDeleteBody, IdInput, Inputs, MergeBody, Page, Pipeline,
-    Property, PropertyDefinition, PropertyGroup, PropertyGroupBody, Record, Results, SearchRequest,
-    UpdateInputWire, UpsertInputWire,
+    ApiUsage, AssociationPairWire, AssociationReadResult, AssociationResult, BatchReadBody,
+    BatchResponse, CreateBody, Enablement, ErrorBody, GdprDeleteBody, IdInput, Inputs, MergeBody,
+    Page, Pipeline, Property, PropertyDefinition, PropertyGroup, PropertyGroupBody, Record,
+    Results, SearchRequest, UpdateInputWire, UpsertInputWire,
 };
 use crate::secrets::Secret;
 use crate::settings::{ApiVersion, HubSpotSettings};
@@ -923,6 +923,35 @@ impl HubSpotClient {
         let call = Call::new("property_group_create", Method::POST, path)
             .json(&PropertyGroupBody { name, label })?;
         self.run(call).await.map(|_| ()).map_err(into_error)
+    }
+
+    /// Today's use of the portal's daily request budget, shared by every
+    /// integration of the portal (`GET /account-info/v3/api-usage/daily/private-apps`).
+    /// The limiter's daily budget is set from it, so the client stops
+    /// cleanly before the budget is exhausted, as it does from the rate
+    /// headers. `None` when HubSpot reports no daily budget.
+    pub async fn daily_usage(&self) -> Result<Option<ApiUsage>, ClientError> {
+        let call = Call::new(
+            "api_usage",
+            Method::GET,
+            "/account-info/v3/api-usage/daily/private-apps".to_owned(),
+        );
+        let usage: Results<ApiUsage> = self.fetch(call).await?;
+        let daily = usage
+            .results
+            .into_iter()
+            .find(|u| u.name == "api-calls-daily" && u.usage_limit > 0);
+        if let Some(daily) = &daily {
+            let remaining = u32::try_from(daily.remaining()).unwrap_or(u32::MAX);
+            lock(&self.limiter).observe(
+                self.clock.now(),
+                self.clock.wall(),
+                None,
+                None,
+                Some(remaining),
+            );
+        }
+        Ok(daily)
     }
 
     /// Whether the appointments object (0-421) is activated in the portal.

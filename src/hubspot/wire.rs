@@ -479,6 +479,32 @@ pub struct PropertyGroup {
     pub label: String,
 }
 
+/// One entry of `GET /account-info/v3/api-usage/daily/private-apps`: the
+/// portal's daily request budget (`name` `api-calls-daily`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ApiUsage {
+    /// Which budget (`api-calls-daily`).
+    pub name: String,
+    /// Requests allowed per day.
+    pub usage_limit: u64,
+    /// Requests counted today.
+    pub current_usage: u64,
+    /// When HubSpot counted (ISO-8601).
+    pub collected_at: Option<String>,
+    /// `SUCCESS` when the numbers are current.
+    pub fetch_status: Option<String>,
+    /// When the budget resets, the portal's midnight (ISO-8601).
+    pub resets_at: Option<String>,
+}
+
+impl ApiUsage {
+    /// Requests still allowed today.
+    pub fn remaining(&self) -> u64 {
+        self.usage_limit.saturating_sub(self.current_usage)
+    }
+}
+
 /// `{"results": […]}` of non-paged lists.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]

@@ -104,10 +104,11 @@ impl Ledger {
 
 /// Records a newly opened case inside the planning transaction.
 pub fn open_case(tx: &Transaction<'_>, location: &str, case: &CaseRow) -> Result<(), LedgerError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO cases (case_key, location_key, patient_id, opening_appointment_id, opened_at, duplicate, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+    )?
+    .execute(params![
             case.case_key,
             location,
             case.patient_id,
@@ -123,18 +124,18 @@ pub fn open_case(tx: &Transaction<'_>, location: &str, case: &CaseRow) -> Result
 /// Records the decision for an appointment inside the planning transaction.
 /// A decision already recorded is kept (membership is sticky).
 pub fn decide(tx: &Transaction<'_>, location: &str, member: &MemberRow) -> Result<(), LedgerError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO case_members (location_key, appointment_id, patient_id, case_key, decided_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (location_key, appointment_id) DO NOTHING",
-        params![
-            location,
-            member.appointment_id,
-            member.patient_id,
-            member.case_key,
-            now()
-        ],
-    )?;
+    )?
+    .execute(params![
+        location,
+        member.appointment_id,
+        member.patient_id,
+        member.case_key,
+        now()
+    ])?;
     Ok(())
 }
 

@@ -189,10 +189,10 @@ pub fn enqueue(
         .query_row(params![kind.as_str(), record_key], |row| row.get(0))
         .optional()?;
     if confirmed.flatten().as_deref() == Some(payload_hash) {
-        tx.execute(
+        tx.prepare_cached(
             "DELETE FROM outbox WHERE kind = ?1 AND record_key = ?2 AND state = 'pending'",
-            params![kind.as_str(), record_key],
-        )?;
+        )?
+        .execute(params![kind.as_str(), record_key])?;
         return Ok(Enqueued::AlreadyConfirmed);
     }
     let existing: Option<(String, String)> = tx
@@ -210,20 +210,16 @@ pub fn enqueue(
         Some(_) => {
             // A newer change supersedes the old payload, also a dead one:
             // the new content deserves fresh attempts.
-            tx.execute(
-                "UPDATE outbox SET payload = ?3, payload_hash = ?4, location_key = ?5, state = 'pending',
+            tx.prepare_cached("UPDATE outbox SET payload = ?3, payload_hash = ?4, location_key = ?5, state = 'pending',
                         attempts = 0, last_error = NULL, next_attempt_at = NULL, updated_at = ?6
-                 WHERE kind = ?1 AND record_key = ?2",
-                params![kind.as_str(), record_key, payload_text, payload_hash, location_key, now],
-            )?;
+                 WHERE kind = ?1 AND record_key = ?2")?
+            .execute(params![kind.as_str(), record_key, payload_text, payload_hash, location_key, now])?;
             Ok(Enqueued::Replaced)
         }
         None => {
-            tx.execute(
-                "INSERT INTO outbox (kind, record_key, location_key, payload, payload_hash, state, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-                params![kind.as_str(), record_key, location_key, payload_text, payload_hash, now],
-            )?;
+            tx.prepare_cached("INSERT INTO outbox (kind, record_key, location_key, payload, payload_hash, state, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)")?
+            .execute(params![kind.as_str(), record_key, location_key, payload_text, payload_hash, now])?;
             Ok(Enqueued::Added)
         }
     }
@@ -422,18 +418,14 @@ impl Ledger {
         let now = now();
         self.transaction(|tx| {
             for (row, record_key, hash, hubspot_id) in confirmed {
-                tx.execute(
-                    "INSERT INTO hubspot_records (kind, record_key, hubspot_id, confirmed_hash, confirmed_at)
+                tx.prepare_cached("INSERT INTO hubspot_records (kind, record_key, hubspot_id, confirmed_hash, confirmed_at)
                      VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (kind, record_key) DO UPDATE SET
                         hubspot_id = excluded.hubspot_id, confirmed_hash = excluded.confirmed_hash,
-                        confirmed_at = excluded.confirmed_at",
-                    params![kind.as_str(), record_key, hubspot_id, hash, now],
-                )?;
-                tx.execute(
-                    "DELETE FROM outbox WHERE id = ?1 AND payload_hash = ?2",
-                    params![row, hash],
-                )?;
+                        confirmed_at = excluded.confirmed_at")?
+            .execute(params![kind.as_str(), record_key, hubspot_id, hash, now])?;
+                tx.prepare_cached("DELETE FROM outbox WHERE id = ?1 AND payload_hash = ?2")?
+            .execute(params![row, hash])?;
             }
             Ok(())
         })

@@ -526,10 +526,12 @@ impl Mapping {
                 .find(|rule| rule.template_id.as_deref().map(str::trim) == Some(id.trim()))
         });
         let found = by_template.or_else(|| {
-            let label = label?.trim().to_lowercase();
+            // Compared without allocating: this runs for every appointment
+            // of every case each time a location is planned.
+            let label = label?.trim();
             self.appointment_types
                 .iter()
-                .find(|rule| rule.label.trim().to_lowercase() == label)
+                .find(|rule| pattern::eq_fold(rule.label.trim(), label))
         });
         match found {
             Some(rule) => ResolvedType {

@@ -333,7 +333,7 @@ pub fn shadows(
 
 /// Case-insensitive equality (Unicode lower case, so `Ä1` = `ä1`) without
 /// allocating: lookups run for every billing line.
-fn eq_fold(a: &str, b: &str) -> bool {
+pub(crate) fn eq_fold(a: &str, b: &str) -> bool {
     a.chars()
         .flat_map(char::to_lowercase)
         .eq(b.chars().flat_map(char::to_lowercase))

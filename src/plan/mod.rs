@@ -21,4 +21,4 @@ pub use properties::{
     deal_properties, hubspot_date, hubspot_datetime,
 };
 pub use revenue::{RevenueByCategory, format_cents, revenue};
-pub use stage::{LossReason, StageOutcome, derive_stage, derive_stages};
+pub use stage::{LossReason, StageOutcome, derive_stage, derive_stages, derive_stages_by_span};

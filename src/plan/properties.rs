@@ -12,7 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Europe::Berlin;
 
 use super::case::Case;
@@ -111,7 +113,14 @@ pub fn appointment_key(location: &str, appointment_id: &str) -> String {
 
 /// A HubSpot date value.
 pub fn hubspot_date(date: NaiveDate) -> String {
-    date.format("%Y-%m-%d").to_string()
+    // Written out instead of `format("%Y-%m-%d")`: the pattern is parsed on
+    // every call, and planning formats several dates per record.
+    let year = date.year();
+    if (0..=9999).contains(&year) {
+        format!("{year:04}-{:02}-{:02}", date.month(), date.day())
+    } else {
+        date.format("%Y-%m-%d").to_string()
+    }
 }
 
 /// A Berlin local time as an instant. An ambiguous time (the repeated hour
@@ -128,7 +137,19 @@ pub fn berlin_instant(local: NaiveDateTime) -> DateTime<Utc> {
 
 /// An instant as HubSpot's UTC date-time value.
 pub fn hubspot_datetime(instant: DateTime<Utc>) -> String {
-    instant.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    let year = instant.year();
+    if (0..=9999).contains(&year) {
+        format!(
+            "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            instant.month(),
+            instant.day(),
+            instant.hour(),
+            instant.minute(),
+            instant.second()
+        )
+    } else {
+        instant.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
 }
 
 fn patient_field(patient: &PatientFacts, field: PatientField) -> String {
@@ -254,7 +275,12 @@ pub fn deal_properties(
             "{} – {} {}",
             display_name(patient, mapping),
             type_label,
-            first_day.format("%d.%m.%Y")
+            format_args!(
+                "{:02}.{:02}.{:04}",
+                first_day.day(),
+                first_day.month(),
+                first_day.year()
+            )
         ),
     );
     set.set("pipeline", context.stage_ids.pipeline.clone());

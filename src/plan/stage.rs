@@ -39,7 +39,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-use super::case::{Case, PatientCases};
+use super::case::{Case, CaseEntries, PatientCases};
 use super::facts::{AppointmentFacts, EntryFacts};
 use crate::mapping::{AppointmentKind, AppointmentState, Counting, Mapping, Stage};
 
@@ -214,7 +214,18 @@ pub fn derive_stages(
     mapping: &Mapping,
     now: NaiveDateTime,
 ) -> Vec<StageOutcome> {
-    let spans = cases.entries_by_case(entries);
+    derive_stages_by_span(cases, &cases.entries_by_case(entries), mapping, now)
+}
+
+/// [`derive_stages`] with the billing lines already split by case
+/// ([`PatientCases::entries_by_case`]), for callers that need the split
+/// themselves too.
+pub fn derive_stages_by_span(
+    cases: &PatientCases,
+    spans: &CaseEntries,
+    mapping: &Mapping,
+    now: NaiveDateTime,
+) -> Vec<StageOutcome> {
     // "Latest" is the case opened last, as assignment sees it.
     let latest = cases.cases.last().map(|case| case.key.as_str());
     cases

@@ -1238,6 +1238,36 @@ pub fn association_labels(from: ObjectType, to: ObjectType) -> Handled {
     ))
 }
 
+/// The portal's daily request budget as the limiter counts it; it resets at
+/// the portal's midnight (Europe/Berlin for the simulated portal).
+pub fn api_usage(budget: &super::limits::Budget, wall: chrono::DateTime<chrono::Utc>) -> Handled {
+    use chrono::TimeZone;
+    let berlin = wall.with_timezone(&chrono_tz::Europe::Berlin);
+    let resets_at = berlin
+        .date_naive()
+        .succ_opt()
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .and_then(|midnight| {
+            chrono_tz::Europe::Berlin
+                .from_local_datetime(&midnight)
+                .earliest()
+        })
+        .map_or(wall, |midnight| midnight.with_timezone(&chrono::Utc));
+    Ok(Reply::json(
+        200,
+        json!({
+            "results": [{
+                "name": "api-calls-daily",
+                "usageLimit": budget.daily,
+                "currentUsage": budget.daily.saturating_sub(budget.daily_remaining),
+                "collectedAt": format_time(wall),
+                "fetchStatus": "SUCCESS",
+                "resetsAt": format_time(resets_at),
+            }]
+        }),
+    ))
+}
+
 pub fn enablement(appointments_enabled: bool, type_id: &str) -> Handled {
     let enabled = match ObjectType::parse(type_id) {
         Some(ObjectType::Appointments) => appointments_enabled,

@@ -54,6 +54,8 @@ enum Op {
     Enablement(String),
     /// `GET /crm/v3/owners`.
     OwnerList,
+    /// `GET /account-info/v3/api-usage/daily/private-apps`.
+    ApiUsage,
     Create(ObjectType),
     List(ObjectType),
     Get(ObjectType, String),
@@ -100,6 +102,7 @@ impl Endpoint {
             self.op,
             Op::Enablement(_)
                 | Op::OwnerList
+                | Op::ApiUsage
                 | Op::List(_)
                 | Op::Get(..)
                 | Op::BatchRead(_)
@@ -120,7 +123,7 @@ impl Endpoint {
 
     fn types(&self) -> Vec<ObjectType> {
         match &self.op {
-            Op::Enablement(_) | Op::OwnerList => vec![],
+            Op::Enablement(_) | Op::OwnerList | Op::ApiUsage => vec![],
             Op::GdprDelete => vec![ObjectType::Contacts],
             Op::Create(t)
             | Op::List(t)
@@ -171,6 +174,13 @@ fn object_type(raw: &str) -> Result<ObjectType, SimError> {
 fn parse_route(method: &Method, path: &str) -> Result<Option<Endpoint>, SimError> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (family, prefix, rest): (&str, String, &[&str]) = match segments.as_slice() {
+        ["account-info", "v3", "api-usage", "daily", "private-apps"] if method == Method::GET => {
+            return Ok(Some(Endpoint {
+                op: Op::ApiUsage,
+                template: "GET /account-info/v3/api-usage/daily/private-apps".into(),
+                scope: None,
+            }));
+        }
         ["crm", "v3", "object-library", "enablement", type_id] if method == Method::GET => {
             return Ok(Some(Endpoint {
                 op: Op::Enablement((*type_id).to_string()),
@@ -525,6 +535,7 @@ fn execute(sim: &HubSpotSim, endpoint: &Endpoint, query: &Query, body: &Bytes) -
     let result: Handled = match &endpoint.op {
         Op::Enablement(type_id) => handlers::enablement(sim.appointments_enabled(), type_id),
         Op::OwnerList => handlers::owners(query),
+        Op::ApiUsage => handlers::api_usage(&sim.limiter.current(), now.wall),
         Op::Create(t) => handlers::create(store, *t, body, &now),
         Op::List(t) => handlers::list(store, *t, query),
         Op::Get(t, id) => handlers::get(store, *t, id, query),
