@@ -159,3 +159,64 @@ fn edit_a_category_save_preview_confirm_and_restore() {
     drop(harness);
     drop(bed);
 }
+
+/// A file dropped on the window, as eframe hands it over.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_csv_dropped_on_the_zuordnung_is_read_into_the_import_check() {
+    use ivoris_hubspot_sync::mapping::TableName;
+    use ivoris_hubspot_sync::mapping::table::export_table;
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(44)));
+    let file = bed.dir.path().join("behandlungskategorien.csv");
+    let csv = export_table(&Mapping::defaults(), TableName::TreatmentCategories).expect("csv");
+    std::fs::write(&file, csv).expect("written");
+    let rows_in_defaults = Mapping::defaults().categories.len();
+
+    let env = bed.env.clone();
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |cc| {
+            SyncApp::new(
+                cc,
+                AppOptions {
+                    setup: EngineSetup::Configured(Box::new(env)),
+                    home: None,
+                    settings_file: Ok(Settings::default()),
+                    panel: Some(Panel::Mapping),
+                    screenshot: None,
+                    live_log: None,
+                },
+            )
+            .expect("app starts")
+        });
+    step_until(&mut harness, "the mapping", |app| {
+        app.model.mapping.state.is_some()
+    });
+    assert!(harness.query_by_label("Datei wählen …").is_some());
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(file.clone())));
+    step_until(&mut harness, "the import check", |app| {
+        app.model.mapping.import.is_some()
+    });
+    let import = harness.state().model.mapping.import.clone().expect("read");
+    assert_eq!(import.tables.len(), 1);
+    assert_eq!(import.tables[0].rows_in_file, rows_in_defaults);
+    assert!(import.tables[0].problems.is_empty());
+    assert!(harness.query_by_label("Import prüfen").is_some());
+}

@@ -25,9 +25,10 @@ use crate::ledger::{OutboxFilter, OutboxItem, QuarantineEntry, RunOutcome, RunRe
 use crate::logging::LiveLine;
 use crate::settings::Settings;
 
+use super::file_dialog::{FileDialogs, Pick};
 use super::i18n::Lang;
 use super::schedule::Schedule;
-use super::{coming, log, mapping, nav, overview, queue, settings, top_bar};
+use super::{coming, file_dialog, log, mapping, nav, overview, queue, settings, top_bar};
 
 /// Key of the persisted UI state in eframe's storage.
 const STORAGE_KEY: &str = "ivoris-hubspot-sync.ui";
@@ -278,6 +279,8 @@ pub enum Intent {
     Provision,
     /// Something for the mapping editor.
     Mapping(mapping::MappingIntent),
+    /// Open the operating system's file or folder dialog.
+    PickFile(file_dialog::Pick),
 }
 
 /// `--screenshot`: where to save, and how far the app is.
@@ -364,6 +367,10 @@ pub struct SyncApp {
     pending_settings: Option<Box<Settings>>,
     /// Where the engine's log lines arrive.
     live_log: Option<Receiver<LiveLine>>,
+    /// The open file dialog, if any.
+    dialogs: FileDialogs,
+    /// Asks for a frame (a closing file dialog wakes the app with it).
+    repaint: Waker,
 }
 
 impl SyncApp {
@@ -371,6 +378,7 @@ impl SyncApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> std::io::Result<SyncApp> {
         let ctx = cc.egui_ctx.clone();
         let waker: Waker = Arc::new(move || ctx.request_repaint());
+        let repaint = waker.clone();
         let mut ui: UiState = cc
             .storage
             .and_then(|storage| eframe::get_value(storage, STORAGE_KEY))
@@ -405,6 +413,8 @@ impl SyncApp {
             applied_theme: None,
             pending_settings: None,
             live_log: options.live_log,
+            dialogs: FileDialogs::default(),
+            repaint,
         })
     }
 
@@ -592,6 +602,29 @@ impl SyncApp {
         }
     }
 
+    /// A path from a closed file dialog, or a file dropped on the Zuordnung:
+    /// an import is read at once (its preview follows), an export folder
+    /// goes into its field.
+    fn take_chosen_files(&mut self, ctx: &egui::Context) {
+        let mut import = None;
+        match self.dialogs.poll() {
+            Some((Pick::MappingImport, path)) => import = Some(path),
+            Some((Pick::MappingExportDir, path)) => {
+                self.panels.mapping.export_dir = path.display().to_string();
+            }
+            None => {}
+        }
+        if self.model.ui.panel == Panel::Mapping {
+            let dropped: Option<PathBuf> =
+                ctx.input(|input| input.raw.dropped_files.first().map(|f| f.path().to_owned()));
+            import = import.or(dropped);
+        }
+        if let Some(path) = import {
+            self.panels.mapping.import_path = path.display().to_string();
+            self.apply(Intent::Mapping(mapping::MappingIntent::Import(path)));
+        }
+    }
+
     /// Starts a sync of the chosen locations (`manual` or `schedule`).
     fn start_sync(&mut self, trigger: &str) {
         // Shown as running at once; the engine's `Started` follows.
@@ -756,6 +789,17 @@ impl SyncApp {
                     self.engine.send(Command::Provision);
                 }
             }
+            Intent::PickFile(pick) => {
+                let lang = self.model.lang();
+                let title = match pick {
+                    Pick::MappingImport => lang.pick("Zuordnung importieren", "Import mapping"),
+                    Pick::MappingExportDir => {
+                        lang.pick("Ordner für den Export", "Folder for the export")
+                    }
+                };
+                let repaint = self.repaint.clone();
+                self.dialogs.open(pick, title, move || repaint());
+            }
             Intent::Mapping(intent) => {
                 for command in mapping::apply(&mut self.model.mapping, intent) {
                     self.engine.send(Command::Mapping(command));
@@ -910,6 +954,7 @@ impl eframe::App for SyncApp {
         for event in self.engine.drain() {
             self.on_event(event);
         }
+        self.take_chosen_files(ctx);
         self.apply_theme(ctx);
         self.drive_schedule(ctx);
         self.drive_screenshot(ctx);

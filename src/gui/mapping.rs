@@ -28,6 +28,7 @@ use crate::mapping::validate::check_stage_labels;
 use crate::mapping::{Mapping, Problem, TableName};
 
 use super::app::{Intent, Model, Notice, Panel};
+use super::file_dialog::Pick;
 use super::i18n::Lang;
 
 /// Undo steps kept.
@@ -1011,6 +1012,16 @@ fn save_ui(
         )
         .labelled_by(label.id);
         if ui
+            .add_enabled(!busy, egui::Button::new(lang.pick("Datei wählen …", "Choose file …")))
+            .on_hover_text(lang.pick(
+                "CSV einer Tabelle oder zuordnung.zip; eine Datei kann auch ins Fenster gezogen werden",
+                "CSV of one table or zuordnung.zip; a file can also be dropped on the window",
+            ))
+            .clicked()
+        {
+            intents.push(Intent::PickFile(Pick::MappingImport));
+        }
+        if ui
             .add_enabled(
                 !view.import_path.trim().is_empty() && !busy,
                 egui::Button::new(lang.pick("Lesen", "Read")),
@@ -1029,6 +1040,12 @@ fn save_ui(
                 .desired_width(200.0),
         )
         .labelled_by(label.id);
+        if ui
+            .button(lang.pick("Ordner wählen …", "Choose folder …"))
+            .clicked()
+        {
+            intents.push(Intent::PickFile(Pick::MappingExportDir));
+        }
         if ui
             .add_enabled(
                 !view.export_dir.trim().is_empty(),
