@@ -70,41 +70,79 @@ impl LevelChoice {
     }
 }
 
-/// What the engine logged since the latest sync started.
+/// What the engine logged since the latest sync started. Details (debug
+/// lines) are kept apart from messages (info and above), so thousands of
+/// request details never push a warning out of the view.
 #[derive(Debug, Default)]
 pub struct LiveLogLines {
-    /// The newest [`LIVE_LINES_KEPT`] lines, oldest first.
-    lines: VecDeque<LiveLine>,
-    /// Lines dropped to stay within the limit.
-    dropped: u64,
+    /// The newest [`LIVE_LINES_KEPT`] info, warning and error lines, oldest
+    /// first, each with its arrival number.
+    messages: VecDeque<(u64, LiveLine)>,
+    /// The newest [`LIVE_LINES_KEPT`] detail lines, the same way.
+    details: VecDeque<(u64, LiveLine)>,
+    /// Arrival number of the next line.
+    next: u64,
+    /// Messages dropped to stay within the limit.
+    dropped_messages: u64,
+    /// Details dropped to stay within the limit.
+    dropped_details: u64,
 }
 
 impl LiveLogLines {
     /// Forgets everything (a new run starts).
     pub fn clear(&mut self) {
-        self.lines.clear();
-        self.dropped = 0;
+        *self = LiveLogLines::default();
     }
 
-    /// Appends new lines, dropping the oldest beyond the limit.
+    /// Appends new lines, dropping the oldest of their kind beyond the
+    /// limit.
     pub fn extend(&mut self, new: impl Iterator<Item = LiveLine>) {
         for line in new {
-            if self.lines.len() == LIVE_LINES_KEPT {
-                self.lines.pop_front();
-                self.dropped += 1;
+            let (lines, dropped) = if line.level <= tracing::Level::INFO {
+                (&mut self.messages, &mut self.dropped_messages)
+            } else {
+                (&mut self.details, &mut self.dropped_details)
+            };
+            if lines.len() == LIVE_LINES_KEPT {
+                lines.pop_front();
+                *dropped += 1;
             }
-            self.lines.push_back(line);
+            lines.push_back((self.next, line));
+            self.next += 1;
+        }
+    }
+
+    /// The kept lines at `choice`, in the order they were logged.
+    fn shown(&self, choice: LevelChoice) -> Vec<&LiveLine> {
+        let messages = self
+            .messages
+            .iter()
+            .filter(|(_, line)| choice.shows(line.level));
+        if choice != LevelChoice::Details {
+            return messages.map(|(_, line)| line).collect();
+        }
+        let mut all: Vec<&(u64, LiveLine)> = messages.chain(self.details.iter()).collect();
+        all.sort_unstable_by_key(|(n, _)| *n);
+        all.into_iter().map(|(_, line)| line).collect()
+    }
+
+    /// Lines at `choice` that were dropped (the log file has them).
+    fn dropped(&self, choice: LevelChoice) -> u64 {
+        if choice == LevelChoice::Details {
+            self.dropped_messages + self.dropped_details
+        } else {
+            self.dropped_messages
         }
     }
 
     /// How many lines are kept.
     pub fn len(&self) -> usize {
-        self.lines.len()
+        self.messages.len() + self.details.len()
     }
 
     /// Whether nothing was logged yet.
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.len() == 0
     }
 }
 
@@ -177,10 +215,11 @@ fn live_log_ui(ui: &mut egui::Ui, model: &Model, view: &mut LogView) {
             })
             .response
             .on_hover_text(lang.pick("Stufe", "Level"));
-        if log.dropped > 0 {
+        let dropped = log.dropped(view.level);
+        if dropped > 0 {
             ui.weak(format!(
                 "{} {}",
-                lang.number(log.dropped),
+                lang.number(dropped),
                 lang.pick(
                     "ältere Zeilen nur in der Protokolldatei",
                     "older lines only in the log file"
@@ -188,11 +227,7 @@ fn live_log_ui(ui: &mut egui::Ui, model: &Model, view: &mut LogView) {
             ));
         }
     });
-    let shown: Vec<&LiveLine> = log
-        .lines
-        .iter()
-        .filter(|line| view.level.shows(line.level))
-        .collect();
+    let shown = log.shown(view.level);
     if shown.is_empty() {
         ui.weak(if log.is_empty() {
             lang.pick(
@@ -264,7 +299,7 @@ pub fn runs_table_ui(ui: &mut egui::Ui, lang: Lang, runs: &[RunRecord], full: bo
         .column(Column::auto().at_least(100.0))
         .column(Column::remainder().clip(true));
     table = if full {
-        table.auto_shrink([false, false])
+        table.auto_shrink([false, true])
     } else {
         table.vscroll(false)
     };
@@ -372,5 +407,45 @@ mod tests {
     fn utc_times_are_shown_in_berlin_time() {
         assert_eq!(local_time("2026-11-27T13:05:00.000Z"), "27.11.2026 14:05");
         assert_eq!(local_time("kaputt"), "kaputt");
+    }
+
+    fn line(level: tracing::Level, text: &str) -> LiveLine {
+        LiveLine {
+            at: chrono::Utc::now(),
+            level,
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn details_never_push_messages_out_and_details_show_in_order() {
+        let mut log = LiveLogLines::default();
+        log.extend(std::iter::once(line(tracing::Level::WARN, "first")));
+        log.extend((0..LIVE_LINES_KEPT + 10).map(|n| line(tracing::Level::DEBUG, &n.to_string())));
+        log.extend(std::iter::once(line(tracing::Level::INFO, "last")));
+
+        let messages: Vec<&str> = log
+            .shown(LevelChoice::Info)
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(messages, ["first", "last"]);
+        assert_eq!(log.dropped(LevelChoice::Info), 0);
+        let warnings: Vec<&str> = log
+            .shown(LevelChoice::Warnings)
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(warnings, ["first"]);
+
+        let all = log.shown(LevelChoice::Details);
+        assert_eq!(all.len(), LIVE_LINES_KEPT + 2);
+        assert_eq!(all[0].text, "first");
+        assert_eq!(all[1].text, "10", "the oldest details were dropped");
+        assert_eq!(all[all.len() - 1].text, "last");
+        assert_eq!(log.dropped(LevelChoice::Details), 10);
+
+        log.clear();
+        assert!(log.is_empty());
     }
 }
