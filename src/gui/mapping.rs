@@ -1032,7 +1032,8 @@ fn save_ui(
                 view.import_path.trim().into(),
             )));
         }
-        ui.separator();
+    });
+    ui.horizontal(|ui| {
         let label = ui.label(lang.pick("Exportieren nach:", "Export to:"));
         ui.add(
             egui::TextEdit::singleline(&mut view.export_dir)

@@ -9,10 +9,7 @@ pub fn nav_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
     let lang = model.lang();
     ui.add_space(8.0);
     for panel in Panel::ALL {
-        let later = matches!(
-            panel,
-            Panel::Duplicates | Panel::Mapping | Panel::Import | Panel::Dashboard
-        );
+        let later = matches!(panel, Panel::Duplicates | Panel::Import | Panel::Dashboard);
         let mut text = egui::RichText::new(panel.title(lang)).size(15.0);
         if later {
             text = text.weak();
