@@ -5,56 +5,29 @@
 //! dialog, and frames that keep coming while a slow sync runs.
 
 mod engine_support;
+mod gui_support;
 
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use engine_support::{Bed, bed, options};
-use ivoris_hubspot_sync::engine::handle::EngineSetup;
+use gui_support::{app_harness, step_until};
 use ivoris_hubspot_sync::engine::run::Progress;
 use ivoris_hubspot_sync::gui::app::LastResult;
 use ivoris_hubspot_sync::gui::i18n::Lang;
 use ivoris_hubspot_sync::gui::schedule::Schedule;
-use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
+use ivoris_hubspot_sync::gui::{Panel, SyncApp};
 use ivoris_hubspot_sync::ledger::{Ledger, OutboxFilter, RunOutcome};
 use ivoris_hubspot_sync::sandbox::hubspot::FaultSettings;
-use ivoris_hubspot_sync::settings::Settings;
 
 /// The app against an in-process sandbox; the runtime keeps the sandbox's
 /// servers alive.
 fn app(seed: u64) -> (tokio::runtime::Runtime, Bed, Harness<'static, SyncApp>) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let bed = runtime.block_on(bed(options(seed)));
-    let env = bed.env.clone();
-    let harness = Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |cc| {
-            SyncApp::new(
-                cc,
-                AppOptions {
-                    setup: EngineSetup::Configured(Box::new(env)),
-                    home: None,
-                    settings_file: Ok(Settings::default()),
-                    panel: Some(Panel::Overview),
-                    screenshot: None,
-                    live_log: None,
-                },
-            )
-            .expect("app starts")
-        });
+    let harness = app_harness(bed.env.clone(), Panel::Overview, None);
     (runtime, bed, harness)
-}
-
-/// Steps frames until `done` holds; engine events arrive between frames.
-fn step_until(harness: &mut Harness<'_, SyncApp>, what: &str, done: impl Fn(&SyncApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !done(harness.state()) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    harness.run_steps(2);
 }
 
 /// Waits until the engine is ready and the overview arrived.

@@ -4,26 +4,14 @@
 //! global subscriber, because the engine logs from its own threads.
 
 mod engine_support;
-
-use std::time::{Duration, Instant};
+mod gui_support;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use engine_support::{bed, options};
-use ivoris_hubspot_sync::engine::handle::EngineSetup;
-use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
+use gui_support::{app_harness, step_until};
+use ivoris_hubspot_sync::gui::{Panel, SyncApp};
 use ivoris_hubspot_sync::logging::{LogOptions, init, live_log};
-use ivoris_hubspot_sync::settings::Settings;
-
-fn step_until(harness: &mut Harness<'_, SyncApp>, what: &str, done: impl Fn(&SyncApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while !done(harness.state()) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    harness.run_steps(2);
-}
 
 fn sync(harness: &mut Harness<'_, SyncApp>) {
     harness.get_by_label("Jetzt synchronisieren").click();
@@ -42,23 +30,7 @@ fn the_protokoll_shows_the_running_syncs_log_by_level_and_starts_afresh() {
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let bed = runtime.block_on(bed(options(61)));
-    let env = bed.env.clone();
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |cc| {
-            SyncApp::new(
-                cc,
-                AppOptions {
-                    setup: EngineSetup::Configured(Box::new(env)),
-                    home: None,
-                    settings_file: Ok(Settings::default()),
-                    panel: Some(Panel::Log),
-                    screenshot: None,
-                    live_log: Some(lines),
-                },
-            )
-            .expect("app starts")
-        });
+    let mut harness = app_harness(bed.env.clone(), Panel::Log, Some(lines));
     step_until(&mut harness, "the engine", |app| app.model.info.is_some());
 
     sync(&mut harness);

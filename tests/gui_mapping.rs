@@ -3,28 +3,15 @@
 //! it, and restore an older version.
 
 mod engine_support;
+mod gui_support;
 
-use std::time::{Duration, Instant};
-
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use engine_support::{bed, options, run};
-use ivoris_hubspot_sync::engine::handle::EngineSetup;
-use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
+use gui_support::{app_harness, step_until};
+use ivoris_hubspot_sync::gui::Panel;
 use ivoris_hubspot_sync::ledger::Ledger;
 use ivoris_hubspot_sync::mapping::store::{list_versions, load_applied, save_version};
 use ivoris_hubspot_sync::mapping::{Category, Mapping};
-use ivoris_hubspot_sync::settings::Settings;
-
-fn step_until(harness: &mut Harness<'_, SyncApp>, what: &str, done: impl Fn(&SyncApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !done(harness.state()) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    harness.run_steps(3);
-}
 
 #[test]
 fn edit_a_category_save_preview_confirm_and_restore() {
@@ -35,23 +22,7 @@ fn edit_a_category_save_preview_confirm_and_restore() {
         let mut ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
         save_version(&mut ledger, &Mapping::defaults(), "test", "Start").expect("save");
     }
-    let env = bed.env.clone();
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |cc| {
-            SyncApp::new(
-                cc,
-                AppOptions {
-                    setup: EngineSetup::Configured(Box::new(env)),
-                    home: None,
-                    settings_file: Ok(Settings::default()),
-                    panel: Some(Panel::Mapping),
-                    screenshot: None,
-                    live_log: None,
-                },
-            )
-            .expect("app starts")
-        });
+    let mut harness = app_harness(bed.env.clone(), Panel::Mapping, None);
     step_until(&mut harness, "the mapping", |app| {
         app.model.mapping.state.is_some()
     });
@@ -186,23 +157,7 @@ fn a_csv_dropped_on_the_zuordnung_is_read_into_the_import_check() {
     std::fs::write(&file, csv).expect("written");
     let rows_in_defaults = Mapping::defaults().categories.len();
 
-    let env = bed.env.clone();
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |cc| {
-            SyncApp::new(
-                cc,
-                AppOptions {
-                    setup: EngineSetup::Configured(Box::new(env)),
-                    home: None,
-                    settings_file: Ok(Settings::default()),
-                    panel: Some(Panel::Mapping),
-                    screenshot: None,
-                    live_log: None,
-                },
-            )
-            .expect("app starts")
-        });
+    let mut harness = app_harness(bed.env.clone(), Panel::Mapping, None);
     step_until(&mut harness, "the mapping", |app| {
         app.model.mapping.state.is_some()
     });
