@@ -176,9 +176,15 @@ fn a_dead_letter_appears_in_the_queue_esc_closes_the_discard_dialog_and_retry_cl
     sync_from_button(&mut harness);
 
     navigate(&mut harness, "Warteschlange");
-    // Contacts are queued first and all of them failed.
+    // Contacts are queued first and all of them failed. The page and the
+    // queue counts (which carry the retry-all button) arrive separately.
     step_until(&mut harness, "the dead letters", |app| {
         app.model.queue.row(0).is_some_and(|row| row.dead)
+            && app
+                .model
+                .overview
+                .as_ref()
+                .is_some_and(|overview| overview.queue.dead() > 0)
     });
     let dead = harness
         .state()
