@@ -422,6 +422,18 @@ struct Facts {
     entries: HashMap<String, Vec<EntryFacts>>,
 }
 
+impl Facts {
+    /// One patient's appointments and billing lines (empty when none).
+    fn records_of(&self, patient_id: &str) -> (&[AppointmentFacts], &[EntryFacts]) {
+        let appointments = self
+            .appointments
+            .get(patient_id)
+            .map_or(&[][..], Vec::as_slice);
+        let entries = self.entries.get(patient_id).map_or(&[][..], Vec::as_slice);
+        (appointments, entries)
+    }
+}
+
 fn facts(location: &Location) -> Facts {
     let mut patients: Vec<PatientFacts> = location
         .patients
@@ -516,14 +528,7 @@ fn plan_patients(
     };
     for patient in patients {
         let location = patient.location.as_str();
-        let appointments = facts
-            .appointments
-            .get(&patient.id)
-            .map_or(&[][..], Vec::as_slice);
-        let entries = facts
-            .entries
-            .get(&patient.id)
-            .map_or(&[][..], Vec::as_slice);
+        let (appointments, entries) = facts.records_of(&patient.id);
         let mut cases = PatientCases::new(location, &patient.id);
         cases.admit(appointments, entries, mapping);
         let contact_key = patient_key(location, &patient.id);
@@ -586,14 +591,7 @@ fn confirmed_hashes(
     let mut confirmed = HashMap::new();
     for patient in &facts.patients {
         let location = patient.location.as_str();
-        let appointments = facts
-            .appointments
-            .get(&patient.id)
-            .map_or(&[][..], Vec::as_slice);
-        let entries = facts
-            .entries
-            .get(&patient.id)
-            .map_or(&[][..], Vec::as_slice);
+        let (appointments, entries) = facts.records_of(&patient.id);
         let mut cases = PatientCases::new(location, &patient.id);
         cases.admit(appointments, entries, mapping);
         confirmed.insert(

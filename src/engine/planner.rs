@@ -336,14 +336,7 @@ fn plan_patient(
     scope: PlanScope,
 ) {
     let location = patient.location.as_str();
-    let appointments = facts
-        .appointments
-        .get(&patient.id)
-        .map_or(&[][..], Vec::as_slice);
-    let entries = facts
-        .entries
-        .get(&patient.id)
-        .map_or(&[][..], Vec::as_slice);
+    let (appointments, entries) = facts.records_of(&patient.id);
 
     for appointment in appointments {
         if context
@@ -662,6 +655,16 @@ struct Facts {
 }
 
 impl Facts {
+    /// One patient's appointments and billing lines (empty when none).
+    fn records_of(&self, patient_id: &str) -> (&[AppointmentFacts], &[EntryFacts]) {
+        let appointments = self
+            .appointments
+            .get(patient_id)
+            .map_or(&[][..], Vec::as_slice);
+        let entries = self.entries.get(patient_id).map_or(&[][..], Vec::as_slice);
+        (appointments, entries)
+    }
+
     fn load(conn: &Connection, location: &str) -> Result<Facts, LedgerError> {
         let mut rejects = Vec::new();
         let mut reject = |table: &str, id: String, field: &str, de: &str, en: &str| {
