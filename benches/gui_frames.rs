@@ -107,6 +107,7 @@ fn harness(env: SyncEnvironment, panel: Panel) -> Harness<'static, SyncApp> {
                     home: None,
                     settings_file: Ok(Settings::default()),
                     panel: Some(panel),
+                    mapping_table: None,
                     screenshot: None,
                     live_log: None,
                 },

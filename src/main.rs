@@ -23,6 +23,7 @@ mod commands;
 use commands::sync::Ended;
 use ivoris_hubspot_sync::gui::Panel;
 use ivoris_hubspot_sync::ledger::RunOutcome;
+use ivoris_hubspot_sync::mapping::TableName;
 
 /// Keeps HubSpot in sync with the Ivoris practice systems of a dental chain.
 #[derive(Parser)]
@@ -48,6 +49,9 @@ struct Cli {
     /// Desktop app: view to open (uebersicht, warteschlange, protokoll, einstellungen, …).
     #[arg(long, global = true, value_name = "NAME", value_parser = parse_panel)]
     panel: Option<Panel>,
+    /// Desktop app: table the Zuordnung opens on (standorte, terminarten, phasen, …).
+    #[arg(long, global = true, value_name = "NAME", value_parser = parse_table)]
+    table: Option<TableName>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
             cli.config.as_deref(),
             &dirs,
             cli.panel,
+            cli.table,
             cli.screenshot,
             live_lines,
         )
@@ -126,6 +131,16 @@ fn fail(error: anyhow::Error) -> ExitCode {
 fn parse_panel(name: &str) -> Result<Panel, String> {
     Panel::from_name(name).ok_or_else(|| {
         "unbekannte Ansicht / unknown view (uebersicht, warteschlange, duplikate, zuordnung, import, dashboard, protokoll, einstellungen)".to_owned()
+    })
+}
+
+fn parse_table(name: &str) -> Result<TableName, String> {
+    TableName::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = TableName::ALL.iter().map(|t| t.label()).collect();
+        format!(
+            "unbekannte Tabelle / unknown table ({})",
+            names.join(", ").to_lowercase()
+        )
     })
 }
 

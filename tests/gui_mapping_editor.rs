@@ -3,9 +3,13 @@
 //! marked inline, undo and redo step through the edits, and the filter
 //! finds the row to complete.
 
+use std::collections::BTreeMap;
+
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use ivoris_hubspot_sync::engine::mapping_ops::{MappingState, Unmapped, UnmappedValue};
+use ivoris_hubspot_sync::engine::mapping_ops::{
+    LocationConnection, MappingState, Unmapped, UnmappedValue,
+};
 use ivoris_hubspot_sync::gui::app::Model;
 use ivoris_hubspot_sync::gui::mapping::{MappingView, mapping_ui};
 use ivoris_hubspot_sync::mapping::table::mapping_from_draft;
@@ -30,7 +34,9 @@ fn editor() -> Harness<'static, Editor> {
         mapping,
         pipeline_labels: Some(pipeline_labels),
         pipeline_error: None,
+        pipelines: BTreeMap::new(),
         owners: Vec::new(),
+        connections: Vec::new(),
         unmapped: Unmapped {
             codes: vec![UnmappedValue {
                 catalogue: Some("GOZ".into()),
@@ -114,4 +120,94 @@ fn an_unmapped_code_becomes_a_row_undo_redo_and_completing_it() {
     harness.get_by_label("Rückgängig").click();
     harness.run_steps(2);
     assert_eq!(categories(&harness)[shipped][2], "Diagnostik");
+}
+
+/// The location table: a configured location without a row is one click
+/// from a row carrying the settings' name and brand; its connection is shown
+/// beside it; the pipeline is chosen from HubSpot's pipelines, and one that
+/// lacks a stage of the stage table is reported at the row.
+#[test]
+fn a_location_row_is_prefilled_from_the_settings_and_its_pipeline_is_checked() {
+    let mut harness = editor();
+    let stages: Vec<String> = Stage::ALL
+        .iter()
+        .filter_map(|s| Mapping::defaults().stage_label(*s).map(str::to_owned))
+        .collect();
+    {
+        let state = harness
+            .state_mut()
+            .model
+            .mapping
+            .state
+            .as_mut()
+            .expect("state");
+        state.pipelines = BTreeMap::from([
+            ("Patientenreise".to_owned(), stages.clone()),
+            ("Kieferorthopädie".to_owned(), stages[..3].to_vec()),
+        ]);
+        state.connections = vec![LocationConnection {
+            key: "halle".into(),
+            name: "Zahnarztpraxis Halle".into(),
+            brand: Some("Lächelwerk".into()),
+            ivoris_url: "http://127.0.0.1:9/halle".into(),
+            ivoris_user: "sync".into(),
+        }];
+        state.unmapped.locations = vec![UnmappedValue {
+            catalogue: None,
+            value: "halle".into(),
+            count: 0,
+            cents: 0,
+        }];
+    }
+    harness.run_steps(2);
+    harness.get_by_label("Standorte").click();
+    harness.run_steps(3);
+    harness.get_by_label("Hinzufügen halle").click();
+    harness.run_steps(3);
+    let rows = harness.state().view.draft[&TableName::Locations].clone();
+    assert_eq!(
+        rows,
+        vec![vec![
+            "halle".to_owned(),
+            "Zahnarztpraxis Halle".to_owned(),
+            "Lächelwerk".to_owned(),
+            String::new(),
+            String::new(),
+        ]]
+    );
+    assert!(
+        harness
+            .query_all_by_label_contains("http://127.0.0.1:9/halle")
+            .count()
+            >= 1,
+        "the referenced connection is shown"
+    );
+
+    harness.get_by_label("HubSpot-Pipeline 1").click();
+    harness.run_steps(2);
+    harness
+        .query_all_by_label("Kieferorthopädie")
+        .last()
+        .expect("pipeline option")
+        .click();
+    harness.run_steps(3);
+    assert_eq!(
+        harness.state().view.draft[&TableName::Locations][0][3],
+        "Kieferorthopädie"
+    );
+    // The pipeline lacks the last two stages of the stage table.
+    let missing = format!("{}, {}", stages[3], stages[4]);
+    assert!(
+        harness.query_all_by_label_contains(&missing).count() >= 1,
+        "the row names the missing stages"
+    );
+    let parsed = mapping_from_draft(&harness.state().view.draft);
+    assert_eq!(
+        parsed.mapping.location_pipeline("halle"),
+        Some("Kieferorthopädie")
+    );
+    assert_eq!(
+        parsed.mapping.location_name("halle"),
+        Some("Zahnarztpraxis Halle")
+    );
 }

@@ -60,6 +60,7 @@ fn app(seed: u64) -> Setup {
                     home: Some(home),
                     settings_file: Ok(file),
                     panel: Some(Panel::Settings),
+                    mapping_table: None,
                     screenshot: None,
                     live_log: None,
                 },

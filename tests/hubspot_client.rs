@@ -421,6 +421,35 @@ async fn more_than_a_hundred_inputs_are_refused_before_sending() {
     assert!(hs.sim.counters().requests.is_empty());
 }
 
+/// Further pipelines named by locations are resolved by label with the
+/// same stage labels; a missing one stops provisioning naming it.
+#[tokio::test]
+async fn provisioning_resolves_the_pipelines_of_locations() {
+    let hs = portal(|o| o.rate_limits = false).await;
+    let client = hs.client();
+    let mut spec = default_spec("Patientenreise", AppointmentsMode::Auto);
+    let labels: Vec<&str> = spec.stage_labels.iter().map(String::as_str).collect();
+    let id = hs.sim.seed_pipeline("KFO-Reise", &labels);
+    spec.other_pipelines = vec!["KFO-Reise".into()];
+    let report = provision(&client, &spec).await.unwrap();
+    assert_eq!(report.pipeline_id, "75835201");
+    let (kfo_id, kfo_stages) = report.pipeline(Some("KFO-Reise")).expect("resolved");
+    assert_eq!(kfo_id, id);
+    assert_eq!(kfo_stages.len(), labels.len());
+    assert!(kfo_stages.values().all(|stage| stage.starts_with(&id)));
+    assert_ne!(kfo_stages["Verloren"], report.stage_ids["Verloren"]);
+
+    spec.other_pipelines.push("Implantate".into());
+    let error = provision(&client, &spec).await.unwrap_err();
+    assert_eq!(
+        error,
+        ProvisionError::PipelineMissing {
+            label: "Implantate".into()
+        }
+    );
+    assert!(error.explain_de().contains("Implantate"));
+}
+
 #[tokio::test]
 async fn provisioning_twice_creates_nothing_the_second_time() {
     let hs = portal(|o| o.rate_limits = false).await;

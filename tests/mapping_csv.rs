@@ -12,8 +12,8 @@ use ivoris_hubspot_sync::mapping::store::{
     set_applied,
 };
 use ivoris_hubspot_sync::mapping::table::{detect_table, export_table, import_file, import_table};
-use ivoris_hubspot_sync::mapping::validate::check_stage_labels;
-use ivoris_hubspot_sync::mapping::{Category, Mapping, TableName};
+use ivoris_hubspot_sync::mapping::validate::{check_location_pipelines, check_stage_labels};
+use ivoris_hubspot_sync::mapping::{Category, Mapping, Stage, TableName};
 use proptest::prelude::*;
 
 /// A mapping that differs from the defaults in every table, with umlauts,
@@ -32,11 +32,14 @@ fn edited() -> Mapping {
     mapping.locations = vec![
         ivoris_hubspot_sync::mapping::LocationRule {
             key: "magdeburg".into(),
+            name: Some("Zahnärzte am Domplatz; Magdeburg".into()),
+            brand: Some("Dentalwerk „Elbe“".into()),
+            pipeline: Some("Patientenreise Süd".into()),
             owner_id: Some("31507".into()),
         },
         ivoris_hubspot_sync::mapping::LocationRule {
             key: "leipzig-2".into(),
-            owner_id: None,
+            ..Default::default()
         },
     ];
     mapping
@@ -362,11 +365,30 @@ fn location_rows_are_checked_and_name_the_deal_owner() {
     assert_eq!(found, vec![3, 4, 5], "{:?}", import.problems);
     assert_eq!(import.mapping.deal_owner("magdeburg"), Some("31507"));
     assert_eq!(import.mapping.deal_owner("halle"), None);
-    // Versions saved before the table existed read as without locations.
+    // A file with name, brand and pipeline under other headers.
+    let file = "Praxis;Standortname;Brand;Pipeline;Deal owner\nhalle;Praxis am Markt;Lächelwerk;KFO-Reise;70002\nleipzig;;;;\n";
+    let import = import_table(&Mapping::defaults(), TableName::Locations, file.as_bytes());
+    assert_eq!(import.problems, vec![]);
+    assert_eq!(
+        import.mapping.location_name("halle"),
+        Some("Praxis am Markt")
+    );
+    assert_eq!(import.mapping.location_brand("halle"), Some("Lächelwerk"));
+    assert_eq!(import.mapping.location_pipeline("halle"), Some("KFO-Reise"));
+    assert_eq!(import.mapping.deal_owner("halle"), Some("70002"));
+    assert_eq!(import.mapping.location_pipeline("leipzig"), None);
+    assert_eq!(import.mapping.location_name("leipzig"), None);
+    // Versions saved before the table existed read as without locations,
+    // and rows saved before name, brand and pipeline existed read without.
     let mut json = serde_json::to_value(Mapping::defaults()).expect("json");
     json.as_object_mut().expect("object").remove("locations");
     let old: Mapping = serde_json::from_value(json).expect("old version reads");
     assert!(old.locations.is_empty());
+    let mut json = serde_json::to_value(Mapping::defaults()).expect("json");
+    json["locations"] = serde_json::json!([{ "key": "halle", "owner_id": "70002" }]);
+    let old: Mapping = serde_json::from_value(json).expect("old rows read");
+    assert_eq!(old.deal_owner("halle"), Some("70002"));
+    assert_eq!(old.location_pipeline("halle"), None);
 }
 
 #[test]
@@ -387,6 +409,30 @@ fn stage_labels_are_checked_against_the_pipeline() {
     assert_eq!(found[0].row, 3);
     assert!(found[0].reason_de.contains("Beratung erfolgt"));
     assert!(check_stage_labels(&Mapping::defaults(), &pipeline).is_empty());
+}
+
+#[test]
+fn location_pipelines_are_checked_against_hubspots_pipelines() {
+    let full: Vec<String> = Stage::ALL
+        .iter()
+        .filter_map(|s| Mapping::defaults().stage_label(*s).map(str::to_owned))
+        .collect();
+    let pipelines = std::collections::BTreeMap::from([
+        ("Patientenreise".to_owned(), full.clone()),
+        ("KFO-Reise".to_owned(), full[..4].to_vec()),
+    ]);
+    let file = "Standort;HubSpot-Pipeline\nmagdeburg;\nhalle;Patientenreise\nleipzig;KFO-Reise\ndessau;Implantate\n";
+    let mapping = import_table(&Mapping::defaults(), TableName::Locations, file.as_bytes()).mapping;
+    let found = check_location_pipelines(&mapping, &pipelines);
+    let rows: Vec<usize> = found.iter().map(|p| p.row).collect();
+    assert_eq!(rows, vec![4, 5], "{found:?}");
+    assert!(found[0].reason_de.contains(&full[4]), "{found:?}");
+    assert!(found[1].reason_de.contains("Implantate"), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|p| p.column.as_deref() == Some("HubSpot-Pipeline"))
+    );
 }
 
 proptest! {

@@ -145,6 +145,7 @@ async fn a_deal_owner_from_the_location_table_reaches_every_deal_of_that_locatio
         .push(ivoris_hubspot_sync::mapping::LocationRule {
             key: location.clone(),
             owner_id: Some("70001".into()),
+            ..Default::default()
         });
     let version = {
         let mut ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
@@ -179,6 +180,78 @@ async fn a_deal_owner_from_the_location_table_reaches_every_deal_of_that_locatio
             assert_eq!(owner, Some("70001"), "{key}");
         } else {
             assert_ne!(owner, Some("70001"), "{key}");
+        }
+    }
+}
+
+/// A location whose row names its own HubSpot pipeline: after the preview
+/// and confirmation its deals move there, each to the stage of the same
+/// label; the deals of the other locations stay where they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_from_the_location_table_takes_that_locations_deals() {
+    let bed = bed(options(45)).await;
+    run(&bed.env).await;
+    let defaults = Mapping::defaults();
+    let stage_labels: Vec<&str> = ivoris_hubspot_sync::mapping::Stage::ALL
+        .iter()
+        .filter_map(|s| defaults.stage_label(*s))
+        .collect();
+    bed.sandbox
+        .hubspot
+        .seed_pipeline("Kieferorthopädie", &stage_labels);
+    let location = bed.sandbox.locations[1].key.clone();
+    let mut mapping = defaults.clone();
+    mapping
+        .locations
+        .push(ivoris_hubspot_sync::mapping::LocationRule {
+            key: location.clone(),
+            pipeline: Some("Kieferorthopädie".into()),
+            ..Default::default()
+        });
+    let version = {
+        let mut ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+        save_version(&mut ledger, &mapping, "test", "Eigene Pipeline").expect("save")
+    };
+    let before = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    let mine = |key: &String| key.starts_with(&format!("{location}:"));
+    let deals_there = before.deals.keys().filter(|k| mine(k)).count() as u64;
+    assert!(deals_there > 0 && deals_there < before.deals.len() as u64);
+
+    let shown = preview(&bed.env, version).await.expect("preview");
+    assert_eq!(
+        shown.to_write.get(&OutboxKind::Deal).copied().unwrap_or(0),
+        deals_there
+    );
+    assert_eq!(shown.stage_changes, deals_there, "{shown:?}");
+    let sample = shown.samples.first().expect("a sample");
+    assert!(
+        sample
+            .changes
+            .iter()
+            .any(|c| c.property == "pipeline" && c.after == "Kieferorthopädie"),
+        "{sample:?}"
+    );
+
+    confirm(&bed.env, version, "test").await.expect("confirm");
+    let loaded = run(&bed.env).await;
+    assert_eq!(loaded.dead_letters, 0);
+    let after = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    assert_eq!(after.deals.len(), before.deals.len(), "no deal added");
+    for (key, deal) in &after.deals {
+        let old = &before.deals[key];
+        if mine(key) {
+            assert_eq!(deal["pipeline"], "Kieferorthopädie", "{key}");
+            let stage = old["dealstage"]
+                .strip_prefix("Patientenreise / ")
+                .expect("was in the default pipeline");
+            assert_eq!(
+                deal["dealstage"],
+                format!("Kieferorthopädie / {stage}"),
+                "{key}"
+            );
+        } else {
+            assert_eq!(deal["pipeline"], old["pipeline"], "{key}");
+            assert_eq!(deal["dealstage"], old["dealstage"], "{key}");
         }
     }
 }

@@ -10,6 +10,7 @@ use ivoris_hubspot_sync::engine::handle::{EngineSetup, SettingsHome};
 use ivoris_hubspot_sync::engine::run::{Credentials, SyncEnvironment, clock_for};
 use ivoris_hubspot_sync::gui::{self, Launch, Panel};
 use ivoris_hubspot_sync::logging::LiveLine;
+use ivoris_hubspot_sync::mapping::TableName;
 use ivoris_hubspot_sync::secrets::{OsSecretStore, Secrets};
 use ivoris_hubspot_sync::settings::{DataDirs, Settings};
 
@@ -21,6 +22,7 @@ pub fn run(
     config: Option<&Path>,
     dirs: &DataDirs,
     panel: Option<Panel>,
+    mapping_table: Option<TableName>,
     screenshot: Option<PathBuf>,
     live_log: Option<Receiver<LiveLine>>,
 ) -> anyhow::Result<()> {
@@ -63,6 +65,7 @@ pub fn run(
         home: Some(home),
         settings_file,
         panel,
+        mapping_table,
         screenshot,
         live_log,
     })?;

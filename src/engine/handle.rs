@@ -217,8 +217,10 @@ pub struct EngineInfo {
 pub struct LocationOverview {
     /// Location key.
     pub key: String,
-    /// Display name.
+    /// Display name: the location table's, else the settings'.
     pub name: String,
+    /// Brand, when the location table or the settings name one.
+    pub brand: Option<String>,
     /// Records mirrored in the ledger.
     pub counts: Counts,
     /// Records HubSpot confirmed.
@@ -664,16 +666,30 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
 }
 
 /// Reads the overview: the settings' locations first, then any other the
-/// ledger knows.
+/// ledger knows. Names and brands come from the latest saved location table
+/// where it has them (they only label the screen; nothing in HubSpot
+/// depends on them).
 fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerError> {
-    let mut known: Vec<(String, String)> = settings
+    let mut known: Vec<(String, String, Option<String>)> = settings
         .locations
         .iter()
-        .map(|l| (l.key.clone(), l.name.clone()))
+        .map(|l| (l.key.clone(), l.name.clone(), l.brand.clone()))
         .collect();
     for row in ledger.locations()? {
-        if !known.iter().any(|(key, _)| *key == row.key) {
-            known.push((row.key, row.name));
+        if !known.iter().any(|(key, _, _)| *key == row.key) {
+            known.push((row.key, row.name, row.brand));
+        }
+    }
+    // An unreadable mapping leaves the settings' names; the mapping panel
+    // reports the problem itself.
+    if let Ok(mapping) = crate::mapping::store::load_current(ledger) {
+        for (key, name, brand) in &mut known {
+            if let Some(named) = mapping.location_name(key) {
+                *name = named.to_owned();
+            }
+            if let Some(branded) = mapping.location_brand(key) {
+                *brand = Some(branded.to_owned());
+            }
         }
     }
     let confirmed = ledger.confirmed_counts()?;
@@ -683,7 +699,7 @@ fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerErro
         .position(|h| h.side == Side::HubSpot)
         .map(|at| health.swap_remove(at));
     let mut locations = Vec::new();
-    for (key, name) in known {
+    for (key, name, brand) in known {
         let count_rows = |dead: bool| -> Result<u64, LedgerError> {
             let filter = OutboxFilter {
                 dead: Some(dead),
@@ -710,6 +726,7 @@ fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerErro
                 .cloned(),
             key,
             name,
+            brand,
         });
     }
     Ok(Overview {

@@ -5,10 +5,12 @@
 //! ([`super::reapply`]). The GUI sends a [`MappingCommand`] and gets one
 //! [`MappingEvent`] back; it never touches SQLite or a file itself.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use rusqlite::Connection;
 
+use crate::hubspot::provision::ProvisionError;
 use crate::ledger::Ledger;
 use crate::ledger::audit::os_user;
 use crate::mapping::archive::export_zip;
@@ -19,8 +21,8 @@ use crate::mapping::store::{
 use crate::mapping::table::{FileImport, export_table, import_file};
 use crate::mapping::{Category, Counting, Mapping, TableName};
 
-use super::reapply::{ReapplyOutcome, ReapplyPreview, confirm, pipeline_stage_labels, preview};
-use super::run::SyncEnvironment;
+use super::reapply::{ReapplyOutcome, ReapplyPreview, confirm, deal_pipelines, preview};
+use super::run::{SyncEnvironment, SyncError};
 
 /// Unmapped values listed per kind, most frequent (or largest revenue) first.
 const UNMAPPED_LIMIT: usize = 50;
@@ -110,15 +112,36 @@ pub struct MappingState {
     pub applied: Option<i64>,
     /// The latest mapping, to edit.
     pub mapping: Mapping,
-    /// Stage labels of the HubSpot pipeline; `None` when HubSpot could not
-    /// be asked (the check is then skipped, with a note).
+    /// Stage labels of the settings' HubSpot pipeline; `None` when HubSpot
+    /// could not be asked (the check is then skipped, with a note).
     pub pipeline_labels: Option<Vec<String>>,
+    /// Every active deal pipeline of the portal, label → stage labels, for
+    /// the location table's pipelines; empty when HubSpot could not be asked.
+    pub pipelines: BTreeMap<String, Vec<String>>,
     /// Why the pipeline could not be read, German / English.
     pub pipeline_error: Option<String>,
     /// HubSpot's owners as `(id, name)`; empty when they could not be read.
     pub owners: Vec<(String, String)>,
+    /// The Ivoris connections of the settings, which the location table's
+    /// keys reference.
+    pub connections: Vec<LocationConnection>,
     /// Values the ledger has seen that the mapping does not know.
     pub unmapped: Unmapped,
+}
+
+/// A location's Ivoris connection as the settings have it (no secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationConnection {
+    /// Location key, referenced by the location table.
+    pub key: String,
+    /// Name in the settings.
+    pub name: String,
+    /// Brand in the settings.
+    pub brand: Option<String>,
+    /// Address of the Ivoris web service.
+    pub ivoris_url: String,
+    /// Ivoris user.
+    pub ivoris_user: String,
 }
 
 /// The engine's answer.
@@ -229,15 +252,60 @@ async fn load(env: &SyncEnvironment) -> Result<MappingEvent, String> {
             unmapped: unmapped(ledger.connection(), &mapping).map_err(|e| text(&e))?,
             mapping,
             pipeline_labels: None,
+            pipelines: BTreeMap::new(),
             pipeline_error: None,
             owners: Vec::new(),
+            connections: Vec::new(),
         })
     })
     .await
     .map_err(|e| e.to_string())?;
     let mut state = read?;
-    match pipeline_stage_labels(env).await {
-        Ok(labels) => state.pipeline_labels = Some(labels),
+    state.connections = env
+        .settings
+        .locations
+        .iter()
+        .map(|l| LocationConnection {
+            key: l.key.clone(),
+            name: l.name.clone(),
+            brand: l.brand.clone(),
+            ivoris_url: l.ivoris_url.clone(),
+            ivoris_user: l.ivoris_user.clone(),
+        })
+        .collect();
+    // A configured location without a row is as unmapped as one the ledger
+    // has seen (it may not have synced yet).
+    for connection in &state.connections {
+        let listed = state
+            .unmapped
+            .locations
+            .iter()
+            .any(|v| v.value == connection.key);
+        if !listed && state.mapping.location(&connection.key).is_none() {
+            state.unmapped.locations.push(UnmappedValue {
+                catalogue: None,
+                value: connection.key.clone(),
+                count: 0,
+                cents: 0,
+            });
+        }
+    }
+    match deal_pipelines(env).await {
+        Ok(pipelines) => {
+            let configured = &env.settings.hubspot.pipeline;
+            match pipelines.get(configured) {
+                Some(labels) => state.pipeline_labels = Some(labels.clone()),
+                None => {
+                    state.pipeline_error = Some(
+                        SyncError::Provision(ProvisionError::PipelineMissing {
+                            label: configured.clone(),
+                        })
+                        .to_string(),
+                    )
+                }
+            }
+            state.pipelines = pipelines;
+        }
         Err(error) => state.pipeline_error = Some(error.to_string()),
     }
     // Without the owners the ids are still editable as text.

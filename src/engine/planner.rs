@@ -24,16 +24,17 @@ use crate::ledger::{Enqueued, Ledger, LedgerError, NewQuarantine, OutboxKind};
 use crate::mapping::Mapping;
 use crate::plan::properties::{appointment_key, patient_key};
 use crate::plan::{
-    AppointmentFacts, Case, DealContext, Decision, EntryFacts, PatientCases, PatientFacts,
-    StageIds, appointment_properties, contact_properties, deal_properties, derive_stages_by_span,
+    AppointmentFacts, Case, DealContext, Decision, EntryFacts, LocationStages, PatientCases,
+    PatientFacts, appointment_properties, contact_properties, deal_properties,
+    derive_stages_by_span,
 };
 
 /// What planning needs besides the ledger.
 pub struct PlanContext<'a> {
     /// The mapping in force.
     pub mapping: &'a Mapping,
-    /// Pipeline and stage ids resolved from HubSpot.
-    pub stage_ids: &'a StageIds,
+    /// Pipeline and stage ids resolved from HubSpot, per location.
+    pub stage_ids: &'a LocationStages,
     /// Whether HubSpot appointment objects are written.
     pub appointments_enabled: bool,
     /// Local Berlin time the stages are derived at.
@@ -429,7 +430,7 @@ fn plan_deals(
     let outcomes = derive_stages_by_span(cases, &spans, context.mapping, context.now);
     let deal_context = DealContext {
         mapping: context.mapping,
-        stage_ids: context.stage_ids,
+        stage_ids: context.stage_ids.of(&patient.location),
         now: context.now,
     };
     for (case, outcome) in cases.cases.iter().zip(&outcomes) {

@@ -16,15 +16,15 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::hubspot::provision::{self, AppointmentsStatus, ProvisionReport, default_spec};
+use crate::hubspot::provision::{self, AppointmentsStatus, ProvisionReport, ProvisionSpec};
 use crate::hubspot::{HubSpotClient, HubSpotClientConfig, ObjectKind};
 use crate::ledger::lock::WriterLock;
 use crate::ledger::{Ledger, NewAuditEntry, OutboxKind};
+use crate::mapping::Mapping;
 use crate::mapping::store::{MappingStoreError, load_applied, load_version, set_applied};
-use crate::mapping::{Mapping, Stage};
 
 use super::planner::{DealProperties, PlanContext, plan_location_capturing};
-use super::run::{SyncEnvironment, SyncError, chosen_locations, stage_ids};
+use super::run::{SyncEnvironment, SyncError, chosen_locations, provision_spec, stage_ids};
 
 /// Changed deals shown as examples in the preview.
 pub const SAMPLE_SIZE: usize = 20;
@@ -63,7 +63,7 @@ pub struct ReapplyPreview {
     pub applied: Option<i64>,
     /// Deals computed under the new version.
     pub deals: u64,
-    /// Deals whose stage changes.
+    /// Deals whose stage changes (or that move to another pipeline).
     pub stage_changes: u64,
     /// Deals whose dominant category changes.
     pub category_changes: u64,
@@ -133,42 +133,47 @@ async fn resolve(
     mappings: &[&Mapping],
 ) -> Result<ProvisionReport, SyncError> {
     let hubspot = client(env)?;
-    let mut spec = default_spec(
-        &env.settings.hubspot.pipeline,
-        env.settings.hubspot.appointments,
-    );
-    let labels: BTreeSet<String> = mappings
+    // One spec that resolves what every mapping needs: their stage labels
+    // and their locations' pipelines.
+    let specs: Vec<ProvisionSpec> = mappings
         .iter()
-        .flat_map(|m| Stage::ALL.iter().filter_map(|s| m.stage_label(*s)))
-        .map(str::to_owned)
+        .map(|m| provision_spec(&env.settings, m))
         .collect();
+    let mut spec = provision_spec(&env.settings, &Mapping::empty());
+    let labels: BTreeSet<String> = specs.iter().flat_map(|s| s.stage_labels.clone()).collect();
     spec.stage_labels = labels.into_iter().collect();
+    let pipelines: BTreeSet<String> = specs
+        .iter()
+        .flat_map(|s| s.other_pipelines.clone())
+        .collect();
+    spec.other_pipelines = pipelines.into_iter().collect();
     provision::resolve(&hubspot, &spec)
         .await
         .map_err(SyncError::Provision)
 }
 
-/// The stage labels of the configured HubSpot pipeline, for checking the
-/// stage table while it is edited.
-pub async fn pipeline_stage_labels(env: &SyncEnvironment) -> Result<Vec<String>, SyncError> {
+/// HubSpot's active deal pipelines, label → active stage labels, for
+/// checking the stage and location tables while they are edited.
+pub async fn deal_pipelines(
+    env: &SyncEnvironment,
+) -> Result<BTreeMap<String, Vec<String>>, SyncError> {
     let hubspot = client(env)?;
     let pipelines = hubspot
         .pipelines(ObjectKind::Deals)
         .await
         .map_err(SyncError::HubSpot)?;
-    let pipeline = pipelines
-        .iter()
-        .find(|p| !p.archived && p.label == env.settings.hubspot.pipeline)
-        .ok_or_else(|| {
-            SyncError::Provision(provision::ProvisionError::PipelineMissing {
-                label: env.settings.hubspot.pipeline.clone(),
-            })
-        })?;
-    Ok(pipeline
-        .stages
-        .iter()
-        .filter(|s| !s.archived)
-        .map(|s| s.label.clone())
+    Ok(pipelines
+        .into_iter()
+        .filter(|p| !p.archived)
+        .map(|p| {
+            let stages = p
+                .stages
+                .into_iter()
+                .filter(|s| !s.archived)
+                .map(|s| s.label)
+                .collect();
+            (p.label, stages)
+        })
         .collect())
 }
 
@@ -194,7 +199,7 @@ fn rehearse(
     mapping: &Mapping,
     provisioned: &ProvisionReport,
 ) -> Result<(DealProperties, BTreeMap<OutboxKind, u64>), SyncError> {
-    let ids = stage_ids(mapping, provisioned)?;
+    let ids = stage_ids(&env.settings, mapping, provisioned)?;
     let context = PlanContext {
         mapping,
         stage_ids: &ids,
@@ -228,10 +233,19 @@ pub async fn preview(env: &SyncEnvironment, version: i64) -> Result<ReapplyPrevi
     let (after, to_write) = rehearse(env, &mut ledger, &new_mapping, &provisioned)?;
 
     let stage_names: BTreeMap<&str, &str> = provisioned
-        .stage_ids
-        .iter()
+        .all_stage_ids()
         .map(|(label, id)| (id.as_str(), label.as_str()))
         .collect();
+    let default_pipeline = provision_spec(&env.settings, &Mapping::empty()).pipeline_label;
+    let pipeline_names: BTreeMap<&str, &str> =
+        std::iter::once((provisioned.pipeline_id.as_str(), default_pipeline.as_str()))
+            .chain(
+                provisioned
+                    .other_pipelines
+                    .iter()
+                    .map(|(label, p)| (p.id.as_str(), label.as_str())),
+            )
+            .collect();
     let mut preview = ReapplyPreview {
         version,
         applied,
@@ -244,15 +258,15 @@ pub async fn preview(env: &SyncEnvironment, version: i64) -> Result<ReapplyPrevi
         let old = before.get(case_key).unwrap_or(&empty);
         let value = |map: &BTreeMap<String, String>, property: &str| -> String {
             let raw = map.get(property).cloned().unwrap_or_default();
-            if property == "dealstage" {
-                stage_names
-                    .get(raw.as_str())
-                    .map_or(raw, |l| (*l).to_owned())
-            } else {
-                raw
-            }
+            let names = match property {
+                "dealstage" => &stage_names,
+                "pipeline" => &pipeline_names,
+                _ => return raw,
+            };
+            names.get(raw.as_str()).map_or(raw, |l| (*l).to_owned())
         };
         let mut properties: BTreeSet<&str> = [
+            "pipeline",
             "dealstage",
             "behandlungskategorie",
             "amount",
@@ -282,7 +296,9 @@ pub async fn preview(env: &SyncEnvironment, version: i64) -> Result<ReapplyPrevi
             continue;
         }
         let changed = |p: &dyn Fn(&str) -> bool| changes.iter().any(|c| p(&c.property));
-        if changed(&|p| p == "dealstage") {
+        // A move to another pipeline is a change of stage, even where the
+        // stage's label is the same in both.
+        if changed(&|p| p == "dealstage" || p == "pipeline") {
             preview.stage_changes += 1;
         }
         if changed(&|p| p == "behandlungskategorie") {
@@ -315,7 +331,7 @@ pub async fn confirm(
         load_version(&ledger, version)?.ok_or(ReapplyError::NoSuchVersion(version))?
     };
     let provisioned = resolve(env, &[&mapping]).await?;
-    let ids = stage_ids(&mapping, &provisioned)?;
+    let ids = stage_ids(&env.settings, &mapping, &provisioned)?;
     let _lock = WriterLock::acquire(&env.ledger_path, "mapping apply")?;
     let mut ledger = Ledger::open(&env.ledger_path)?;
     let previous = load_applied(&ledger)?.0;

@@ -28,7 +28,7 @@ use crate::ledger::lock::{LockError, WriterLock};
 use crate::ledger::{Ledger, LedgerError, OutboxKind, RunCounts, RunOutcome, Side};
 use crate::mapping::store::{MappingStoreError, load_applied};
 use crate::mapping::{Mapping, Stage};
-use crate::plan::StageIds;
+use crate::plan::{LocationStages, StageIds};
 use crate::secrets::{IvorisSecrets, Secret, SecretError, SecretKey, Secrets};
 use crate::settings::Settings;
 
@@ -402,7 +402,7 @@ async fn run_steps(
         provision::provision(&hubspot, &spec).await
     }
     .map_err(SyncError::Provision)?;
-    let stage_ids = stage_ids(&mapping, &provisioned)?;
+    let stage_ids = stage_ids(&env.settings, &mapping, &provisioned)?;
     let context = PlanContext {
         mapping: &mapping,
         stage_ids: &stage_ids,
@@ -704,33 +704,70 @@ pub fn hubspot_client(env: &SyncEnvironment) -> Result<HubSpotClient, ClientErro
 }
 
 /// What provisioning sets up: the settings' pipeline and appointments, the
-/// stage labels of the mapping.
+/// pipelines the location table names for configured locations, the stage
+/// labels of the mapping.
 pub fn provision_spec(settings: &Settings, mapping: &Mapping) -> ProvisionSpec {
     let mut spec = default_spec(&settings.hubspot.pipeline, settings.hubspot.appointments);
     spec.stage_labels = Stage::ALL
         .iter()
         .filter_map(|s| mapping.stage_label(*s).map(String::from))
         .collect();
+    let mut others: Vec<String> = settings
+        .locations
+        .iter()
+        .filter_map(|l| mapping.location_pipeline(&l.key))
+        .filter(|label| *label != spec.pipeline_label)
+        .map(str::to_owned)
+        .collect();
+    others.sort();
+    others.dedup();
+    spec.other_pipelines = others;
     spec
 }
 
+/// Stage ids of every configured location: its own pipeline when the
+/// location table names one, else the settings' pipeline.
 pub(super) fn stage_ids(
+    settings: &Settings,
     mapping: &Mapping,
     provisioned: &ProvisionReport,
-) -> Result<StageIds, SyncError> {
-    let id = |stage: Stage| -> Result<String, SyncError> {
-        mapping
-            .stage_label(stage)
-            .and_then(|label| provisioned.stage_ids.get(label))
-            .cloned()
-            .ok_or(SyncError::StageUnmapped(stage.key()))
+) -> Result<LocationStages, SyncError> {
+    let ids_in = |label: Option<&str>| -> Result<StageIds, SyncError> {
+        let (pipeline, stage_ids) = provisioned.pipeline(label).ok_or_else(|| {
+            SyncError::Provision(ProvisionError::PipelineMissing {
+                label: label.unwrap_or_default().to_owned(),
+            })
+        })?;
+        let id = |stage: Stage| -> Result<String, SyncError> {
+            mapping
+                .stage_label(stage)
+                .and_then(|label| stage_ids.get(label))
+                .cloned()
+                .ok_or(SyncError::StageUnmapped(stage.key()))
+        };
+        Ok(StageIds {
+            pipeline: pipeline.to_owned(),
+            booked: id(Stage::Booked)?,
+            consulted: id(Stage::Consulted)?,
+            in_treatment: id(Stage::InTreatment)?,
+            won: id(Stage::Won)?,
+            lost: id(Stage::Lost)?,
+        })
     };
-    Ok(StageIds {
-        pipeline: provisioned.pipeline_id.clone(),
-        booked: id(Stage::Booked)?,
-        consulted: id(Stage::Consulted)?,
-        in_treatment: id(Stage::InTreatment)?,
-        won: id(Stage::Won)?,
-        lost: id(Stage::Lost)?,
-    })
+    let mut stages = LocationStages::uniform(ids_in(None)?);
+    for location in &settings.locations {
+        let Some(label) = mapping.location_pipeline(&location.key) else {
+            continue;
+        };
+        let own = if provisioned.other_pipelines.contains_key(label) {
+            Some(label)
+        } else {
+            // The settings' pipeline named again in the table.
+            None
+        };
+        stages
+            .by_location
+            .insert(location.key.clone(), ids_in(own)?);
+    }
+    Ok(stages)
 }

@@ -324,6 +324,8 @@ pub struct AppOptions {
     pub settings_file: Result<Settings, String>,
     /// Panel to show first (overrides the remembered one).
     pub panel: Option<Panel>,
+    /// Table the Zuordnung shows first.
+    pub mapping_table: Option<crate::mapping::TableName>,
     /// Save a screenshot here, report into the second field, and close.
     pub screenshot: Option<(PathBuf, ScreenshotDone)>,
     /// The engine's log lines, for the Protokoll; `None` without a live
@@ -397,6 +399,8 @@ impl SyncApp {
             Err(error) => (Settings::default(), Some(error)),
         };
         let schedule = Schedule::new(settings_file.sync.schedule_minutes, Instant::now());
+        let mut panels = PanelState::default();
+        panels.mapping.table = options.mapping_table;
         Ok(SyncApp {
             model: Model {
                 ui,
@@ -407,7 +411,7 @@ impl SyncApp {
                 schedule,
                 ..Model::default()
             },
-            panels: PanelState::default(),
+            panels,
             engine,
             screenshot,
             applied_theme: None,

@@ -24,7 +24,7 @@ use crate::mapping::diff::{RowChange, diff};
 use crate::mapping::table::{
     DraftTables, FileImport, choices, draft_of, header, mapping_from_draft,
 };
-use crate::mapping::validate::check_stage_labels;
+use crate::mapping::validate::{check_location_pipelines, check_stage_labels};
 use crate::mapping::{Mapping, Problem, TableName};
 
 use super::app::{Intent, Model, Notice, Panel};
@@ -349,12 +349,13 @@ impl MappingView {
         }
         let parsed = mapping_from_draft(&self.draft);
         let mut problems = parsed.problems;
-        if let Some(labels) = model
-            .state
-            .as_ref()
-            .and_then(|s| s.pipeline_labels.as_ref())
-        {
-            problems.extend(check_stage_labels(&parsed.mapping, labels));
+        if let Some(state) = &model.state {
+            if let Some(labels) = &state.pipeline_labels {
+                problems.extend(check_stage_labels(&parsed.mapping, labels));
+            }
+            if !state.pipelines.is_empty() {
+                problems.extend(check_location_pipelines(&parsed.mapping, &state.pipelines));
+            }
         }
         let checked = Checked {
             mapping: parsed.mapping,
@@ -456,7 +457,13 @@ pub fn mapping_ui(ui: &mut egui::Ui, model: &Model, view: &mut MappingView) -> V
                 egui::vec2(width, height),
                 egui::Layout::top_down(egui::Align::Min),
                 |ui| {
-                    table_ui(ui, lang, view, table, &problems, &state.owners, height);
+                    // Wide tables scroll sideways instead of squeezing
+                    // their cells below readability.
+                    egui::ScrollArea::horizontal()
+                        .id_salt(("mapping_table_scroll", table))
+                        .show(ui, |ui| {
+                            table_ui(ui, lang, view, table, &problems, state, height);
+                        });
                 },
             );
             if !unmapped.is_empty() {
@@ -465,7 +472,7 @@ pub fn mapping_ui(ui: &mut egui::Ui, model: &Model, view: &mut MappingView) -> V
                     egui::vec2(side_width - 10.0, height),
                     egui::Layout::top_down(egui::Align::Min),
                     |ui| {
-                        unmapped_ui(ui, lang, view, table, unmapped);
+                        unmapped_ui(ui, lang, view, table, unmapped, &state.connections);
                     },
                 );
             }
@@ -608,20 +615,46 @@ fn visible_rows(view: &MappingView, table: TableName) -> Vec<usize> {
     visible
 }
 
+/// Column of the location table holding the HubSpot pipeline.
+const LOCATION_PIPELINE_COLUMN: usize = 3;
+/// Column of the location table holding the deal owner.
+const LOCATION_OWNER_COLUMN: usize = 4;
+
 /// The values a cell may take with what is shown for each, or `None` for
-/// free text. A location's deal owner is chosen by name once HubSpot's
-/// owners are known (an id HubSpot does not list stays shown as it is).
+/// free text. A location's pipeline and deal owner are chosen by name once
+/// HubSpot's pipelines and owners are known (a value HubSpot does not list
+/// stays shown as it is).
 fn cell_options(
     table: TableName,
     column: usize,
-    owners: &[(String, String)],
+    state: &MappingState,
+    lang: Lang,
 ) -> Option<Vec<(String, String)>> {
-    if table == TableName::Locations && column == 1 && !owners.is_empty() {
+    if table == TableName::Locations && column == LOCATION_OWNER_COLUMN && !state.owners.is_empty()
+    {
         let mut list = vec![(String::new(), "-".to_owned())];
         list.extend(
-            owners
+            state
+                .owners
                 .iter()
                 .map(|(id, name)| (id.clone(), format!("{name} ({id})"))),
+        );
+        return Some(list);
+    }
+    if table == TableName::Locations
+        && column == LOCATION_PIPELINE_COLUMN
+        && !state.pipelines.is_empty()
+    {
+        let mut list = vec![(
+            String::new(),
+            lang.pick("- (aus den Einstellungen)", "- (from the settings)")
+                .to_owned(),
+        )];
+        list.extend(
+            state
+                .pipelines
+                .keys()
+                .map(|label| (label.clone(), label.clone())),
         );
         return Some(list);
     }
@@ -652,10 +685,22 @@ fn table_ui(
     view: &mut MappingView,
     table: TableName,
     problems: &[&Problem],
-    owners: &[(String, String)],
+    state: &MappingState,
     height: f32,
 ) {
     let names = header(table);
+    // The location table shows which Ivoris connection of the settings each
+    // key references; it is edited there, with its credentials.
+    let shows_connection = table == TableName::Locations;
+    let connection_width = if shows_connection { 170.0 } else { 0.0 };
+    // Columns share the width left beside row number, actions, problems
+    // and the connection (and the spacing between all of them), so the
+    // table never pushes the side list out.
+    let columns = names.len() + 3;
+    let spacing = ui.spacing().item_spacing.x * columns as f32;
+    let cell_width = ((ui.available_width() - 34.0 - 84.0 - 120.0 - spacing)
+        / names.len().max(1) as f32)
+        .clamp(120.0, 150.0);
     let visible = visible_rows(view, table);
     let sorted = view.sort.is_some();
     let bad = ui.visuals().error_fg_color;
@@ -670,15 +715,28 @@ fn table_ui(
         .column(Column::exact(34.0));
     for _ in &names {
         builder = builder.column(
-            Column::initial(150.0)
+            Column::initial(cell_width)
                 .at_least(70.0)
                 .resizable(true)
                 .clip(true),
         );
     }
+    builder = builder.column(Column::exact(84.0));
+    // The connection comes last: it is only shown here, so it is what a
+    // narrow window may scroll away, not the problems.
+    builder = if shows_connection {
+        builder
+            .column(
+                Column::initial(260.0)
+                    .at_least(120.0)
+                    .resizable(true)
+                    .clip(true),
+            )
+            .column(Column::remainder().at_least(connection_width).clip(true))
+    } else {
+        builder.column(Column::remainder().at_least(120.0).clip(true))
+    };
     builder
-        .column(Column::exact(84.0))
-        .column(Column::remainder().at_least(120.0).clip(true))
         .header(24.0, |mut row| {
             row.col(|ui| {
                 ui.strong("#");
@@ -712,6 +770,15 @@ fn table_ui(
             row.col(|ui| {
                 ui.strong(lang.pick("Hinweis", "Problem"));
             });
+            if shows_connection {
+                row.col(|ui| {
+                    ui.strong(lang.pick("Ivoris-Verbindung", "Ivoris connection"))
+                        .on_hover_text(lang.pick(
+                            "Aus den Einstellungen (Adresse, Benutzer; Zugangsdaten im Anmeldespeicher des Systems); dort ändern",
+                            "From the settings (address, user; credentials in the system's credential store); change it there",
+                        ));
+                });
+            }
         })
         .body(|body| {
             body.rows(26.0, visible.len(), |mut row| {
@@ -730,7 +797,7 @@ fn table_ui(
                     let mut value = cells.get(column).cloned().unwrap_or_default();
                     row.col(|ui| {
                         let accessible = format!("{name} {}", index + 1);
-                        let changed = match cell_options(table, column, owners) {
+                        let changed = match cell_options(table, column, state, lang) {
                             Some(options) => {
                                 let mut changed = false;
                                 let selected = options
@@ -832,6 +899,27 @@ fn table_ui(
                             .on_hover_text(reasons.join("\n"));
                     }
                 });
+                if shows_connection {
+                    row.col(|ui| {
+                        let key = cells.first().map_or("", |k| k.trim());
+                        match state.connections.iter().find(|c| c.key == key) {
+                            Some(c) => {
+                                ui.label(&c.ivoris_url).on_hover_text(format!(
+                                    "{} {} · {}",
+                                    lang.pick("Benutzer", "User"),
+                                    c.ivoris_user,
+                                    c.name
+                                ));
+                            }
+                            None => {
+                                ui.weak(lang.pick(
+                                    "nicht in den Einstellungen",
+                                    "not in the settings",
+                                ));
+                            }
+                        }
+                    });
+                }
             });
         });
     if let Some(column) = sort_click {
@@ -872,12 +960,20 @@ fn unmapped_ui(
     view: &mut MappingView,
     table: TableName,
     unmapped: &[crate::engine::mapping_ops::UnmappedValue],
+    connections: &[crate::engine::mapping_ops::LocationConnection],
 ) {
     ui.strong(lang.pick("Nicht zugeordnet", "Not mapped"));
-    ui.weak(lang.pick(
-        "Im Ledger gesehen, von keiner Zeile erfasst:",
-        "Seen in the ledger, matched by no row:",
-    ));
+    if table == TableName::Locations {
+        ui.weak(lang.pick(
+            "Eingerichtet oder im Ledger gesehen, ohne Zeile:",
+            "Configured or seen in the ledger, without a row:",
+        ));
+    } else {
+        ui.weak(lang.pick(
+            "Im Ledger gesehen, von keiner Zeile erfasst:",
+            "Seen in the ledger, matched by no row:",
+        ));
+    }
     egui::ScrollArea::vertical()
         .id_salt(("unmapped", table))
         .max_height(ui.available_height().min(320.0))
@@ -903,7 +999,11 @@ fn unmapped_ui(
                             format!("{} {shown}", lang.pick("Hinzufügen", "Add")),
                         )
                     });
-                    ui.label(format!("{shown} ({}×{amount})", lang.number(value.count)));
+                    if value.count > 0 {
+                        ui.label(format!("{shown} ({}×{amount})", lang.number(value.count)));
+                    } else {
+                        ui.label(shown);
+                    }
                     if add.clicked() {
                         let cells = match table {
                             TableName::AppointmentTypes => {
@@ -915,6 +1015,16 @@ fn unmapped_ui(
                                 String::new(),
                             ],
                             TableName::EntryTypes => vec![value.value.clone(), "separat".into()],
+                            // Name and brand as the settings have them, to
+                            // correct here; pipeline and owner to choose.
+                            TableName::Locations => {
+                                let known = connections.iter().find(|c| c.key == value.value);
+                                vec![
+                                    value.value.clone(),
+                                    known.map(|c| c.name.clone()).unwrap_or_default(),
+                                    known.and_then(|c| c.brand.clone()).unwrap_or_default(),
+                                ]
+                            }
                             _ => vec![value.value.clone()],
                         };
                         view.add_row(table, cells);

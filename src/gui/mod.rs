@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub use app::{AppOptions, Panel, SyncApp};
 
 use crate::engine::handle::{EngineSetup, SettingsHome};
+use crate::mapping::TableName;
 use crate::settings::Settings;
 
 /// Why the app could not run.
@@ -47,6 +48,8 @@ pub struct Launch {
     pub settings_file: Result<Settings, String>,
     /// Panel to show first.
     pub panel: Option<Panel>,
+    /// Table the Zuordnung shows first.
+    pub mapping_table: Option<TableName>,
     /// Save a screenshot of the loaded window to this PNG and close.
     pub screenshot: Option<PathBuf>,
     /// The engine's log lines for the Protokoll (see `logging::live_log`).
@@ -74,6 +77,7 @@ pub fn run(launch: Launch) -> Result<(), GuiError> {
         home: launch.home,
         settings_file: launch.settings_file,
         panel: launch.panel,
+        mapping_table: launch.mapping_table,
         screenshot,
         live_log: launch.live_log,
     };

@@ -111,7 +111,11 @@ fn locations_table_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
                 for location in &overview.locations {
                     body.row(22.0, |mut row| {
                         row.col(|ui| {
-                            ui.label(&location.name).on_hover_text(&location.key);
+                            let hover = match &location.brand {
+                                Some(brand) => format!("{} · {brand}", location.key),
+                                None => location.key.clone(),
+                            };
+                            ui.label(&location.name).on_hover_text(hover);
                         });
                         row.col(|ui| health_ui(ui, lang, location.ivoris.as_ref()));
                         let numbers = [

@@ -748,6 +748,16 @@ fn provision_report_ui(ui: &mut egui::Ui, lang: Lang, report: &ProvisionReport) 
         lang.pick("Phasen gefunden", "stages found"),
         detected_text(lang, Some(report.appointments)),
     ));
+    for (label, pipeline) in &report.other_pipelines {
+        ui.label(format!(
+            "{} „{label}“ ({}): {} {} {}",
+            lang.pick("Pipeline", "Pipeline"),
+            lang.pick("Zuordnung › Standorte", "Mapping › Locations"),
+            lang.pick("ID", "id"),
+            pipeline.id,
+            lang.pick("gefunden", "found"),
+        ));
+    }
 }
 
 /// The appointments object as last detected.

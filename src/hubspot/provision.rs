@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::client::{HubSpotClient, ObjectKind};
 use super::error::ClientError;
-use super::wire::{Property, PropertyDefinition, PropertyOptionWire};
+use super::wire::{Pipeline, Property, PropertyDefinition, PropertyOptionWire};
 use crate::settings::{AppointmentsMode, DEFAULT_PIPELINE};
 
 /// Name of the property group the app's properties are listed under.
@@ -66,6 +66,9 @@ pub struct ProvisionSpec {
     pub properties: BTreeMap<ObjectKind, Vec<PropertyDefinition>>,
     /// Label of the deal pipeline the cases go to.
     pub pipeline_label: String,
+    /// Further deal pipelines some locations' cases go to (labels), each
+    /// resolved with the same stage labels.
+    pub other_pipelines: Vec<String>,
     /// Stage labels to resolve to ids.
     pub stage_labels: Vec<String>,
     /// Whether appointment objects are written.
@@ -151,6 +154,7 @@ pub fn default_spec(pipeline_label: &str, appointments: AppointmentsMode) -> Pro
         } else {
             pipeline_label.into()
         },
+        other_pipelines: Vec::new(),
         stage_labels: DEFAULT_STAGE_LABELS.iter().map(|s| (*s).into()).collect(),
         appointments,
     }
@@ -182,11 +186,43 @@ pub struct ProvisionReport {
     pub pipeline_id: String,
     /// Stage label → stage id.
     pub stage_ids: BTreeMap<String, String>,
+    /// The further pipelines of the spec, by label.
+    pub other_pipelines: BTreeMap<String, ResolvedPipeline>,
     /// Whether appointments are written.
     pub appointments: AppointmentsStatus,
 }
 
+/// A further deal pipeline with its stage ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedPipeline {
+    /// Value of a deal's `pipeline`.
+    pub id: String,
+    /// Stage label → stage id.
+    pub stage_ids: BTreeMap<String, String>,
+}
+
 impl ProvisionReport {
+    /// Pipeline id and stage ids of `label`; `None` (the spec's pipeline)
+    /// or a further pipeline of the spec.
+    pub fn pipeline(&self, label: Option<&str>) -> Option<(&str, &BTreeMap<String, String>)> {
+        match label {
+            None => Some((&self.pipeline_id, &self.stage_ids)),
+            Some(label) => self
+                .other_pipelines
+                .get(label)
+                .map(|p| (p.id.as_str(), &p.stage_ids)),
+        }
+    }
+
+    /// Every stage id this report resolved, with its label.
+    pub fn all_stage_ids(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.stage_ids.iter().chain(
+            self.other_pipelines
+                .values()
+                .flat_map(|p| p.stage_ids.iter()),
+        )
+    }
+
     /// Whether this run changed anything in the portal.
     pub fn created_anything(&self) -> bool {
         !self.created_groups.is_empty() || !self.created_properties.is_empty()
@@ -238,7 +274,7 @@ impl ProvisionError {
                 kind_de(*kind)
             ),
             ProvisionError::PipelineMissing { label } => format!(
-                "Die Deal-Pipeline „{label}“ gibt es in HubSpot nicht. Bitte sie in HubSpot anlegen oder in den Einstellungen den richtigen Namen eintragen."
+                "Die Deal-Pipeline „{label}“ gibt es in HubSpot nicht. Bitte sie in HubSpot anlegen oder den richtigen Namen eintragen (Einstellungen bzw. Zuordnung › Standorte)."
             ),
             ProvisionError::StageMissing { pipeline, label } => format!(
                 "Die Pipeline „{pipeline}“ hat keine Phase „{label}“. Bitte die Phase in HubSpot anlegen oder die Zuordnung der Phasen anpassen."
@@ -256,7 +292,7 @@ impl ProvisionError {
                 kind_en(*kind)
             ),
             ProvisionError::PipelineMissing { label } => format!(
-                "The deal pipeline '{label}' does not exist in HubSpot. Create it in HubSpot or enter the right name in the settings."
+                "The deal pipeline '{label}' does not exist in HubSpot. Create it in HubSpot or enter the right name (settings or Mapping › Locations)."
             ),
             ProvisionError::StageMissing { pipeline, label } => format!(
                 "The pipeline '{pipeline}' has no stage '{label}'. Create the stage in HubSpot or adjust the stage mapping."
@@ -324,30 +360,52 @@ pub async fn resolve(
         found_properties: Vec::new(),
         pipeline_id: String::new(),
         stage_ids: BTreeMap::new(),
+        other_pipelines: BTreeMap::new(),
         appointments,
     };
 
-    // The pipeline first: a wrong label is found before anything is created.
+    // The pipelines first: a wrong label is found before anything is created.
     let pipelines = client.pipelines(ObjectKind::Deals).await?;
+    let (id, stage_ids) = resolve_pipeline(&pipelines, &spec.pipeline_label, &spec.stage_labels)?;
+    report.pipeline_id = id;
+    report.stage_ids = stage_ids;
+    for label in &spec.other_pipelines {
+        if *label == spec.pipeline_label || report.other_pipelines.contains_key(label) {
+            continue;
+        }
+        let (id, stage_ids) = resolve_pipeline(&pipelines, label, &spec.stage_labels)?;
+        report
+            .other_pipelines
+            .insert(label.clone(), ResolvedPipeline { id, stage_ids });
+    }
+    Ok(report)
+}
+
+/// The id of the active pipeline `label` and the ids of `stage_labels` in it.
+fn resolve_pipeline(
+    pipelines: &[Pipeline],
+    label: &str,
+    stage_labels: &[String],
+) -> Result<(String, BTreeMap<String, String>), ProvisionError> {
     let pipeline = pipelines
         .iter()
-        .find(|p| !p.archived && p.label == spec.pipeline_label)
+        .find(|p| !p.archived && p.label == label)
         .ok_or_else(|| ProvisionError::PipelineMissing {
-            label: spec.pipeline_label.clone(),
+            label: label.to_owned(),
         })?;
-    for label in &spec.stage_labels {
+    let mut stage_ids = BTreeMap::new();
+    for stage_label in stage_labels {
         let stage = pipeline
             .stages
             .iter()
-            .find(|s| !s.archived && &s.label == label)
+            .find(|s| !s.archived && &s.label == stage_label)
             .ok_or_else(|| ProvisionError::StageMissing {
                 pipeline: pipeline.label.clone(),
-                label: label.clone(),
+                label: stage_label.clone(),
             })?;
-        report.stage_ids.insert(label.clone(), stage.id.clone());
+        stage_ids.insert(stage_label.clone(), stage.id.clone());
     }
-    report.pipeline_id = pipeline.id.clone();
-    Ok(report)
+    Ok((pipeline.id.clone(), stage_ids))
 }
 
 async fn provision_kind(

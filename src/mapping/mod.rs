@@ -422,13 +422,25 @@ pub struct FieldRule {
 }
 
 /// One row of the location table: the business side of a location. The
-/// connection (Ivoris address, user) and the display name live in the
-/// settings (`[[location]]`), one place per fact; this row says who owns
-/// the location's deals in HubSpot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// row's key references the Ivoris connection of the same key in the
+/// settings (`[[location]]`: address, user; credentials in the OS store),
+/// which stays there because it needs secrets. Name and brand given here
+/// are what staff see; left empty, the settings' name is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LocationRule {
-    /// Location key as in the settings (`magdeburg`).
+    /// Location key as in the settings (`magdeburg`); also the reference
+    /// to the location's Ivoris connection.
     pub key: String,
+    /// Name shown to staff; `None` keeps the settings' name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Brand the practice operates under; `None` keeps the settings' brand.
+    #[serde(default)]
+    pub brand: Option<String>,
+    /// Label of the HubSpot deal pipeline this location's cases go to;
+    /// `None` uses the pipeline of the settings.
+    #[serde(default)]
+    pub pipeline: Option<String>,
     /// HubSpot owner id given to every deal of the location
     /// (`hubspot_owner_id`); `None` leaves the owner to HubSpot.
     pub owner_id: Option<String>,
@@ -454,8 +466,8 @@ pub struct Mapping {
     pub entry_types: Vec<EntryTypeRule>,
     /// Patient field → HubSpot contact property.
     pub contact_fields: Vec<FieldRule>,
-    /// Location key → deal owner; versions saved before the table existed
-    /// read as empty.
+    /// Location key → name, brand, pipeline, deal owner; versions saved
+    /// before the table existed read as empty.
     #[serde(default)]
     pub locations: Vec<LocationRule>,
 }
@@ -577,14 +589,32 @@ impl Mapping {
             .map_or(Category::Unklassifiziert, |rule| rule.category)
     }
 
-    /// The HubSpot owner of a location's deals, if the table names one.
-    pub fn deal_owner(&self, location: &str) -> Option<&str> {
+    /// The row of a location, if the table has one.
+    pub fn location(&self, location: &str) -> Option<&LocationRule> {
         self.locations
             .iter()
             .find(|rule| rule.key.trim() == location)
-            .and_then(|rule| rule.owner_id.as_deref())
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
+    }
+
+    /// The HubSpot owner of a location's deals, if the table names one.
+    pub fn deal_owner(&self, location: &str) -> Option<&str> {
+        filled(self.location(location)?.owner_id.as_deref())
+    }
+
+    /// The HubSpot pipeline label of a location's deals, if the table names
+    /// one (else the settings' pipeline applies).
+    pub fn location_pipeline(&self, location: &str) -> Option<&str> {
+        filled(self.location(location)?.pipeline.as_deref())
+    }
+
+    /// The name staff see for a location, if the table names one.
+    pub fn location_name(&self, location: &str) -> Option<&str> {
+        filled(self.location(location)?.name.as_deref())
+    }
+
+    /// The brand of a location, if the table names one.
+    pub fn location_brand(&self, location: &str) -> Option<&str> {
+        filled(self.location(location)?.brand.as_deref())
     }
 
     /// The entry-type row of an Ivoris entry type, if any.
@@ -600,4 +630,9 @@ impl Mapping {
     pub fn validate(&self) -> Vec<Problem> {
         validate::validate(self, &RowLines::default())
     }
+}
+
+/// A trimmed cell that says something.
+fn filled(cell: Option<&str>) -> Option<&str> {
+    cell.map(str::trim).filter(|text| !text.is_empty())
 }

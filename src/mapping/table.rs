@@ -34,7 +34,7 @@ pub struct CsvTables {
     pub entry_types: String,
     /// `contact_fields.csv`: Patientenfeld; HubSpot-Eigenschaft; Personenbezogen; Aktiv.
     pub contact_fields: String,
-    /// `locations.csv`: Standort; Deal-Owner (HubSpot-Id).
+    /// `locations.csv`: Standort; Name; Marke; HubSpot-Pipeline; Deal-Owner (HubSpot-Id).
     pub locations: String,
 }
 
@@ -161,11 +161,22 @@ pub fn columns(table: TableName) -> &'static [ColumnSpec] {
         ),
         col("Aktiv", &["Senden", "Enabled", "Active"], true),
     ];
-    const LOCATIONS: [ColumnSpec; 2] = [
+    const LOCATIONS: [ColumnSpec; 5] = [
         col(
             "Standort",
             &["Standortschlüssel", "Location", "Key", "Praxis"],
             true,
+        ),
+        col(
+            "Name",
+            &["Standortname", "Praxisname", "Location name"],
+            false,
+        ),
+        col("Marke", &["Brand", "Praxismarke"], false),
+        col(
+            "HubSpot-Pipeline",
+            &["Pipeline", "Deal-Pipeline", "HubSpot pipeline"],
+            false,
         ),
         col(
             "Deal-Owner (HubSpot-Id)",
@@ -386,11 +397,19 @@ fn read_row(reader: &mut Reader<'_>, row: &CsvRow, mapping: &mut Mapping) -> boo
             let Some(key) = reader.required(row, 0) else {
                 return false;
             };
-            let owner = Some(reader.cell(row, 1)).filter(|id| !id.is_empty());
-            mapping.locations.push(LocationRule {
+            let optional = |index: usize| {
+                Some(reader.cell(row, index))
+                    .filter(|cell| !cell.is_empty())
+                    .map(str::to_owned)
+            };
+            let rule = LocationRule {
                 key: key.to_owned(),
-                owner_id: owner.map(str::to_owned),
-            });
+                name: optional(1),
+                brand: optional(2),
+                pipeline: optional(3),
+                owner_id: optional(4),
+            };
+            mapping.locations.push(rule);
         }
         TableName::AppointmentTypes => {
             let allowed = AppointmentKind::ALL.map(AppointmentKind::label).join(", ");
@@ -521,7 +540,15 @@ pub fn table_rows(mapping: &Mapping, table: TableName) -> Vec<Vec<String>> {
         TableName::Locations => mapping
             .locations
             .iter()
-            .map(|r| vec![r.key.clone(), r.owner_id.clone().unwrap_or_default()])
+            .map(|r| {
+                vec![
+                    r.key.clone(),
+                    r.name.clone().unwrap_or_default(),
+                    r.brand.clone().unwrap_or_default(),
+                    r.pipeline.clone().unwrap_or_default(),
+                    r.owner_id.clone().unwrap_or_default(),
+                ]
+            })
             .collect(),
         TableName::AppointmentTypes => mapping
             .appointment_types

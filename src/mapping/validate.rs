@@ -425,3 +425,69 @@ pub fn check_stage_labels(mapping: &Mapping, pipeline_labels: &[String]) -> Vec<
         })
         .collect()
 }
+
+/// Checks the pipelines of the location table against the deal pipelines
+/// HubSpot has (label → stage labels, read by the engine): a location whose
+/// pipeline is missing, or lacks a stage the stage table names, would stop
+/// every sync, so it is reported at its row before the mapping is saved.
+pub fn check_location_pipelines(
+    mapping: &Mapping,
+    pipelines: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Vec<Problem> {
+    let lines = RowLines::default();
+    let table = TableName::Locations;
+    let column = "HubSpot-Pipeline";
+    let mut problems = Vec::new();
+    for (index, rule) in mapping.locations.iter().enumerate() {
+        let Some(pipeline) = rule.pipeline.as_deref().map(str::trim) else {
+            continue;
+        };
+        if pipeline.is_empty() {
+            continue;
+        }
+        let line = lines.line(table, index);
+        let Some(stages) = pipelines.get(pipeline) else {
+            let present: Vec<&str> = pipelines.keys().map(String::as_str).collect();
+            problems.push(
+                Problem::new(
+                    table,
+                    line,
+                    format!(
+                        "HubSpot hat keine Deal-Pipeline „{pipeline}“ (vorhanden: {})",
+                        present.join(", ")
+                    ),
+                    format!(
+                        "HubSpot has no deal pipeline \"{pipeline}\" (present: {})",
+                        present.join(", ")
+                    ),
+                )
+                .in_column(column),
+            );
+            continue;
+        };
+        let missing: Vec<&str> = Stage::ALL
+            .iter()
+            .filter_map(|stage| mapping.stage_label(*stage))
+            .map(str::trim)
+            .filter(|label| !label.is_empty() && !stages.iter().any(|s| s == label))
+            .collect();
+        if !missing.is_empty() {
+            problems.push(
+                Problem::new(
+                    table,
+                    line,
+                    format!(
+                        "Der Pipeline „{pipeline}“ fehlen Phasen der Phasen-Tabelle: {}",
+                        missing.join(", ")
+                    ),
+                    format!(
+                        "the pipeline \"{pipeline}\" lacks stages of the stage table: {}",
+                        missing.join(", ")
+                    ),
+                )
+                .in_column(column),
+            );
+        }
+    }
+    problems
+}

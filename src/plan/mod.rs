@@ -17,8 +17,8 @@ pub mod stage;
 pub use case::{Assignment, Case, CaseEntries, Decision, PatientCases, UnassignedReason, assign};
 pub use facts::{AppointmentFacts, EntryFacts, PatientFacts};
 pub use properties::{
-    DealContext, PropertySet, StageIds, appointment_properties, berlin_instant, contact_properties,
-    deal_properties, hubspot_date, hubspot_datetime,
+    DealContext, LocationStages, PropertySet, StageIds, appointment_properties, berlin_instant,
+    contact_properties, deal_properties, hubspot_date, hubspot_datetime,
 };
 pub use revenue::{RevenueByCategory, format_cents, revenue};
 pub use stage::{LossReason, StageOutcome, derive_stage, derive_stages, derive_stages_by_span};

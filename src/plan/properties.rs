@@ -101,6 +101,31 @@ impl StageIds {
     }
 }
 
+/// Stage ids per location: the settings' pipeline, and another pipeline for
+/// locations whose row in the location table names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationStages {
+    /// Ids in the settings' pipeline.
+    pub default: StageIds,
+    /// Location key → ids in the location's own pipeline.
+    pub by_location: std::collections::BTreeMap<String, StageIds>,
+}
+
+impl LocationStages {
+    /// Every location in the same pipeline.
+    pub fn uniform(ids: StageIds) -> LocationStages {
+        LocationStages {
+            default: ids,
+            by_location: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// The ids a location's deals use.
+    pub fn of(&self, location: &str) -> &StageIds {
+        self.by_location.get(location).unwrap_or(&self.default)
+    }
+}
+
 /// `<location>:<patient Id>`, the contact's unique key.
 pub fn patient_key(location: &str, patient_id: &str) -> String {
     format!("{location}:{patient_id}")

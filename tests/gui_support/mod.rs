@@ -31,6 +31,7 @@ pub fn app_harness(
                     home: None,
                     settings_file: Ok(Settings::default()),
                     panel: Some(panel),
+                    mapping_table: None,
                     screenshot: None,
                     live_log,
                 },

@@ -235,6 +235,31 @@ impl HubSpotSim {
         Ok(id.to_string())
     }
 
+    /// Adds a deal pipeline as a portal admin would in HubSpot's settings
+    /// (the API of the app only reads pipelines): `stages` are labels,
+    /// open ones first, the last two closed (won, lost). Returns the id.
+    pub fn seed_pipeline(&self, label: &str, stages: &[&str]) -> String {
+        let mut store = lock(&self.store);
+        let id = store.next_pipeline_id();
+        let count = stages.len();
+        let stages = stages
+            .iter()
+            .enumerate()
+            .map(|(at, stage_label)| model::Stage {
+                id: format!("{id}{at:02}"),
+                label: (*stage_label).to_string(),
+                probability: if at + 1 == count { "0.0" } else { "0.5" },
+                closed: at + 2 >= count,
+            })
+            .collect();
+        store.pipelines.push(model::Pipeline {
+            id: id.clone(),
+            label: label.to_string(),
+            stages,
+        });
+        id
+    }
+
     /// Associates two existing records (both directions), bypassing HTTP.
     pub fn seed_association(
         &self,

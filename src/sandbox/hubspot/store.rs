@@ -500,6 +500,12 @@ impl Store {
         }
     }
 
+    /// An id for a further pipeline, numeric like HubSpot's.
+    pub fn next_pipeline_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("9{}", self.next_id)
+    }
+
     pub fn of(&self, object_type: ObjectType) -> &TypeStore {
         &self.types[object_type.index()]
     }
