@@ -25,7 +25,7 @@ use crate::mapping::table::{
     DraftTables, FileImport, choices, draft_of, header, mapping_from_draft,
 };
 use crate::mapping::validate::check_stage_labels;
-use crate::mapping::{Mapping, Problem, TableName};
+use crate::mapping::{Mapping, Problem, Severity, TableName};
 
 use super::app::{Intent, Model, Notice, Panel};
 use super::file_dialog::Pick;
@@ -365,11 +365,23 @@ impl MappingView {
     }
 }
 
-/// A problem's reason in the chosen language.
-fn reason(lang: Lang, problem: &Problem) -> &str {
-    match lang {
+/// A problem's reason in the chosen language; a warning says so.
+fn reason(lang: Lang, problem: &Problem) -> String {
+    let text = match lang {
         Lang::De => &problem.reason_de,
         Lang::En => &problem.reason_en,
+    };
+    match problem.severity {
+        Severity::Error => text.clone(),
+        Severity::Warning => format!("{} {text}", lang.pick("Hinweis:", "Warning:")),
+    }
+}
+
+/// The colour a problem is shown in: errors block saving, warnings do not.
+fn problem_color(ui: &egui::Ui, problem: &Problem) -> egui::Color32 {
+    match problem.severity {
+        Severity::Error => ui.visuals().error_fg_color,
+        Severity::Warning => ui.visuals().warn_fg_color,
     }
 }
 
@@ -420,12 +432,31 @@ pub fn mapping_ui(ui: &mut egui::Ui, model: &Model, view: &mut MappingView) -> V
     ui.add_space(4.0);
     ui.horizontal_wrapped(|ui| {
         for table in TableName::ALL {
-            let errors = checked.problems.iter().filter(|p| p.table == table).count();
-            let title = if errors > 0 {
-                format!("{} ({errors})", table_title(lang, table))
-            } else {
-                table_title(lang, table).to_owned()
+            let count = |severity: Severity| {
+                checked
+                    .problems
+                    .iter()
+                    .filter(|p| p.table == table && p.severity == severity)
+                    .count() as u64
             };
+            let mut title = table_title(lang, table).to_owned();
+            let errors = count(Severity::Error);
+            if errors > 0 {
+                title.push_str(&format!(" ({})", lang.number(errors)));
+            }
+            let warnings = count(Severity::Warning);
+            if warnings > 0 {
+                title.push_str(&format!(
+                    " ({} {})",
+                    lang.number(warnings),
+                    match (lang, warnings) {
+                        (Lang::De, 1) => "Hinweis",
+                        (Lang::De, _) => "Hinweise",
+                        (Lang::En, 1) => "warning",
+                        (Lang::En, _) => "warnings",
+                    }
+                ));
+            }
             if ui.selectable_label(view.table() == table, title).clicked() {
                 view.table = Some(table);
                 view.sort = None;
@@ -658,7 +689,6 @@ fn table_ui(
     let names = header(table);
     let visible = visible_rows(view, table);
     let sorted = view.sort.is_some();
-    let bad = ui.visuals().error_fg_color;
     let mut action = None;
     let mut edit: Option<(usize, usize, String)> = None;
     let mut sort_click = None;
@@ -710,7 +740,7 @@ fn table_ui(
                 ui.strong(lang.pick("Zeile", "Row"));
             });
             row.col(|ui| {
-                ui.strong(lang.pick("Hinweis", "Problem"));
+                ui.strong(lang.pick("Meldung", "Message"));
             });
         })
         .body(|body| {
@@ -822,13 +852,11 @@ fn table_ui(
                     });
                 });
                 row.col(|ui| {
-                    let reasons: Vec<String> = problems
-                        .iter()
-                        .filter(|p| p.row == line)
-                        .map(|p| reason(lang, p).to_owned())
-                        .collect();
-                    if !reasons.is_empty() {
-                        ui.colored_label(bad, reasons.join(" · "))
+                    let here: Vec<&&Problem> = problems.iter().filter(|p| p.row == line).collect();
+                    // An error outweighs a warning of the same row.
+                    if let Some(worst) = here.iter().min_by_key(|p| p.severity) {
+                        let reasons: Vec<String> = here.iter().map(|p| reason(lang, p)).collect();
+                        ui.colored_label(problem_color(ui, worst), reasons.join(" · "))
                             .on_hover_text(reasons.join("\n"));
                     }
                 });
@@ -938,10 +966,9 @@ fn problems_ui(ui: &mut egui::Ui, lang: Lang, problems: &[Problem], shown: Table
     if whole.is_empty() {
         return;
     }
-    let bad = ui.visuals().error_fg_color;
     for problem in whole.iter().take(4) {
         ui.colored_label(
-            bad,
+            problem_color(ui, problem),
             format!(
                 "{}{}: {}",
                 table_title(lang, problem.table),
@@ -977,13 +1004,14 @@ fn save_ui(
                 .desired_width(320.0),
         )
         .labelled_by(label.id);
-        let can_save =
-            changed && checked.problems.is_empty() && !view.comment.trim().is_empty() && !busy;
+        // Warnings are shown but never block saving.
+        let errors = checked.problems.iter().any(Problem::is_error);
+        let can_save = changed && !errors && !view.comment.trim().is_empty() && !busy;
         let save = ui
             .add_enabled(can_save, egui::Button::new(lang.pick("Speichern", "Save")))
             .on_disabled_hover_text(if !changed {
                 lang.pick("Nichts geändert", "Nothing changed")
-            } else if !checked.problems.is_empty() {
+            } else if errors {
                 lang.pick(
                     "Erst die markierten Zeilen korrigieren",
                     "Fix the marked rows first",
@@ -1298,7 +1326,7 @@ fn import_ui(
                 .show(ui, |ui| {
                     for problem in &table.problems {
                         ui.colored_label(
-                            ui.visuals().error_fg_color,
+                            problem_color(ui, problem),
                             format!(
                                 "{} {}{}: {}",
                                 lang.pick("Zeile", "Line"),
