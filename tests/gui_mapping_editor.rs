@@ -1,7 +1,8 @@
 //! The Zuordnung editor on its own (no engine): a value the ledger saw but
 //! no row maps becomes a prefilled row in one click, the empty category is
-//! marked inline, undo and redo step through the edits, and the filter
-//! finds the row to complete.
+//! marked inline, undo and redo step through the edits, the filter
+//! finds the row to complete, and a sorted view becomes the row order in
+//! one undoable step.
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -114,4 +115,42 @@ fn an_unmapped_code_becomes_a_row_undo_redo_and_completing_it() {
     harness.get_by_label("Rückgängig").click();
     harness.run_steps(2);
     assert_eq!(categories(&harness)[shipped][2], "Diagnostik");
+}
+
+#[test]
+fn the_sorted_view_becomes_the_row_order_in_one_undoable_step() {
+    let mut harness = editor();
+    harness.run_steps(3);
+    let shipped = categories(&harness);
+    // Moving rows is for the table order; the sorted view offers to become it.
+    assert!(
+        harness
+            .query_by_label("Sortierung als Reihenfolge übernehmen")
+            .is_none()
+    );
+    harness.get_by_label("Muster").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().view.sort, Some((1, true)));
+    assert_eq!(
+        categories(&harness),
+        shipped,
+        "sorting only changes the view"
+    );
+
+    harness
+        .get_by_label("Sortierung als Reihenfolge übernehmen")
+        .click();
+    harness.run_steps(2);
+    let mut expected = shipped.clone();
+    expected.sort_by_key(|row| row[1].to_lowercase());
+    assert_eq!(categories(&harness), expected);
+    assert_ne!(categories(&harness), shipped);
+    assert_eq!(harness.state().view.sort, None);
+
+    harness.get_by_label("Rückgängig").click();
+    harness.run_steps(2);
+    assert_eq!(categories(&harness), shipped, "one undo restores the order");
+    harness.get_by_label("Wiederholen").click();
+    harness.run_steps(2);
+    assert_eq!(categories(&harness), expected);
 }

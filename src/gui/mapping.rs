@@ -6,8 +6,11 @@
 //! are the ones an import of the same rows would report, with the same
 //! row numbers. Tables are virtualised (`egui_extras`); rows can be added,
 //! edited, deleted, moved (order matters for the first-match category
-//! table), sorted and filtered for viewing, and every edit can be undone
-//! within the session.
+//! table), sorted and filtered for viewing — a sorted view of the category
+//! table can be taken as its row order in one step — and every edit can be
+//! undone within the session. Warnings (a category row partly overlapped
+//! by an earlier one) are shown like errors in the warning colour but do
+//! not block saving.
 //!
 //! Saving makes a new version; the engine then computes the re-apply
 //! preview, and only „Bestätigen“ puts the version in force and queues the
@@ -331,6 +334,26 @@ impl MappingView {
         self.draft.entry(table).or_default()
     }
 
+    /// Makes the view's sort the table's row order, as one undoable edit,
+    /// and clears the sort (rows can then be moved one by one again). Every
+    /// row is reordered, also those a filter hides.
+    pub fn take_sorted_order(&mut self) {
+        let Some((column, ascending)) = self.sort else {
+            return;
+        };
+        let table = self.table();
+        let rows = self.draft.get(&table).map_or(&[][..], Vec::as_slice);
+        let reordered: Vec<Vec<String>> = sorted_order(rows, column, ascending)
+            .into_iter()
+            .map(|i| rows[i].clone())
+            .collect();
+        if reordered.as_slice() != rows {
+            self.before_edit(None);
+            *self.rows_mut(table) = reordered;
+        }
+        self.sort = None;
+    }
+
     /// Adds a row (prefilled, or empty) at the end of a table.
     pub fn add_row(&mut self, table: TableName, cells: Vec<String>) {
         self.before_edit(None);
@@ -611,8 +634,25 @@ fn toolbar_ui(ui: &mut egui::Ui, lang: Lang, view: &mut MappingView) {
         {
             view.sort = None;
         }
+        // Where the order decides (first match wins), the sorted view can
+        // become the order in one step instead of many moves.
+        if view.sort.is_some()
+            && first_match(table)
+            && ui
+                .button(lang.pick(
+                    "Sortierung als Reihenfolge übernehmen",
+                    "Use sorted order as row order",
+                ))
+                .on_hover_text(lang.pick(
+                    "Alle Zeilen (auch ausgefilterte) in dieser Sortierung speichern; rückgängig machbar",
+                    "Put every row (also filtered-out ones) in this sorted order; can be undone",
+                ))
+                .clicked()
+        {
+            view.take_sorted_order();
+        }
     });
-    if view.table() == TableName::TreatmentCategories {
+    if first_match(view.table()) {
         ui.weak(lang.pick(
             "Reihenfolge zählt: die erste passende Zeile bestimmt die Kategorie.",
             "Order matters: the first matching row decides the category.",
@@ -620,23 +660,40 @@ fn toolbar_ui(ui: &mut egui::Ui, lang: Lang, view: &mut MappingView) {
     }
 }
 
+/// Whether the table's row order decides the result (first match wins).
+fn first_match(table: TableName) -> bool {
+    table == TableName::TreatmentCategories
+}
+
+/// Every row index in the order of one column (case-insensitive); equal
+/// cells keep their table order.
+fn sorted_order(rows: &[Vec<String>], column: usize, ascending: bool) -> Vec<usize> {
+    let keys: Vec<Option<String>> = rows
+        .iter()
+        .map(|row| row.get(column).map(|c| c.to_lowercase()))
+        .collect();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| {
+        let order = keys[a].cmp(&keys[b]);
+        if ascending { order } else { order.reverse() }
+    });
+    order
+}
+
 /// Row indices in view order (filtered, maybe sorted).
 fn visible_rows(view: &MappingView, table: TableName) -> Vec<usize> {
     let rows = view.draft.get(&table).map_or(&[][..], Vec::as_slice);
     let needle = view.filter.trim().to_lowercase();
-    let mut visible: Vec<usize> = (0..rows.len())
+    let order = match view.sort {
+        Some((column, ascending)) => sorted_order(rows, column, ascending),
+        None => (0..rows.len()).collect(),
+    };
+    order
+        .into_iter()
         .filter(|&i| {
             needle.is_empty() || rows[i].iter().any(|c| c.to_lowercase().contains(&needle))
         })
-        .collect();
-    if let Some((column, ascending)) = view.sort {
-        visible.sort_by(|&a, &b| {
-            let key = |i: usize| rows[i].get(column).map(|c| c.to_lowercase());
-            let order = key(a).cmp(&key(b));
-            if ascending { order } else { order.reverse() }
-        });
-    }
-    visible
+        .collect()
 }
 
 /// The values a cell may take with what is shown for each, or `None` for
