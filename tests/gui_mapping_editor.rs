@@ -154,3 +154,51 @@ fn the_sorted_view_becomes_the_row_order_in_one_undoable_step() {
     harness.run_steps(2);
     assert_eq!(categories(&harness), expected);
 }
+
+/// Whether the button with this label can be clicked.
+fn enabled(harness: &Harness<'_, Editor>, label: &str) -> bool {
+    use egui_kittest::kittest::NodeT;
+    !harness.get_by_label(label).accesskit_node().is_disabled()
+}
+
+#[test]
+fn an_overlap_warning_is_shown_and_does_not_block_saving_an_error_does() {
+    let mut harness = editor();
+    harness.run_steps(3);
+    // GOZ 2100-2120 stay with the earlier filling row: a warning.
+    harness.state_mut().view.add_row(
+        TableName::TreatmentCategories,
+        vec!["GOZ".into(), "2100-2200".into(), "Chirurgie".into()],
+    );
+    // The new row is the last; the filter brings it into view.
+    harness.state_mut().view.filter = "2100-2200".into();
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_all_by_label_contains("Hinweis: „GOZ 2100-2200“ überschneidet sich")
+            .count()
+            >= 1
+    );
+    assert!(
+        harness
+            .query_by_label("Behandlungskategorien (1 Hinweis)")
+            .is_some()
+    );
+    harness.get_by_label("Kommentar:").focus();
+    harness.run_steps(1);
+    harness
+        .get_by_label("Kommentar:")
+        .type_text("Chirurgie ab 2100");
+    harness.run_steps(2);
+    assert!(enabled(&harness, "Speichern"), "a warning does not block");
+
+    // A row the filling row takes completely can never match: an error.
+    harness.state_mut().view.add_row(
+        TableName::TreatmentCategories,
+        vec!["GOZ".into(), "2060".into(), "Endodontie".into()],
+    );
+    harness.state_mut().view.filter = "2060".into();
+    harness.run_steps(3);
+    assert!(harness.query_all_by_label_contains("greift nie").count() >= 1);
+    assert!(!enabled(&harness, "Speichern"), "an error blocks");
+}
