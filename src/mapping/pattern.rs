@@ -457,8 +457,9 @@ fn prefix_meets_range(prefix: &str, low: &CodeParts, high: &CodeParts) -> bool {
     };
     if !letters.is_empty() {
         // The number is complete; the letters after it start with `letters`.
-        // The least such suffix is `letters` itself; above the lower bound
-        // only the lower bound's suffix can be the least one.
+        // The least such suffix is `letters` itself; if that is below the
+        // lower bound, the least one at or above it is the bound's suffix
+        // (when it starts with `letters`) or there is none.
         let code = |suffix: &str| format!("{}{digits}{suffix}", low.prefix);
         return range.matches(&code(letters))
             || (low.suffix.starts_with(letters) && range.matches(&code(&low.suffix)));
