@@ -1,7 +1,8 @@
 //! The sync benchmark: one location of the `large` sandbox synced end to end
 //! into the simulated HubSpot under Professional rate limits (190 calls per
-//! 10 s), no faults, then synced again without changes. Alongside, the pure
-//! planning rules are timed over the same location's facts in memory.
+//! 10 s), no faults, then synced again without changes, then a corrected
+//! mapping is previewed, confirmed and synced. Alongside, the pure planning
+//! rules are timed over the same location's facts in memory.
 //!
 //! Run with `cargo bench --bench sync`. It prints a table of every number
 //! with its target and PASS/FAIL; the run takes a few minutes because the
@@ -12,11 +13,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
+use ivoris_hubspot_sync::engine::reapply::{confirm, preview};
 use ivoris_hubspot_sync::engine::run::{
     Credentials, Progress, SyncEnvironment, SyncRequest, SyncSummary, sync,
 };
 use ivoris_hubspot_sync::hubspot::Tier;
-use ivoris_hubspot_sync::mapping::Mapping;
+use ivoris_hubspot_sync::ledger::Ledger;
+use ivoris_hubspot_sync::mapping::store::save_version;
+use ivoris_hubspot_sync::mapping::{Category, Mapping};
 use ivoris_hubspot_sync::plan::properties::{appointment_key, patient_key};
 use ivoris_hubspot_sync::plan::{
     AppointmentFacts, DealContext, EntryFacts, PatientCases, PatientFacts, StageIds,
@@ -244,6 +248,51 @@ async fn run(rows: &mut Vec<Row>) {
         format!("{resync:.2} s"),
         "<= 5 s",
         Some(resync <= MAX_RESYNC_SECONDS),
+    ));
+
+    // A corrected mapping re-applied: every filling counts as
+    // endodontics. The preview plans the location twice in rolled-back
+    // transactions; confirming queues the changed deals; the next sync
+    // sends exactly those.
+    let mut corrected = Mapping::defaults();
+    for rule in &mut corrected.categories {
+        if rule.category == Category::Fuellung {
+            rule.category = Category::Endodontie;
+        }
+    }
+    let version = {
+        let mut ledger = Ledger::open(&env.ledger_path).expect("ledger");
+        save_version(&mut ledger, &corrected, "bench", "Füllung → Endodontie").expect("save")
+    };
+    let started = Instant::now();
+    let shown = preview(&env, version).await.expect("preview");
+    let preview_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let confirmed = confirm(&env, version, "bench").await.expect("confirm");
+    let confirm_secs = started.elapsed().as_secs_f64();
+    let queued: u64 = confirmed.queued.values().sum();
+    sandbox.hubspot.reset_counters();
+    let applied = run_sync(&env, &request).await;
+    rows.push(row(
+        "re-apply preview (category change)",
+        format!(
+            "{preview_secs:.2} s for {} deals: {} change category, {} revenue; {} to write",
+            shown.deals,
+            shown.category_changes,
+            shown.revenue_changes,
+            shown.total_to_write()
+        ),
+        "report",
+        None,
+    ));
+    rows.push(row(
+        "re-apply confirm, then sync",
+        format!(
+            "{confirm_secs:.2} s, {queued} queued; sync wrote {} records",
+            applied.counts.written
+        ),
+        "= preview",
+        Some(queued == shown.total_to_write() && applied.counts.written == queued),
     ));
 
     // The pure planning rules over the same location, in memory: on one

@@ -176,3 +176,55 @@ fn an_unknown_file_is_refused_and_a_missing_argument_is_a_usage_error() {
         Some(2)
     );
 }
+
+#[test]
+fn an_overlapping_row_is_a_warning_and_imports_a_shadowed_row_does_not() {
+    let data = tempfile::tempdir().expect("dir");
+    let file = data.path().join("treatment_categories.csv");
+    std::fs::write(
+        &file,
+        "Katalog;Muster;Kategorie\nGOZ;2000-2120;Füllung\nGOZ;2100-2200;Prothetik\n",
+    )
+    .expect("write");
+    let file_text = file.to_str().expect("utf-8");
+    let out = run(data.path(), &["mapping", "import", file_text]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains("Zeile 3: Hinweis:"), "{text}");
+    assert!(text.contains("warning:"), "{text}");
+    assert!(text.contains("Version 1"), "{text}");
+
+    // Dropping invalid rows drops nothing here: a warning is not invalid.
+    std::fs::write(
+        &file,
+        "Katalog;Muster;Kategorie\nGOZ;2000-2120;Füllung\nGOZ;2100-2200;Chirurgie\n",
+    )
+    .expect("write");
+    let out = run(
+        data.path(),
+        &["mapping", "import", file_text, "--drop-invalid"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let export = data.path().join("export");
+    run(
+        data.path(),
+        &["mapping", "export", export.to_str().expect("utf-8")],
+    );
+    let categories =
+        std::fs::read_to_string(export.join("treatment_categories.csv")).expect("categories");
+    assert!(
+        categories.contains("GOZ;2100-2200;Chirurgie"),
+        "{categories}"
+    );
+
+    std::fs::write(
+        &file,
+        "Katalog;Muster;Kategorie\nGOZ;2000-2200;Füllung\nGOZ;2100-2120;Prothetik\n",
+    )
+    .expect("write");
+    let out = run(data.path(), &["mapping", "import", file_text]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains("greift nie"), "{text}");
+    assert!(text.contains("Nichts übernommen"), "{text}");
+}

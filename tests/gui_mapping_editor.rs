@@ -1,7 +1,8 @@
 //! The Zuordnung editor on its own (no engine): a value the ledger saw but
 //! no row maps becomes a prefilled row in one click, the empty category is
-//! marked inline, undo and redo step through the edits, and the filter
-//! finds the row to complete.
+//! marked inline, undo and redo step through the edits, the filter
+//! finds the row to complete, and a sorted view becomes the row order in
+//! one undoable step.
 
 use std::collections::BTreeMap;
 
@@ -210,4 +211,90 @@ fn a_location_row_is_prefilled_from_the_settings_and_its_pipeline_is_checked() {
         parsed.mapping.location_name("halle"),
         Some("Zahnarztpraxis Halle")
     );
+}
+
+#[test]
+fn the_sorted_view_becomes_the_row_order_in_one_undoable_step() {
+    let mut harness = editor();
+    harness.run_steps(3);
+    let shipped = categories(&harness);
+    // Moving rows is for the table order; the sorted view offers to become it.
+    assert!(
+        harness
+            .query_by_label("Sortierung als Reihenfolge übernehmen")
+            .is_none()
+    );
+    harness.get_by_label("Muster").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().view.sort, Some((1, true)));
+    assert_eq!(
+        categories(&harness),
+        shipped,
+        "sorting only changes the view"
+    );
+
+    harness
+        .get_by_label("Sortierung als Reihenfolge übernehmen")
+        .click();
+    harness.run_steps(2);
+    let mut expected = shipped.clone();
+    expected.sort_by_key(|row| row[1].to_lowercase());
+    assert_eq!(categories(&harness), expected);
+    assert_ne!(categories(&harness), shipped);
+    assert_eq!(harness.state().view.sort, None);
+
+    harness.get_by_label("Rückgängig").click();
+    harness.run_steps(2);
+    assert_eq!(categories(&harness), shipped, "one undo restores the order");
+    harness.get_by_label("Wiederholen").click();
+    harness.run_steps(2);
+    assert_eq!(categories(&harness), expected);
+}
+
+/// Whether the button with this label can be clicked.
+fn enabled(harness: &Harness<'_, Editor>, label: &str) -> bool {
+    use egui_kittest::kittest::NodeT;
+    !harness.get_by_label(label).accesskit_node().is_disabled()
+}
+
+#[test]
+fn an_overlap_warning_is_shown_and_does_not_block_saving_an_error_does() {
+    let mut harness = editor();
+    harness.run_steps(3);
+    // GOZ 2100-2120 stay with the earlier filling row: a warning.
+    harness.state_mut().view.add_row(
+        TableName::TreatmentCategories,
+        vec!["GOZ".into(), "2100-2200".into(), "Chirurgie".into()],
+    );
+    // The new row is the last; the filter brings it into view.
+    harness.state_mut().view.filter = "2100-2200".into();
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_all_by_label_contains("Hinweis: „GOZ 2100-2200“ überschneidet sich")
+            .count()
+            >= 1
+    );
+    assert!(
+        harness
+            .query_by_label("Behandlungskategorien (1 Hinweis)")
+            .is_some()
+    );
+    harness.get_by_label("Kommentar:").focus();
+    harness.run_steps(1);
+    harness
+        .get_by_label("Kommentar:")
+        .type_text("Chirurgie ab 2100");
+    harness.run_steps(2);
+    assert!(enabled(&harness, "Speichern"), "a warning does not block");
+
+    // A row the filling row takes completely can never match: an error.
+    harness.state_mut().view.add_row(
+        TableName::TreatmentCategories,
+        vec!["GOZ".into(), "2060".into(), "Endodontie".into()],
+    );
+    harness.state_mut().view.filter = "2060".into();
+    harness.run_steps(3);
+    assert!(harness.query_all_by_label_contains("greift nie").count() >= 1);
+    assert!(!enabled(&harness, "Speichern"), "an error blocks");
 }

@@ -13,7 +13,7 @@ use ivoris_hubspot_sync::mapping::store::{
 };
 use ivoris_hubspot_sync::mapping::table::{detect_table, export_table, import_file, import_table};
 use ivoris_hubspot_sync::mapping::validate::{check_location_pipelines, check_stage_labels};
-use ivoris_hubspot_sync::mapping::{Category, Mapping, Stage, TableName};
+use ivoris_hubspot_sync::mapping::{Category, Mapping, Severity, Stage, TableName};
 use proptest::prelude::*;
 
 /// A mapping that differs from the defaults in every table, with umlauts,
@@ -484,4 +484,47 @@ fn the_editor_rows_read_back_to_the_same_mapping() {
         .map(|p| (p.row, p.column.clone()))
         .collect();
     assert_eq!(found, vec![(36, Some("Kategorie".into()))]);
+}
+
+#[test]
+fn an_overlapping_row_is_imported_with_a_warning_a_shadowed_one_is_not() {
+    // GOZ 2100-2120 of the later row go to the earlier one: worth a
+    // warning, but the file is taken with every row.
+    let overlapping = "Katalog;Muster;Kategorie\nGOZ;2000-2120;Füllung\nGOZ;2100-2200;Prothetik\nGOZ;*;Chirurgie\n";
+    let import = import_file(
+        &Mapping::defaults(),
+        "treatment_categories.csv",
+        overlapping.as_bytes(),
+    )
+    .expect("read");
+    assert!(import.is_clean(), "{:?}", import.tables[0].problems);
+    assert_eq!(import.errors().count(), 0);
+    let warnings: Vec<(usize, Severity)> = import.problems().map(|p| (p.row, p.severity)).collect();
+    assert_eq!(warnings, vec![(3, Severity::Warning)]);
+    assert_eq!(import.tables[0].rows_kept, 3);
+    assert_eq!(import.mapping.categories.len(), 3);
+    assert_eq!(
+        import.mapping.category(Some("GOZ"), Some("2110")),
+        Category::Fuellung
+    );
+    assert_eq!(
+        import.mapping.category(Some("GOZ"), Some("2150")),
+        Category::Prothetik
+    );
+    assert!(
+        import.mapping.validate().iter().all(|p| !p.is_error()),
+        "saving is not blocked"
+    );
+
+    // A row the earlier one takes completely is still refused.
+    let shadowed = "Katalog;Muster;Kategorie\nGOZ;2000-2200;Füllung\nGOZ;2100-2120;Prothetik\n";
+    let import = import_file(
+        &Mapping::defaults(),
+        "treatment_categories.csv",
+        shadowed.as_bytes(),
+    )
+    .expect("read");
+    assert!(!import.is_clean());
+    let errors: Vec<usize> = import.errors().map(|p| p.row).collect();
+    assert_eq!(errors, vec![3]);
 }

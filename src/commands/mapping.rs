@@ -3,7 +3,9 @@
 //! compare and restore versions.
 //!
 //! An import is all or nothing: any invalid row and nothing is saved,
-//! unless `--drop-invalid` says to leave the unreadable rows out. A saved
+//! unless `--drop-invalid` says to leave the unreadable rows out. Warnings
+//! (a category row partly overlapped by an earlier one) are printed as
+//! „Hinweis“ / "warning" and never stop an import. A saved
 //! import is a new version; it reaches HubSpot only after its preview is
 //! confirmed — in the app („Zuordnung“) or with `mapping apply --yes`.
 
@@ -25,7 +27,7 @@ use ivoris_hubspot_sync::mapping::store::{
     save_version,
 };
 use ivoris_hubspot_sync::mapping::table::{export_table, import_file};
-use ivoris_hubspot_sync::mapping::{Mapping, TableName};
+use ivoris_hubspot_sync::mapping::{Mapping, Problem, TableName};
 use ivoris_hubspot_sync::settings::{DataDirs, Settings};
 
 use super::sync::Ended;
@@ -246,10 +248,11 @@ fn import(
     }
     // Rows that could not be read were left out already; what validation
     // still finds (duplicates, shadowed patterns) stays in the mapping and
-    // always blocks saving.
-    let remaining = import.mapping.validate();
-    let unreadable = import.problems().count() > 0;
-    if !remaining.is_empty() || (unreadable && !drop_invalid) {
+    // always blocks saving. Warnings (overlapping patterns) were shown and
+    // block nothing.
+    let remaining = import.mapping.validate().iter().any(Problem::is_error);
+    let unreadable = import.errors().count() > 0;
+    if remaining || (unreadable && !drop_invalid) {
         println!(
             "Nichts übernommen: die Datei hat ungültige Zeilen (--drop-invalid lässt unlesbare Zeilen weg). / Nothing imported: the file has invalid rows (--drop-invalid leaves unreadable rows out)."
         );

@@ -6,8 +6,11 @@
 //! are the ones an import of the same rows would report, with the same
 //! row numbers. Tables are virtualised (`egui_extras`); rows can be added,
 //! edited, deleted, moved (order matters for the first-match category
-//! table), sorted and filtered for viewing, and every edit can be undone
-//! within the session.
+//! table), sorted and filtered for viewing — a sorted view of the category
+//! table can be taken as its row order in one step — and every edit can be
+//! undone within the session. Warnings (a category row partly overlapped
+//! by an earlier one) are shown like errors in the warning colour but do
+//! not block saving.
 //!
 //! Saving makes a new version; the engine then computes the re-apply
 //! preview, and only „Bestätigen“ puts the version in force and queues the
@@ -25,7 +28,7 @@ use crate::mapping::table::{
     DraftTables, FileImport, choices, draft_of, header, mapping_from_draft,
 };
 use crate::mapping::validate::{check_location_pipelines, check_stage_labels};
-use crate::mapping::{Mapping, Problem, TableName};
+use crate::mapping::{Mapping, Problem, Severity, TableName};
 
 use super::app::{Intent, Model, Notice, Panel};
 use super::file_dialog::Pick;
@@ -331,6 +334,26 @@ impl MappingView {
         self.draft.entry(table).or_default()
     }
 
+    /// Makes the view's sort the table's row order, as one undoable edit,
+    /// and clears the sort (rows can then be moved one by one again). Every
+    /// row is reordered, also those a filter hides.
+    pub fn take_sorted_order(&mut self) {
+        let Some((column, ascending)) = self.sort else {
+            return;
+        };
+        let table = self.table();
+        let rows = self.draft.get(&table).map_or(&[][..], Vec::as_slice);
+        let reordered: Vec<Vec<String>> = sorted_order(rows, column, ascending)
+            .into_iter()
+            .map(|i| rows[i].clone())
+            .collect();
+        if reordered.as_slice() != rows {
+            self.before_edit(None);
+            *self.rows_mut(table) = reordered;
+        }
+        self.sort = None;
+    }
+
     /// Adds a row (prefilled, or empty) at the end of a table.
     pub fn add_row(&mut self, table: TableName, cells: Vec<String>) {
         self.before_edit(None);
@@ -366,11 +389,23 @@ impl MappingView {
     }
 }
 
-/// A problem's reason in the chosen language.
-fn reason(lang: Lang, problem: &Problem) -> &str {
-    match lang {
+/// A problem's reason in the chosen language; a warning says so.
+fn reason(lang: Lang, problem: &Problem) -> String {
+    let text = match lang {
         Lang::De => &problem.reason_de,
         Lang::En => &problem.reason_en,
+    };
+    match problem.severity {
+        Severity::Error => text.clone(),
+        Severity::Warning => format!("{} {text}", lang.pick("Hinweis:", "Warning:")),
+    }
+}
+
+/// The colour a problem is shown in: errors block saving, warnings do not.
+fn problem_color(ui: &egui::Ui, problem: &Problem) -> egui::Color32 {
+    match problem.severity {
+        Severity::Error => ui.visuals().error_fg_color,
+        Severity::Warning => ui.visuals().warn_fg_color,
     }
 }
 
@@ -421,12 +456,31 @@ pub fn mapping_ui(ui: &mut egui::Ui, model: &Model, view: &mut MappingView) -> V
     ui.add_space(4.0);
     ui.horizontal_wrapped(|ui| {
         for table in TableName::ALL {
-            let errors = checked.problems.iter().filter(|p| p.table == table).count();
-            let title = if errors > 0 {
-                format!("{} ({errors})", table_title(lang, table))
-            } else {
-                table_title(lang, table).to_owned()
+            let count = |severity: Severity| {
+                checked
+                    .problems
+                    .iter()
+                    .filter(|p| p.table == table && p.severity == severity)
+                    .count() as u64
             };
+            let mut title = table_title(lang, table).to_owned();
+            let errors = count(Severity::Error);
+            if errors > 0 {
+                title.push_str(&format!(" ({})", lang.number(errors)));
+            }
+            let warnings = count(Severity::Warning);
+            if warnings > 0 {
+                title.push_str(&format!(
+                    " ({} {})",
+                    lang.number(warnings),
+                    match (lang, warnings) {
+                        (Lang::De, 1) => "Hinweis",
+                        (Lang::De, _) => "Hinweise",
+                        (Lang::En, 1) => "warning",
+                        (Lang::En, _) => "warnings",
+                    }
+                ));
+            }
             if ui.selectable_label(view.table() == table, title).clicked() {
                 view.table = Some(table);
                 view.sort = None;
@@ -587,8 +641,25 @@ fn toolbar_ui(ui: &mut egui::Ui, lang: Lang, view: &mut MappingView) {
         {
             view.sort = None;
         }
+        // Where the order decides (first match wins), the sorted view can
+        // become the order in one step instead of many moves.
+        if view.sort.is_some()
+            && first_match(table)
+            && ui
+                .button(lang.pick(
+                    "Sortierung als Reihenfolge übernehmen",
+                    "Use sorted order as row order",
+                ))
+                .on_hover_text(lang.pick(
+                    "Alle Zeilen (auch ausgefilterte) in dieser Sortierung speichern; rückgängig machbar",
+                    "Put every row (also filtered-out ones) in this sorted order; can be undone",
+                ))
+                .clicked()
+        {
+            view.take_sorted_order();
+        }
     });
-    if view.table() == TableName::TreatmentCategories {
+    if first_match(view.table()) {
         ui.weak(lang.pick(
             "Reihenfolge zählt: die erste passende Zeile bestimmt die Kategorie.",
             "Order matters: the first matching row decides the category.",
@@ -596,23 +667,40 @@ fn toolbar_ui(ui: &mut egui::Ui, lang: Lang, view: &mut MappingView) {
     }
 }
 
+/// Whether the table's row order decides the result (first match wins).
+fn first_match(table: TableName) -> bool {
+    table == TableName::TreatmentCategories
+}
+
+/// Every row index in the order of one column (case-insensitive); equal
+/// cells keep their table order.
+fn sorted_order(rows: &[Vec<String>], column: usize, ascending: bool) -> Vec<usize> {
+    let keys: Vec<Option<String>> = rows
+        .iter()
+        .map(|row| row.get(column).map(|c| c.to_lowercase()))
+        .collect();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| {
+        let order = keys[a].cmp(&keys[b]);
+        if ascending { order } else { order.reverse() }
+    });
+    order
+}
+
 /// Row indices in view order (filtered, maybe sorted).
 fn visible_rows(view: &MappingView, table: TableName) -> Vec<usize> {
     let rows = view.draft.get(&table).map_or(&[][..], Vec::as_slice);
     let needle = view.filter.trim().to_lowercase();
-    let mut visible: Vec<usize> = (0..rows.len())
+    let order = match view.sort {
+        Some((column, ascending)) => sorted_order(rows, column, ascending),
+        None => (0..rows.len()).collect(),
+    };
+    order
+        .into_iter()
         .filter(|&i| {
             needle.is_empty() || rows[i].iter().any(|c| c.to_lowercase().contains(&needle))
         })
-        .collect();
-    if let Some((column, ascending)) = view.sort {
-        visible.sort_by(|&a, &b| {
-            let key = |i: usize| rows[i].get(column).map(|c| c.to_lowercase());
-            let order = key(a).cmp(&key(b));
-            if ascending { order } else { order.reverse() }
-        });
-    }
-    visible
+        .collect()
 }
 
 /// Column of the location table holding the HubSpot pipeline.
@@ -703,7 +791,6 @@ fn table_ui(
         .clamp(120.0, 150.0);
     let visible = visible_rows(view, table);
     let sorted = view.sort.is_some();
-    let bad = ui.visuals().error_fg_color;
     let mut action = None;
     let mut edit: Option<(usize, usize, String)> = None;
     let mut sort_click = None;
@@ -768,7 +855,7 @@ fn table_ui(
                 ui.strong(lang.pick("Zeile", "Row"));
             });
             row.col(|ui| {
-                ui.strong(lang.pick("Hinweis", "Problem"));
+                ui.strong(lang.pick("Meldung", "Message"));
             });
             if shows_connection {
                 row.col(|ui| {
@@ -889,13 +976,11 @@ fn table_ui(
                     });
                 });
                 row.col(|ui| {
-                    let reasons: Vec<String> = problems
-                        .iter()
-                        .filter(|p| p.row == line)
-                        .map(|p| reason(lang, p).to_owned())
-                        .collect();
-                    if !reasons.is_empty() {
-                        ui.colored_label(bad, reasons.join(" · "))
+                    let here: Vec<&&Problem> = problems.iter().filter(|p| p.row == line).collect();
+                    // An error outweighs a warning of the same row.
+                    if let Some(worst) = here.iter().min_by_key(|p| p.severity) {
+                        let reasons: Vec<String> = here.iter().map(|p| reason(lang, p)).collect();
+                        ui.colored_label(problem_color(ui, worst), reasons.join(" · "))
                             .on_hover_text(reasons.join("\n"));
                     }
                 });
@@ -1048,10 +1133,9 @@ fn problems_ui(ui: &mut egui::Ui, lang: Lang, problems: &[Problem], shown: Table
     if whole.is_empty() {
         return;
     }
-    let bad = ui.visuals().error_fg_color;
     for problem in whole.iter().take(4) {
         ui.colored_label(
-            bad,
+            problem_color(ui, problem),
             format!(
                 "{}{}: {}",
                 table_title(lang, problem.table),
@@ -1087,13 +1171,14 @@ fn save_ui(
                 .desired_width(320.0),
         )
         .labelled_by(label.id);
-        let can_save =
-            changed && checked.problems.is_empty() && !view.comment.trim().is_empty() && !busy;
+        // Warnings are shown but never block saving.
+        let errors = checked.problems.iter().any(Problem::is_error);
+        let can_save = changed && !errors && !view.comment.trim().is_empty() && !busy;
         let save = ui
             .add_enabled(can_save, egui::Button::new(lang.pick("Speichern", "Save")))
             .on_disabled_hover_text(if !changed {
                 lang.pick("Nichts geändert", "Nothing changed")
-            } else if !checked.problems.is_empty() {
+            } else if errors {
                 lang.pick(
                     "Erst die markierten Zeilen korrigieren",
                     "Fix the marked rows first",
@@ -1408,7 +1493,7 @@ fn import_ui(
                 .show(ui, |ui| {
                     for problem in &table.problems {
                         ui.colored_label(
-                            ui.visuals().error_fg_color,
+                            problem_color(ui, problem),
                             format!(
                                 "{} {}{}: {}",
                                 lang.pick("Zeile", "Line"),

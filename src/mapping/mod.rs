@@ -35,7 +35,7 @@ pub mod validate;
 use serde::{Deserialize, Serialize};
 
 pub use pattern::{CataloguePattern, CodePattern};
-pub use validate::{Problem, RowLines, TableName};
+pub use validate::{Problem, RowLines, Severity, TableName};
 
 /// What an appointment type means for cases and stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -36,6 +36,14 @@ impl CataloguePattern {
         }
     }
 
+    /// Whether some line is matched by both patterns.
+    pub fn intersects(&self, other: &CataloguePattern) -> bool {
+        match (self, other) {
+            (CataloguePattern::Any, _) | (_, CataloguePattern::Any) => true,
+            (CataloguePattern::Named(a), CataloguePattern::Named(b)) => eq_fold(a, b),
+        }
+    }
+
     /// Whether every line this pattern matches is also matched by `self`.
     fn covers(&self, other: &CataloguePattern) -> bool {
         match (self, other) {
@@ -263,6 +271,9 @@ impl CodePattern {
             (CodePattern::Prefix(a), CodePattern::Prefix(b)) => {
                 b.to_lowercase().starts_with(&a.to_lowercase())
             }
+            (CodePattern::Prefix(prefix), CodePattern::Range { low, high }) => {
+                prefix_covers_range(prefix, low, high)
+            }
             (
                 CodePattern::Range { low, high },
                 CodePattern::Range {
@@ -283,6 +294,199 @@ impl CodePattern {
             _ => false,
         }
     }
+
+    /// Whether some code matches both patterns. Conservative: `false` when
+    /// unsure, so an overlap warning is never a false alarm.
+    pub fn intersects(&self, other: &CodePattern) -> bool {
+        match (self, other) {
+            (CodePattern::Any, _) | (_, CodePattern::Any) => true,
+            (CodePattern::Exact(code), pattern) | (pattern, CodePattern::Exact(code)) => {
+                pattern.matches(code)
+            }
+            (CodePattern::List(items), pattern) | (pattern, CodePattern::List(items)) => {
+                items.iter().any(|item| pattern.matches(item))
+            }
+            (CodePattern::Prefix(a), CodePattern::Prefix(b)) => {
+                let (a, b) = (a.to_lowercase(), b.to_lowercase());
+                a.starts_with(&b) || b.starts_with(&a)
+            }
+            (CodePattern::Prefix(prefix), CodePattern::Range { low, high })
+            | (CodePattern::Range { low, high }, CodePattern::Prefix(prefix)) => {
+                prefix_meets_range(prefix, low, high)
+            }
+            (
+                CodePattern::Range { low, high },
+                CodePattern::Range {
+                    low: other_low,
+                    high: other_high,
+                },
+            ) => {
+                if low.prefix != other_low.prefix {
+                    return false;
+                }
+                let Some((least, most)) = common_numbers(low, other_low) else {
+                    return false;
+                };
+                meets(
+                    &[
+                        (low.number, low.suffix.as_str()),
+                        (other_low.number, other_low.suffix.as_str()),
+                        (least, ""),
+                    ],
+                    &[upper(high), upper(other_high), (most, None)],
+                )
+            }
+        }
+    }
+
+    /// A code both patterns match, to show in a message: one of the codes
+    /// the patterns name (list items, bounds, the longer prefix). `None`
+    /// when none of those is matched by both, even if the patterns meet.
+    pub fn common_example(&self, other: &CodePattern) -> Option<String> {
+        let mut candidates = self.named_codes();
+        candidates.extend(other.named_codes());
+        candidates
+            .into_iter()
+            .find(|code| self.matches(code) && other.matches(code))
+    }
+
+    /// The codes written in the pattern itself.
+    fn named_codes(&self) -> Vec<String> {
+        match self {
+            CodePattern::Any => Vec::new(),
+            CodePattern::Exact(code) => vec![code.clone()],
+            CodePattern::Prefix(prefix) if prefix.is_empty() => Vec::new(),
+            CodePattern::Prefix(prefix) => vec![prefix.clone()],
+            CodePattern::Range { low, high } => vec![low.written.clone(), high.written.clone()],
+            CodePattern::List(items) => items.clone(),
+        }
+    }
+}
+
+/// The lower end of a range in `(number, suffix)` order is `(low.number,
+/// low.suffix)`; the upper end is `(high.number, high.suffix)`, or every
+/// suffix of `high.number` (`None`) when the bound has no letters after it.
+fn upper(high: &CodeParts) -> (u64, Option<&str>) {
+    let suffix = (!high.suffix.is_empty()).then_some(high.suffix.as_str());
+    (high.number, suffix)
+}
+
+/// Whether some `(number, suffix)` lies at or above every lower end and at
+/// or below every upper end. In lexicographic order the sets are intervals,
+/// so they meet exactly when the greatest lower end is below every upper
+/// end — and that lower end is itself a code.
+fn meets(lowers: &[(u64, &str)], uppers: &[(u64, Option<&str>)]) -> bool {
+    let Some(&(number, suffix)) = lowers.iter().max() else {
+        return false;
+    };
+    uppers.iter().all(|&(top, top_suffix)| {
+        number < top || (number == top && top_suffix.is_none_or(|t| suffix <= t))
+    })
+}
+
+/// `10^exponent`, `None` beyond the 18 digits a code may have.
+fn power_of_ten(exponent: usize) -> Option<u64> {
+    10u64.checked_pow(u32::try_from(exponent).ok()?)
+}
+
+/// The numbers a code can have and still be written as both lower bounds
+/// expect (see [`CodeParts::same_notation`]); `None` when no code can.
+fn common_numbers(a: &CodeParts, b: &CodeParts) -> Option<(u64, u64)> {
+    let width = |bound: &CodeParts| bound.digits.starts_with('0').then_some(bound.digits.len());
+    match (width(a), width(b)) {
+        (None, None) => Some((0, u64::MAX)),
+        (Some(w), Some(v)) if w != v => None,
+        // Padded bounds: codes of that width, leading zeros or not.
+        (Some(w), Some(_)) => Some((0, power_of_ten(w)? - 1)),
+        // One padded, one not: codes of that width without a leading zero.
+        (Some(w), None) | (None, Some(w)) => {
+            Some((power_of_ten(w.saturating_sub(1))?, power_of_ten(w)? - 1))
+        }
+    }
+}
+
+/// Whether every code of the range `low`-`high` starts with `prefix`
+/// (`2*` takes all of `2050-2120`). Conservative: a prefix that reaches
+/// into the letters after the number is never said to cover.
+fn prefix_covers_range(prefix: &str, low: &CodeParts, high: &CodeParts) -> bool {
+    let prefix = prefix.to_lowercase();
+    if low.prefix.starts_with(&prefix) {
+        return true;
+    }
+    let Some(digits) = prefix.strip_prefix(&low.prefix) else {
+        return false;
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    // The numbers of the range as written are in one block of consecutive
+    // texts of equal width; all start with `digits` when the first and the
+    // last one do.
+    let (first, last) = if low.digits.starts_with('0') {
+        let width = low.digits.len();
+        let top = power_of_ten(width).map_or(high.number, |p| high.number.min(p - 1));
+        (format!("{:0width$}", low.number), format!("{top:0width$}"))
+    } else {
+        (low.number.to_string(), high.number.to_string())
+    };
+    first.len() == last.len() && first.starts_with(digits) && last.starts_with(digits)
+}
+
+/// Whether some code of the range `low`-`high` starts with `prefix`. A code
+/// of a range is the bounds' letters, digits, then letters; the prefix ends
+/// in one of those parts.
+fn prefix_meets_range(prefix: &str, low: &CodeParts, high: &CodeParts) -> bool {
+    let prefix = prefix.to_lowercase();
+    if low.prefix.starts_with(&prefix) {
+        // It ends within the letters every code of the range starts with.
+        return true;
+    }
+    let Some(rest) = prefix.strip_prefix(&low.prefix) else {
+        return false;
+    };
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (digits, letters) = rest.split_at(end);
+    if digits.is_empty() || digits.len() > 18 || !letters.chars().all(char::is_alphabetic) {
+        return false;
+    }
+    let range = CodePattern::Range {
+        low: low.clone(),
+        high: high.clone(),
+    };
+    if !letters.is_empty() {
+        // The number is complete; the letters after it start with `letters`.
+        // The least such suffix is `letters` itself; if that is below the
+        // lower bound, the least one at or above it is the bound's suffix
+        // (when it starts with `letters`) or there is none.
+        let code = |suffix: &str| format!("{}{digits}{suffix}", low.prefix);
+        return range.matches(&code(letters))
+            || (low.suffix.starts_with(letters) && range.matches(&code(&low.suffix)));
+    }
+    // The digits start the number: more digits may follow, then any letters.
+    let Ok(start) = digits.parse::<u64>() else {
+        return false;
+    };
+    let padded = low.digits.starts_with('0');
+    if !padded && digits.starts_with('0') {
+        // Unpadded codes have no leading zero (and no range of them holds 0).
+        return false;
+    }
+    (0..=18usize.saturating_sub(digits.len()))
+        .filter(|more| !padded || digits.len() + more == low.digits.len())
+        .any(|more| {
+            let Some(scale) = power_of_ten(more) else {
+                return false;
+            };
+            let Some(least) = start.checked_mul(scale) else {
+                return false;
+            };
+            meets(
+                &[(low.number, low.suffix.as_str()), (least, "")],
+                &[upper(high), (least + (scale - 1), None)],
+            )
+        })
 }
 
 /// `parts` is at or above the lower bound.
@@ -346,4 +550,193 @@ fn starts_with_fold(text: &str, prefix: &str) -> bool {
         .chars()
         .flat_map(char::to_lowercase)
         .all(|p| text.next() == Some(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(text: &str) -> CodePattern {
+        CodePattern::parse(text).expect("pattern")
+    }
+
+    /// Codes to try both patterns on: numbers in several notations, with
+    /// and without letters before and after.
+    fn sample_codes() -> Vec<String> {
+        let mut codes = Vec::new();
+        for number in (0..=130).chain([1000, 1040, 2050, 2100, 2120, 2121, 2199, 2200, 9999]) {
+            for digits in [
+                number.to_string(),
+                format!("{number:02}"),
+                format!("{number:03}"),
+                format!("{number:04}"),
+            ] {
+                for prefix in ["", "IP", "Ä"] {
+                    for suffix in ["", "a", "c", "h", "k", "z"] {
+                        codes.push(format!("{prefix}{digits}{suffix}"));
+                    }
+                }
+            }
+        }
+        codes.sort();
+        codes.dedup();
+        codes
+    }
+
+    /// `a` and `b` meet (or not), in both orders; when they meet and a code
+    /// is given, both match it; a sampled code matching both means they meet.
+    fn check(a: &str, b: &str, expected: bool) {
+        let (a, b) = (pattern(a), pattern(b));
+        assert_eq!(a.intersects(&b), expected, "{a} ∩ {b}");
+        assert_eq!(b.intersects(&a), expected, "{b} ∩ {a}");
+        if let Some(code) = a.common_example(&b) {
+            assert!(expected, "{a} and {b} both match {code}");
+            assert!(a.matches(&code) && b.matches(&code), "{a} {b} {code}");
+        }
+        let both = sample_codes()
+            .into_iter()
+            .find(|code| a.matches(code) && b.matches(code));
+        if let Some(code) = both {
+            assert!(expected, "{a} and {b} both match {code}");
+        }
+    }
+
+    #[test]
+    fn exact_and_lists() {
+        check("1040", "1040", true);
+        check("Ä1", "ä1", true);
+        check("01", "1", false);
+        check("1040", "1041", false);
+        check("IP2", "IP1,IP2,IP3", true);
+        check("IP4", "IP1,IP2,IP3", false);
+        check("28,29,31", "31,32", true);
+        check("28,29,31", "32,34", false);
+        check("*", "1040", true);
+        check("*", "13*", true);
+    }
+
+    #[test]
+    fn exact_against_ranges_and_prefixes() {
+        check("2100", "2050-2120", true);
+        check("2121", "2050-2120", false);
+        check("47a", "43-48", true);
+        check("0050", "0010-0090", true);
+        check("50", "0010-0090", false);
+        check("IP3", "IP1-IP5", true);
+        check("131", "13*", true);
+        check("31", "13*", false);
+        check("IP2,1040", "1000-1040", true);
+    }
+
+    #[test]
+    fn prefixes() {
+        check("13*", "1*", true);
+        check("13*", "13*", true);
+        check("13*", "14*", false);
+        check("ip*", "IP1*", true);
+        check("2*", "3*", false);
+    }
+
+    #[test]
+    fn prefixes_against_ranges() {
+        check("01*", "010-019", true);
+        check("01*", "020-029", false);
+        check("01*", "10-19", false);
+        check("1*", "010-019", false);
+        check("01*", "0010-0020", false);
+        check("001*", "0010-0020", true);
+        check("21*", "2050-2120", true);
+        check("22*", "2050-2120", false);
+        check("2*", "300-400", false);
+        check("3*", "300-400", true);
+        check("2*", "10-300", true);
+        check("4*", "300-400", true);
+        check("40*", "300-400", true);
+        check("41*", "300-400", false);
+        check("4*", "43-48", true);
+        check("5*", "43-48", false);
+        check("43a*", "43-48", true);
+        check("48z*", "43-48", true);
+        check("43a*", "43b-48", false);
+        check("13c*", "13a-13h", true);
+        check("13k*", "13a-13h", false);
+        check("13*", "13a-13h", true);
+        check("I*", "IP1-IP5", true);
+        check("IP*", "IP1-IP5", true);
+        check("IP3*", "IP1-IP5", true);
+        check("IP6*", "IP1-IP5", false);
+        check("IQ*", "IP1-IP5", false);
+        check("Ä9*", "Ä925-Ä935", true);
+        check("Ä93*", "Ä925-Ä935", true);
+        check("Ä94*", "Ä925-Ä935", false);
+        check("Ä8*", "Ä925-Ä935", false);
+        check("0*", "43-48", false);
+        check("13 *", "130-139", false);
+    }
+
+    #[test]
+    fn ranges() {
+        check("2000-2100", "2050-2120", true);
+        check("2050-2120", "2120-2200", true);
+        check("2050-2120", "2121-2200", false);
+        check("13a-13c", "13c-13h", true);
+        check("13a-13c", "13d-13h", false);
+        check("43-48", "48a-50", true);
+        check("43-48a", "48b-50", false);
+        check("0010-0090", "10-90", false);
+        check("0010-0090", "0050-0100", true);
+        check("0010-0090", "010-090", false);
+        check("010-150", "100-120", true);
+        check("010-099", "100-120", false);
+        check("IP1-IP5", "IP5-IP9", true);
+        check("IP1-IP5", "1-5", false);
+    }
+
+    /// `general` takes every code of `specific`, or not.
+    fn check_covers(general: &str, specific: &str, expected: bool) {
+        let (general, specific) = (pattern(general), pattern(specific));
+        assert_eq!(
+            general.covers(&specific),
+            expected,
+            "{general} ⊇ {specific}"
+        );
+        if let Some(code) = sample_codes()
+            .into_iter()
+            .find(|code| specific.matches(code) && !general.matches(code))
+        {
+            assert!(!expected, "{specific} matches {code}, {general} does not");
+        }
+    }
+
+    #[test]
+    fn prefixes_covering_ranges() {
+        check_covers("2*", "2050-2120", true);
+        check_covers("21*", "2050-2120", false);
+        check_covers("1*", "10-19", true);
+        check_covers("1*", "9-12", false);
+        check_covers("1*", "10-120", false);
+        check_covers("01*", "010-019", true);
+        check_covers("01*", "010-020", false);
+        check_covers("0*", "010-150", false);
+        check_covers("0*", "01-150", false);
+        check_covers("0*", "01-09", true);
+        check_covers("IP*", "IP1-IP5", true);
+        check_covers("I*", "IP1-IP5", true);
+        check_covers("IP1*", "IP1-IP5", false);
+        check_covers("13*", "13a-13h", true);
+        check_covers("13a*", "13a-13a", false);
+        check_covers("2050-2120", "2*", false);
+    }
+
+    #[test]
+    fn catalogues() {
+        let any = CataloguePattern::Any;
+        let bema = CataloguePattern::parse("BEMA").expect("named");
+        let goz = CataloguePattern::parse("GOZ").expect("named");
+        let lower = CataloguePattern::parse("bema").expect("named");
+        assert!(any.intersects(&bema) && bema.intersects(&any));
+        assert!(any.intersects(&any));
+        assert!(bema.intersects(&lower));
+        assert!(!bema.intersects(&goz));
+    }
 }

@@ -643,15 +643,16 @@ pub struct TableImport {
 }
 
 impl TableImport {
-    /// Whether every row was read and the table passes validation.
+    /// Whether every row was read and the table passes validation
+    /// (warnings do not count: they never block).
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty()
+        !self.problems.iter().any(Problem::is_error)
     }
 }
 
 /// Reads one table file and lays it over `base`. Nothing is stored: the
-/// caller decides whether to keep the result (never with problems unless
-/// the person chose to drop the invalid rows).
+/// caller decides whether to keep the result (never with errors unless
+/// the person chose to drop the invalid rows; warnings do not block).
 pub fn import_table(base: &Mapping, table: TableName, bytes: &[u8]) -> TableImport {
     let document = csvio::read(bytes);
     let mut mapping = base.clone();
@@ -717,9 +718,14 @@ pub struct FileImport {
 }
 
 impl FileImport {
-    /// Every problem of every table.
+    /// Every problem of every table, warnings included.
     pub fn problems(&self) -> impl Iterator<Item = &Problem> {
         self.tables.iter().flat_map(|t| t.problems.iter())
+    }
+
+    /// The problems that block taking the import.
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.problems().filter(|p| p.is_error())
     }
 
     /// Whether the import can be saved as it is.

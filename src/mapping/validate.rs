@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use super::pattern::shadows;
-use super::{Mapping, Stage};
+use super::{CataloguePattern, CategoryRule, CodePattern, Mapping, Stage};
 
 /// The table a problem is in; also names the CSV file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -81,11 +81,24 @@ impl TableName {
     }
 }
 
+/// How much a problem weighs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The mapping cannot be used like this: saving and importing refuse it.
+    #[default]
+    Error,
+    /// Worth a look but often intended (a row partly overlapped by an
+    /// earlier one): shown, never blocks.
+    Warning,
+}
+
 /// One problem in a mapping table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// Which table.
     pub table: TableName,
+    /// Whether it blocks saving and importing.
+    pub severity: Severity,
     /// CSV line number (header = 1, first row = 2); 0 for the table as a whole.
     pub row: usize,
     /// The column (standard header name), when the problem is in one cell.
@@ -97,7 +110,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem at a row.
+    /// An error at a row.
     pub fn new(
         table: TableName,
         row: usize,
@@ -106,10 +119,24 @@ impl Problem {
     ) -> Problem {
         Problem {
             table,
+            severity: Severity::Error,
             row,
             column: None,
             reason_de: reason_de.into(),
             reason_en: reason_en.into(),
+        }
+    }
+
+    /// A warning at a row: shown, never blocking.
+    pub fn warning(
+        table: TableName,
+        row: usize,
+        reason_de: impl Into<String>,
+        reason_en: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            severity: Severity::Warning,
+            ..Problem::new(table, row, reason_de, reason_en)
         }
     }
 
@@ -118,14 +145,23 @@ impl Problem {
         self.column = Some(column.into());
         self
     }
+
+    /// Whether it blocks saving and importing.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (label_de, label_en) = match self.severity {
+            Severity::Error => ("", ""),
+            Severity::Warning => ("Hinweis: ", "warning: "),
+        };
         match &self.column {
             Some(column) => write!(
                 f,
-                "{}, Zeile {}, Spalte „{column}“: {} / row {}, column \"{column}\": {}",
+                "{}, Zeile {}, Spalte „{column}“: {label_de}{} / row {}, column \"{column}\": {label_en}{}",
                 self.table.label(),
                 self.row,
                 self.reason_de,
@@ -134,7 +170,7 @@ impl std::fmt::Display for Problem {
             ),
             None => write!(
                 f,
-                "{}, Zeile {}: {} / row {}: {}",
+                "{}, Zeile {}: {label_de}{} / row {}: {label_en}{}",
                 self.table.label(),
                 self.row,
                 self.reason_de,
@@ -286,30 +322,7 @@ pub fn validate(mapping: &Mapping, lines: &RowLines) -> Vec<Problem> {
         ));
     }
 
-    let categories = TableName::TreatmentCategories;
-    for (index, rule) in mapping.categories.iter().enumerate() {
-        let earlier = mapping.categories[..index]
-            .iter()
-            .position(|e| shadows((&e.catalogue, &e.pattern), (&rule.catalogue, &rule.pattern)));
-        if let Some(earlier) = earlier {
-            problems.push(Problem::new(
-                categories,
-                lines.line(categories, index),
-                format!(
-                    "„{} {}“ greift nie, Zeile {} erfasst schon alle diese Codes",
-                    rule.catalogue,
-                    rule.pattern,
-                    lines.line(categories, earlier)
-                ),
-                format!(
-                    "\"{} {}\" can never match, row {} already takes all these codes",
-                    rule.catalogue,
-                    rule.pattern,
-                    lines.line(categories, earlier)
-                ),
-            ));
-        }
-    }
+    category_order(mapping, lines, &mut problems);
 
     let entries = TableName::EntryTypes;
     for (index, rule) in mapping.entry_types.iter().enumerate() {
@@ -392,6 +405,97 @@ pub fn validate(mapping: &Mapping, lines: &RowLines) -> Vec<Problem> {
         &mut problems,
     );
     problems
+}
+
+/// First match wins in the category table, so an earlier row can take
+/// codes from a later one. All of them: the later row is dead, an error.
+/// Some of them, with another category: a warning naming the row that
+/// applies. A later row that takes in an earlier one entirely (`GOZ 2*`
+/// Füllung before `GOZ *`) is the intended "specific first, general
+/// later" and not reported.
+fn category_order(mapping: &Mapping, lines: &RowLines, problems: &mut Vec<Problem>) {
+    let table = TableName::TreatmentCategories;
+    let rows = &mapping.categories;
+    fn key(rule: &CategoryRule) -> (&CataloguePattern, &CodePattern) {
+        (&rule.catalogue, &rule.pattern)
+    }
+    // The first earlier row that takes every code of each row.
+    let shadowed: Vec<Option<usize>> = (0..rows.len())
+        .map(|index| {
+            rows[..index]
+                .iter()
+                .position(|e| shadows(key(e), key(&rows[index])))
+        })
+        .collect();
+    for (index, rule) in rows.iter().enumerate() {
+        if let Some(earlier) = shadowed[index] {
+            problems.push(Problem::new(
+                table,
+                lines.line(table, index),
+                format!(
+                    "„{} {}“ greift nie, Zeile {} erfasst schon alle diese Codes",
+                    rule.catalogue,
+                    rule.pattern,
+                    lines.line(table, earlier)
+                ),
+                format!(
+                    "\"{} {}\" can never match, row {} already takes all these codes",
+                    rule.catalogue,
+                    rule.pattern,
+                    lines.line(table, earlier)
+                ),
+            ));
+            continue;
+        }
+        // A dead earlier row takes nothing; one of the same category
+        // changes nothing.
+        let mut taking = (0..index).filter(|&e| {
+            let earlier = &rows[e];
+            earlier.category != rule.category
+                && earlier.catalogue.intersects(&rule.catalogue)
+                && earlier.pattern.intersects(&rule.pattern)
+                && !shadows(key(rule), key(earlier))
+                && shadowed[e].is_none()
+        });
+        let Some(first) = taking.next() else {
+            continue;
+        };
+        let earlier = &rows[first];
+        let line = lines.line(table, first);
+        let more: Vec<String> = taking.map(|e| lines.line(table, e).to_string()).collect();
+        let (more_de, more_en) = if more.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (
+                format!("; ebenso Zeile {}", more.join(", ")),
+                format!("; likewise row {}", more.join(", ")),
+            )
+        };
+        let (example_de, example_en) = match earlier.pattern.common_example(&rule.pattern) {
+            Some(code) => (format!(" (z. B. {code})"), format!(" (e.g. {code})")),
+            None => (String::new(), String::new()),
+        };
+        problems.push(Problem::warning(
+            table,
+            lines.line(table, index),
+            format!(
+                "„{} {}“ überschneidet sich mit Zeile {line} („{} {}“): für diese Codes{example_de} gilt Zeile {line} (Kategorie {}){more_de}",
+                rule.catalogue,
+                rule.pattern,
+                earlier.catalogue,
+                earlier.pattern,
+                earlier.category.label(),
+            ),
+            format!(
+                "\"{} {}\" overlaps row {line} (\"{} {}\"): for these codes{example_en} row {line} (category {}) applies{more_en}",
+                rule.catalogue,
+                rule.pattern,
+                earlier.catalogue,
+                earlier.pattern,
+                earlier.category.label(),
+            ),
+        ));
+    }
 }
 
 /// Checks the stage table against the stage labels of the HubSpot pipeline
