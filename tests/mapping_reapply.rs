@@ -415,3 +415,89 @@ async fn editor_requests_export_import_and_load() {
         state.unmapped
     );
 }
+
+/// `mapping import` checks stage labels and the locations' pipelines with
+/// HubSpot as the editor does: a pipeline HubSpot lacks is refused with
+/// its row, nothing saved; one HubSpot has is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_import_checks_pipelines_with_hubspot() {
+    let bed = bed(options(46)).await;
+    let defaults = Mapping::defaults();
+    let stages: Vec<&str> = ivoris_hubspot_sync::mapping::Stage::ALL
+        .iter()
+        .filter_map(|s| defaults.stage_label(*s))
+        .collect();
+    bed.sandbox.hubspot.seed_pipeline("KFO-Reise", &stages);
+    let config = bed.dir.path().join("settings.toml");
+    bed.env.settings.save(&config).expect("settings written");
+    let location = bed.sandbox.locations[0].key.clone();
+    let import = |file: &str, text: String| {
+        let path = bed.dir.path().join(file);
+        std::fs::write(&path, text).expect("csv written");
+        let mut command = std::process::Command::new(engine_support::BIN);
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(bed.dir.path().join("data"))
+            .args(["mapping", "import"])
+            .arg(&path)
+            .env(
+                "HUBSPOT_TOKEN",
+                ivoris_hubspot_sync::sandbox::credentials::HUBSPOT_TOKEN,
+            )
+            .env(
+                "IVORIS_PASSWORD",
+                ivoris_hubspot_sync::sandbox::credentials::IVORIS_PASSWORD,
+            )
+            .env(
+                "IVORIS_API_KEY",
+                ivoris_hubspot_sync::sandbox::credentials::IVORIS_API_KEY,
+            );
+        command
+    };
+    let latest = || {
+        let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+        ivoris_hubspot_sync::mapping::store::latest_version(&ledger).expect("latest")
+    };
+
+    let mut unknown = import(
+        "locations.csv",
+        format!("Standort;HubSpot-Pipeline\n{location};Implantate\n"),
+    );
+    let out = tokio::task::spawn_blocking(move || unknown.output().expect("runs"))
+        .await
+        .expect("joined");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Zeile 2") && text.contains("Implantate"),
+        "{text}"
+    );
+    assert_eq!(latest(), None, "nothing saved");
+
+    let mut renamed_stage = import(
+        "stages.csv",
+        "Phase;Bezeichnung in HubSpot;Tage ohne Aktivität\nbooked;Termin gebucht;\nconsulted;Beratung erfolgt;\nin_treatment;In Behandlung;\nwon;Behandlung abgeschlossen;60\nlost;Verloren;\n".to_owned(),
+    );
+    let out = tokio::task::spawn_blocking(move || renamed_stage.output().expect("runs"))
+        .await
+        .expect("joined");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("Beratung erfolgt"), "{text}");
+    assert_eq!(latest(), None, "nothing saved");
+
+    let mut known = import(
+        "locations.csv",
+        format!("Standort;HubSpot-Pipeline\n{location};KFO-Reise\n"),
+    );
+    let out = tokio::task::spawn_blocking(move || known.output().expect("runs"))
+        .await
+        .expect("joined");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(latest(), Some(1));
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let saved = ivoris_hubspot_sync::mapping::store::load_current(&ledger).expect("load");
+    assert_eq!(saved.location_pipeline(&location), Some("KFO-Reise"));
+}

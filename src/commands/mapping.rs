@@ -9,14 +9,15 @@
 //! import is a new version; it reaches HubSpot only after its preview is
 //! confirmed — in the app („Zuordnung“) or with `mapping apply --yes`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use ivoris_hubspot_sync::csvio::delimiter_label;
-use ivoris_hubspot_sync::engine::reapply::{ReapplyError, confirm, preview};
-use ivoris_hubspot_sync::engine::run::SyncError;
+use ivoris_hubspot_sync::engine::reapply::{ReapplyError, confirm, deal_pipelines, preview};
+use ivoris_hubspot_sync::engine::run::{SyncError, provision_spec};
 use ivoris_hubspot_sync::ledger::Ledger;
 use ivoris_hubspot_sync::ledger::RunOutcome;
 use ivoris_hubspot_sync::ledger::audit::os_user;
@@ -27,6 +28,7 @@ use ivoris_hubspot_sync::mapping::store::{
     save_version,
 };
 use ivoris_hubspot_sync::mapping::table::{export_table, import_file};
+use ivoris_hubspot_sync::mapping::validate::{check_location_pipelines, check_stage_labels};
 use ivoris_hubspot_sync::mapping::{Mapping, Problem, TableName};
 use ivoris_hubspot_sync::settings::{DataDirs, Settings};
 
@@ -108,7 +110,16 @@ pub fn run(args: MappingArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow:
             dry_run,
             drop_invalid,
             comment,
-        } => import(&mut ledger, &file, dry_run, drop_invalid, comment),
+        } => {
+            let options = ImportOptions {
+                dry_run,
+                drop_invalid,
+                comment,
+            };
+            import(&mut ledger, &file, options, || {
+                hubspot_pipelines(config, dirs)
+            })
+        }
         MappingCommand::Versions => versions(&ledger),
         MappingCommand::Diff { from, to } => show_diff(&ledger, from, to),
         MappingCommand::Restore { version } => {
@@ -209,13 +220,62 @@ fn export(ledger: &Ledger, dir: &Path, version: Option<i64>) -> anyhow::Result<E
     Ok(Ended::Outcome(RunOutcome::Success))
 }
 
+/// How `mapping import` treats the file.
+struct ImportOptions {
+    /// Check and show only.
+    dry_run: bool,
+    /// Leave rows with errors out instead of refusing the file.
+    drop_invalid: bool,
+    /// Stored with the version.
+    comment: Option<String>,
+}
+
+/// HubSpot's deal pipelines (label → stage labels) and which one the
+/// settings name, or why HubSpot could not be asked.
+type HubSpotPipelines = Result<(String, BTreeMap<String, Vec<String>>), String>;
+
+/// Reads HubSpot's deal pipelines with the configured settings, for
+/// checking an imported mapping as the app's editor does.
+fn hubspot_pipelines(config: Option<&Path>, dirs: &DataDirs) -> HubSpotPipelines {
+    let env = super::sync::headless_environment(config, dirs).map_err(|e| format!("{e:#}"))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let pipelines = runtime
+        .block_on(deal_pipelines(&env))
+        .map_err(|e| e.to_string())?;
+    let configured = provision_spec(&env.settings, &Mapping::empty()).pipeline_label;
+    Ok((configured, pipelines))
+}
+
+/// The problems HubSpot's pipelines find in a mapping.
+fn pipeline_problems(
+    mapping: &Mapping,
+    configured: &str,
+    pipelines: &BTreeMap<String, Vec<String>>,
+) -> Vec<Problem> {
+    let mut problems = match pipelines.get(configured) {
+        Some(labels) => check_stage_labels(mapping, labels),
+        None => vec![Problem::new(
+            TableName::Stages,
+            0,
+            format!("HubSpot hat keine Deal-Pipeline „{configured}“ (Einstellungen)"),
+            format!("HubSpot has no deal pipeline \"{configured}\" (settings)"),
+        )],
+    };
+    problems.extend(check_location_pipelines(mapping, pipelines));
+    problems
+}
+
 fn import(
     ledger: &mut Ledger,
     file: &Path,
-    dry_run: bool,
-    drop_invalid: bool,
-    comment: Option<String>,
+    options: ImportOptions,
+    hubspot: impl FnOnce() -> HubSpotPipelines,
 ) -> anyhow::Result<Ended> {
+    let ImportOptions {
+        dry_run,
+        drop_invalid,
+        comment,
+    } = options;
     let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
     let name = file
         .file_name()
@@ -257,6 +317,26 @@ fn import(
             "Nichts übernommen: die Datei hat ungültige Zeilen (--drop-invalid lässt unlesbare Zeilen weg). / Nothing imported: the file has invalid rows (--drop-invalid leaves unreadable rows out)."
         );
         return Ok(Ended::Outcome(RunOutcome::Failed));
+    }
+    // Stage labels and the locations' pipelines must exist in HubSpot, or
+    // every sync would stop: checked as in the app, when HubSpot can be
+    // asked; otherwise the preview (`mapping apply`) finds them.
+    match hubspot() {
+        Ok((configured, pipelines)) => {
+            let problems = pipeline_problems(&import.mapping, &configured, &pipelines);
+            if !problems.is_empty() {
+                for problem in &problems {
+                    println!("  {problem}");
+                }
+                println!(
+                    "Nichts übernommen: HubSpot kennt diese Pipeline oder Phasen nicht. / Nothing imported: HubSpot does not know this pipeline or these stages."
+                );
+                return Ok(Ended::Outcome(RunOutcome::Failed));
+            }
+        }
+        Err(reason) => println!(
+            "Pipelines und Phasen nicht mit HubSpot geprüft / pipelines and stages not checked with HubSpot: {reason}"
+        ),
     }
     print_changes(&base, &import.mapping);
     if import.mapping == base {
