@@ -161,7 +161,7 @@ fn apply(
         Err(error) => return Err(error.into()),
     };
     println!(
-        "Version {version}: {} Deals, Phase ändert sich bei {}, Kategorie bei {}, Umsatz bei {}; {} Schreibvorgänge an HubSpot. / {} deals, stage changes for {}, category for {}, revenue for {}; {} writes to HubSpot.",
+        "Version {version}: {} Deals, Phase oder Pipeline ändert sich bei {}, Kategorie bei {}, Umsatz bei {}; {} Schreibvorgänge an HubSpot. / {} deals, stage or pipeline changes for {}, category for {}, revenue for {}; {} writes to HubSpot.",
         shown.deals,
         shown.stage_changes,
         shown.category_changes,

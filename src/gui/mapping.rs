@@ -1413,7 +1413,7 @@ fn preview_ui(
             .show(ui, |ui| {
                 let rows = [
                     (lang.pick("Deals insgesamt", "Deals in all"), preview.deals),
-                    (lang.pick("Phase ändert sich", "Stage changes"), preview.stage_changes),
+                    (lang.pick("Phase oder Pipeline ändert sich", "Stage or pipeline changes"), preview.stage_changes),
                     (lang.pick("Kategorie ändert sich", "Category changes"), preview.category_changes),
                     (lang.pick("Umsatz ändert sich", "Revenue changes"), preview.revenue_changes),
                     (lang.pick("Schreibvorgänge an HubSpot", "Writes to HubSpot"), preview.total_to_write()),

@@ -854,7 +854,10 @@ fn locations_ui(
                         ui,
                         lang.pick("Name", "Name"),
                         &mut location.name,
-                        lang.pick("wie ihn das Team kennt", "as the team knows it"),
+                        lang.pick(
+                            "wie ihn das Team kennt (Zuordnung › Standorte kann ihn ersetzen)",
+                            "as the team knows it (Mapping › Locations may replace it)",
+                        ),
                         problem_text(problems, &at("name"), lang),
                     );
                     text_row(
