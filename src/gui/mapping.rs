@@ -539,8 +539,8 @@ pub fn mapping_ui(ui: &mut egui::Ui, model: &Model, view: &mut MappingView) -> V
         ui.weak(format!(
             "{} {}",
             lang.pick(
-                "Phasen ungeprüft, HubSpot nicht erreichbar:",
-                "Stages unchecked, HubSpot not reachable:"
+                "Phasen und Pipelines ungeprüft:",
+                "Stages and pipelines unchecked:"
             ),
             lang.half(error)
         ));
