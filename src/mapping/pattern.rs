@@ -243,6 +243,25 @@ impl CodePattern {
         Ok(CodePattern::Exact(trimmed.to_owned()))
     }
 
+    /// The characters a matched code can start with (lower-cased), as a
+    /// bit set: digits, letters a–z, one bit for every other character.
+    /// Two patterns whose sets are disjoint have no code in common, so the
+    /// editor's check compares only rows that may meet.
+    pub fn first_chars(&self) -> u64 {
+        match self {
+            CodePattern::Any => u64::MAX,
+            CodePattern::Exact(code) => first_char_bit(code),
+            CodePattern::Prefix(prefix) => first_char_bit(prefix),
+            CodePattern::List(items) => items
+                .iter()
+                .fold(0, |bits, item| bits | first_char_bit(item)),
+            // Letters before the number must be the bound's; without them a
+            // matched code starts with a digit.
+            CodePattern::Range { low, .. } if low.prefix.is_empty() => DIGIT_BITS,
+            CodePattern::Range { low, .. } => first_char_bit(&low.prefix),
+        }
+    }
+
     /// Whether a billing code matches.
     pub fn matches(&self, code: &str) -> bool {
         let code = code.trim();
@@ -487,6 +506,25 @@ fn prefix_meets_range(prefix: &str, low: &CodeParts, high: &CodeParts) -> bool {
                 &[upper(high), (least + (scale - 1), None)],
             )
         })
+}
+
+/// The bits of `0`–`9` in [`CodePattern::first_chars`].
+const DIGIT_BITS: u64 = (1 << 10) - 1;
+
+/// The bit of the first character of `text` as a code starts (trimmed,
+/// lower-cased); every bit when it is empty (it says nothing then).
+fn first_char_bit(text: &str) -> u64 {
+    match text
+        .trim()
+        .chars()
+        .next()
+        .and_then(|c| c.to_lowercase().next())
+    {
+        None => u64::MAX,
+        Some(c @ '0'..='9') => 1 << (u32::from(c) - u32::from('0')),
+        Some(c @ 'a'..='z') => 1 << (10 + u32::from(c) - u32::from('a')),
+        Some(_) => 1 << 63,
+    }
 }
 
 /// `parts` is at or above the lower bound.
@@ -738,5 +776,53 @@ mod tests {
         assert!(any.intersects(&any));
         assert!(bema.intersects(&lower));
         assert!(!bema.intersects(&goz));
+    }
+
+    /// Every sampled code a pattern matches starts with a character of the
+    /// pattern's `first_chars`, so the check may pass over rows whose sets
+    /// are disjoint.
+    #[test]
+    fn first_chars_hold_the_start_of_every_matched_code() {
+        let codes = sample_codes();
+        for text in [
+            "*",
+            "1040",
+            "13*",
+            "ä*",
+            "Ä1*",
+            "IP*",
+            "ip1,IP2,Ä3",
+            "43-48",
+            "0010-0020",
+            "IP1-IP9",
+            "Ä1-Ä20",
+            "2050-2120",
+            "0*",
+            " 7 ",
+            "a1",
+        ] {
+            let pattern = pattern(text);
+            let bits = pattern.first_chars();
+            for code in codes.iter().filter(|code| pattern.matches(code)) {
+                assert_ne!(
+                    bits & first_char_bit(code),
+                    0,
+                    "{pattern} matches {code} but its first characters say no"
+                );
+            }
+        }
+        // Disjoint starts: digits against letters, one letter against another.
+        assert_eq!(
+            pattern("13*").first_chars() & pattern("IP1").first_chars(),
+            0
+        );
+        assert_eq!(
+            pattern("IP1-IP9").first_chars() & pattern("Ä1").first_chars(),
+            0
+        );
+        assert_ne!(
+            pattern("43-48").first_chars() & pattern("4711").first_chars(),
+            0
+        );
     }
 }
