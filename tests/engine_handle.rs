@@ -245,3 +245,57 @@ fn the_overview_shows_which_connection_failed_and_when_it_last_worked() {
     assert_eq!(fixed.message, None);
     assert!(fixed.last_ok_at.is_some());
 }
+
+/// The overview labels a location with the name and brand of the latest
+/// saved location table; without a row it keeps the settings' name.
+#[test]
+fn the_overview_names_locations_as_the_location_table_does() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(24)));
+    let renamed = bed.env.settings.locations[0].key.clone();
+    let kept = &bed.env.settings.locations[1];
+    {
+        let mut ledger =
+            ivoris_hubspot_sync::ledger::Ledger::open(&bed.env.ledger_path).expect("ledger");
+        let mut mapping = ivoris_hubspot_sync::mapping::Mapping::defaults();
+        mapping.locations = vec![
+            ivoris_hubspot_sync::mapping::LocationRule {
+                key: renamed.clone(),
+                name: Some("Zahnärzte am Domplatz".into()),
+                brand: Some("Domplatz Dental".into()),
+                ..Default::default()
+            },
+            ivoris_hubspot_sync::mapping::LocationRule {
+                key: kept.key.clone(),
+                owner_id: Some("70001".into()),
+                ..Default::default()
+            },
+        ];
+        ivoris_hubspot_sync::mapping::store::save_version(&mut ledger, &mapping, "test", "Namen")
+            .expect("saved");
+    }
+    let handle = EngineHandle::start(bed.env.clone(), Arc::new(|| {})).expect("engine starts");
+    let mut seen = Vec::new();
+    handle.send(Command::Refresh);
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::Overview(_)
+    )));
+    let Some(Event::Overview(overview)) = seen.last() else {
+        panic!("overview")
+    };
+    let shown = |key: &str| {
+        overview
+            .locations
+            .iter()
+            .find(|l| l.key == key)
+            .expect("listed")
+            .clone()
+    };
+    let first = shown(&renamed);
+    assert_eq!(first.name, "Zahnärzte am Domplatz");
+    assert_eq!(first.brand.as_deref(), Some("Domplatz Dental"));
+    let second = shown(&kept.key);
+    assert_eq!(second.name, kept.name);
+    assert_eq!(second.brand, kept.brand);
+}
