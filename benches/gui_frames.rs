@@ -17,6 +17,10 @@ use ivoris_hubspot_sync::engine::handle::EngineSetup;
 use ivoris_hubspot_sync::engine::run::{Credentials, SyncEnvironment, clock_for};
 use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
 use ivoris_hubspot_sync::ledger::{Ledger, LocationRow, RunCounts, RunOutcome};
+use ivoris_hubspot_sync::mapping::store::save_version;
+use ivoris_hubspot_sync::mapping::{
+    CataloguePattern, Category, CategoryRule, CodePattern, Mapping,
+};
 use ivoris_hubspot_sync::secrets::{IvorisSecrets, Secret};
 use ivoris_hubspot_sync::settings::{LocationSettings, Settings};
 
@@ -25,6 +29,7 @@ const PATIENTS: usize = 100_000;
 const APPOINTMENTS: usize = 400_000;
 const ENTRIES: usize = 1_000_000;
 const OUTBOX: usize = 50_000;
+const CATEGORY_ROWS: usize = 1_000;
 /// Frames measured per panel.
 const FRAMES: usize = 200;
 /// Targets of the issue.
@@ -45,17 +50,29 @@ fn main() {
     // Startup: window state, engine thread, first frame — the ledger is
     // opened on the engine thread, so its size must not delay the frame.
     let started = Instant::now();
-    let mut harness = harness(env.clone(), Panel::Overview);
-    harness.step();
+    let mut on_overview = harness(env.clone(), Panel::Overview);
+    on_overview.step();
     let startup_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let data = wait(&mut harness, |app| app.model.overview.is_some());
+    let data = wait(&mut on_overview, |app| app.model.overview.is_some());
     let overview_data_ms = started.elapsed().as_secs_f64() * 1000.0;
     assert!(data, "the overview arrived");
-    let overview_ms = median_frame_ms(&mut harness);
-    drop(harness);
+    let overview_ms = median_frame_ms(&mut on_overview);
+    drop(on_overview);
 
-    let mut harness = harness_on_queue(env);
-    let queue_ms = median_frame_ms(&mut harness);
+    let mut on_queue = harness_on_queue(env.clone());
+    let queue_ms = median_frame_ms(&mut on_queue);
+    drop(on_queue);
+
+    // The Zuordnung on a category table of 1,000 rows (single codes as
+    // „Nicht zugeordnet“ adds them, before the shipped rows), loaded with
+    // the unmapped values of the million billing lines.
+    save_large_category_table(&ledger_path);
+    let mut on_mapping = harness(env, Panel::Mapping);
+    assert!(
+        wait(&mut on_mapping, |app| app.model.mapping.state.is_some()),
+        "the mapping arrived"
+    );
+    let mapping_ms = median_frame_ms(&mut on_mapping);
 
     println!();
     println!("{:<44} {:>10} {:>10}  result", "measure", "value", "target");
@@ -70,6 +87,28 @@ fn main() {
     );
     line("Übersicht: median frame (200)", overview_ms, MAX_FRAME_MS);
     line("Warteschlange: median frame (200)", queue_ms, MAX_FRAME_MS);
+    line(
+        "Zuordnung, 1,000 category rows: median frame",
+        mapping_ms,
+        MAX_FRAME_MS,
+    );
+}
+
+/// Saves a mapping version whose category table has 1,000 rows.
+fn save_large_category_table(ledger_path: &std::path::Path) {
+    let mut mapping = Mapping::defaults();
+    let shipped = std::mem::take(&mut mapping.categories);
+    let codes = CATEGORY_ROWS - shipped.len();
+    mapping.categories = (0..codes)
+        .map(|i| CategoryRule {
+            catalogue: CataloguePattern::Named(["GOZ", "BEMA"][i % 2].into()),
+            pattern: CodePattern::Exact(format!("{:04}", 10 + i)),
+            category: Category::ALL[i % Category::ALL.len()],
+        })
+        .chain(shipped)
+        .collect();
+    let mut ledger = Ledger::open(ledger_path).expect("ledger");
+    save_version(&mut ledger, &mapping, "bench", "1.000 Zeilen").expect("saved");
 }
 
 /// The app on the Warteschlange with its first page and a row selected.
