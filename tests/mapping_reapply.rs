@@ -23,6 +23,21 @@ fn pending(ledger_path: &std::path::Path) -> std::collections::BTreeMap<OutboxKi
         .collect()
 }
 
+/// The real binary with the sandbox's settings file and credentials.
+fn cli(config: &std::path::Path, data_dir: &std::path::Path) -> std::process::Command {
+    use ivoris_hubspot_sync::sandbox::credentials;
+    let mut command = std::process::Command::new(engine_support::BIN);
+    command
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("HUBSPOT_TOKEN", credentials::HUBSPOT_TOKEN)
+        .env("IVORIS_PASSWORD", credentials::IVORIS_PASSWORD)
+        .env("IVORIS_API_KEY", credentials::IVORIS_API_KEY);
+    command
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_counts_equal_the_writes_queued_after_confirming() {
     let bed = bed(options(41)).await;
@@ -309,25 +324,8 @@ async fn the_cli_previews_and_applies_only_with_yes() {
     settings.sync.simulated_now = Some(bed.sandbox.ivoris.now());
     settings.save(&config).expect("settings written");
     let command = |yes: bool| {
-        let mut command = std::process::Command::new(engine_support::BIN);
-        command
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(bed.dir.path().join("data"))
-            .args(["mapping", "apply"])
-            .env(
-                "HUBSPOT_TOKEN",
-                ivoris_hubspot_sync::sandbox::credentials::HUBSPOT_TOKEN,
-            )
-            .env(
-                "IVORIS_PASSWORD",
-                ivoris_hubspot_sync::sandbox::credentials::IVORIS_PASSWORD,
-            )
-            .env(
-                "IVORIS_API_KEY",
-                ivoris_hubspot_sync::sandbox::credentials::IVORIS_API_KEY,
-            );
+        let mut command = cli(&config, &bed.dir.path().join("data"));
+        command.args(["mapping", "apply"]);
         if yes {
             command.arg("--yes");
         }
@@ -434,26 +432,8 @@ async fn the_cli_import_checks_pipelines_with_hubspot() {
     let import = |file: &str, text: String| {
         let path = bed.dir.path().join(file);
         std::fs::write(&path, text).expect("csv written");
-        let mut command = std::process::Command::new(engine_support::BIN);
-        command
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(bed.dir.path().join("data"))
-            .args(["mapping", "import"])
-            .arg(&path)
-            .env(
-                "HUBSPOT_TOKEN",
-                ivoris_hubspot_sync::sandbox::credentials::HUBSPOT_TOKEN,
-            )
-            .env(
-                "IVORIS_PASSWORD",
-                ivoris_hubspot_sync::sandbox::credentials::IVORIS_PASSWORD,
-            )
-            .env(
-                "IVORIS_API_KEY",
-                ivoris_hubspot_sync::sandbox::credentials::IVORIS_API_KEY,
-            );
+        let mut command = cli(&config, &bed.dir.path().join("data"));
+        command.args(["mapping", "import"]).arg(&path);
         command
     };
     let latest = || {
