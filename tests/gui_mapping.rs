@@ -175,3 +175,60 @@ fn a_csv_dropped_on_the_zuordnung_is_read_into_the_import_check() {
     assert!(import.tables[0].problems.is_empty());
     assert!(harness.query_by_label("Import prüfen").is_some());
 }
+
+/// „Nicht zugeordnet“ follows the ledger: opened before the first sync it
+/// lists the configured locations without patients; after „Jetzt
+/// synchronisieren“ it is read again and counts their patients.
+#[test]
+fn not_mapped_values_are_read_again_after_a_sync() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(47)));
+    let mut harness = app_harness(bed.env.clone(), Panel::Mapping, None);
+    step_until(&mut harness, "the mapping", |app| {
+        app.model.mapping.state.is_some()
+    });
+    let patients = |harness: &egui_kittest::Harness<'_, ivoris_hubspot_sync::gui::SyncApp>| {
+        harness
+            .state()
+            .model
+            .mapping
+            .state
+            .as_ref()
+            .map(|state| {
+                state
+                    .unmapped
+                    .locations
+                    .iter()
+                    .map(|l| (l.value.clone(), l.count))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let before = patients(&harness);
+    assert_eq!(before.len(), bed.env.settings.locations.len(), "{before:?}");
+    assert!(before.iter().all(|(_, count)| *count == 0), "{before:?}");
+
+    harness.get_by_label("Jetzt synchronisieren").click();
+    step_until(&mut harness, "the sync", |app| {
+        !app.model.running && app.model.last.is_some()
+    });
+    step_until(&mut harness, "the mapping read again", |app| {
+        app.model
+            .mapping
+            .state
+            .as_ref()
+            .is_some_and(|state| state.unmapped.locations.iter().all(|l| l.count > 0))
+    });
+    let expected: Vec<(String, u64)> = bed.sandbox.ivoris.with_world(|world| {
+        world
+            .locations
+            .iter()
+            .map(|l| (l.key.clone(), l.patients.len() as u64))
+            .collect()
+    });
+    let mut after = patients(&harness);
+    after.sort();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(after, expected);
+}

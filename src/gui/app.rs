@@ -697,6 +697,13 @@ impl SyncApp {
         if self.model.quarantine.is_some() {
             self.engine.send(Command::Quarantine);
         }
+        // „Nicht zugeordnet“ lists what the ledger has seen, which a sync
+        // changes; unsaved edits survive the reload.
+        if self.model.mapping.state.is_some() || self.model.ui.panel == Panel::Mapping {
+            self.engine.send(Command::Mapping(
+                crate::engine::mapping_ops::MappingCommand::Load,
+            ));
+        }
     }
 
     /// Asks for a queue page unless it is here or on its way.
