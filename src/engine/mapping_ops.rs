@@ -354,7 +354,7 @@ pub fn unmapped(conn: &Connection, mapping: &Mapping) -> Result<Unmapped, rusqli
     for (key, count) in counted(
         "SELECT location_key, count(*) FROM patients GROUP BY location_key ORDER BY location_key",
     )? {
-        if !mapping.locations.iter().any(|r| r.key.trim() == key) {
+        if mapping.location(&key).is_none() {
             result.locations.push(plain(key, count));
         }
     }
