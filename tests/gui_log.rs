@@ -13,10 +13,19 @@ use gui_support::{app_harness, step_until};
 use ivoris_hubspot_sync::gui::{Panel, SyncApp};
 use ivoris_hubspot_sync::logging::{LogOptions, init, live_log};
 
-fn sync(harness: &mut Harness<'_, SyncApp>) {
+/// Runs a sync and waits until the run history above the messages shows
+/// run `run_id` finished: the history grows by a row when it arrives, which
+/// moves the level filter, so clicks before that may miss it.
+fn sync(harness: &mut Harness<'_, SyncApp>, run_id: i64) {
     harness.get_by_label("Jetzt synchronisieren").click();
     harness.run_steps(2);
-    step_until(harness, "the sync", |app| !app.model.running);
+    step_until(harness, "the sync and its history row", |app| {
+        !app.model.running
+            && app.model.runs.as_ref().is_some_and(|runs| {
+                runs.iter()
+                    .any(|run| run.id == run_id && run.finished_at.is_some())
+            })
+    });
 }
 
 #[test]
@@ -33,7 +42,7 @@ fn the_protokoll_shows_the_running_syncs_log_by_level_and_starts_afresh() {
     let mut harness = app_harness(bed.env.clone(), Panel::Log, Some(lines));
     step_until(&mut harness, "the engine", |app| app.model.info.is_some());
 
-    sync(&mut harness);
+    sync(&mut harness, 1);
     // The run's closing line, as run.rs logs it (run ids count from 1).
     assert!(
         harness
@@ -61,7 +70,7 @@ fn the_protokoll_shows_the_running_syncs_log_by_level_and_starts_afresh() {
     harness.run_steps(2);
     harness.get_by_label("Informationen").click();
     harness.run_steps(2);
-    sync(&mut harness);
+    sync(&mut harness, 2);
     assert!(
         harness
             .query_by_label_contains("sync finished run_id=2")
