@@ -7,6 +7,7 @@ pub mod engine;
 pub mod gui;
 pub mod hubspot;
 pub mod ivoris;
+pub mod kpi;
 pub mod ledger;
 pub mod logging;
 pub mod mapping;

@@ -68,6 +68,8 @@ enum Command {
     Retry(commands::retry::RetryArgs),
     /// Mapping tables: export / import CSV, versions, diff, restore.
     Mapping(commands::mapping::MappingArgs),
+    /// Key figures per location and week / month; CSV for German Excel.
+    Kpi(commands::kpi::KpiArgs),
 }
 
 fn main() -> ExitCode {
@@ -112,6 +114,8 @@ fn main() -> ExitCode {
         Some(Command::Retry(args)) => commands::retry::run(args, cli.config.as_deref(), &dirs)
             .map(|()| Ended::Outcome(RunOutcome::Success)),
         Some(Command::Mapping(args)) => commands::mapping::run(args, cli.config.as_deref(), &dirs),
+        Some(Command::Kpi(args)) => commands::kpi::run(args, cli.config.as_deref(), &dirs)
+            .map(|()| Ended::Outcome(RunOutcome::Success)),
     };
     match result {
         Ok(Ended::Outcome(RunOutcome::Success)) => ExitCode::SUCCESS,

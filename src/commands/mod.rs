@@ -2,6 +2,7 @@
 //! dispatches.
 
 pub mod gui;
+pub mod kpi;
 pub mod mapping;
 pub mod retry;
 pub mod sandbox;

@@ -183,6 +183,17 @@ pub enum Command {
     Quarantine,
     /// Read the run history.
     Runs,
+    /// Compute the dashboard's figures.
+    Kpi(super::dashboard::KpiRequest),
+    /// Write the figures shown as CSV files into a folder.
+    KpiExport {
+        /// The figures, as the dashboard shows them.
+        report: Box<crate::kpi::KpiReport>,
+        /// The folder.
+        dir: PathBuf,
+        /// Column titles in German (else English).
+        german: bool,
+    },
     /// Make these dead letters pending again.
     RetryDead(Vec<i64>),
     /// Remove one dead letter for good.
@@ -286,6 +297,11 @@ pub enum Event {
     QueuePage(Box<QueuePage>),
     /// Answer to [`Command::Quarantine`].
     Quarantine(Vec<QuarantineEntry>),
+    /// Answer to [`Command::Kpi`]: the figures, or why not (German /
+    /// English).
+    Kpi(Box<Result<crate::kpi::KpiReport, String>>),
+    /// Answer to [`Command::KpiExport`]: the files written, or why not.
+    KpiExported(Result<Vec<PathBuf>, String>),
     /// Answer to [`Command::Runs`].
     Runs(Vec<RunRecord>),
     /// Dead letters made pending again (how many).
@@ -650,6 +666,15 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             }
             Command::Quarantine => Event::Quarantine(ledger.quarantined(None)?),
             Command::Runs => Event::Runs(ledger.recent_runs(HISTORY_RUNS)?),
+            Command::Kpi(request) => Event::Kpi(Box::new(
+                super::dashboard::kpi_report(&ledger, &env.settings, request, (env.clock)())
+                    .map_err(|e| e.to_string()),
+            )),
+            Command::KpiExport {
+                report,
+                dir,
+                german,
+            } => Event::KpiExported(super::dashboard::export(&report, &dir, german)),
             Command::RetryDead(ids) => Event::Retried(ledger.retry_dead(&ids)?),
             Command::DiscardDead(id) => Event::Discarded(ledger.discard_dead(id)?),
             Command::Sync(_)
@@ -670,28 +695,7 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
 /// where it has them (they only label the screen; nothing in HubSpot
 /// depends on them).
 fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerError> {
-    let mut known: Vec<(String, String, Option<String>)> = settings
-        .locations
-        .iter()
-        .map(|l| (l.key.clone(), l.name.clone(), l.brand.clone()))
-        .collect();
-    for row in ledger.locations()? {
-        if !known.iter().any(|(key, _, _)| *key == row.key) {
-            known.push((row.key, row.name, row.brand));
-        }
-    }
-    // An unreadable mapping leaves the settings' names; the mapping panel
-    // reports the problem itself.
-    if let Ok(mapping) = crate::mapping::store::load_current(ledger) {
-        for (key, name, brand) in &mut known {
-            if let Some(named) = mapping.location_name(key) {
-                *name = named.to_owned();
-            }
-            if let Some(branded) = mapping.location_brand(key) {
-                *brand = Some(branded.to_owned());
-            }
-        }
-    }
+    let known = super::dashboard::known_locations(ledger, settings)?;
     let confirmed = ledger.confirmed_counts()?;
     let mut health = ledger.health()?;
     let hubspot = health

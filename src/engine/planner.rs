@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::ivoris::parse::parse_date_time;
 use crate::ivoris::wire::Patient;
+use crate::kpi::PatientView;
 use crate::ledger::cases::{CaseRow, MemberRow, decide, open_case};
 use crate::ledger::outbox::enqueue;
 use crate::ledger::{Enqueued, Ledger, LedgerError, NewQuarantine, OutboxKind};
@@ -231,6 +232,46 @@ fn plan_scope(
         ledger.transaction(body)?;
     }
     Ok(report)
+}
+
+/// Derives every patient's cases and stages at `context.now` as the next
+/// plan would, without writing anything, and hands each patient to `visit`
+/// — the dashboard counts exactly what a sync sends to HubSpot.
+///
+/// New appointments are admitted in memory only; like planning, one whose
+/// state the mapping does not know is not admitted (it is still shown to
+/// `visit` among the patient's appointments).
+pub fn observe_location(
+    ledger: &Ledger,
+    location: &str,
+    mapping: &Mapping,
+    now: NaiveDateTime,
+    mut visit: impl FnMut(PatientView<'_>),
+) -> Result<(), LedgerError> {
+    let facts = Facts::load(ledger.connection(), location)?;
+    let mut patients = facts.patient_cases(ledger, location)?;
+    for patient in &facts.patients {
+        let (appointments, entries) = facts.records_of(&patient.id);
+        let mut cases = patients
+            .remove(&patient.id)
+            .unwrap_or_else(|| PatientCases::new(location, &patient.id));
+        let admissible: Vec<AppointmentFacts> = appointments
+            .iter()
+            .filter(|a| mapping.appointment_state(&a.state).is_some())
+            .cloned()
+            .collect();
+        cases.admit(&admissible, entries, mapping);
+        let spans = cases.entries_by_case(entries);
+        let outcomes = derive_stages_by_span(&cases, &spans, mapping, now);
+        visit(PatientView {
+            appointments,
+            entries,
+            cases: &cases,
+            outcomes: &outcomes,
+            spans: &spans,
+        });
+    }
+    Ok(())
 }
 
 /// An appointment whose Ivoris state the mapping does not know cannot be

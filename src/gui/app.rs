@@ -28,7 +28,9 @@ use crate::settings::Settings;
 use super::file_dialog::{FileDialogs, Pick};
 use super::i18n::Lang;
 use super::schedule::Schedule;
-use super::{coming, file_dialog, log, mapping, nav, overview, queue, settings, top_bar};
+use super::{
+    coming, dashboard, file_dialog, log, mapping, nav, overview, queue, settings, top_bar,
+};
 
 /// Key of the persisted UI state in eframe's storage.
 const STORAGE_KEY: &str = "ivoris-hubspot-sync.ui";
@@ -125,6 +127,8 @@ pub struct UiState {
     pub lang: Lang,
     /// Light or dark.
     pub theme: Theme,
+    /// Granularity, time range and location of the dashboard.
+    pub dashboard: dashboard::DashboardChoice,
 }
 
 /// A finished run as the top bar shows it.
@@ -228,6 +232,8 @@ pub struct Model {
     pub live_log: log::LiveLogLines,
     /// What the engine told the mapping editor.
     pub mapping: mapping::MappingModel,
+    /// The dashboard's figures.
+    pub kpi: dashboard::KpiModel,
 }
 
 impl Model {
@@ -281,6 +287,8 @@ pub enum Intent {
     Mapping(mapping::MappingIntent),
     /// Open the operating system's file or folder dialog.
     PickFile(file_dialog::Pick),
+    /// Something for the dashboard.
+    Dashboard(dashboard::DashboardIntent),
 }
 
 /// `--screenshot`: where to save, and how far the app is.
@@ -344,6 +352,8 @@ pub struct PanelState {
     pub settings: settings::SettingsView,
     /// The mapping editor.
     pub mapping: mapping::MappingView,
+    /// The dashboard.
+    pub dashboard: dashboard::DashboardView,
 }
 
 impl PanelState {
@@ -495,6 +505,23 @@ impl SyncApp {
             Event::QueuePage(page) => self.on_queue_page(*page),
             Event::Quarantine(entries) => self.model.quarantine = Some(entries),
             Event::Runs(runs) => self.model.runs = Some(runs),
+            Event::Kpi(result) => {
+                // Answers may overtake each other: keep only the one for
+                // what is chosen now.
+                let wanted = self.model.ui.dashboard.request();
+                let fits = match &*result {
+                    Ok(report) => {
+                        report.periods.granularity == wanted.granularity
+                            && report.periods.starts.len() == wanted.periods.max(1) as usize
+                    }
+                    Err(_) => true,
+                };
+                if fits {
+                    self.model.kpi.loading = false;
+                    self.model.kpi.report = Some(*result);
+                }
+            }
+            Event::KpiExported(result) => self.model.kpi.exported = Some(result),
             Event::Retried(count) => {
                 self.model.notice = Some(Notice {
                     text: format!(
@@ -616,6 +643,9 @@ impl SyncApp {
             Some((Pick::MappingExportDir, path)) => {
                 self.panels.mapping.export_dir = path.display().to_string();
             }
+            Some((Pick::KpiExportDir, path)) => {
+                self.panels.dashboard.export_dir = path.display().to_string();
+            }
             None => {}
         }
         if self.model.ui.panel == Panel::Mapping {
@@ -697,6 +727,9 @@ impl SyncApp {
         if self.model.quarantine.is_some() {
             self.engine.send(Command::Quarantine);
         }
+        if self.model.kpi.report.is_some() || self.model.ui.panel == Panel::Dashboard {
+            self.request_kpi();
+        }
         // „Nicht zugeordnet“ lists what the ledger has seen, which a sync
         // changes; unsaved edits survive the reload.
         if self.model.mapping.state.is_some() || self.model.ui.panel == Panel::Mapping {
@@ -740,7 +773,36 @@ impl SyncApp {
             Panel::Mapping => self.engine.send(Command::Mapping(
                 crate::engine::mapping_ops::MappingCommand::Load,
             )),
+            Panel::Dashboard => self.request_kpi(),
             _ => self.engine.send(Command::Refresh),
+        }
+    }
+
+    /// Asks the engine for the dashboard's figures as chosen now.
+    fn request_kpi(&mut self) {
+        if self.model.info.is_none() {
+            return;
+        }
+        self.model.kpi.loading = true;
+        self.model.kpi.requested_at = Some(Instant::now());
+        self.engine
+            .send(Command::Kpi(self.model.ui.dashboard.request()));
+    }
+
+    /// Reads the figures again every minute while the dashboard is shown
+    /// (stages move with the date, and other programs may write the ledger).
+    fn drive_kpi_refresh(&mut self, ctx: &egui::Context) {
+        if self.model.ui.panel != Panel::Dashboard || self.model.kpi.loading {
+            return;
+        }
+        let Some(at) = self.model.kpi.requested_at else {
+            return;
+        };
+        let since = at.elapsed();
+        if since >= dashboard::REFRESH_EVERY {
+            self.request_kpi();
+        } else {
+            ctx.request_repaint_after(dashboard::REFRESH_EVERY - since);
         }
     }
 
@@ -804,7 +866,7 @@ impl SyncApp {
                 let lang = self.model.lang();
                 let title = match pick {
                     Pick::MappingImport => lang.pick("Zuordnung importieren", "Import mapping"),
-                    Pick::MappingExportDir => {
+                    Pick::MappingExportDir | Pick::KpiExportDir => {
                         lang.pick("Ordner für den Export", "Folder for the export")
                     }
                 };
@@ -816,6 +878,23 @@ impl SyncApp {
                     self.engine.send(Command::Mapping(command));
                 }
             }
+            Intent::Dashboard(intent) => match intent {
+                dashboard::DashboardIntent::Choose(choice) => {
+                    self.model.ui.dashboard = choice;
+                    self.request_kpi();
+                }
+                dashboard::DashboardIntent::Reload => self.request_kpi(),
+                dashboard::DashboardIntent::Export(dir) => {
+                    if let Some(Ok(report)) = &self.model.kpi.report {
+                        self.model.kpi.exported = None;
+                        self.engine.send(Command::KpiExport {
+                            report: Box::new(report.clone()),
+                            dir,
+                            german: self.model.lang() == Lang::De,
+                        });
+                    }
+                }
+            },
         }
     }
 
@@ -859,6 +938,7 @@ impl SyncApp {
             Panel::Log => self.model.runs.is_some(),
             Panel::Settings => !self.model.home || !self.model.secret_states.is_empty(),
             Panel::Mapping => self.model.mapping.state.is_some(),
+            Panel::Dashboard => self.model.kpi.report.is_some() && !self.model.kpi.loading,
             _ => true,
         };
         if self.model.running || !panel_ready {
@@ -949,6 +1029,7 @@ impl SyncApp {
                 Panel::Log => log::log_ui(ui, model, &mut panels.log),
                 Panel::Settings => settings::settings_ui(ui, model, &mut panels.settings),
                 Panel::Mapping => mapping::mapping_ui(ui, model, &mut panels.mapping),
+                Panel::Dashboard => dashboard::dashboard_ui(ui, model, &mut panels.dashboard),
                 coming_panel => coming::coming_ui(ui, model, coming_panel),
             };
             intents.extend(panel_intents);
@@ -969,6 +1050,7 @@ impl eframe::App for SyncApp {
         self.apply_theme(ctx);
         self.drive_schedule(ctx);
         self.drive_screenshot(ctx);
+        self.drive_kpi_refresh(ctx);
         if self.model.running {
             // Remaining time and rate change with the clock, not only with events.
             ctx.request_repaint_after(std::time::Duration::from_millis(500));

@@ -1,4 +1,4 @@
-//! Duplikate, Import and Dashboard: views a later version fills.
+//! Duplikate and Import: views a later version fills.
 //! Until then each shows what the ledger already knows about its subject —
 //! real counts, nothing invented — and says what is coming.
 
@@ -15,13 +15,9 @@ pub fn coming_ui(ui: &mut egui::Ui, model: &Model, panel: Panel) -> Vec<Intent> 
             "Hier werden mögliche doppelte Patienten und Fälle zur Prüfung angezeigt.",
             "Possible duplicate patients and cases will be listed here for review.",
         ),
-        Panel::Import => lang.pick(
+        _ => lang.pick(
             "Hier wird die historische Übernahme aus CSV-Exporten gestartet und verfolgt.",
             "The historical migration from CSV exports will be started and followed here.",
-        ),
-        _ => lang.pick(
-            "Hier erscheinen Kennzahlen: Neupatienten, Termine, Ausfälle und Umsatz je Standort.",
-            "Key figures will appear here: new patients, appointments, no-shows and revenue per location.",
         ),
     });
     ui.add_space(10.0);
@@ -86,15 +82,6 @@ fn known_columns(lang: Lang, panel: Panel) -> Vec<(&'static str, Count)> {
                 |l| l.duplicate_cases,
             ),
         ],
-        Panel::Import => vec![
-            (lang.pick("Patienten", "Patients"), |l| l.counts.patients),
-            (lang.pick("Termine", "Appointments"), |l| {
-                l.counts.appointments
-            }),
-            (lang.pick("Leistungen", "Billing lines"), |l| {
-                l.counts.document_entries
-            }),
-        ],
         _ => vec![
             (lang.pick("Patienten", "Patients"), |l| l.counts.patients),
             (lang.pick("Termine", "Appointments"), |l| {
@@ -103,7 +90,6 @@ fn known_columns(lang: Lang, panel: Panel) -> Vec<(&'static str, Count)> {
             (lang.pick("Leistungen", "Billing lines"), |l| {
                 l.counts.document_entries
             }),
-            (lang.pick("Stühle", "Chairs"), |l| l.counts.chairs),
         ],
     }
 }

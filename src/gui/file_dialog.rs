@@ -17,6 +17,8 @@ pub enum Pick {
     MappingImport,
     /// The folder the mapping tables are exported into.
     MappingExportDir,
+    /// The folder the dashboard's CSV files are written to.
+    KpiExportDir,
 }
 
 /// The dialog that is open, if any.
@@ -44,7 +46,7 @@ impl FileDialogs {
                     Pick::MappingImport => dialog
                         .add_filter("CSV / ZIP", &["csv", "CSV", "txt", "zip", "ZIP"])
                         .pick_file(),
-                    Pick::MappingExportDir => dialog.pick_folder(),
+                    Pick::MappingExportDir | Pick::KpiExportDir => dialog.pick_folder(),
                 };
                 let _ = answer.send(chosen);
                 wake();
