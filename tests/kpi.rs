@@ -330,3 +330,62 @@ async fn the_figures_match_the_ivoris_data_and_the_deals_in_hubspot() {
         .sum();
     assert_eq!(total_rows, checked_revenue);
 }
+
+/// `kpi` of the real binary on a synced ledger: the table, the CSV files,
+/// and a clear refusal of an unknown location.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kpi_command_prints_the_figures_and_writes_the_csv_files() {
+    let bed = bed(options(29)).await;
+    run(&bed.env).await;
+    let config = bed.dir.path().join("settings.toml");
+    let mut settings = bed.env.settings.clone();
+    settings.sync.simulated_now = Some(bed.sandbox.ivoris.now());
+    settings.save(&config).expect("settings written");
+    let kpi = |args: &[&str]| {
+        std::process::Command::new(engine_support::BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(bed.dir.path().join("data"))
+            .arg("kpi")
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("binary runs")
+    };
+    let out_dir = bed.dir.path().join("export");
+    let output = kpi(&[
+        "--weeks",
+        "--periods",
+        "4",
+        "--location",
+        "leipzig",
+        "--csv",
+        out_dir.to_str().expect("path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let week = (bed.env.clock)().date().iso_week();
+    let this_week = format!("KW {:02}/{}", week.week(), week.year());
+    assert!(stdout.contains("Zahnwerk Leipzig"), "{stdout}");
+    assert!(stdout.contains(&this_week), "{stdout}");
+    assert!(
+        !stdout.contains("Zahnarztpraxis Magdeburg"),
+        "only the chosen location: {stdout}"
+    );
+    for name in ["kennzahlen_wochen.csv", "faelle_je_phase.csv"] {
+        assert!(out_dir.join(name).exists(), "{name} written");
+    }
+
+    let output = kpi(&["--location", "nowhere"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Standort „nowhere“ ist im Ledger nicht bekannt"),
+        "{stderr}"
+    );
+}

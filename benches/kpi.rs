@@ -1,0 +1,218 @@
+//! The KPI dashboard over a realistic ledger: every location of the
+//! `large` sandbox synced (rate limits off), then the figures computed as
+//! the Dashboard asks for them — 12 and 36 months, 13 and 52 weeks —
+//! median of 5, and the Dashboard's median frame with the figures loaded
+//! (CPU-only kittest harness, 200 frames).
+//!
+//! Run with `cargo bench --bench kpi`. It prints each number with its
+//! target and PASS/FAIL.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use ivoris_hubspot_sync::engine::dashboard::{KpiRequest, kpi_report};
+use ivoris_hubspot_sync::engine::extract::CancelFlag;
+use ivoris_hubspot_sync::engine::handle::EngineSetup;
+use ivoris_hubspot_sync::engine::run::{Credentials, SyncEnvironment, SyncRequest, sync};
+use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
+use ivoris_hubspot_sync::kpi::Granularity;
+use ivoris_hubspot_sync::ledger::Ledger;
+use ivoris_hubspot_sync::sandbox::{FaultProfile, Sandbox, SandboxOptions, Size, credentials};
+use ivoris_hubspot_sync::secrets::{IvorisSecrets, Secret};
+use ivoris_hubspot_sync::settings::Settings;
+
+/// Seed of the synthetic world (the sync benchmark's).
+const SEED: u64 = 42;
+/// Computations per request; the median is reported.
+const RUNS: usize = 5;
+/// Frames measured.
+const FRAMES: usize = 200;
+/// The dashboard recomputes every minute: a refresh must stay a small
+/// share of that, also for the whole chain.
+const MAX_COMPUTE_MS: f64 = 3_000.0;
+const MAX_FRAME_MS: f64 = 8.0;
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let started = Instant::now();
+    let sandbox = runtime
+        .block_on(Sandbox::start(SandboxOptions {
+            seed: SEED,
+            size: Size::Large,
+            faults: FaultProfile::None,
+            rate_limits: false,
+            ..SandboxOptions::default()
+        }))
+        .expect("sandbox");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = environment(&sandbox, dir.path().join("ledger.sqlite"));
+    let summary = runtime
+        .block_on(sync(
+            &env,
+            &SyncRequest {
+                trigger: "bench".into(),
+                ..SyncRequest::default()
+            },
+            &|_| {},
+            &CancelFlag::new(),
+        ))
+        .expect("sync");
+    println!(
+        "sandbox `large` synced in {:.1} s ({:?})",
+        started.elapsed().as_secs_f64(),
+        summary.outcome
+    );
+    let ledger = Ledger::open(&env.ledger_path).expect("ledger");
+    let counts = ledger.counts(None).expect("counts");
+    let cases: usize = sandbox
+        .locations
+        .iter()
+        .map(|l| ledger.cases(&l.key).expect("cases").len())
+        .sum();
+    println!(
+        "ledger: {} locations, {} patients, {} appointments, {} billing lines, {cases} cases",
+        sandbox.locations.len(),
+        counts.patients,
+        counts.appointments,
+        counts.document_entries
+    );
+
+    let now = (env.clock)();
+    let mut rows = Vec::new();
+    for (granularity, periods) in [
+        (Granularity::Month, 12),
+        (Granularity::Month, 36),
+        (Granularity::Week, 13),
+        (Granularity::Week, 52),
+    ] {
+        let request = KpiRequest {
+            granularity,
+            periods,
+        };
+        let mut times: Vec<f64> = (0..RUNS)
+            .map(|_| {
+                let started = Instant::now();
+                let report = kpi_report(&ledger, &env.settings, request, now).expect("figures");
+                assert_eq!(report.periods.starts.len(), periods as usize);
+                started.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let unit = match granularity {
+            Granularity::Week => "weeks",
+            Granularity::Month => "months",
+        };
+        rows.push((
+            format!("figures of all locations, {periods} {unit}"),
+            times[RUNS / 2],
+            MAX_COMPUTE_MS,
+        ));
+    }
+    drop(ledger);
+
+    let mut harness = harness(env);
+    assert!(
+        wait(&mut harness, |app| matches!(
+            &app.model.kpi.report,
+            Some(Ok(_))
+        ) && !app.model.kpi.loading),
+        "the figures arrived"
+    );
+    rows.push((
+        "Dashboard: median frame (200)".to_owned(),
+        median_frame_ms(&mut harness),
+        MAX_FRAME_MS,
+    ));
+
+    println!();
+    println!("{:<44} {:>12} {:>10}  result", "measure", "value", "target");
+    for (name, value, target) in rows {
+        let verdict = if value <= target { "PASS" } else { "FAIL" };
+        println!("{name:<44} {value:>9.2} ms {target:>7.0} ms  {verdict}");
+    }
+}
+
+fn harness(env: SyncEnvironment) -> Harness<'static, SyncApp> {
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |cc| {
+            SyncApp::new(
+                cc,
+                AppOptions {
+                    setup: EngineSetup::Configured(Box::new(env)),
+                    home: None,
+                    settings_file: Ok(Settings::default()),
+                    panel: Some(Panel::Dashboard),
+                    mapping_table: None,
+                    screenshot: None,
+                    live_log: None,
+                },
+            )
+            .expect("app starts")
+        })
+}
+
+/// Steps frames until `done` holds (engine answers arrive between frames).
+fn wait(harness: &mut Harness<'_, SyncApp>, done: impl Fn(&SyncApp) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !done(harness.state()) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    harness.run_steps(5);
+    true
+}
+
+/// The median time of one frame over [`FRAMES`] frames.
+fn median_frame_ms(harness: &mut Harness<'_, SyncApp>) -> f64 {
+    harness.run_steps(10);
+    let mut times: Vec<f64> = (0..FRAMES)
+        .map(|_| {
+            let started = Instant::now();
+            harness.step();
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// A sync environment for the in-process sandbox.
+fn environment(sandbox: &Sandbox, ledger_path: std::path::PathBuf) -> SyncEnvironment {
+    let mut settings = Settings::for_sandbox(
+        &sandbox.hubspot_url,
+        &sandbox.locations,
+        Some(ledger_path.clone()),
+    );
+    settings.sync.ivoris_pause_ms = 0;
+    let ivoris: BTreeMap<String, IvorisSecrets> = sandbox
+        .locations
+        .iter()
+        .map(|l| {
+            (
+                l.key.clone(),
+                IvorisSecrets {
+                    password: Secret::new(credentials::IVORIS_PASSWORD),
+                    api_key: Secret::new(credentials::IVORIS_API_KEY),
+                },
+            )
+        })
+        .collect();
+    let sim = sandbox.ivoris.clone();
+    SyncEnvironment {
+        settings,
+        ledger_path,
+        credentials: Credentials {
+            hubspot_token: Secret::new(credentials::HUBSPOT_TOKEN),
+            ivoris,
+        },
+        clock: Arc::new(move || sim.now()),
+        tune_ivoris: None,
+        tune_hubspot: None,
+    }
+}
