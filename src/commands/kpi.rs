@@ -124,7 +124,7 @@ fn print_location(
         );
     };
     for (index, period) in figures.periods.iter().enumerate() {
-        row(report.periods.label(index), period);
+        row(report.periods.label(index, german), period);
     }
     row(pick("Summe", "Total").to_owned(), &figures.sum());
     let stages: Vec<String> = Stage::ALL

@@ -257,10 +257,11 @@ fn shown_percent(rate: Option<f64>) -> String {
 /// The figures of the whole time shown, as tiles.
 fn tiles_ui(ui: &mut egui::Ui, lang: Lang, report: &KpiReport, figures: &LocationFigures) {
     let sum = figures.sum();
-    let first = report.periods.label(0);
-    let last = report
-        .periods
-        .label(report.periods.starts.len().saturating_sub(1));
+    let first = report.periods.label(0, lang == Lang::De);
+    let last = report.periods.label(
+        report.periods.starts.len().saturating_sub(1),
+        lang == Lang::De,
+    );
     ui.weak(format!(
         "{} {first} – {last}",
         lang.pick("Summe über", "Total over")
@@ -338,9 +339,10 @@ struct Series {
 
 /// A plot over the report's periods: one bar slot per period, marked with
 /// the period names (every n-th when there are many), not zoomable.
-fn period_plot<'a>(id: &str, report: &KpiReport, height: f32) -> Plot<'a> {
+fn period_plot<'a>(id: &str, report: &KpiReport, height: f32, lang: Lang) -> Plot<'a> {
+    let german = lang == Lang::De;
     let labels: Vec<String> = (0..report.periods.starts.len())
-        .map(|i| report.periods.label(i))
+        .map(|i| report.periods.label(i, german))
         .collect();
     let count = labels.len();
     let step = count / 13 + 1;
@@ -379,8 +381,9 @@ fn stacked_chart_ui(
     report: &KpiReport,
     series: Vec<Series>,
     money: bool,
+    lang: Lang,
 ) {
-    period_plot(id, report, 200.0)
+    period_plot(id, report, 200.0, lang)
         .y_axis_formatter(move |mark, _| {
             if money {
                 format!("{:.0} €", mark.value)
@@ -446,7 +449,7 @@ fn period_table_ui(
             }
             ui.end_row();
             for (index, period) in figures.periods.iter().enumerate() {
-                ui.label(report.periods.label(index));
+                ui.label(report.periods.label(index, lang == Lang::De));
                 for (_, cell) in columns {
                     ui.label(cell(period));
                 }
@@ -498,7 +501,7 @@ fn appointments_ui(ui: &mut egui::Ui, lang: Lang, report: &KpiReport, figures: &
                     values: values(figures, |p| p.appointments.open as f64),
                 },
             ];
-            stacked_chart_ui(ui, "kpi_appointments", report, series, false);
+            stacked_chart_ui(ui, "kpi_appointments", report, series, false, lang);
         },
         |ui| {
             period_table_ui(
@@ -539,7 +542,7 @@ fn patients_ui(ui: &mut egui::Ui, lang: Lang, report: &KpiReport, figures: &Loca
         lang,
         |ui| {
             // Side by side, not stacked: they count different things.
-            period_plot("kpi_patients", report, 180.0).show(ui, |plot| {
+            period_plot("kpi_patients", report, 180.0, lang).show(ui, |plot| {
                 let side = |offset: f64, value: &dyn Fn(&PeriodFigures) -> u64| -> Vec<Bar> {
                     figures
                         .periods
@@ -623,7 +626,7 @@ fn revenue_ui(ui: &mut egui::Ui, lang: Lang, report: &KpiReport, figures: &Locat
                     values: values(figures, |p| cents(p, c) as f64 / 100.0),
                 })
                 .collect();
-            stacked_chart_ui(ui, "kpi_revenue", report, series, true);
+            stacked_chart_ui(ui, "kpi_revenue", report, series, true, lang);
         },
         |ui| {
             let total_title = lang.pick("Umsatz", "Revenue");
@@ -667,7 +670,7 @@ fn treatments_ui(ui: &mut egui::Ui, lang: Lang, report: &KpiReport, figures: &Lo
                     values: values(figures, |p| p.lost_cases as f64),
                 },
             ];
-            stacked_chart_ui(ui, "kpi_treatments", report, series, false);
+            stacked_chart_ui(ui, "kpi_treatments", report, series, false, lang);
         },
         |ui| {
             period_table_ui(

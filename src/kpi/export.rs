@@ -65,19 +65,19 @@ pub fn period_rows(report: &KpiReport, german: bool) -> Vec<Vec<String>> {
     let total = report.total(all_locations(german));
     let mut rows = Vec::new();
     for location in report.locations.iter().chain(std::iter::once(&total)) {
-        rows.extend(location_rows(report, location));
+        rows.extend(location_rows(report, location, german));
     }
     rows
 }
 
-fn location_rows(report: &KpiReport, location: &LocationFigures) -> Vec<Vec<String>> {
+fn location_rows(report: &KpiReport, location: &LocationFigures, german: bool) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for (index, figures) in location.periods.iter().enumerate() {
         let start = report.periods.starts.get(index);
         let a = &figures.appointments;
         let mut row = vec![
             location.name.clone(),
-            report.periods.label(index),
+            report.periods.label(index, german),
             start
                 .map(|d| d.format("%d.%m.%Y").to_string())
                 .unwrap_or_default(),

@@ -78,13 +78,14 @@ impl Granularity {
         }
     }
 
-    /// How the period starting at `start` is named: `KW 05/2026` or
-    /// `01/2026` (the same in German and English, and sortable by eye).
-    pub fn label(self, start: NaiveDate) -> String {
+    /// How the period starting at `start` is named: `KW 05/2026` (English
+    /// `Wk 05/2026`, the ISO week and its year) or `01/2026`.
+    pub fn label(self, start: NaiveDate, german: bool) -> String {
         match self {
             Granularity::Week => {
                 let week = start.iso_week();
-                format!("KW {:02}/{}", week.week(), week.year())
+                let prefix = if german { "KW" } else { "Wk" };
+                format!("{prefix} {:02}/{}", week.week(), week.year())
             }
             Granularity::Month => format!("{:02}/{}", start.month(), start.year()),
         }
@@ -134,11 +135,11 @@ impl Periods {
         self.starts.binary_search(&start).ok()
     }
 
-    /// The label of period `index`.
-    pub fn label(&self, index: usize) -> String {
+    /// The label of period `index` (see [`Granularity::label`]).
+    pub fn label(&self, index: usize, german: bool) -> String {
         self.starts
             .get(index)
-            .map(|start| self.granularity.label(*start))
+            .map(|start| self.granularity.label(*start, german))
             .unwrap_or_default()
     }
 }

@@ -87,7 +87,7 @@ fn periods_end_with_the_current_one_and_cross_years() {
         assert_eq!(periods.starts.first(), Some(&day(first)));
         assert_eq!(periods.starts.last(), Some(&day(last)));
         let shown: Vec<String> = (0..periods.starts.len())
-            .map(|i| periods.label(i))
+            .map(|i| periods.label(i, true))
             .collect();
         let tail = &shown[shown.len() - labels.len()..];
         assert_eq!(tail, labels);
@@ -253,7 +253,7 @@ fn a_treatment_completes_in_the_month_of_its_last_activity() {
         entry("b", "2026-08-01", "lst", "BEMA", "13b", 4_000),
     ];
     let (periods, figures) = months(&appointments, &entries, "2026-11-28 12:00", 5);
-    assert_eq!(periods.label(1), "08/2026");
+    assert_eq!(periods.label(1, true), "08/2026");
     let august = &figures.periods[1];
     assert_eq!(august.completed_treatments, 1);
     assert_eq!(august.completed_revenue_cents, 7_001);
