@@ -5,7 +5,9 @@
 //! (CPU-only kittest harness, 200 frames).
 //!
 //! Run with `cargo bench --bench kpi`. It prints each number with its
-//! target and PASS/FAIL.
+//! target and PASS/FAIL. The sync takes minutes; with `KPI_BENCH_DIR=DIR`
+//! the ledger is kept in `DIR` and a later run measures on it again
+//! without syncing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,24 +48,35 @@ fn main() {
             ..SandboxOptions::default()
         }))
         .expect("sandbox");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let env = environment(&sandbox, dir.path().join("ledger.sqlite"));
-    let summary = runtime
-        .block_on(sync(
-            &env,
-            &SyncRequest {
-                trigger: "bench".into(),
-                ..SyncRequest::default()
-            },
-            &|_| {},
-            &CancelFlag::new(),
-        ))
-        .expect("sync");
-    println!(
-        "sandbox `large` synced in {:.1} s ({:?})",
-        started.elapsed().as_secs_f64(),
-        summary.outcome
-    );
+    let temp = tempfile::tempdir().expect("temp dir");
+    let kept = std::env::var_os("KPI_BENCH_DIR").map(std::path::PathBuf::from);
+    let dir = kept.clone().unwrap_or_else(|| temp.path().to_owned());
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let env = environment(&sandbox, dir.join("ledger.sqlite"));
+    let synced = kept.is_some()
+        && Ledger::open(&env.ledger_path)
+            .and_then(|ledger| ledger.recent_runs(1))
+            .is_ok_and(|runs| !runs.is_empty());
+    if synced {
+        println!("ledger kept in {} is measured again", dir.display());
+    } else {
+        let summary = runtime
+            .block_on(sync(
+                &env,
+                &SyncRequest {
+                    trigger: "bench".into(),
+                    ..SyncRequest::default()
+                },
+                &|_| {},
+                &CancelFlag::new(),
+            ))
+            .expect("sync");
+        println!(
+            "sandbox `large` synced in {:.1} s ({:?})",
+            started.elapsed().as_secs_f64(),
+            summary.outcome
+        );
+    }
     let ledger = Ledger::open(&env.ledger_path).expect("ledger");
     let counts = ledger.counts(None).expect("counts");
     let cases: usize = sandbox

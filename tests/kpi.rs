@@ -389,3 +389,44 @@ async fn the_kpi_command_prints_the_figures_and_writes_the_csv_files() {
         "{stderr}"
     );
 }
+
+/// Patients observed on several threads, each part folded on its own and
+/// merged, give the same figures as one thread over all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_are_the_same_on_one_thread_and_on_several() {
+    use ivoris_hubspot_sync::engine::planner::observe_location;
+    use ivoris_hubspot_sync::kpi::Periods;
+    use ivoris_hubspot_sync::mapping::Mapping;
+
+    let bed = bed(options(31)).await;
+    run(&bed.env).await;
+    let now = (bed.env.clock)();
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let mapping = Mapping::defaults();
+    let periods = Periods::ending(Granularity::Week, now.date(), 104);
+    let figures = |threads: usize| {
+        let parts = observe_location(
+            &ledger,
+            "magdeburg",
+            &mapping,
+            now,
+            threads,
+            || LocationFigures::new("magdeburg", "Magdeburg", &periods),
+            |figures, patient| figures.add_patient(patient, &periods, &mapping),
+        )
+        .expect("observed");
+        let mut merged = LocationFigures::new("magdeburg", "Magdeburg", &periods);
+        for part in &parts {
+            merged.absorb(part);
+        }
+        (parts.len(), merged)
+    };
+    let (one_part, alone) = figures(1);
+    assert_eq!(one_part, 1);
+    assert!(alone.sum().appointments.total() > 0);
+    for threads in [2, 3, 7] {
+        let (parts, together) = figures(threads);
+        assert_eq!(parts, threads, "one part per thread");
+        assert_eq!(together, alone, "{threads} threads");
+    }
+}

@@ -15,7 +15,7 @@ use crate::mapping::Stage;
 use crate::mapping::store::{MappingStoreError, load_applied, load_current};
 use crate::settings::Settings;
 
-use super::planner::observe_location;
+use super::planner::{observe_location, planning_threads};
 
 /// What the dashboard shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,10 +117,19 @@ pub fn kpi_report(
     let periods = Periods::ending(request.granularity, now.date(), request.periods);
     let mut locations = Vec::new();
     for (key, name, _) in known_locations(ledger, settings)? {
+        let parts = observe_location(
+            ledger,
+            &key,
+            &mapping,
+            now,
+            planning_threads(),
+            || LocationFigures::new(&key, &name, &periods),
+            |figures, patient| figures.add_patient(patient, &periods, &mapping),
+        )?;
         let mut figures = LocationFigures::new(&key, &name, &periods);
-        observe_location(ledger, &key, &mapping, now, |patient| {
-            figures.add_patient(patient, &periods, &mapping);
-        })?;
+        for part in &parts {
+            figures.absorb(part);
+        }
         locations.push(figures);
     }
     let stage_labels = Stage::ALL

@@ -234,44 +234,81 @@ fn plan_scope(
     Ok(report)
 }
 
-/// Derives every patient's cases and stages at `context.now` as the next
-/// plan would, without writing anything, and hands each patient to `visit`
-/// — the dashboard counts exactly what a sync sends to HubSpot.
+/// Derives every patient's cases and stages at `now` as the next plan
+/// would, without writing anything, and hands each patient to `visit` —
+/// the dashboard counts exactly what a sync sends to HubSpot.
 ///
-/// New appointments are admitted in memory only; like planning, one whose
-/// state the mapping does not know is not admitted (it is still shown to
-/// `visit` among the patient's appointments).
-pub fn observe_location(
+/// Patients are observed on `threads` threads (see [`planning_threads`]),
+/// each part into its own accumulator made by `start`; the accumulators are
+/// returned for the caller to merge. New appointments are admitted in memory only; like
+/// planning, one whose state the mapping does not know is not admitted (it
+/// is still shown to `visit` among the patient's appointments).
+pub fn observe_location<T: Send>(
     ledger: &Ledger,
     location: &str,
     mapping: &Mapping,
     now: NaiveDateTime,
-    mut visit: impl FnMut(PatientView<'_>),
-) -> Result<(), LedgerError> {
+    threads: usize,
+    start: impl Fn() -> T + Sync,
+    visit: impl Fn(&mut T, PatientView<'_>) + Sync,
+) -> Result<Vec<T>, LedgerError> {
     let facts = Facts::load(ledger.connection(), location)?;
-    let mut patients = facts.patient_cases(ledger, location)?;
-    for patient in &facts.patients {
-        let (appointments, entries) = facts.records_of(&patient.id);
-        let mut cases = patients
-            .remove(&patient.id)
-            .unwrap_or_else(|| PatientCases::new(location, &patient.id));
-        let admissible: Vec<AppointmentFacts> = appointments
-            .iter()
-            .filter(|a| mapping.appointment_state(&a.state).is_some())
-            .cloned()
-            .collect();
-        cases.admit(&admissible, entries, mapping);
-        let spans = cases.entries_by_case(entries);
-        let outcomes = derive_stages_by_span(&cases, &spans, mapping, now);
-        visit(PatientView {
-            appointments,
-            entries,
-            cases: &cases,
-            outcomes: &outcomes,
-            spans: &spans,
-        });
+    let mut recorded = facts.patient_cases(ledger, location)?;
+    let mut work: Vec<(&PatientFacts, PatientCases)> = facts
+        .patients
+        .iter()
+        .map(|patient| {
+            let cases = recorded
+                .remove(&patient.id)
+                .unwrap_or_else(|| PatientCases::new(location, &patient.id));
+            (patient, cases)
+        })
+        .collect();
+    let observe = |part: &mut [(&PatientFacts, PatientCases)]| -> T {
+        let mut accumulator = start();
+        for (patient, cases) in part {
+            let (appointments, entries) = facts.records_of(&patient.id);
+            let admissible: Vec<AppointmentFacts> = appointments
+                .iter()
+                .filter(|a| mapping.appointment_state(&a.state).is_some())
+                .cloned()
+                .collect();
+            cases.admit(&admissible, entries, mapping);
+            let spans = cases.entries_by_case(entries);
+            let outcomes = derive_stages_by_span(cases, &spans, mapping, now);
+            visit(
+                &mut accumulator,
+                PatientView {
+                    appointments,
+                    entries,
+                    cases,
+                    outcomes: &outcomes,
+                    spans: &spans,
+                },
+            );
+        }
+        accumulator
+    };
+    if threads < 2 || work.len() < 2 {
+        return Ok(vec![observe(&mut work)]);
     }
-    Ok(())
+    let chunk = work.len().div_ceil(threads);
+    let observe = &observe;
+    Ok(std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks_mut(chunk)
+            .map(|part| scope.spawn(move || observe(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| match handle.join() {
+                Ok(accumulator) => accumulator,
+                // The rules do not panic; if one did, the figures must not
+                // go on with a part missing.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    }))
 }
 
 /// An appointment whose Ivoris state the mapping does not know cannot be
@@ -338,9 +375,7 @@ fn plan_patients(
         plan_patient(&mut out, patient, cases, facts, context, scope);
         out.plan
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(MAX_PLAN_THREADS);
+    let threads = planning_threads();
     if threads < 2 || work.len() < PATIENTS_PER_THREAD {
         return work.iter_mut().map(plan_one).collect();
     }
@@ -364,6 +399,14 @@ fn plan_patients(
 
 /// Threads planning uses at most.
 const MAX_PLAN_THREADS: usize = 4;
+
+/// The threads the rules run on: the machine's cores, at most
+/// [`MAX_PLAN_THREADS`].
+pub fn planning_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_PLAN_THREADS)
+}
 /// Fewer patients than this are planned on the calling thread.
 const PATIENTS_PER_THREAD: usize = 512;
 /// Patients planned before their writes are applied.

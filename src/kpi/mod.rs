@@ -461,8 +461,9 @@ impl LocationFigures {
         sum
     }
 
-    /// Adds another location's figures (for the chain's total).
-    fn add(&mut self, other: &LocationFigures) {
+    /// Adds figures of the same periods: another location's (for the
+    /// chain's total) or another part of this location's patients.
+    pub fn absorb(&mut self, other: &LocationFigures) {
         for (mine, theirs) in self.periods.iter_mut().zip(&other.periods) {
             mine.add(theirs);
         }
@@ -511,7 +512,7 @@ impl KpiReport {
     pub fn total(&self, name: &str) -> LocationFigures {
         let mut total = LocationFigures::new("", name, &self.periods);
         for location in &self.locations {
-            total.add(location);
+            total.absorb(location);
         }
         total
     }
