@@ -266,36 +266,71 @@ fn tiles_ui(ui: &mut egui::Ui, lang: Lang, report: &KpiReport, figures: &Locatio
         "{} {first} – {last}",
         lang.pick("Summe über", "Total over")
     ));
-    let tiles: [(&str, String); 8] = [
+    let tiles: [(&str, String, &str); 8] = [
         (
             lang.pick("Termine", "Appointments"),
             lang.number(sum.appointments.total()),
+            lang.pick(
+                "Termine mit Beginn im Zeitraum (Terminarten „ignorieren“ nicht mitgezählt)",
+                "Appointments starting in the time shown (types mapped to „ignorieren“ left out)",
+            ),
         ),
         (
             lang.pick("Ausfallquote", "No-show rate"),
             shown_percent(sum.appointments.no_show_rate()),
+            lang.pick(
+                "Nicht erschienen ÷ (stattgefunden + nicht erschienen)",
+                "No-shows ÷ (attended + no-shows)",
+            ),
         ),
         (
             lang.pick("Neupatienten", "New patients"),
             lang.number(sum.new_patients),
+            lang.pick(
+                "Patienten, deren erster stattgefundener Termin im Zeitraum liegt – der erste, den der Ledger kennt: am Anfang der Historie zählen auch frühere Patienten",
+                "Patients whose first attended appointment is in the time shown – the first the ledger knows: at the start of the history earlier patients count too",
+            ),
         ),
         (
             lang.pick("Konversion", "Conversion"),
             shown_percent(sum.conversion_rate()),
+            lang.pick(
+                "Anteil der Fälle mit Erstberatung im Zeitraum, deren Behandlung begonnen hat",
+                "Share of the cases consulted in the time shown whose treatment started",
+            ),
         ),
-        (lang.pick("Umsatz", "Revenue"), euros(sum.revenue_cents)),
+        (
+            lang.pick("Umsatz", "Revenue"),
+            euros(sum.revenue_cents),
+            lang.pick(
+                "Leistungen mit Datum im Zeitraum, die als Umsatz zählen",
+                "Billing lines dated in the time shown that count as revenue",
+            ),
+        ),
         (
             lang.pick("Umsatz je Fall", "Revenue per case"),
             sum.revenue_per_case_cents()
                 .map_or_else(|| "–".to_owned(), euros),
+            lang.pick(
+                "Durchschnittlicher Umsatz der im Zeitraum abgeschlossenen Behandlungen",
+                "Average revenue of the treatments completed in the time shown",
+            ),
         ),
         (
             lang.pick("Abgeschlossene Behandlungen", "Completed treatments"),
             lang.number(sum.completed_treatments),
+            lang.pick(
+                "Fälle „Behandlung abgeschlossen“, deren Behandlung im Zeitraum endete",
+                "Cases won whose treatment ended in the time shown",
+            ),
         ),
         (
             lang.pick("Offene Fälle", "Open cases"),
             lang.number(figures.funnel.open()),
+            lang.pick(
+                "Fälle, die heute weder gewonnen noch verloren sind",
+                "Cases neither won nor lost today",
+            ),
         ),
     ];
     // Rows of equally wide tiles that always fit the width: a frame does
@@ -311,14 +346,14 @@ fn tiles_ui(ui: &mut egui::Ui, lang: Lang, report: &KpiReport, figures: &Locatio
     let width = (available + spacing) / per_row as f32 - spacing;
     for row in tiles.chunks(per_row) {
         ui.horizontal(|ui| {
-            for (title, value) in row {
+            for (title, value, hint) in row {
                 egui::Frame::group(ui.style())
                     .inner_margin(egui::Margin::symmetric(12, 8))
                     .show(ui, |ui| {
                         // The frame's margin and stroke come on top.
                         ui.set_width(width - 26.0);
                         ui.vertical(|ui| {
-                            ui.weak(*title);
+                            ui.weak(*title).on_hover_text(*hint);
                             ui.heading(value);
                         });
                     });
