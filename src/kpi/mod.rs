@@ -56,26 +56,32 @@ impl Granularity {
     /// The first day of the period `day` lies in.
     pub fn period_start(self, day: NaiveDate) -> NaiveDate {
         match self {
-            Granularity::Week => day.week(chrono::Weekday::Mon).first_day(),
+            Granularity::Week => day
+                .week(chrono::Weekday::Mon)
+                .checked_first_day()
+                .unwrap_or(NaiveDate::MIN),
             Granularity::Month => day.with_day(1).unwrap_or(day),
         }
     }
 
-    /// The first day of the period after the one starting at `start`.
+    /// The first day of the period after the one starting at `start`
+    /// (the last representable day at the end of the calendar).
     pub fn next(self, start: NaiveDate) -> NaiveDate {
         match self {
-            Granularity::Week => start + chrono::Days::new(7),
-            Granularity::Month => start + Months::new(1),
+            Granularity::Week => start.checked_add_days(chrono::Days::new(7)),
+            Granularity::Month => start.checked_add_months(Months::new(1)),
         }
+        .unwrap_or(NaiveDate::MAX)
     }
 
     /// The first day of the period `count` periods before the one starting
-    /// at `start`.
+    /// at `start` (the first representable day at the calendar's start).
     pub fn back(self, start: NaiveDate, count: u32) -> NaiveDate {
         match self {
-            Granularity::Week => start - chrono::Days::new(7 * u64::from(count)),
-            Granularity::Month => start - Months::new(count),
+            Granularity::Week => start.checked_sub_days(chrono::Days::new(7 * u64::from(count))),
+            Granularity::Month => start.checked_sub_months(Months::new(count)),
         }
+        .unwrap_or(NaiveDate::MIN)
     }
 
     /// How the period starting at `start` is named: `KW 05/2026` (English
@@ -121,7 +127,12 @@ impl Periods {
         let mut start = first;
         while start <= last {
             starts.push(start);
-            start = granularity.next(start);
+            let next = granularity.next(start);
+            if next <= start {
+                // The end of the calendar.
+                break;
+            }
+            start = next;
         }
         Periods {
             granularity,
@@ -382,7 +393,13 @@ impl LocationFigures {
         while let Some(first) = rest.first() {
             let start = periods.granularity.period_start(first.date);
             let end = periods.granularity.next(start);
-            let split = rest.iter().position(|e| e.date >= end || e.date < start);
+            // The first line always belongs to the run (also where `end`
+            // saturates at the end of the calendar).
+            let split = rest
+                .iter()
+                .skip(1)
+                .position(|e| e.date >= end || e.date < start)
+                .map(|at| at + 1);
             let (run, tail) = rest.split_at(split.unwrap_or(rest.len()));
             rest = tail;
             let Some(slot) = self.slot(periods, start) else {

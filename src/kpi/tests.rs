@@ -340,3 +340,130 @@ fn the_export_has_a_row_per_location_and_period_in_german_notation() {
     assert_eq!(rows[3][column("Standort")], "Alle Standorte");
     assert_eq!(rows[3][column("Umsatz €")], "1.234,56");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn any_day() -> impl Strategy<Value = NaiveDate> {
+        prop_oneof![
+            // Around the report, where most lines fall.
+            (0i64..1_200).prop_map(|d| day("2024-01-01") + chrono::Duration::days(d)),
+            // Anywhere in the calendar, the ends included.
+            prop_oneof![
+                Just(NaiveDate::MIN),
+                Just(NaiveDate::MAX),
+                (-100_000i32..100_000, 1u32..=366)
+                    .prop_map(|(y, o)| { NaiveDate::from_yo_opt(y, o).unwrap_or(NaiveDate::MIN) }),
+            ],
+        ]
+    }
+
+    fn any_entry() -> impl Strategy<Value = EntryFacts> {
+        (
+            any_day(),
+            prop::sample::select(vec!["lst", "mat", "lab", "pabg", "text", "xyz"]),
+            prop::sample::select(vec!["BEMA", "GOZ", "GOÄ", ""]),
+            prop::sample::select(vec!["13a", "2060", "01", "9000", "Ä1", ""]),
+            -1_000_000i64..1_000_000,
+        )
+            .prop_map(|(date, kind, catalogue, code, cents)| EntryFacts {
+                id: "e".to_owned(),
+                patient_id: "p".to_owned(),
+                date,
+                entry_type: kind.to_owned(),
+                catalogue: Some(catalogue.to_owned()),
+                code: Some(code.to_owned()),
+                amount_cents: cents,
+            })
+    }
+
+    fn any_appointment() -> impl Strategy<Value = AppointmentFacts> {
+        (
+            any_day(),
+            prop::sample::select(vec!["Erstberatung", "Kontrolle", "Endo", "Unbekannt"]),
+            prop::sample::select(vec![
+                "Booked",
+                "Confirmed",
+                "Arrived",
+                "Completed",
+                "Cancelled",
+                "NoShow",
+                "Clarified",
+                "???",
+            ]),
+            0u32..1_000,
+        )
+            .prop_map(|(date, kind, state, id)| AppointmentFacts {
+                id: id.to_string(),
+                patient_id: "p".to_owned(),
+                start: date.and_hms_opt(9, 0, 0).unwrap_or_default(),
+                duration_minutes: None,
+                state: state.to_owned(),
+                type_label: Some(kind.to_owned()),
+                template_id: None,
+            })
+    }
+
+    proptest! {
+        /// Whatever the lines and appointments, nothing panics, categories
+        /// add up to the revenue, and every appointment of a period is in
+        /// exactly one of its counts.
+        #[test]
+        fn figures_add_up_for_any_input(
+            mut entries in prop::collection::vec(any_entry(), 0..40),
+            appointments in prop::collection::vec(any_appointment(), 0..30),
+            weeks in any::<bool>(),
+        ) {
+            entries.sort_by_key(|e| e.date);
+            let mapping = Mapping::defaults();
+            let now = at("2026-11-28 12:00");
+            let granularity = if weeks { Granularity::Week } else { Granularity::Month };
+            let periods = Periods::ending(granularity, now.date(), 30);
+            let mut cases = PatientCases::new("mag", "p");
+            cases.admit(&appointments, &entries, &mapping);
+            let spans = cases.entries_by_case(&entries);
+            let outcomes = derive_stages_by_span(&cases, &spans, &mapping, now);
+            let mut figures = LocationFigures::new("mag", "M", &periods);
+            figures.add_patient(
+                PatientView {
+                    appointments: &appointments,
+                    entries: &entries,
+                    cases: &cases,
+                    outcomes: &outcomes,
+                    spans: &spans,
+                },
+                &periods,
+                &mapping,
+            );
+            for (index, period) in figures.periods.iter().enumerate() {
+                let sum: i64 = period.revenue_by_category.values().sum();
+                prop_assert_eq!(sum, period.revenue_cents);
+                let start = periods.starts[index];
+                let in_period = appointments
+                    .iter()
+                    .filter(|a| periods.granularity.period_start(a.start.date()) == start)
+                    .count() as u64;
+                prop_assert_eq!(period.appointments.total(), in_period);
+            }
+            let cases_total: u64 = figures.funnel.by_stage.values().sum();
+            prop_assert_eq!(cases_total, cases.cases.len() as u64);
+        }
+
+        /// The periods of any day are contiguous and each contains its start.
+        #[test]
+        fn periods_are_contiguous_for_any_day(today in any_day(), count in 0u32..60, weeks in any::<bool>()) {
+            let granularity = if weeks { Granularity::Week } else { Granularity::Month };
+            let periods = Periods::ending(granularity, today, count);
+            prop_assert!(!periods.starts.is_empty());
+            for pair in periods.starts.windows(2) {
+                prop_assert!(pair[0] < pair[1]);
+                prop_assert_eq!(granularity.next(pair[0]), pair[1]);
+            }
+            for (index, start) in periods.starts.iter().enumerate() {
+                prop_assert_eq!(periods.index_of(*start), Some(index));
+            }
+        }
+    }
+}
