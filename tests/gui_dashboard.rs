@@ -109,7 +109,7 @@ fn tiles_weeks_a_location_and_the_csv_export() {
     harness.get_by_label(&halle.name).click();
     harness.run_steps(2);
     step_until(&mut harness, "Halle chosen", |app| {
-        app.model.ui.dashboard.location.as_deref() == Some("halle")
+        app.model.ui.dashboard.location.as_deref() == Some("halle") && !app.model.kpi.loading
     });
     let from = monday - Days::new(7 * 12);
     let expected = appointments_since(&[halle], from, monday + Days::new(7));

@@ -880,8 +880,13 @@ impl SyncApp {
             }
             Intent::Dashboard(intent) => match intent {
                 dashboard::DashboardIntent::Choose(choice) => {
+                    // The location only filters what is here; other
+                    // periods need the engine.
+                    let recompute = choice.request() != self.model.ui.dashboard.request();
                     self.model.ui.dashboard = choice;
-                    self.request_kpi();
+                    if recompute {
+                        self.request_kpi();
+                    }
                 }
                 dashboard::DashboardIntent::Reload => self.request_kpi(),
                 dashboard::DashboardIntent::Export(dir) => {
