@@ -8,14 +8,15 @@
 //! Run with `cargo bench --bench gui_frames`. It prints each number with its
 //! target and PASS/FAIL; building the ledger takes a while, the frames not.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use egui_kittest::Harness;
-use ivoris_hubspot_sync::engine::handle::EngineSetup;
 use ivoris_hubspot_sync::engine::run::{Credentials, SyncEnvironment, clock_for};
-use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
+use ivoris_hubspot_sync::gui::{Panel, SyncApp};
 use ivoris_hubspot_sync::ledger::{Ledger, LocationRow, RunCounts, RunOutcome};
 use ivoris_hubspot_sync::mapping::store::save_version;
 use ivoris_hubspot_sync::mapping::{
@@ -23,6 +24,7 @@ use ivoris_hubspot_sync::mapping::{
 };
 use ivoris_hubspot_sync::secrets::{IvorisSecrets, Secret};
 use ivoris_hubspot_sync::settings::{LocationSettings, Settings};
+use support::{app_harness, median_frame_ms, wait};
 
 const LOCATIONS: usize = 4;
 const PATIENTS: usize = 100_000;
@@ -50,29 +52,29 @@ fn main() {
     // Startup: window state, engine thread, first frame — the ledger is
     // opened on the engine thread, so its size must not delay the frame.
     let started = Instant::now();
-    let mut on_overview = harness(env.clone(), Panel::Overview);
+    let mut on_overview = app_harness(env.clone(), Panel::Overview);
     on_overview.step();
     let startup_ms = started.elapsed().as_secs_f64() * 1000.0;
     let data = wait(&mut on_overview, |app| app.model.overview.is_some());
     let overview_data_ms = started.elapsed().as_secs_f64() * 1000.0;
     assert!(data, "the overview arrived");
-    let overview_ms = median_frame_ms(&mut on_overview);
+    let overview_ms = median_frame_ms(&mut on_overview, FRAMES);
     drop(on_overview);
 
     let mut on_queue = harness_on_queue(env.clone());
-    let queue_ms = median_frame_ms(&mut on_queue);
+    let queue_ms = median_frame_ms(&mut on_queue, FRAMES);
     drop(on_queue);
 
     // The Zuordnung on a category table of 1,000 rows (single codes as
     // „Nicht zugeordnet“ adds them, before the shipped rows), loaded with
     // the unmapped values of the million billing lines.
     save_large_category_table(&ledger_path);
-    let mut on_mapping = harness(env, Panel::Mapping);
+    let mut on_mapping = app_harness(env, Panel::Mapping);
     assert!(
         wait(&mut on_mapping, |app| app.model.mapping.state.is_some()),
         "the mapping arrived"
     );
-    let mapping_ms = median_frame_ms(&mut on_mapping);
+    let mapping_ms = median_frame_ms(&mut on_mapping, FRAMES);
 
     println!();
     println!("{:<44} {:>10} {:>10}  result", "measure", "value", "target");
@@ -113,7 +115,7 @@ fn save_large_category_table(ledger_path: &std::path::Path) {
 
 /// The app on the Warteschlange with its first page and a row selected.
 fn harness_on_queue(env: SyncEnvironment) -> Harness<'static, SyncApp> {
-    let mut harness = harness(env, Panel::Queue);
+    let mut harness = app_harness(env, Panel::Queue);
     assert!(
         wait(&mut harness, |app| {
             app.model.queue.total.is_some()
@@ -133,59 +135,6 @@ fn harness_on_queue(env: SyncEnvironment) -> Harness<'static, SyncApp> {
     harness.get_by_label(&first).click();
     harness.run_steps(3);
     harness
-}
-
-fn harness(env: SyncEnvironment, panel: Panel) -> Harness<'static, SyncApp> {
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |cc| {
-            SyncApp::new(
-                cc,
-                AppOptions {
-                    setup: EngineSetup::Configured(Box::new(env)),
-                    home: None,
-                    settings_file: Ok(Settings::default()),
-                    panel: Some(panel),
-                    mapping_table: None,
-                    screenshot: None,
-                    live_log: None,
-                },
-            )
-            .expect("app starts")
-        })
-}
-
-/// Steps frames until `done` holds (engine answers arrive between frames).
-fn wait(harness: &mut Harness<'_, SyncApp>, done: impl Fn(&SyncApp) -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while !done(harness.state()) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    harness.run_steps(5);
-    true
-}
-
-/// The median time of one frame over [`FRAMES`] frames.
-fn median_frame_ms(harness: &mut Harness<'_, SyncApp>) -> f64 {
-    harness.run_steps(10);
-    let passes = harness.ctx.cumulative_pass_nr();
-    let mut times: Vec<f64> = (0..FRAMES)
-        .map(|_| {
-            let started = Instant::now();
-            harness.step();
-            started.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    assert!(
-        harness.ctx.cumulative_pass_nr() >= passes + FRAMES as u64,
-        "every step drew the UI"
-    );
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
 }
 
 /// Settings and (unused) credentials for the ledger's locations; nothing

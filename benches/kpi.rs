@@ -9,21 +9,18 @@
 //! the ledger is kept in `DIR` and a later run measures on it again
 //! without syncing.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
 
-use egui_kittest::Harness;
+use std::time::Instant;
+
 use ivoris_hubspot_sync::engine::dashboard::{KpiRequest, kpi_report};
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
-use ivoris_hubspot_sync::engine::handle::EngineSetup;
-use ivoris_hubspot_sync::engine::run::{Credentials, SyncEnvironment, SyncRequest, sync};
-use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
+use ivoris_hubspot_sync::engine::run::{SyncRequest, sync};
+use ivoris_hubspot_sync::gui::Panel;
 use ivoris_hubspot_sync::kpi::Granularity;
 use ivoris_hubspot_sync::ledger::Ledger;
-use ivoris_hubspot_sync::sandbox::{FaultProfile, Sandbox, SandboxOptions, Size, credentials};
-use ivoris_hubspot_sync::secrets::{IvorisSecrets, Secret};
-use ivoris_hubspot_sync::settings::Settings;
+use ivoris_hubspot_sync::sandbox::{FaultProfile, Sandbox, SandboxOptions, Size};
+use support::{app_harness, median_frame_ms, sandbox_environment, wait};
 
 /// Seed of the synthetic world (the sync benchmark's).
 const SEED: u64 = 42;
@@ -52,7 +49,7 @@ fn main() {
     let kept = std::env::var_os("KPI_BENCH_DIR").map(std::path::PathBuf::from);
     let dir = kept.clone().unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&dir).expect("bench dir");
-    let env = environment(&sandbox, dir.join("ledger.sqlite"));
+    let env = sandbox_environment(&sandbox, dir.join("ledger.sqlite"));
     let synced = kept.is_some()
         && Ledger::open(&env.ledger_path)
             .and_then(|ledger| ledger.recent_runs(1))
@@ -125,7 +122,7 @@ fn main() {
     }
     drop(ledger);
 
-    let mut harness = harness(env);
+    let mut harness = app_harness(env, Panel::Dashboard);
     assert!(
         wait(&mut harness, |app| matches!(
             &app.model.kpi.report,
@@ -135,7 +132,7 @@ fn main() {
     );
     rows.push((
         "Dashboard: median frame (200)".to_owned(),
-        median_frame_ms(&mut harness),
+        median_frame_ms(&mut harness, FRAMES),
         MAX_FRAME_MS,
     ));
 
@@ -144,88 +141,5 @@ fn main() {
     for (name, value, target) in rows {
         let verdict = if value <= target { "PASS" } else { "FAIL" };
         println!("{name:<44} {value:>9.2} ms {target:>7.0} ms  {verdict}");
-    }
-}
-
-fn harness(env: SyncEnvironment) -> Harness<'static, SyncApp> {
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_eframe(move |cc| {
-            SyncApp::new(
-                cc,
-                AppOptions {
-                    setup: EngineSetup::Configured(Box::new(env)),
-                    home: None,
-                    settings_file: Ok(Settings::default()),
-                    panel: Some(Panel::Dashboard),
-                    mapping_table: None,
-                    screenshot: None,
-                    live_log: None,
-                },
-            )
-            .expect("app starts")
-        })
-}
-
-/// Steps frames until `done` holds (engine answers arrive between frames).
-fn wait(harness: &mut Harness<'_, SyncApp>, done: impl Fn(&SyncApp) -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while !done(harness.state()) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    harness.run_steps(5);
-    true
-}
-
-/// The median time of one frame over [`FRAMES`] frames.
-fn median_frame_ms(harness: &mut Harness<'_, SyncApp>) -> f64 {
-    harness.run_steps(10);
-    let mut times: Vec<f64> = (0..FRAMES)
-        .map(|_| {
-            let started = Instant::now();
-            harness.step();
-            started.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
-
-/// A sync environment for the in-process sandbox.
-fn environment(sandbox: &Sandbox, ledger_path: std::path::PathBuf) -> SyncEnvironment {
-    let mut settings = Settings::for_sandbox(
-        &sandbox.hubspot_url,
-        &sandbox.locations,
-        Some(ledger_path.clone()),
-    );
-    settings.sync.ivoris_pause_ms = 0;
-    let ivoris: BTreeMap<String, IvorisSecrets> = sandbox
-        .locations
-        .iter()
-        .map(|l| {
-            (
-                l.key.clone(),
-                IvorisSecrets {
-                    password: Secret::new(credentials::IVORIS_PASSWORD),
-                    api_key: Secret::new(credentials::IVORIS_API_KEY),
-                },
-            )
-        })
-        .collect();
-    let sim = sandbox.ivoris.clone();
-    SyncEnvironment {
-        settings,
-        ledger_path,
-        credentials: Credentials {
-            hubspot_token: Secret::new(credentials::HUBSPOT_TOKEN),
-            ivoris,
-        },
-        clock: Arc::new(move || sim.now()),
-        tune_ivoris: None,
-        tune_hubspot: None,
     }
 }

@@ -8,15 +8,15 @@
 //! with its target and PASS/FAIL; the run takes a few minutes because the
 //! first sync is paced by HubSpot's rate limit, which is the point.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::reapply::{confirm, preview};
-use ivoris_hubspot_sync::engine::run::{
-    Credentials, Progress, SyncEnvironment, SyncRequest, SyncSummary, sync,
-};
+use ivoris_hubspot_sync::engine::run::{Progress, SyncEnvironment, SyncRequest, SyncSummary, sync};
 use ivoris_hubspot_sync::hubspot::Tier;
 use ivoris_hubspot_sync::ledger::Ledger;
 use ivoris_hubspot_sync::mapping::store::save_version;
@@ -29,8 +29,6 @@ use ivoris_hubspot_sync::plan::{
 };
 use ivoris_hubspot_sync::sandbox::data::Location;
 use ivoris_hubspot_sync::sandbox::{FaultProfile, Sandbox, SandboxOptions, Size, credentials};
-use ivoris_hubspot_sync::secrets::{IvorisSecrets, Secret};
-use ivoris_hubspot_sync::settings::Settings;
 
 /// Seed of the synthetic world.
 const SEED: u64 = 42;
@@ -329,43 +327,14 @@ fn ratio(value: u64, base: u64) -> f64 {
     value as f64 / base.max(1) as f64
 }
 
-/// A sync environment for the in-process sandbox with the shipped client
-/// settings, except no pause between Ivoris requests (the server is local).
+/// The shared sandbox environment under the Professional tier, with the
+/// sandbox's clock written into the settings.
 fn environment(sandbox: &Sandbox, ledger_path: std::path::PathBuf) -> SyncEnvironment {
-    let mut settings = Settings::for_sandbox(
-        &sandbox.hubspot_url,
-        &sandbox.locations,
-        Some(ledger_path.clone()),
-    );
-    settings.hubspot.tier = Tier::Professional;
-    settings.sync.ivoris_pause_ms = 0;
+    let mut env = support::sandbox_environment(sandbox, ledger_path);
+    env.settings.hubspot.tier = Tier::Professional;
     // The child process of the first sync reads the clock from the file.
-    settings.sync.simulated_now = Some(sandbox.ivoris.now());
-    let ivoris: BTreeMap<String, IvorisSecrets> = sandbox
-        .locations
-        .iter()
-        .map(|l| {
-            (
-                l.key.clone(),
-                IvorisSecrets {
-                    password: Secret::new(credentials::IVORIS_PASSWORD),
-                    api_key: Secret::new(credentials::IVORIS_API_KEY),
-                },
-            )
-        })
-        .collect();
-    let sim = sandbox.ivoris.clone();
-    SyncEnvironment {
-        settings,
-        ledger_path,
-        credentials: Credentials {
-            hubspot_token: Secret::new(credentials::HUBSPOT_TOKEN),
-            ivoris,
-        },
-        clock: Arc::new(move || sim.now()),
-        tune_ivoris: None,
-        tune_hubspot: None,
-    }
+    env.settings.sync.simulated_now = Some(sandbox.ivoris.now());
+    env
 }
 
 /// Runs `sync` of one location as the real binary and samples its peak

@@ -289,26 +289,7 @@ pub fn observe_location<T: Send>(
         }
         accumulator
     };
-    if threads < 2 || work.len() < 2 {
-        return Ok(vec![observe(&mut work)]);
-    }
-    let chunk = work.len().div_ceil(threads);
-    let observe = &observe;
-    Ok(std::thread::scope(|scope| {
-        let handles: Vec<_> = work
-            .chunks_mut(chunk)
-            .map(|part| scope.spawn(move || observe(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| match handle.join() {
-                Ok(accumulator) => accumulator,
-                // The rules do not panic; if one did, the figures must not
-                // go on with a part missing.
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    }))
+    Ok(in_parts(&mut work, threads, observe))
 }
 
 /// An appointment whose Ivoris state the mapping does not know cannot be
@@ -375,22 +356,43 @@ fn plan_patients(
         plan_patient(&mut out, patient, cases, facts, context, scope);
         out.plan
     };
-    let threads = planning_threads();
-    if threads < 2 || work.len() < PATIENTS_PER_THREAD {
-        return work.iter_mut().map(plan_one).collect();
+    let threads = if work.len() < PATIENTS_PER_THREAD {
+        1
+    } else {
+        planning_threads()
+    };
+    in_parts(work, threads, |part| {
+        part.iter_mut().map(plan_one).collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Runs `f` over `work` split into `threads` contiguous parts, each on a
+/// scoped thread of its own (on the calling thread for one part), and
+/// returns the parts' results in order.
+fn in_parts<W: Send, R: Send>(
+    work: &mut [W],
+    threads: usize,
+    f: impl Fn(&mut [W]) -> R + Sync,
+) -> Vec<R> {
+    if threads < 2 || work.len() < 2 {
+        return vec![f(work)];
     }
     let chunk = work.len().div_ceil(threads);
+    let f = &f;
     std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .chunks_mut(chunk)
-            .map(|part| scope.spawn(move || part.iter_mut().map(plan_one).collect::<Vec<_>>()))
+            .map(|part| scope.spawn(move || f(part)))
             .collect();
         handles
             .into_iter()
-            .flat_map(|handle| match handle.join() {
-                Ok(plans) => plans,
-                // The rules do not panic; if one did, planning must not go
-                // on with a part missing.
+            .map(|handle| match handle.join() {
+                Ok(result) => result,
+                // The rules do not panic; if one did, the caller must not
+                // go on with a part missing.
                 Err(panic) => std::panic::resume_unwind(panic),
             })
             .collect()
