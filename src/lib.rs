@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the map of the modules.
 
 pub mod csvio;
+pub mod duplicates;
 pub mod engine;
 pub mod gui;
 pub mod hubspot;

@@ -183,6 +183,20 @@ pub enum Command {
     Quarantine,
     /// Read the run history.
     Runs,
+    /// Read the duplicate review.
+    Duplicates,
+    /// Remember that a group (by its key) is not a duplicate.
+    DismissDuplicate(String),
+    /// Mark (or unmark) every case of a patient record as a confirmed
+    /// duplicate: its deals become lost „Duplikat“ with the next sync.
+    MarkDuplicate {
+        /// Location key.
+        location: String,
+        /// Ivoris patient Id.
+        patient_id: String,
+        /// Mark (`true`) or undo (`false`).
+        duplicate: bool,
+    },
     /// Compute the dashboard's figures.
     Kpi(super::dashboard::KpiRequest),
     /// Write the figures shown as CSV files into a folder.
@@ -297,6 +311,10 @@ pub enum Event {
     QueuePage(Box<QueuePage>),
     /// Answer to [`Command::Quarantine`].
     Quarantine(Vec<QuarantineEntry>),
+    /// Answer to [`Command::Duplicates`]: the open groups, or why not.
+    Duplicates(Box<Result<Vec<super::duplicates::ReviewGroup>, String>>),
+    /// A review decision was recorded: what happened (German / English).
+    DuplicateDecided(String),
     /// Answer to [`Command::Kpi`]: the figures, or why not (German /
     /// English).
     Kpi(Box<Result<crate::kpi::KpiReport, String>>),
@@ -666,6 +684,36 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             }
             Command::Quarantine => Event::Quarantine(ledger.quarantined(None)?),
             Command::Runs => Event::Runs(ledger.recent_runs(HISTORY_RUNS)?),
+            Command::Duplicates => Event::Duplicates(Box::new(
+                super::duplicates::review(&ledger, &env.settings).map_err(|e| e.to_string()),
+            )),
+            Command::DismissDuplicate(key) => {
+                ledger.dismiss_duplicate(&key, &crate::ledger::audit::os_user())?;
+                Event::DuplicateDecided(
+                    "Als „kein Duplikat“ gespeichert / Saved as \"not a duplicate\"".into(),
+                )
+            }
+            Command::MarkDuplicate {
+                location,
+                patient_id,
+                duplicate,
+            } => {
+                let cases = ledger.mark_patient_duplicate(
+                    &location,
+                    &patient_id,
+                    duplicate,
+                    &crate::ledger::audit::os_user(),
+                )?;
+                Event::DuplicateDecided(if duplicate {
+                    format!(
+                        "{cases} Fälle als Duplikat markiert – die nächste Synchronisation setzt die Deals auf „Verloren“ / {cases} cases marked duplicate – the next sync sets the deals to lost"
+                    )
+                } else {
+                    format!(
+                        "Markierung von {cases} Fällen zurückgenommen – die nächste Synchronisation leitet die Phase wieder ab / {cases} cases unmarked – the next sync derives their stage again"
+                    )
+                })
+            }
             Command::Kpi(request) => Event::Kpi(Box::new(
                 super::dashboard::kpi_report(&ledger, &env.settings, request, (env.clock)())
                     .map_err(|e| e.to_string()),

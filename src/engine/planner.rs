@@ -766,15 +766,7 @@ impl Facts {
             });
         };
 
-        let mut patients = Vec::new();
-        let mut statement = conn.prepare_cached(
-            "SELECT record FROM patients WHERE location_key = ?1 ORDER BY ivoris_id",
-        )?;
-        let rows = statement.query_map([location], |row| row.get::<_, String>(0))?;
-        for row in rows {
-            let patient: Patient = serde_json::from_str(&row?)?;
-            patients.push(patient_facts(location, patient));
-        }
+        let patients = load_patients(conn, location)?;
 
         let mut appointments: HashMap<String, Vec<AppointmentFacts>> = HashMap::new();
         let mut statement = conn.prepare_cached(
@@ -967,6 +959,20 @@ fn parse_day(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .ok()
         .or_else(|| parse_date_time(text).map(|t| t.date()))
+}
+
+/// Every mirrored patient of `location` as the rules see it, ordered by
+/// Ivoris id.
+pub fn load_patients(conn: &Connection, location: &str) -> Result<Vec<PatientFacts>, LedgerError> {
+    let mut patients = Vec::new();
+    let mut statement = conn
+        .prepare_cached("SELECT record FROM patients WHERE location_key = ?1 ORDER BY ivoris_id")?;
+    let rows = statement.query_map([location], |row| row.get::<_, String>(0))?;
+    for row in rows {
+        let patient: Patient = serde_json::from_str(&row?)?;
+        patients.push(patient_facts(location, patient));
+    }
+    Ok(patients)
 }
 
 fn patient_facts(location: &str, patient: Patient) -> PatientFacts {

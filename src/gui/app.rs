@@ -29,7 +29,8 @@ use super::file_dialog::{FileDialogs, Pick};
 use super::i18n::Lang;
 use super::schedule::Schedule;
 use super::{
-    coming, dashboard, file_dialog, log, mapping, nav, overview, queue, settings, top_bar,
+    coming, dashboard, duplicates, file_dialog, log, mapping, nav, overview, queue, settings,
+    top_bar,
 };
 
 /// Key of the persisted UI state in eframe's storage.
@@ -234,6 +235,8 @@ pub struct Model {
     pub mapping: mapping::MappingModel,
     /// The dashboard's figures.
     pub kpi: dashboard::KpiModel,
+    /// The duplicate review's open groups, once read.
+    pub duplicates: Option<Result<Vec<crate::engine::duplicates::ReviewGroup>, String>>,
 }
 
 impl Model {
@@ -289,6 +292,8 @@ pub enum Intent {
     PickFile(file_dialog::Pick),
     /// Something for the dashboard.
     Dashboard(dashboard::DashboardIntent),
+    /// Something for the duplicate review.
+    Duplicates(duplicates::DuplicatesIntent),
 }
 
 /// `--screenshot`: where to save, and how far the app is.
@@ -354,6 +359,8 @@ pub struct PanelState {
     pub mapping: mapping::MappingView,
     /// The dashboard.
     pub dashboard: dashboard::DashboardView,
+    /// The duplicate review.
+    pub duplicates: duplicates::DuplicatesView,
 }
 
 impl PanelState {
@@ -522,6 +529,14 @@ impl SyncApp {
                 }
             }
             Event::KpiExported(result) => self.model.kpi.exported = Some(result),
+            Event::Duplicates(result) => self.model.duplicates = Some(*result),
+            Event::DuplicateDecided(message) => {
+                self.model.notice = Some(Notice {
+                    text: lang.half(&message),
+                    error: false,
+                });
+                self.engine.send(Command::Duplicates);
+            }
             Event::Retried(count) => {
                 self.model.notice = Some(Notice {
                     text: format!(
@@ -730,6 +745,9 @@ impl SyncApp {
         if self.model.kpi.report.is_some() || self.model.ui.panel == Panel::Dashboard {
             self.request_kpi();
         }
+        if self.model.duplicates.is_some() || self.model.ui.panel == Panel::Duplicates {
+            self.engine.send(Command::Duplicates);
+        }
         // „Nicht zugeordnet“ lists what the ledger has seen, which a sync
         // changes; unsaved edits survive the reload.
         if self.model.mapping.state.is_some() || self.model.ui.panel == Panel::Mapping {
@@ -774,6 +792,7 @@ impl SyncApp {
                 crate::engine::mapping_ops::MappingCommand::Load,
             )),
             Panel::Dashboard => self.request_kpi(),
+            Panel::Duplicates => self.engine.send(Command::Duplicates),
             _ => self.engine.send(Command::Refresh),
         }
     }
@@ -878,6 +897,19 @@ impl SyncApp {
                     self.engine.send(Command::Mapping(command));
                 }
             }
+            Intent::Duplicates(intent) => self.engine.send(match intent {
+                duplicates::DuplicatesIntent::Reload => Command::Duplicates,
+                duplicates::DuplicatesIntent::Dismiss(key) => Command::DismissDuplicate(key),
+                duplicates::DuplicatesIntent::Mark {
+                    location,
+                    patient_id,
+                    duplicate,
+                } => Command::MarkDuplicate {
+                    location,
+                    patient_id,
+                    duplicate,
+                },
+            }),
             Intent::Dashboard(intent) => match intent {
                 dashboard::DashboardIntent::Choose(choice) => {
                     // The location only filters what is here; other
@@ -944,6 +976,7 @@ impl SyncApp {
             Panel::Settings => !self.model.home || !self.model.secret_states.is_empty(),
             Panel::Mapping => self.model.mapping.state.is_some(),
             Panel::Dashboard => self.model.kpi.report.is_some() && !self.model.kpi.loading,
+            Panel::Duplicates => self.model.duplicates.is_some(),
             _ => true,
         };
         if self.model.running || !panel_ready {
@@ -1035,6 +1068,7 @@ impl SyncApp {
                 Panel::Settings => settings::settings_ui(ui, model, &mut panels.settings),
                 Panel::Mapping => mapping::mapping_ui(ui, model, &mut panels.mapping),
                 Panel::Dashboard => dashboard::dashboard_ui(ui, model, &mut panels.dashboard),
+                Panel::Duplicates => duplicates::duplicates_ui(ui, model, &mut panels.duplicates),
                 coming_panel => coming::coming_ui(ui, model, coming_panel),
             };
             intents.extend(panel_intents);

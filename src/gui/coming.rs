@@ -1,4 +1,4 @@
-//! Duplikate and Import: views a later version fills.
+//! Import: the view a later version fills.
 //! Until then each shows what the ledger already knows about its subject —
 //! real counts, nothing invented — and says what is coming.
 
@@ -10,16 +10,10 @@ pub fn coming_ui(ui: &mut egui::Ui, model: &Model, panel: Panel) -> Vec<Intent> 
     let lang = model.lang();
     ui.heading(panel.title(lang));
     ui.add_space(6.0);
-    ui.label(match panel {
-        Panel::Duplicates => lang.pick(
-            "Hier werden mögliche doppelte Patienten und Fälle zur Prüfung angezeigt.",
-            "Possible duplicate patients and cases will be listed here for review.",
-        ),
-        _ => lang.pick(
-            "Hier wird die historische Übernahme aus CSV-Exporten gestartet und verfolgt.",
-            "The historical migration from CSV exports will be started and followed here.",
-        ),
-    });
+    ui.label(lang.pick(
+        "Hier wird die historische Übernahme aus CSV-Exporten gestartet und verfolgt.",
+        "The historical migration from CSV exports will be started and followed here.",
+    ));
     ui.add_space(10.0);
     ui.strong(lang.pick("Was der Ledger schon weiß", "What the ledger already knows"));
     match &model.overview {
@@ -36,7 +30,7 @@ pub fn coming_ui(ui: &mut egui::Ui, model: &Model, panel: Panel) -> Vec<Intent> 
             ));
         }
         Some(overview) => {
-            let columns = known_columns(lang, panel);
+            let columns = known_columns(lang);
             egui::Grid::new(("coming", panel as u8))
                 .num_columns(columns.len() + 1)
                 .striped(true)
@@ -71,25 +65,15 @@ pub fn coming_ui(ui: &mut egui::Ui, model: &Model, panel: Panel) -> Vec<Intent> 
 /// A count of one location.
 type Count = fn(&crate::engine::handle::LocationOverview) -> u64;
 
-/// The counts each coming view shows.
-fn known_columns(lang: Lang, panel: Panel) -> Vec<(&'static str, Count)> {
-    match panel {
-        Panel::Duplicates => vec![
-            (lang.pick("Patienten", "Patients"), |l| l.counts.patients),
-            (lang.pick("Fälle", "Cases"), |l| l.cases),
-            (
-                lang.pick("als Duplikat bestätigt", "confirmed duplicates"),
-                |l| l.duplicate_cases,
-            ),
-        ],
-        _ => vec![
-            (lang.pick("Patienten", "Patients"), |l| l.counts.patients),
-            (lang.pick("Termine", "Appointments"), |l| {
-                l.counts.appointments
-            }),
-            (lang.pick("Leistungen", "Billing lines"), |l| {
-                l.counts.document_entries
-            }),
-        ],
-    }
+/// The counts the coming view shows: what an import would add to.
+fn known_columns(lang: Lang) -> Vec<(&'static str, Count)> {
+    vec![
+        (lang.pick("Patienten", "Patients"), |l| l.counts.patients),
+        (lang.pick("Termine", "Appointments"), |l| {
+            l.counts.appointments
+        }),
+        (lang.pick("Leistungen", "Billing lines"), |l| {
+            l.counts.document_entries
+        }),
+    ]
 }

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod coming;
 pub mod dashboard;
+pub mod duplicates;
 pub mod file_dialog;
 pub mod i18n;
 pub mod log;

@@ -1,5 +1,5 @@
 //! The left navigation: one entry per view, the chosen one highlighted.
-//! Views that a later version fills are marked as such.
+//! The view that a later version fills (Import) is marked as such.
 
 use super::app::{Intent, Model, Panel};
 
@@ -9,7 +9,7 @@ pub fn nav_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
     let lang = model.lang();
     ui.add_space(8.0);
     for panel in Panel::ALL {
-        let later = matches!(panel, Panel::Duplicates | Panel::Import | Panel::Dashboard);
+        let later = panel == Panel::Import;
         let mut text = egui::RichText::new(panel.title(lang)).size(15.0);
         if later {
             text = text.weak();

@@ -44,17 +44,7 @@ pub fn os_user() -> String {
 impl Ledger {
     /// Appends an entry and returns its id.
     pub fn audit(&mut self, entry: &NewAuditEntry) -> Result<i64, LedgerError> {
-        self.conn.execute(
-            "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                now(),
-                entry.actor,
-                entry.action,
-                entry.subject,
-                serde_json::to_string(&entry.details)?,
-            ],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+        insert(&self.conn, entry)
     }
 
     /// Entries about one subject (or all), newest first, at most `limit`.
@@ -95,4 +85,23 @@ impl Ledger {
         }
         Ok(entries)
     }
+}
+
+/// Appends an entry through `conn` (also inside a transaction, so an
+/// action and its record commit together); returns its id.
+pub(super) fn insert(
+    conn: &rusqlite::Connection,
+    entry: &NewAuditEntry,
+) -> Result<i64, LedgerError> {
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            now(),
+            entry.actor,
+            entry.action,
+            entry.subject,
+            serde_json::to_string(&entry.details)?,
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
 }

@@ -19,6 +19,7 @@ pub mod mirror;
 pub mod outbox;
 pub mod quarantine;
 pub mod reconciliation;
+pub mod reviews;
 pub mod runs;
 pub mod schema;
 

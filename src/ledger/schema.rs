@@ -181,6 +181,7 @@ const STEPS: &[M<'static>] = &[
     M::up(super::reconciliation::RECONCILIATION_MIGRATION).foreign_key_check(),
     M::up(super::health::HEALTH_MIGRATION).foreign_key_check(),
     M::up(crate::mapping::store::MIGRATION_MAPPING_APPLIED).foreign_key_check(),
+    M::up(super::reviews::REVIEWS_MIGRATION).foreign_key_check(),
 ];
 
 /// Schema version of a ledger created by this build.
