@@ -247,16 +247,19 @@ fn detail_ui(ui: &mut egui::Ui, model: &Model, review: &ReviewGroup, intents: &m
                 });
         });
     ui.add_space(8.0);
-    if ui
-        .button(lang.pick("Kein Duplikat", "Not a duplicate"))
-        .on_hover_text(lang.pick(
-            "Diese Gruppe wird nicht wieder angezeigt (im Prüfprotokoll vermerkt).",
-            "This group is not shown again (recorded in the audit log).",
-        ))
-        .clicked()
-    {
-        intents.push(Intent::Duplicates(DuplicatesIntent::Dismiss(
-            group.key.clone(),
-        )));
-    }
+    // The column is justified; the button keeps its own width.
+    ui.with_layout(egui::Layout::left_to_right(egui::Align::Min), |ui| {
+        if ui
+            .button(lang.pick("Kein Duplikat", "Not a duplicate"))
+            .on_hover_text(lang.pick(
+                "Diese Gruppe wird nicht wieder angezeigt (im Prüfprotokoll vermerkt).",
+                "This group is not shown again (recorded in the audit log).",
+            ))
+            .clicked()
+        {
+            intents.push(Intent::Duplicates(DuplicatesIntent::Dismiss(
+                group.key.clone(),
+            )));
+        }
+    });
 }
