@@ -97,11 +97,13 @@ fn list_ui(
         lang.number(groups.len() as u64),
         lang.pick("offene Gruppen", "open groups")
     ));
+    // Only the visible rows are drawn: a big chain may have many groups.
+    let row_height = ui.spacing().interact_size.y;
     egui::ScrollArea::vertical()
         .id_salt("duplicate_groups")
         .auto_shrink([false, false])
-        .show(ui, |ui| {
-            for review in groups {
+        .show_rows(ui, row_height, groups.len(), |ui, rows| {
+            for review in &groups[rows] {
                 let group = &review.group;
                 let first = &group.members[0];
                 let name = format!(
