@@ -337,14 +337,24 @@ fn saving_does_not_apply_and_restoring_saves_a_new_version() {
 
 #[test]
 fn a_ledger_with_versions_keeps_its_latest_in_force_after_the_upgrade() {
-    use ivoris_hubspot_sync::ledger::schema::{LATEST_VERSION, migrations};
+    use ivoris_hubspot_sync::ledger::schema::migrations;
+    // Schema 9 is the last one without `mapping_applied` (step 10 adds it).
+    const BEFORE_APPLIED: usize = 9;
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ledger.sqlite");
     {
         let mut conn = rusqlite::Connection::open(&path).expect("open");
         migrations()
-            .to_version(&mut conn, LATEST_VERSION - 1)
+            .to_version(&mut conn, BEFORE_APPLIED)
             .expect("old schema");
+        let applied_tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'mapping_applied'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("schema");
+        assert_eq!(applied_tables, 0, "the schema before the applied version");
         for comment in ["eins", "zwei"] {
             conn.execute(
                 "INSERT INTO mapping_versions (created_at, author, comment, tables) VALUES ('2026-01-01T00:00:00Z', 'x', ?1, ?2)",
