@@ -8,7 +8,7 @@ use crate::duplicates::{DuplicateGroup, find_groups};
 use crate::ledger::{Ledger, LedgerError};
 use crate::settings::Settings;
 
-use super::dashboard::known_locations;
+use super::known_locations;
 use super::planner::load_patients;
 
 /// One group as the review shows it.

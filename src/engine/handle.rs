@@ -743,7 +743,7 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
 /// where it has them (they only label the screen; nothing in HubSpot
 /// depends on them).
 fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerError> {
-    let known = super::dashboard::known_locations(ledger, settings)?;
+    let known = super::known_locations(ledger, settings)?;
     let confirmed = ledger.confirmed_counts()?;
     let mut health = ledger.health()?;
     let hubspot = health
