@@ -839,7 +839,7 @@ async fn a_patients_appointments_and_entries_with_window() {
 }
 
 #[tokio::test]
-async fn entries_missing_on_the_first_ask_arrive_on_the_next() {
+async fn entries_go_missing_from_windowed_asks_and_never_from_unwindowed_ones() {
     let h = start().await;
     h.faults(FaultUpdate {
         missing_entries_rate: Some(1.0),
@@ -847,31 +847,38 @@ async fn entries_missing_on_the_first_ask_arrive_on_the_next() {
     });
     let location = h.world_location(1);
     let patient = location.entries[0].patient_id.clone().unwrap();
-    let expected = sorted(
-        location
-            .entries
-            .iter()
-            .filter(|e| e.patient_id.as_ref() == Some(&patient))
-            .map(|e| e.id.clone())
-            .collect(),
-    );
-    let first = h
-        .ids(
-            1,
-            "/Documentation/v1/DocumentEntries",
-            &[("patientId", &patient)],
-        )
-        .await;
-    assert!(first.len() < expected.len(), "nothing omitted");
-    assert!(first.iter().all(|id| expected.contains(id)));
-    let second = h
-        .ids(
-            1,
-            "/Documentation/v1/DocumentEntries",
-            &[("patientId", &patient)],
-        )
-        .await;
-    assert_eq!(sorted(second), expected);
+    let lines: Vec<_> = location
+        .entries
+        .iter()
+        .filter(|e| e.patient_id.as_ref() == Some(&patient))
+        .collect();
+    let expected = sorted(lines.iter().map(|e| e.id.clone()).collect());
+    let first_day = lines.iter().filter_map(|e| e.date).min().unwrap();
+    let last_day = lines.iter().filter_map(|e| e.date).max().unwrap();
+    let (begin, end) = (first_day.to_string(), last_day.to_string());
+    for _ in 0..3 {
+        let windowed = h
+            .ids(
+                1,
+                "/Documentation/v1/DocumentEntries",
+                &[("patientId", &patient), ("begin", &begin), ("end", &end)],
+            )
+            .await;
+        assert!(windowed.len() < expected.len(), "nothing omitted");
+        assert!(windowed.iter().all(|id| expected.contains(id)));
+        let whole = h
+            .ids(
+                1,
+                "/Documentation/v1/DocumentEntries",
+                &[("patientId", &patient)],
+            )
+            .await;
+        assert_eq!(
+            sorted(whole),
+            expected,
+            "an unwindowed ask returns every line"
+        );
+    }
 }
 
 #[tokio::test]

@@ -2,13 +2,15 @@
 //!
 //! Order: reference data (chairs, practitioners, appointment types), then
 //! patients page by page, then appointments in date windows up to the
-//! booking horizon together with the billing lines of the patients active
-//! in each window, then (optionally) the appointments Ivoris reports as
-//! changed, then (when due) a full sweep of every patient's billing lines,
-//! which catches lines the API left out the first time (DESIGN.md §5). In a
-//! run with a sweep the active patients' windowed asks are made inside the
-//! sweep instead (see `Run::sweep`), so patients and appointments are
-//! complete early and the caller can plan and send them meanwhile.
+//! booking horizon (every future booking: recalls are booked up to two
+//! years ahead) together with the billing lines of the patients active in
+//! each window, then (optionally) the appointments Ivoris reports as
+//! changed, then (when due) a full sweep of every patient's billing lines
+//! without a window, which catches lines windowed asks left out
+//! (DESIGN.md §5). In a run with a sweep — always the first — the sweep is
+//! the only billing-line ask, one per patient (see `Run::sweep`), so
+//! patients and appointments are complete early and the caller can plan
+//! and send them meanwhile.
 //!
 //! Every page or window is committed to the ledger — records, quarantined
 //! rejects and the advanced cursor in one transaction — so killing the
@@ -36,10 +38,19 @@ use crate::settings::LocationSettings;
 
 /// Default depth of history read on the first run.
 pub const DEFAULT_HISTORY_DAYS: i64 = 730;
-/// Default reach of future bookings.
-pub const DEFAULT_HORIZON_DAYS: i64 = 90;
-/// Default width of an appointment window.
+/// Default reach of future bookings: every booking Ivoris holds. Practices
+/// book recalls 6, 12, 18 and some 24 months ahead; a third year leaves
+/// room for the exceptions.
+pub const DEFAULT_HORIZON_DAYS: i64 = 1096;
+/// Default width of an appointment window up to [`NEAR_DAYS`] ahead.
 pub const DEFAULT_WINDOW_DAYS: u32 = 14;
+/// Days ahead of today up to which windows have the plan's `window_days`;
+/// beyond, bookings are sparse (recalls) and windows are
+/// [`DEFAULT_FAR_WINDOW_DAYS`] wide, so every run reads the whole horizon
+/// in a dozen more asks.
+pub const NEAR_DAYS: i64 = 90;
+/// Default width of an appointment window beyond [`NEAR_DAYS`].
+pub const DEFAULT_FAR_WINDOW_DAYS: u32 = 91;
 /// Patients per committed step of the full sweep.
 const SWEEP_BATCH: usize = 25;
 /// Failed attempts at a one-day window before the location is stopped.
@@ -77,8 +88,11 @@ pub struct ExtractPlan {
     pub history_start: NaiveDateTime,
     /// How far into the future bookings are read.
     pub horizon: NaiveDateTime,
-    /// Width of an appointment window in days (at least 1).
+    /// Width of an appointment window in days (at least 1) from the history
+    /// up to [`NEAR_DAYS`] ahead of today.
     pub window_days: u32,
+    /// Width of a window beyond [`NEAR_DAYS`] (at least 1).
+    pub far_window_days: u32,
     /// Whether `LatestAppointments?since=` is asked after the windows.
     pub use_change_route: bool,
     /// Whether every patient's billing lines are read again this run.
@@ -86,14 +100,16 @@ pub struct ExtractPlan {
 }
 
 impl ExtractPlan {
-    /// The default plan at `now`: two years of history, 90 days ahead,
-    /// 14-day windows, change route on, no sweep.
+    /// The default plan at `now`: two years of history, every booking up
+    /// to three years ahead, 14-day windows (91 days beyond the next 90
+    /// days), change route on, no sweep.
     pub fn new(now: NaiveDateTime) -> ExtractPlan {
         ExtractPlan {
             now,
             history_start: now - Duration::days(DEFAULT_HISTORY_DAYS),
             horizon: now + Duration::days(DEFAULT_HORIZON_DAYS),
             window_days: DEFAULT_WINDOW_DAYS,
+            far_window_days: DEFAULT_FAR_WINDOW_DAYS,
             use_change_route: true,
             full_sweep_due: false,
         }
@@ -287,13 +303,6 @@ struct Run<'a> {
     appointment_days: HashMap<String, Option<NaiveDate>>,
     /// Entry Id → date, as seen this run.
     entry_days: HashMap<String, Option<NaiveDate>>,
-    /// First day of this run's appointment windows: patients with an
-    /// appointment from then to today are the active ones.
-    activity_since: Option<NaiveDate>,
-    /// In a run with a full sweep: active patients whose billing lines the
-    /// sweep asks for with a window first, and the window's first day
-    /// (instead of asking them before the sweep; see [`Run::sweep`]).
-    deferred: BTreeMap<String, NaiveDate>,
     /// Called once all records but the billing lines of a full sweep are
     /// in the ledger, before the sweep starts.
     before_sweep: &'a mut (dyn FnMut(&mut Ledger) -> Result<(), LedgerError> + Send),
@@ -355,8 +364,6 @@ pub async fn extract_location_with(
         entries_asked: HashSet::new(),
         appointment_days: HashMap::new(),
         entry_days: HashMap::new(),
-        activity_since: None,
-        deferred: BTreeMap::new(),
         before_sweep,
     };
     let outcome = run.all_steps().await;
@@ -617,14 +624,25 @@ impl Run<'_> {
         })
     }
 
+    /// The width of a full window starting on `day`: narrow up to
+    /// [`NEAR_DAYS`] ahead, where appointments are dense and change, wide
+    /// beyond, where only recalls are booked.
+    fn full_width(&self, day: NaiveDate) -> i64 {
+        let near_end = self.plan.now.date() + Duration::days(NEAR_DAYS);
+        let days = if day < near_end {
+            self.plan.window_days
+        } else {
+            self.plan.far_window_days
+        };
+        i64::from(days.max(1))
+    }
+
     async fn appointment_windows(&mut self) -> Result<(), Halt> {
         let phase = Phase::Termine;
         let first = self.first_window_day()?;
-        self.activity_since = Some(first);
         let last = self.plan.horizon.date();
         let total = u64::try_from((last - first).num_days() + 1).unwrap_or(0);
-        let full = i64::from(self.plan.window_days.max(1));
-        let mut width = full;
+        let mut width = self.full_width(first);
         let mut day = first;
         let mut one_day_failures = 0;
         // Patients changed in the patient step have their lines read along
@@ -638,8 +656,15 @@ impl Run<'_> {
                     changed.clear();
                     self.report.windows += 1;
                     one_day_failures = 0;
+                    let full_before = self.full_width(day);
                     day = end + Duration::days(1);
-                    width = (width * 2).min(full);
+                    // Back to full width gradually after a halving; a full
+                    // window is followed by a full one of the next zone.
+                    width = if width >= full_before {
+                        self.full_width(day)
+                    } else {
+                        (width * 2).min(self.full_width(day))
+                    };
                     let done = u64::try_from((day - first).num_days()).unwrap_or(0);
                     self.publish(phase, done.min(total), Some(total));
                 }
@@ -694,10 +719,8 @@ impl Run<'_> {
         active.extend(changed.iter().cloned());
         active.retain(|p| !self.entries_asked.contains(p));
         if self.plan.full_sweep_due {
-            // The sweep asks them, window first (see `sweep`).
-            for patient in std::mem::take(&mut active) {
-                self.defer(patient, run_start);
-            }
+            // The sweep asks every patient without a window (see `sweep`).
+            active.clear();
         }
         let haul = entries_for(
             self.client,
@@ -801,9 +824,8 @@ impl Run<'_> {
             }
         }
         if self.plan.full_sweep_due {
-            for (patient, begin) in std::mem::take(&mut begin_of) {
-                self.defer(patient, begin);
-            }
+            // The sweep asks every patient without a window (see `sweep`).
+            begin_of.clear();
         }
         let mut haul = EntryHaul::default();
         for (patient, begin) in begin_of {
@@ -844,106 +866,51 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Notes an active patient whose billing lines the sweep asks for with
-    /// a window from `begin` first.
-    fn defer(&mut self, patient: String, begin: NaiveDate) {
-        let since = self.deferred.entry(patient).or_insert(begin);
-        *since = (*since).min(begin);
-    }
-
     /// Reads every mirrored patient's billing lines without a window, in
     /// committed batches, resuming after the last patient done.
     ///
-    /// Active patients — an appointment from this run's first window day
-    /// (the start of the history until a sweep has finished once) to today,
-    /// or a change noted by the earlier steps — are asked twice, with the
-    /// window of the activity and then without one, in the same committed
-    /// step. The windowed ask is the one a run without a sweep makes; the
-    /// second ask catches lines Ivoris left out on the first (DESIGN.md §5)
-    /// before cases are formed from them. Deferring the windowed asks from
-    /// the appointment windows to here lets the caller plan and send
-    /// contacts and appointments as soon as the windows are in, while the
-    /// billing lines are read; they are taken from the ledger, so a resumed
-    /// sweep still asks every active patient twice.
+    /// One ask per patient: an unwindowed ask returns all of a patient's
+    /// lines, while windowed asks may leave some out (`reference/ivoris.md`),
+    /// so in a run with a sweep the windows and changed appointments ask
+    /// nobody and this is the only ask — on the first extraction, before
+    /// cases are formed from the lines, and on every periodic sweep, which
+    /// catches what the windowed asks of incremental runs left out
+    /// (DESIGN.md §5). The caller plans and sends contacts and appointments
+    /// while this reads.
     async fn sweep(&mut self) -> Result<(), Halt> {
         let phase = Phase::Leistungen;
         let location = self.location;
-        let today = self.plan.now.date();
         let after = self
             .ledger
             .cursor(location, stream::ENTRY_SWEEP)?
             .unwrap_or_default();
-        let never_swept = self
-            .ledger
-            .cursor(location, stream::ENTRY_SWEEP_DONE)?
-            .is_none();
-        let first_day = self.activity_since.unwrap_or(today);
-        let since = if never_swept {
-            first_day.min(self.plan.history_start.date())
-        } else {
-            first_day
-        };
-        let mut active: HashMap<String, NaiveDate> = self
-            .ledger
-            .patients_with_appointments_between(location, since, today)?
-            .into_iter()
-            .map(|patient| (patient, since))
-            .collect();
-        for (patient, begin) in std::mem::take(&mut self.deferred) {
-            let since = active.entry(patient).or_insert(begin);
-            *since = (*since).min(begin);
-        }
         let patients = self.ledger.patient_ids_after(location, &after)?;
         let total = patients.len() as u64;
         let mut done = 0;
         for chunk in patients.chunks(SWEEP_BATCH) {
             self.check_cancel()?;
-            let mut windowed = EntryHaul::default();
-            let mut swept = EntryHaul::default();
-            for patient in chunk {
-                if let Some(begin) = active.get(patient).copied()
-                    && !self.entries_asked.contains(patient)
-                {
-                    let one = entries_for(
-                        self.client,
-                        self.profile,
-                        self.cancel,
-                        vec![patient.clone()],
-                        Some(begin),
-                        Some(today),
-                    )
-                    .await?;
-                    windowed.absorb(one);
-                }
-                let one = entries_for(
-                    self.client,
-                    self.profile,
-                    self.cancel,
-                    vec![patient.clone()],
-                    None,
-                    None,
-                )
-                .await?;
-                swept.absorb(one);
-            }
-            windowed.duplicates += dedupe_by_id(&mut windowed.records, |e| &e.id);
+            let mut swept = entries_for(
+                self.client,
+                self.profile,
+                self.cancel,
+                chunk.to_vec(),
+                None,
+                None,
+            )
+            .await?;
             swept.duplicates += dedupe_by_id(&mut swept.records, |e| &e.id);
             let Some(last) = chunk.last() else {
                 continue;
             };
-            let (first, second) = self.ledger.commit(|batch| {
-                let first = batch.mirror(location, &windowed.records)?;
-                quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &windowed.rejects)?;
-                let second = batch.mirror(location, &swept.records)?;
+            let outcome = self.ledger.commit(|batch| {
+                let outcome = batch.mirror(location, &swept.records)?;
                 quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &swept.rejects)?;
                 batch.set_cursor(location, stream::ENTRY_SWEEP, last)?;
-                Ok((first, second))
+                Ok(outcome)
             })?;
-            self.report.patients_asked_for_entries += windowed.patients.len() as u64;
-            self.entries_asked.extend(windowed.patients.iter().cloned());
-            self.record_entries(windowed, first);
             self.report.patients_swept += swept.patients.len() as u64;
-            self.record_entries(swept, second);
+            self.entries_asked.extend(swept.patients.iter().cloned());
+            self.record_entries(swept, outcome);
             done += chunk.len() as u64;
             self.publish(phase, done, Some(total));
         }

@@ -427,23 +427,7 @@ async fn run_steps(
     // Both run in this one task and every SQLite transaction is synchronous,
     // so the two connections never interleave inside a transaction.
     let feed = LoadFeed::new();
-    let progress_of_extraction = |event: Progress| {
-        // While rows go out, the bar shows the writing (the longer part);
-        // reading resumes the bar when the load waits.
-        if !matches!(event, Progress::Extract(_)) || !feed.is_busy() {
-            progress(event);
-        }
-    };
-    let produce = produce(
-        env,
-        request,
-        ledger,
-        locations,
-        &context,
-        &feed,
-        &progress_of_extraction,
-        cancel,
-    );
+    let produce = produce(env, request, locations, &context, &feed, progress, cancel);
     let (produced, loaded) = if request.dry_run {
         (produce.await, None)
     } else {
@@ -510,15 +494,26 @@ struct Produced {
     cancelled: bool,
 }
 
-/// Extracts and plans every location, telling `feed` whenever rows were
-/// queued. A location whose extraction sweeps billing lines is planned in
-/// two scopes: contacts and appointments as soon as they are in, the rest
-/// once the extraction is complete. `feed` is finished however this ends.
+/// What extraction and planning of one location produced.
+struct LocationProduced {
+    /// The location's summary.
+    entry: LocationSummary,
+    /// Read, quarantined, unchanged and Ivoris calls of this location.
+    counts: RunCounts,
+    /// Whether its extraction was cancelled.
+    cancelled: bool,
+}
+
+/// Extracts and plans every location, all at the same time: each location
+/// is its own Ivoris installation, read with one request in flight by its
+/// own client and committed through its own ledger connection. The
+/// locations run as futures of this one task and every SQLite transaction
+/// is synchronous, so no two transactions ever interleave. `feed` is told
+/// whenever rows were queued, and finished however this ends.
 #[allow(clippy::too_many_arguments)]
 async fn produce(
     env: &SyncEnvironment,
     request: &SyncRequest,
-    ledger: &mut Ledger,
     locations: &[&crate::settings::LocationSettings],
     context: &PlanContext<'_>,
     feed: &LoadFeed,
@@ -537,128 +532,163 @@ async fn produce(
         }
     }
     let mut finish = Finish(feed, false);
-    let now = context.now;
+    let each = locations
+        .iter()
+        .map(|location| produce_location(env, request, location, context, feed, progress, cancel));
     let mut produced = Produced {
         locations: Vec::new(),
         counts: RunCounts::default(),
         cancelled: false,
     };
-    for location in locations {
-        let mut entry = LocationSummary {
-            key: location.key.clone(),
-            ..LocationSummary::default()
-        };
-        let Some(secrets) = env.credentials.ivoris.get(&location.key) else {
-            entry.problem = Some(format!(
-                "Zugangsdaten für Ivoris ({}) fehlen / Ivoris credentials ({}) are missing",
-                location.key, location.key
-            ));
-            produced.locations.push(entry);
-            continue;
-        };
-        let mut config = IvorisClientConfig::for_location(location, secrets);
-        config.timeout =
-            std::time::Duration::from_secs(u64::from(env.settings.sync.ivoris_timeout_secs));
-        config.pause_between_requests =
-            std::time::Duration::from_millis(u64::from(env.settings.sync.ivoris_pause_ms));
-        if let Some(tune) = &env.tune_ivoris {
-            tune(&mut config);
-        }
-        let client = match IvorisClient::new(config) {
-            Ok(client) => client,
-            Err(error) => {
-                entry.problem = Some(error.to_string());
-                produced.locations.push(entry);
-                continue;
-            }
-        };
-        let mut plan = ExtractPlan::new(now);
-        // The first extraction sweeps too (nothing recorded yet): cases are
-        // formed from its data and membership is sticky, so billing lines
-        // Ivoris left out on the first ask must be back before planning.
-        plan.full_sweep_due = request.full_sweep
-            || ExtractPlan::sweep_due(
-                ledger,
-                &location.key,
-                now,
-                env.settings.sync.entry_sweep_days,
-            )?;
-        // Contacts and appointment records do not depend on billing lines:
-        // planned before the sweep, they are sent while it reads.
-        let mut early: Option<PlanReport> = None;
-        let mut before_sweep = |ledger: &mut Ledger| -> Result<(), LedgerError> {
-            progress(Progress::Planning {
-                location: location.key.clone(),
-            });
-            let planned = plan_location(
-                ledger,
-                &location.key,
-                context,
-                request.dry_run,
-                PlanScope::Records,
-            )?;
-            feed.queued();
-            early = Some(planned);
-            Ok(())
-        };
-        let report = extract_location_with(
-            &client,
-            ledger,
-            location,
-            &plan,
-            &|p| progress(Progress::Extract(p)),
-            cancel,
-            &mut before_sweep,
-        )
-        .await
-        .map_err(|e| match e {
-            super::extract::ExtractError::Ledger(error) => SyncError::Ledger(error),
-        })?;
-        produced.counts.ivoris_calls += report.calls.values().map(|c| c.requests).sum::<u64>();
-        produced.counts.read += report.patients.read
-            + report.appointments.read
-            + report.entries.read
-            + report.reference.read;
-        produced.counts.quarantined += report.patients.quarantined
-            + report.appointments.quarantined
-            + report.entries.quarantined
-            + report.reference.quarantined;
-        if report.cancelled {
-            entry.extract = Some(report);
-            produced.locations.push(entry);
-            produced.cancelled = true;
-            finish.1 = true;
-            return Ok(produced);
-        }
-        if let Some(stopped) = &report.stopped {
-            entry.problem = Some(stopped.error.to_string());
-            entry.plan = early;
-        } else {
-            progress(Progress::Planning {
-                location: location.key.clone(),
-            });
-            let scope = if early.is_some() {
-                PlanScope::Cases
-            } else {
-                PlanScope::All
-            };
-            let mut planned =
-                plan_location(ledger, &location.key, context, request.dry_run, scope)?;
-            feed.queued();
-            if let Some(early) = early {
-                planned.absorb(early);
-            }
-            entry.plan = Some(planned);
-        }
-        if let Some(planned) = &entry.plan {
-            produced.counts.quarantined += planned.quarantined;
-            produced.counts.unchanged += planned.unchanged();
-        }
-        entry.extract = Some(report);
-        produced.locations.push(entry);
+    for outcome in futures_util::future::join_all(each).await {
+        let one = outcome?;
+        produced.counts.read += one.counts.read;
+        produced.counts.quarantined += one.counts.quarantined;
+        produced.counts.unchanged += one.counts.unchanged;
+        produced.counts.ivoris_calls += one.counts.ivoris_calls;
+        produced.cancelled |= one.cancelled;
+        produced.locations.push(one.entry);
     }
     finish.1 = true;
     Ok(produced)
+}
+
+/// Extracts and plans one location on its own ledger connection. A
+/// location whose extraction sweeps billing lines is planned in two
+/// scopes: contacts and appointments as soon as they are in, the rest once
+/// the extraction is complete.
+async fn produce_location(
+    env: &SyncEnvironment,
+    request: &SyncRequest,
+    location: &crate::settings::LocationSettings,
+    context: &PlanContext<'_>,
+    feed: &LoadFeed,
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &CancelFlag,
+) -> Result<LocationProduced, SyncError> {
+    let mut produced = LocationProduced {
+        entry: LocationSummary {
+            key: location.key.clone(),
+            ..LocationSummary::default()
+        },
+        counts: RunCounts::default(),
+        cancelled: false,
+    };
+    let client = match ivoris_client(env, location) {
+        Ok(client) => client,
+        Err(problem) => {
+            produced.entry.problem = Some(problem);
+            return Ok(produced);
+        }
+    };
+    let mut ledger = Ledger::open(&env.ledger_path)?;
+    let now = context.now;
+    let mut plan = ExtractPlan::new(now);
+    // The first extraction sweeps too (nothing recorded yet): it is the one
+    // unwindowed billing-line ask per patient, and cases are formed from its
+    // data with sticky membership.
+    plan.full_sweep_due = request.full_sweep
+        || ExtractPlan::sweep_due(
+            &ledger,
+            &location.key,
+            now,
+            env.settings.sync.entry_sweep_days,
+        )?;
+    // Contacts and appointment records do not depend on billing lines:
+    // planned before the sweep, they are sent while it reads.
+    let mut early: Option<PlanReport> = None;
+    let mut before_sweep = |ledger: &mut Ledger| -> Result<(), LedgerError> {
+        progress(Progress::Planning {
+            location: location.key.clone(),
+        });
+        let planned = plan_location(
+            ledger,
+            &location.key,
+            context,
+            request.dry_run,
+            PlanScope::Records,
+        )?;
+        feed.queued();
+        early = Some(planned);
+        Ok(())
+    };
+    let report = extract_location_with(
+        &client,
+        &mut ledger,
+        location,
+        &plan,
+        &|p| progress(Progress::Extract(p)),
+        cancel,
+        &mut before_sweep,
+    )
+    .await
+    .map_err(|e| match e {
+        super::extract::ExtractError::Ledger(error) => SyncError::Ledger(error),
+    })?;
+    let counts = &mut produced.counts;
+    counts.ivoris_calls += report.calls.values().map(|c| c.requests).sum::<u64>();
+    counts.read += report.patients.read
+        + report.appointments.read
+        + report.entries.read
+        + report.reference.read;
+    counts.quarantined += report.patients.quarantined
+        + report.appointments.quarantined
+        + report.entries.quarantined
+        + report.reference.quarantined;
+    let entry = &mut produced.entry;
+    if report.cancelled {
+        entry.extract = Some(report);
+        produced.cancelled = true;
+        return Ok(produced);
+    }
+    if let Some(stopped) = &report.stopped {
+        entry.problem = Some(stopped.error.to_string());
+        entry.plan = early;
+    } else {
+        progress(Progress::Planning {
+            location: location.key.clone(),
+        });
+        let scope = if early.is_some() {
+            PlanScope::Cases
+        } else {
+            PlanScope::All
+        };
+        let mut planned =
+            plan_location(&mut ledger, &location.key, context, request.dry_run, scope)?;
+        feed.queued();
+        if let Some(early) = early {
+            planned.absorb(early);
+        }
+        entry.plan = Some(planned);
+    }
+    if let Some(planned) = &entry.plan {
+        produced.counts.quarantined += planned.quarantined;
+        produced.counts.unchanged += planned.unchanged();
+    }
+    entry.extract = Some(report);
+    Ok(produced)
+}
+
+/// The Ivoris client of a location, or why there is none (German / English).
+fn ivoris_client(
+    env: &SyncEnvironment,
+    location: &crate::settings::LocationSettings,
+) -> Result<IvorisClient, String> {
+    let Some(secrets) = env.credentials.ivoris.get(&location.key) else {
+        return Err(format!(
+            "Zugangsdaten für Ivoris ({}) fehlen / Ivoris credentials ({}) are missing",
+            location.key, location.key
+        ));
+    };
+    let mut config = IvorisClientConfig::for_location(location, secrets);
+    config.timeout =
+        std::time::Duration::from_secs(u64::from(env.settings.sync.ivoris_timeout_secs));
+    config.pause_between_requests =
+        std::time::Duration::from_millis(u64::from(env.settings.sync.ivoris_pause_ms));
+    if let Some(tune) = &env.tune_ivoris {
+        tune(&mut config);
+    }
+    IvorisClient::new(config).map_err(|error| error.to_string())
 }
 
 /// A loading event with rate and remaining time of the current phase.

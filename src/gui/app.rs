@@ -27,6 +27,7 @@ use crate::settings::Settings;
 
 use super::file_dialog::{FileDialogs, Pick};
 use super::i18n::Lang;
+use super::run_progress::RunProgress;
 use super::schedule::Schedule;
 use super::{
     coming, dashboard, duplicates, file_dialog, log, mapping, nav, overview, queue, settings,
@@ -195,6 +196,9 @@ pub struct Model {
     pub cancelling: bool,
     /// Latest progress of the running sync.
     pub progress: Option<Progress>,
+    /// Every side's latest progress of the running sync: HubSpot and each
+    /// location, read at the same time.
+    pub run_progress: RunProgress,
     /// When the running sync started.
     pub started: Option<Instant>,
     /// The latest finished run.
@@ -470,13 +474,18 @@ impl SyncApp {
                 self.model.running = true;
                 self.model.cancelling = false;
                 self.model.progress = None;
+                self.model.run_progress = RunProgress::default();
                 self.model.started = Some(Instant::now());
             }
-            Event::Progress(progress) => self.model.progress = Some(progress),
+            Event::Progress(progress) => {
+                self.model.run_progress.apply(&progress);
+                self.model.progress = Some(progress);
+            }
             Event::Finished(result) => {
                 self.model.running = false;
                 self.model.cancelling = false;
                 self.model.progress = None;
+                self.model.run_progress = RunProgress::default();
                 self.model.started = None;
                 if let Ok(summary) = &*result
                     && let Some(provision) = &summary.provision
@@ -680,6 +689,7 @@ impl SyncApp {
         self.model.running = true;
         self.model.started = Some(Instant::now());
         self.model.progress = None;
+        self.model.run_progress = RunProgress::default();
         self.model.notice = None;
         self.model.live_log.clear();
         self.engine.send(Command::Sync(SyncRequest {

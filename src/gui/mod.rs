@@ -18,6 +18,7 @@ pub mod mapping;
 pub mod nav;
 pub mod overview;
 pub mod queue;
+pub mod run_progress;
 pub mod schedule;
 pub mod settings;
 pub mod top_bar;

@@ -2,13 +2,13 @@
 //! the progress of the running sync and the last result at a glance — and
 //! the banners under it (demo mode, notices, a failed start).
 
-use crate::engine::extract::Phase;
 use crate::engine::run::Progress;
 use crate::ledger::RunOutcome;
 
 use super::app::{Intent, LastResult, Model, Notice, Panel, outcome_color, outcome_text};
 use super::i18n::Lang;
 use super::queue::kind_name;
+use super::run_progress::location_line;
 
 /// Draws the top bar.
 pub fn top_bar_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
@@ -68,6 +68,9 @@ pub fn top_bar_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
             next_run_ui(ui, model);
         }
     });
+    if model.running && !model.run_progress.locations.is_empty() {
+        locations_progress_ui(ui, model);
+    }
     ui.add_space(4.0);
     intents
 }
@@ -131,39 +134,22 @@ fn locations_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
     intents
 }
 
-/// Progress bar with phase, counts, rate and remaining time.
+/// HubSpot's progress bar: provisioning, then writing with counts, rate
+/// and remaining time.
 fn progress_ui(ui: &mut egui::Ui, model: &Model) {
     let lang = model.lang();
-    let (fraction, text) = match &model.progress {
-        None => (None, lang.pick("Wird gestartet …", "Starting …").to_owned()),
-        Some(Progress::Provisioning) => (
-            None,
-            lang.pick("HubSpot-Einrichtung prüfen …", "Checking HubSpot setup …")
-                .to_owned(),
-        ),
-        Some(Progress::Extract(p)) => {
-            let step = phase_name(lang, p.phase);
-            let counts = match p.total {
-                Some(total) if total > 0 => {
-                    format!("{}/{}", lang.number(p.done), lang.number(total))
-                }
-                _ => lang.number(p.done),
-            };
-            (
-                p.total.filter(|t| *t > 0).map(|t| p.done as f32 / t as f32),
-                format!(
-                    "{}: {step} {} · {counts}",
-                    p.location,
-                    lang.pick("lesen", "reading")
-                ),
-            )
+    let run = &model.run_progress;
+    let (fraction, text) = match &run.hubspot {
+        None if run.locations.is_empty() => {
+            (None, lang.pick("Wird gestartet …", "Starting …").to_owned())
         }
-        Some(Progress::Planning { location }) => (
+        None => (
             None,
-            format!(
-                "{location}: {}",
-                lang.pick("Fälle planen …", "planning cases …")
-            ),
+            lang.pick(
+                "HubSpot: wartet auf die ersten Datensätze …",
+                "HubSpot: waiting for the first records …",
+            )
+            .to_owned(),
         ),
         Some(Progress::Loading {
             kind,
@@ -191,6 +177,11 @@ fn progress_ui(ui: &mut egui::Ui, model: &Model) {
             }
             ((*total > 0).then(|| *done as f32 / *total as f32), text)
         }
+        Some(_) => (
+            None,
+            lang.pick("HubSpot-Einrichtung prüfen …", "Checking HubSpot setup …")
+                .to_owned(),
+        ),
     };
     let bar = egui::ProgressBar::new(fraction.unwrap_or(0.0).clamp(0.0, 1.0))
         .desired_width(260.0)
@@ -200,6 +191,30 @@ fn progress_ui(ui: &mut egui::Ui, model: &Model) {
     if let Some(started) = model.started {
         ui.weak(duration_text(lang, started.elapsed().as_secs()));
     }
+}
+
+/// One small bar per location being read: the locations are extracted at
+/// the same time, each from its own Ivoris installation.
+fn locations_progress_ui(ui: &mut egui::Ui, model: &Model) {
+    let lang = model.lang();
+    ui.horizontal_wrapped(|ui| {
+        ui.weak(lang.pick("Ivoris:", "Ivoris:"));
+        for (key, step) in &model.run_progress.locations {
+            let name = model
+                .info
+                .as_ref()
+                .and_then(|info| info.settings.location(key))
+                .map_or(key.as_str(), |l| l.name.as_str());
+            let (fraction, text) = location_line(lang, name, step);
+            ui.add(
+                egui::ProgressBar::new(fraction.unwrap_or(0.0).clamp(0.0, 1.0))
+                    .desired_width(90.0)
+                    .animate(fraction.is_none()),
+            );
+            ui.label(text);
+            ui.add_space(12.0);
+        }
+    });
 }
 
 /// The last run in one line, coloured by outcome.
@@ -358,16 +373,6 @@ pub fn setup_error_ui(ui: &mut egui::Ui, lang: Lang, error: &str) -> Vec<Intent>
         intents.push(Intent::Navigate(Panel::Settings));
     }
     intents
-}
-
-/// An extraction step in words.
-fn phase_name(lang: Lang, phase: Phase) -> &'static str {
-    match phase {
-        Phase::Stammdaten => lang.pick("Stammdaten", "master data"),
-        Phase::Patienten => lang.pick("Patienten", "patients"),
-        Phase::Termine => lang.pick("Termine", "appointments"),
-        Phase::Leistungen => lang.pick("Leistungen", "billing lines"),
-    }
 }
 
 /// Seconds as „1 min 05 s“.

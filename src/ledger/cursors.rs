@@ -159,30 +159,6 @@ impl Ledger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Ids of the patients of a location with a mirrored appointment that
-    /// starts on a day from `first` to `last` (both included), in order.
-    pub fn patients_with_appointments_between(
-        &self,
-        location: &str,
-        first: chrono::NaiveDate,
-        last: chrono::NaiveDate,
-    ) -> Result<Vec<String>, LedgerError> {
-        // Starts are stored as `YYYY-MM-DDThh:mm:ss`, so day strings bound
-        // them in text order: `first` <= start < the day after `last`.
-        let from = first.format("%Y-%m-%d").to_string();
-        let until = (last + chrono::Duration::days(1))
-            .format("%Y-%m-%d")
-            .to_string();
-        let mut statement = self.conn.prepare(
-            "SELECT DISTINCT patient_id FROM appointments
-             WHERE location_key = ?1 AND patient_id IS NOT NULL AND patient_id != ''
-               AND start >= ?2 AND start < ?3
-             ORDER BY patient_id",
-        )?;
-        let rows = statement.query_map([location, &from, &until], |row| row.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Runs `write` in one transaction: committed when it returns `Ok`,
     /// rolled back (nothing written) when it returns `Err`.
     pub fn commit<T>(

@@ -31,6 +31,9 @@ pub enum Size {
     /// About 2,000 patients per location: the demo.
     #[default]
     Medium,
+    /// 3,000 patients per location: a chain's practices as the switch-over
+    /// benchmark reads them.
+    Chain,
     /// 10,000 patients, 40,000 appointments, 150,000 entries per location: benchmarks.
     Large,
 }

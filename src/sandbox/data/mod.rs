@@ -31,8 +31,12 @@ use crate::ivoris::wire::{
 
 /// Days of history before the simulated now.
 pub const HISTORY_DAYS: i64 = 730;
-/// Days of future bookings after the simulated now.
+/// Days of future bookings of treatments and first visits after the
+/// simulated now.
 pub const FUTURE_DAYS: i64 = 56;
+/// Days ahead that recalls reach: practices book the next check-up when the
+/// patient leaves, 6, 12, 18 and for a few 24 months out.
+pub const RECALL_DAYS: i64 = 730;
 
 /// The fixed simulated "now" of a fresh world: Thursday, 1 October 2026,
 /// 10:15 local time, mid-morning so some patients are in the chair.
@@ -150,6 +154,7 @@ fn patients_per_location(size: Size) -> usize {
     match size {
         Size::Small => 40,
         Size::Medium => 2_000,
+        Size::Chain => 3_000,
         Size::Large => 10_000,
     }
 }
@@ -438,6 +443,7 @@ fn staff(rng: &mut ChaCha8Rng, size: Size) -> (Vec<Practitioner>, usize) {
     let (dentists, hygienists) = match size {
         Size::Small => (2, 1),
         Size::Medium => (4, 2),
+        Size::Chain => (5, 2),
         Size::Large => (7, 3),
     };
     let mut practitioners = Vec::new();
@@ -471,6 +477,7 @@ fn installation(rng: &mut ChaCha8Rng, spec: &Spec, size: Size) -> Location {
     let chair_count = match size {
         Size::Small => 4,
         Size::Medium => 6,
+        Size::Chain => 8,
         Size::Large => 10,
     };
     let prophylaxis = prophylaxis_chairs(chair_count);
@@ -870,8 +877,11 @@ impl Practice<'_> {
         }
     }
 
-    /// Check-ups (and prophylaxis for some) about every six months from
-    /// `day` on, with the occasional treatment in between.
+    /// Check-ups (and prophylaxis for some) from `day` on, about every six
+    /// months for most patients and every 12, 18 or 24 months for some,
+    /// with the occasional treatment in between. The next check-up is
+    /// booked when the patient leaves, so a patient in routine care has a
+    /// booking up to two years ahead.
     pub(crate) fn routine(
         &mut self,
         rng: &mut ChaCha8Rng,
@@ -879,8 +889,14 @@ impl Practice<'_> {
         mut day: NaiveDate,
         prophylaxis: bool,
     ) {
-        let horizon = self.now.date() + Duration::days(FUTURE_DAYS);
+        let horizon = self.now.date() + Duration::days(RECALL_DAYS);
         let lapses = rng.random_bool(0.12);
+        let interval = match rng.random_range(0..100) {
+            0..70 => 165..200,
+            70..88 => 350..380,
+            88..97 => 530..560,
+            _ => 690..RECALL_DAYS,
+        };
         while day <= horizon {
             let kind = if rng.random_bool(0.2) {
                 VisitKind::Recall
@@ -915,7 +931,7 @@ impl Practice<'_> {
             if lapses && rng.random_bool(0.3) {
                 return;
             }
-            day = date + Duration::days(rng.random_range(165..200));
+            day = date + Duration::days(rng.random_range(interval.clone()));
         }
     }
 

@@ -1,10 +1,9 @@
 //! The faults the simulated Ivoris injects: gateway timeouts and empty 503s
 //! from the relay, the generic 500 of the web service, slow answers, a
 //! record repeated on two consecutive patient pages, and billing lines
-//! missing on the first ask. Rates come from the fault profile and can be
+//! missing from windowed asks. Rates come from the fault profile and can be
 //! changed per kind at runtime; the dice are seeded, so a run is repeatable.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -36,7 +35,7 @@ pub struct FaultSettings {
     /// Per `AllPatients` page after the first: the last record of the
     /// previous page is repeated at the start.
     pub duplicate_on_page_rate: f64,
-    /// Per patient: the first `DocumentEntries` call omits some lines.
+    /// Per windowed `DocumentEntries` ask: some lines are left out.
     pub missing_entries_rate: f64,
 }
 
@@ -142,8 +141,6 @@ pub(crate) struct Faults {
     pub(crate) settings: FaultSettings,
     /// Seeded from the sandbox seed so a run's faults repeat.
     dice: ChaCha8Rng,
-    /// (location index, patient Id) whose entries were asked for already.
-    asked: HashSet<(usize, String)>,
 }
 
 impl Faults {
@@ -151,7 +148,6 @@ impl Faults {
         Faults {
             settings: FaultSettings::for_profile(profile),
             dice: ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473),
-            asked: HashSet::new(),
         }
     }
 
@@ -180,18 +176,18 @@ impl Faults {
         roll < self.settings.duplicate_on_page_rate
     }
 
-    /// On the first ask for a patient's entries, which of `count` lines
-    /// are left out (empty on later asks or when the dice say so).
-    pub(crate) fn omitted_entries(
-        &mut self,
-        location: usize,
-        patient: &str,
-        count: usize,
-    ) -> Vec<bool> {
-        let first = self.asked.insert((location, patient.to_string()));
+    /// Which of `count` lines a `DocumentEntries` answer leaves out: a
+    /// windowed ask (`begin`/`end`) may omit some, as the server-side
+    /// filtering gaps seen in production did, every time the dice say so;
+    /// an unwindowed ask for the patient returns every line
+    /// (`reference/ivoris.md`).
+    pub(crate) fn omitted_entries(&mut self, windowed: bool, count: usize) -> Vec<bool> {
         let mut omitted = vec![false; count];
+        if !windowed || count == 0 {
+            return omitted;
+        }
         let roll: f64 = self.dice.random();
-        if !first || count == 0 || roll >= self.settings.missing_entries_rate {
+        if roll >= self.settings.missing_entries_rate {
             return omitted;
         }
         for flag in omitted.iter_mut() {
@@ -230,15 +226,15 @@ mod tests {
     }
 
     #[test]
-    fn entries_are_only_missing_on_the_first_ask() {
+    fn entries_are_only_missing_from_windowed_asks() {
         let mut faults = Faults::new(FaultProfile::None, 1);
         faults.settings.missing_entries_rate = 1.0;
-        let first = faults.omitted_entries(0, "p", 5);
-        assert!(first.contains(&true));
-        assert!(!faults.omitted_entries(0, "p", 5).contains(&true));
-        assert!(
-            faults.omitted_entries(1, "p", 5).contains(&true),
-            "per location"
-        );
+        for _ in 0..5 {
+            assert!(faults.omitted_entries(true, 5).contains(&true));
+            assert!(!faults.omitted_entries(false, 5).contains(&true));
+        }
+        assert!(faults.omitted_entries(true, 0).is_empty());
+        faults.settings.missing_entries_rate = 0.0;
+        assert!(!faults.omitted_entries(true, 5).contains(&true));
     }
 }

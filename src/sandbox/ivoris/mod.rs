@@ -12,6 +12,7 @@ pub mod faults;
 mod routes;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -194,6 +195,41 @@ pub struct IvorisSim {
     faults: Mutex<Faults>,
     /// Request counts for `/_sandbox/counters` and test assertions.
     counters: Mutex<Counters>,
+    /// Every request in the order it arrived and finished, so tests can see
+    /// which requests were in flight at the same time without timing them.
+    requests: Mutex<Vec<RequestRecord>>,
+    /// Orders the start and end of every request (see [`RequestRecord`]).
+    sequence: AtomicU64,
+}
+
+/// At most this many requests are kept in the request log; older ones are
+/// dropped first (a `large` first sync sends about 20,000).
+const REQUEST_LOG_LIMIT: usize = 1_000_000;
+
+/// One request as the server saw it. `started` and `finished` come from one
+/// counter that every request start and end advances, so two requests
+/// overlapped exactly when each started before the other finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestRecord {
+    /// The installation's relay link name.
+    pub link: String,
+    /// Method and route template, e.g. `GET /Documentation/v1/DocumentEntries`.
+    pub route: String,
+    /// Whether a `begin` or `end` date window was asked for.
+    pub windowed: bool,
+    /// Position of the request's arrival in the sequence.
+    pub started: u64,
+    /// Position of the answer in the sequence.
+    pub finished: u64,
+    /// HTTP status of the answer.
+    pub status: u16,
+}
+
+impl RequestRecord {
+    /// Whether this request and `other` were in flight at the same time.
+    pub fn overlaps(&self, other: &RequestRecord) -> bool {
+        self.started < other.finished && other.started < self.finished
+    }
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -228,6 +264,8 @@ impl IvorisSim {
             }),
             faults: Mutex::new(Faults::new(faults, seed)),
             counters: Mutex::new(Counters::new()),
+            requests: Mutex::new(Vec::new()),
+            sequence: AtomicU64::new(0),
         }
     }
 
@@ -309,6 +347,31 @@ impl IvorisSim {
     /// Forgets the request counts.
     pub fn reset_counters(&self) {
         lock(&self.counters).clear();
+    }
+
+    /// Every request since the start or the last reset, in order of arrival.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        let mut log = lock(&self.requests).clone();
+        log.sort_by_key(|r| r.started);
+        log
+    }
+
+    /// Forgets the request log.
+    pub fn reset_request_log(&self) {
+        lock(&self.requests).clear();
+    }
+
+    /// The next position in the request sequence.
+    fn tick(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn log_request(&self, record: RequestRecord) {
+        let mut log = lock(&self.requests);
+        if log.len() >= REQUEST_LOG_LIMIT {
+            log.drain(..REQUEST_LOG_LIMIT / 10);
+        }
+        log.push(record);
     }
 
     fn count(&self, route: &str, status: u16) {

@@ -23,7 +23,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::faults::{Failure, FaultUpdate};
-use super::{IVORIS_VERSION, IvorisSim, RawRecords, RecordKind, SimState, lock, read};
+use super::{
+    IVORIS_VERSION, IvorisSim, RawRecords, RecordKind, RequestRecord, SimState, lock, read,
+};
 use crate::sandbox::credentials;
 
 const API: &str = "/relay/{linkname}/webservice/api";
@@ -189,6 +191,7 @@ async fn guard(
         request.method(),
         matched.as_ref().map_or("?", |m| template(m.as_str()))
     );
+    let started = sim.tick();
     let known = params.get("linkname").is_some_and(|link| {
         read(&sim.state)
             .world
@@ -213,6 +216,17 @@ async fn guard(
         }
     };
     sim.count(&route, response.status().as_u16());
+    let windowed = ["begin", "end"]
+        .iter()
+        .any(|name| query.get(*name).is_some_and(|v| !v.trim().is_empty()));
+    sim.log_request(RequestRecord {
+        link: params.get("linkname").cloned().unwrap_or_default(),
+        route: route.clone(),
+        windowed,
+        started,
+        finished: sim.tick(),
+        status: response.status().as_u16(),
+    });
     tracing::debug!(%route, status = response.status().as_u16(), "ivoris sandbox request");
     response
 }
@@ -603,8 +617,8 @@ impl Ivoris<'_> {
                 .is_some_and(|d| begin.is_none_or(|b| d >= b) && end.is_none_or(|e| d <= e))
         });
         selected.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
-        let omitted =
-            lock(&self.sim.faults).omitted_entries(self.location, patient, selected.len());
+        let windowed = begin.is_some() || end.is_some();
+        let omitted = lock(&self.sim.faults).omitted_entries(windowed, selected.len());
         let mut out = JsonArray::new();
         for (entry, omit) in selected.into_iter().zip(omitted) {
             if !omit {

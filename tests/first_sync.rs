@@ -1,0 +1,178 @@
+//! The first sync against a practice as the field has it: recalls booked up
+//! to two years ahead, several installations read at once, billing lines
+//! asked once per patient without a window. Expectations come from the
+//! sandbox's own Ivoris data and its request log, never from the product.
+
+mod engine_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Duration;
+use engine_support::{Bed, bed, keyed_state, options, run};
+use ivoris_hubspot_sync::plan::properties::appointment_key;
+use ivoris_hubspot_sync::sandbox::ivoris::{FaultUpdate, RequestRecord};
+
+const ENTRIES: &str = "GET /Documentation/v1/DocumentEntries";
+
+/// Every appointment of the sandbox's world by its HubSpot key, and the
+/// number of days the farthest booking lies ahead.
+fn world_appointments(bed: &Bed) -> (BTreeSet<String>, i64) {
+    bed.sandbox.ivoris.with_world(|world| {
+        let today = world.now.date();
+        let mut keys = BTreeSet::new();
+        let mut farthest = 0;
+        for location in &world.locations {
+            for appointment in &location.appointments {
+                keys.insert(appointment_key(&location.key, &appointment.id));
+                if let Some(start) = appointment.start {
+                    farthest = farthest.max((start.date() - today).num_days());
+                }
+            }
+        }
+        (keys, farthest)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_booking_up_to_two_years_ahead_is_synced_in_one_run_and_a_resync_writes_nothing() {
+    let bed = bed(options(71)).await;
+    let (expected, farthest) = world_appointments(&bed);
+    assert!(
+        farthest > 365,
+        "the sandbox books recalls more than a year ahead ({farthest} days)"
+    );
+    let booked_far = bed.sandbox.ivoris.with_world(|world| {
+        let limit = world.now + Duration::days(90);
+        world
+            .locations
+            .iter()
+            .flat_map(|l| &l.appointments)
+            .filter(|a| a.start.is_some_and(|s| s > limit))
+            .count()
+    });
+    assert!(booked_far > 0, "some bookings lie beyond 90 days");
+
+    let first = run(&bed.env).await;
+    assert!(first.counts.written > 0, "the first sync writes");
+    let state = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    let synced: BTreeSet<String> = state.appointments.keys().cloned().collect();
+    let missing: Vec<&String> = expected.difference(&synced).take(5).collect();
+    assert!(
+        missing.is_empty(),
+        "every appointment has its record after one run; missing e.g. {missing:?}"
+    );
+
+    let writes_before = bed.sandbox.hubspot.write_calls();
+    let second = run(&bed.env).await;
+    assert_eq!(
+        second.counts.written, 0,
+        "a re-sync without changes writes nothing"
+    );
+    assert_eq!(
+        bed.sandbox.hubspot.write_calls(),
+        writes_before,
+        "no HubSpot write call on the re-sync"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installations_are_read_at_the_same_time_with_one_request_in_flight_each() {
+    let bed = bed(options(72)).await;
+    // Every answer takes a moment, as over the relay, so requests in
+    // flight at the same time are seen in the log.
+    bed.sandbox.ivoris.update_faults(&FaultUpdate {
+        slow_rate: Some(1.0),
+        slow_delay_ms: Some(3),
+        ..FaultUpdate::default()
+    });
+    bed.sandbox.ivoris.reset_request_log();
+    run(&bed.env).await;
+    let log = bed.sandbox.ivoris.request_log();
+    let links: BTreeSet<&str> = log.iter().map(|r| r.link.as_str()).collect();
+    assert!(links.len() >= 2, "the sandbox has several installations");
+
+    let mut by_link: BTreeMap<&str, Vec<&RequestRecord>> = BTreeMap::new();
+    for record in &log {
+        by_link
+            .entry(record.link.as_str())
+            .or_default()
+            .push(record);
+    }
+    for (link, records) in &by_link {
+        for pair in records.windows(2) {
+            assert!(
+                !pair[0].overlaps(pair[1]),
+                "one request in flight at {link}: {:?} and {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+    let overlapping = log
+        .iter()
+        .flat_map(|a| log.iter().map(move |b| (a, b)))
+        .filter(|(a, b)| a.link < b.link && a.overlaps(b))
+        .count();
+    // Read one after the other, no request of one installation would be in
+    // flight while another's is.
+    assert!(
+        overlapping > log.len() / 4,
+        "installations were read concurrently ({overlapping} overlapping pairs of {} requests)",
+        log.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_sync_asks_every_patient_once_without_a_window_and_gets_every_line() {
+    let bed = bed(options(73)).await;
+    // Windowed asks leave lines out every time; unwindowed asks never do.
+    bed.sandbox.ivoris.update_faults(&FaultUpdate {
+        missing_entries_rate: Some(1.0),
+        ..FaultUpdate::default()
+    });
+    bed.sandbox.ivoris.reset_request_log();
+    let summary = run(&bed.env).await;
+
+    let (patients, entries) = bed.sandbox.ivoris.with_world(|world| {
+        let by_link: BTreeMap<String, usize> = world
+            .locations
+            .iter()
+            .map(|l| (l.linkname.clone(), l.patients.len()))
+            .collect();
+        let entries: usize = world.locations.iter().map(|l| l.entries.len()).sum();
+        (by_link, entries)
+    });
+    let log = bed.sandbox.ivoris.request_log();
+    for (link, count) in &patients {
+        let asks: Vec<&RequestRecord> = log
+            .iter()
+            .filter(|r| &r.link == link && r.route == ENTRIES)
+            .collect();
+        assert_eq!(
+            asks.len(),
+            *count,
+            "one billing-line ask per patient at {link}"
+        );
+        assert!(
+            asks.iter().all(|r| !r.windowed),
+            "no windowed billing-line ask on the first sync at {link}"
+        );
+    }
+    let read: u64 = summary
+        .locations
+        .iter()
+        .filter_map(|l| l.extract.as_ref())
+        .map(|e| e.entries.read)
+        .sum();
+    assert_eq!(read as usize, entries, "every billing line was read");
+    let lines_stored: i64 = rusqlite::Connection::open(&bed.env.ledger_path)
+        .expect("ledger")
+        .query_row("SELECT COUNT(*) FROM document_entries", [], |row| {
+            row.get(0)
+        })
+        .expect("count");
+    assert_eq!(
+        lines_stored as usize, entries,
+        "every billing line is in the ledger"
+    );
+}
