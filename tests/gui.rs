@@ -328,3 +328,49 @@ fn a_due_schedule_starts_a_sync_and_a_turn_during_a_run_is_skipped_politely() {
             .is_some_and(|o| o.runs.first().is_some_and(|run| run.trigger == "schedule"))
     });
 }
+
+#[test]
+fn while_a_sync_runs_every_location_shows_its_own_step() {
+    let (_runtime, bed, mut harness) = app(46);
+    ready(&mut harness);
+    // Every Ivoris answer takes a moment, so all locations are seen reading.
+    bed.sandbox
+        .ivoris
+        .update_faults(&ivoris_hubspot_sync::sandbox::ivoris::FaultUpdate {
+            slow_rate: Some(1.0),
+            slow_delay_ms: Some(5),
+            ..Default::default()
+        });
+    let names: Vec<String> = bed
+        .sandbox
+        .locations
+        .iter()
+        .map(|l| l.name.clone())
+        .collect();
+    harness.get_by_label("Jetzt synchronisieren").click();
+    harness.run_steps(1);
+    assert!(harness.state().model.running, "the sync runs");
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while seen.len() < names.len() && harness.state().model.running {
+        assert!(Instant::now() < deadline, "the sync finishes");
+        harness.step();
+        for name in &names {
+            let prefix = format!("{name}: ");
+            let shown = harness
+                .query_all_by_label_contains(&prefix)
+                .next()
+                .is_some();
+            if shown && harness.state().model.run_progress.locations.len() > 1 {
+                seen.insert(name.clone());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        seen.len(),
+        names.len(),
+        "each location's step was shown beside the others: {seen:?} of {names:?}"
+    );
+    step_until(&mut harness, "the end of the run", |app| !app.model.running);
+}
