@@ -101,8 +101,6 @@ fn write_sandbox_config(sandbox: &Sandbox, path: &std::path::Path) -> anyhow::Re
     let mut settings = Settings::for_sandbox(&sandbox.hubspot_url, &sandbox.locations, None);
     // The synthetic practices live on the sandbox's own clock.
     settings.sync.simulated_now = Some(sandbox.ivoris.now());
-    // The simulated server is local and needs no pause between requests.
-    settings.sync.ivoris_pause_ms = 0;
     settings.save(path)?;
     Ok(())
 }

@@ -24,6 +24,7 @@ use crate::hubspot::provision::{
 };
 use crate::hubspot::{ClientError, HubSpotClient, HubSpotClientConfig};
 use crate::ivoris::client::{IvorisClient, IvorisClientConfig};
+use crate::ivoris::pacing::{Pacing, PacingPolicy};
 use crate::ledger::lock::{LockError, WriterLock};
 use crate::ledger::{Ledger, LedgerError, OutboxKind, RunCounts, RunOutcome, Side};
 use crate::mapping::store::{MappingStoreError, load_applied};
@@ -559,8 +560,9 @@ async fn produce(
         let mut config = IvorisClientConfig::for_location(location, secrets);
         config.timeout =
             std::time::Duration::from_secs(u64::from(env.settings.sync.ivoris_timeout_secs));
-        config.pause_between_requests =
-            std::time::Duration::from_millis(u64::from(env.settings.sync.ivoris_pause_ms));
+        config.pacing = Pacing::Adaptive(PacingPolicy::with_ceiling(
+            env.settings.sync.ivoris_max_requests_per_second,
+        ));
         if let Some(tune) = &env.tune_ivoris {
             tune(&mut config);
         }
