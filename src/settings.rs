@@ -29,6 +29,12 @@ pub const HUBSPOT_BASE_URL: &str = "https://api.hubapi.com";
 /// Default deal pipeline label (DESIGN.md §4).
 pub const DEFAULT_PIPELINE: &str = "Patientenreise";
 
+/// Allowed values of `sync.ivoris_max_requests_per_second` (0: no ceiling).
+pub const MAX_REQUESTS_PER_SECOND: (u32, u32) = (0, 1000);
+
+/// The fixed pause earlier versions wrote into every settings file.
+const LEGACY_DEFAULT_PAUSE_MS: u32 = 100;
+
 /// Allowed minutes between automatic syncs (`sync.schedule_minutes`).
 pub const SCHEDULE_MINUTES: (u32, u32) = (5, 1440);
 
@@ -198,9 +204,10 @@ pub struct SyncSettings {
     /// Seconds an Ivoris request may take before it counts as failed (the
     /// relay answers slowly under load; integrators use about 20 s).
     pub ivoris_timeout_secs: u32,
-    /// Milliseconds of pause between two Ivoris requests, to spare a server
-    /// that fails under load.
-    pub ivoris_pause_ms: u32,
+    /// Most Ivoris requests per second and installation, for a practice that
+    /// wants to spare its server; `None` (the default) lets the client go as
+    /// fast as the server answers healthily (`ivoris::pacing`).
+    pub ivoris_max_requests_per_second: Option<u32>,
     /// A fixed "now" (local Berlin time) instead of the clock, for the
     /// sandbox whose practices live on their own simulated clock; never set
     /// for a real installation.
@@ -215,7 +222,7 @@ impl Default for SyncSettings {
         SyncSettings {
             entry_sweep_days: 7,
             ivoris_timeout_secs: 20,
-            ivoris_pause_ms: 100,
+            ivoris_max_requests_per_second: None,
             simulated_now: None,
             schedule_minutes: None,
         }
@@ -365,7 +372,10 @@ impl Settings {
             sync: OutSync {
                 entry_sweep_days: self.sync.entry_sweep_days,
                 ivoris_timeout_secs: self.sync.ivoris_timeout_secs,
-                ivoris_pause_ms: self.sync.ivoris_pause_ms,
+                ivoris_max_requests_per_second: self
+                    .sync
+                    .ivoris_max_requests_per_second
+                    .unwrap_or(0),
                 simulated_now: self
                     .sync
                     .simulated_now
@@ -596,6 +606,8 @@ struct RawHubSpot {
 struct RawSync {
     entry_sweep_days: Option<Spanned<i64>>,
     ivoris_timeout_secs: Option<Spanned<i64>>,
+    ivoris_max_requests_per_second: Option<Spanned<i64>>,
+    /// Deprecated: the fixed pause of earlier versions, read as a ceiling.
     ivoris_pause_ms: Option<Spanned<i64>>,
     simulated_now: Option<Spanned<String>>,
     schedule_minutes: Option<Spanned<i64>>,
@@ -712,6 +724,29 @@ impl Check<'_> {
                 );
                 default
             }
+        }
+    }
+
+    /// `sync.ivoris_max_requests_per_second` (0: no ceiling), or else the
+    /// deprecated `sync.ivoris_pause_ms` of older files read as a ceiling of
+    /// one request per pause. Files written by earlier versions always
+    /// carried that version's default of 100 ms; it and 0 mean no ceiling,
+    /// so the adaptive pacing is not held to the old fixed rate.
+    fn ceiling(&mut self, raw: &RawSync) -> Option<u32> {
+        if raw.ivoris_max_requests_per_second.is_some() {
+            let ceiling = self.bounded(
+                "sync.ivoris_max_requests_per_second",
+                &raw.ivoris_max_requests_per_second,
+                MAX_REQUESTS_PER_SECOND,
+                0,
+            );
+            return Some(ceiling).filter(|c| *c > 0);
+        }
+        raw.ivoris_pause_ms.as_ref()?;
+        let pause = self.bounded("sync.ivoris_pause_ms", &raw.ivoris_pause_ms, (0, 60_000), 0);
+        match pause {
+            0 | LEGACY_DEFAULT_PAUSE_MS => None,
+            pause => Some((1000 / pause).max(1)),
         }
     }
 
@@ -864,12 +899,7 @@ impl RawSettings {
                 (1, 600),
                 sync_defaults.ivoris_timeout_secs,
             ),
-            ivoris_pause_ms: check.bounded(
-                "sync.ivoris_pause_ms",
-                &self.sync.ivoris_pause_ms,
-                (0, 60_000),
-                sync_defaults.ivoris_pause_ms,
-            ),
+            ivoris_max_requests_per_second: check.ceiling(&self.sync),
             schedule_minutes: self.sync.schedule_minutes.as_ref().map(|_| {
                 check.bounded(
                     "sync.schedule_minutes",
@@ -992,7 +1022,7 @@ struct OutHubSpot<'a> {
 struct OutSync {
     entry_sweep_days: u32,
     ivoris_timeout_secs: u32,
-    ivoris_pause_ms: u32,
+    ivoris_max_requests_per_second: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     simulated_now: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -15,6 +15,7 @@ use ivoris_hubspot_sync::engine::extract::{
 use ivoris_hubspot_sync::ivoris::client::{
     BreakerPolicy, IvorisClient, IvorisClientConfig, IvorisError, RetryPolicy, route,
 };
+use ivoris_hubspot_sync::ivoris::pacing::Pacing;
 use ivoris_hubspot_sync::ledger::cursors::stream;
 use ivoris_hubspot_sync::ledger::{Ledger, Mirrored};
 use ivoris_hubspot_sync::sandbox::data::World;
@@ -94,7 +95,7 @@ impl Env {
                 threshold: 5,
                 cool_down: Duration::from_secs(60),
             },
-            pause_between_requests: Duration::ZERO,
+            pacing: Pacing::FixedPause(Duration::ZERO),
         }
     }
 
@@ -778,7 +779,7 @@ async fn an_extraction_dropped_at_any_await_loses_nothing() {
     // A pause between requests stretches the run so the deadlines below
     // fall in different steps, mid-request or mid-pause.
     let config = IvorisClientConfig {
-        pause_between_requests: Duration::from_millis(3),
+        pacing: Pacing::FixedPause(Duration::from_millis(3)),
         ..env.config(0)
     };
     let mut dropped = 0;

@@ -10,6 +10,7 @@ use ivoris_hubspot_sync::ivoris::breaker::BreakerState;
 use ivoris_hubspot_sync::ivoris::client::{
     BreakerPolicy, IvorisClient, IvorisClientConfig, IvorisError, RetryPolicy, route,
 };
+use ivoris_hubspot_sync::ivoris::pacing::{Pacing, PacingPolicy};
 use ivoris_hubspot_sync::ivoris::parse::{Lenient, parse_array};
 use ivoris_hubspot_sync::ivoris::wire::{Appointment, DocumentEntry, Patient};
 use ivoris_hubspot_sync::sandbox::data::World;
@@ -60,7 +61,7 @@ impl Harness {
                 threshold: 3,
                 cool_down: Duration::from_secs(60),
             },
-            pause_between_requests: Duration::ZERO,
+            pacing: Pacing::FixedPause(Duration::ZERO),
         }
     }
 
@@ -289,6 +290,101 @@ async fn one_client_sends_one_request_at_a_time() {
     }
     let serial = started.elapsed();
     assert!(serial >= Duration::from_millis(600), "{serial:?}");
+}
+
+// -------------------------------------------------------------------- pacing
+
+/// An adaptive client without retries, so every 504 reaches the pacer once.
+fn adaptive(h: &Harness, policy: PacingPolicy) -> IvorisClient {
+    IvorisClient::new(IvorisClientConfig {
+        pacing: Pacing::Adaptive(policy),
+        retry: RetryPolicy {
+            max_retries: 0,
+            ..h.config().retry
+        },
+        breaker: BreakerPolicy {
+            threshold: 100,
+            ..h.config().breaker
+        },
+        ..h.config()
+    })
+    .unwrap()
+}
+
+fn rate(client: &IvorisClient) -> f64 {
+    client.pace().requests_per_second.expect("adaptive")
+}
+
+#[tokio::test]
+async fn the_client_backs_off_on_504s_and_then_recovers_additively() {
+    let h = start().await;
+    let client = adaptive(
+        &h,
+        PacingPolicy {
+            initial_rate: 40.0,
+            // Every 504 counts, not just the first of a burst.
+            calm_down: Duration::ZERO,
+            ..PacingPolicy::default()
+        },
+    );
+    for _ in 0..10 {
+        client.ping().await.unwrap();
+    }
+    let healthy = rate(&client);
+    // Slow start: +1 per answer the rate held back (all but the first).
+    assert!(healthy > 40.0 && healthy <= 49.0, "{healthy}");
+
+    h.sim.update_faults(&FaultUpdate {
+        gateway_timeout_rate: Some(1.0),
+        ..FaultUpdate::default()
+    });
+    for _ in 0..3 {
+        let error = client.ping().await.unwrap_err();
+        assert!(
+            matches!(error, IvorisError::Server { status: 504, .. }),
+            "{error}"
+        );
+    }
+    let backed_off = rate(&client);
+    assert_eq!(backed_off, healthy / 8.0, "halved per 504");
+    assert_eq!(client.pace().slowdowns, 3);
+
+    h.sim.set_fault_profile(FaultProfile::None);
+    for _ in 0..10 {
+        client.ping().await.unwrap();
+    }
+    let recovered = rate(&client);
+    let largest_step = PacingPolicy::default().increase_per_second / backed_off;
+    assert!(recovered > backed_off, "{recovered} after {backed_off}");
+    assert!(
+        recovered <= backed_off + 10.0 * largest_step + 1e-9,
+        "additive, not the slow start: {recovered} after {backed_off}"
+    );
+    assert_eq!(h.answered(route::PING, 200), 20);
+    assert_eq!(h.answered(route::PING, 504), 3);
+}
+
+#[tokio::test]
+async fn the_ceiling_holds_however_healthy_the_answers() {
+    let h = start().await;
+    let client = adaptive(&h, PacingPolicy::with_ceiling(Some(20)));
+    let started = Instant::now();
+    for _ in 0..21 {
+        client.ping().await.unwrap();
+    }
+    // 21 starts at least 1/20 s apart span a second or more; a busy
+    // machine can only make it longer.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(rate(&client), 20.0, "grew up to the ceiling, not past it");
+    assert_eq!(h.answered(route::PING, 200), 21);
+}
+
+#[tokio::test]
+async fn a_fixed_pause_reports_no_rate() {
+    let h = start().await;
+    let client = h.client();
+    client.ping().await.unwrap();
+    assert_eq!(client.pace().requests_per_second, None);
 }
 
 // ------------------------------------------------------------ lenient parsing

@@ -966,6 +966,56 @@ async fn slow_answers_exceed_a_short_client_timeout() {
 }
 
 #[tokio::test]
+async fn the_fragile_server_answers_504_the_more_the_faster_one_installation_is_asked() {
+    let h = start().await;
+    let settings = h
+        .sandbox(
+            reqwest::Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"fragile": true, "fragile_healthy_rate": 10.0})),
+        )
+        .await;
+    assert_eq!(settings["fragile"], json!(true), "{settings}");
+    // Slowly: five requests at least 200 ms apart stay below 10 per second.
+    for _ in 0..5 {
+        let (status, _) = h.get(0, "/About/v1/Ping", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Fast: eighty at once to another installation; past the tenth the
+    // share of 504s rises to 95 %.
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..80 {
+        let request = h.request(1, "/About/v1/Ping", &[]);
+        burst.spawn(async move { request.send().await.map(|r| r.status()) });
+    }
+    let mut gateway_timeouts = 0;
+    while let Some(status) = burst.join_next().await {
+        let status = status.unwrap().unwrap();
+        assert!(matches!(status.as_u16(), 200 | 504), "{status}");
+        gateway_timeouts += u32::from(status == StatusCode::GATEWAY_TIMEOUT);
+    }
+    assert!(gateway_timeouts > 40, "{gateway_timeouts} of 80");
+    // The quiet installation is not dragged down by the busy one.
+    let (status, _) = h.get(0, "/About/v1/Ping", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_answer_takes_the_configured_latency() {
+    let h = start().await;
+    h.faults(FaultUpdate {
+        latency_ms: Some(150),
+        ..FaultUpdate::default()
+    });
+    let started = std::time::Instant::now();
+    let (status, _) = h.get(0, "/About/v1/Ping", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(h.sim.faults().latency_ms, 150);
+}
+
+#[tokio::test]
 async fn bad_parameters_get_400_with_a_json_message() {
     let h = start().await;
     let patient = h.world_location(0).patients[0].id.clone();

@@ -297,3 +297,71 @@ fn sandbox_settings_use_sandbox_fields_and_validate() {
     assert!(!text.contains(credentials::HUBSPOT_TOKEN), "{text}");
     assert_eq!(parse(&text).expect("valid"), settings);
 }
+
+#[test]
+fn the_ivoris_ceiling_is_validated_and_zero_means_none() {
+    let ceiling = |text: &str| {
+        parse(text)
+            .expect("valid")
+            .sync
+            .ivoris_max_requests_per_second
+    };
+    assert_eq!(
+        ceiling("[sync]\nivoris_max_requests_per_second = 8\n"),
+        Some(8)
+    );
+    assert_eq!(
+        ceiling("[sync]\nivoris_max_requests_per_second = 0\n"),
+        None
+    );
+    assert_eq!(ceiling(""), None, "no ceiling by default");
+    for bad in ["-1", "1001"] {
+        let text = invalid(&format!("[sync]\nivoris_max_requests_per_second = {bad}\n"));
+        for expected in [
+            "Zeile/line 2, sync.ivoris_max_requests_per_second",
+            "muss zwischen 0 und 1000 liegen",
+            "must be between 0 and 1000",
+        ] {
+            assert!(text.contains(expected), "{expected:?} missing in\n{text}");
+        }
+    }
+}
+
+#[test]
+fn files_with_the_old_fixed_pause_still_load_as_a_ceiling() {
+    // 100 ms was the default every saved file carried: no ceiling, so the
+    // adaptive pacing is not held to the old rate. Other pauses were chosen
+    // on purpose and become one request per pause.
+    for (pause, ceiling) in [
+        (100, None),
+        (0, None),
+        (250, Some(4)),
+        (300, Some(3)),
+        (5_000, Some(1)),
+    ] {
+        let settings = parse(&format!("[sync]\nivoris_pause_ms = {pause}\n")).expect("valid");
+        assert_eq!(
+            settings.sync.ivoris_max_requests_per_second, ceiling,
+            "{pause}"
+        );
+    }
+    let both = parse("[sync]\nivoris_pause_ms = 500\nivoris_max_requests_per_second = 7\n")
+        .expect("valid");
+    assert_eq!(
+        both.sync.ivoris_max_requests_per_second,
+        Some(7),
+        "the new key wins"
+    );
+    let text = invalid("[sync]\nivoris_pause_ms = -5\n");
+    assert!(
+        text.contains("Zeile/line 2, sync.ivoris_pause_ms"),
+        "{text}"
+    );
+
+    let saved = Settings::default().to_toml_string().expect("toml");
+    assert!(
+        saved.contains("ivoris_max_requests_per_second = 0"),
+        "{saved}"
+    );
+    assert!(!saved.contains("ivoris_pause_ms"), "{saved}");
+}

@@ -73,14 +73,13 @@ pub fn median_frame_ms(harness: &mut Harness<'_, SyncApp>, frames: usize) -> f64
 }
 
 /// A sync environment for the in-process sandbox with the shipped client
-/// settings, except no pause between Ivoris requests (the server is local).
+/// settings (adaptive Ivoris pacing without a ceiling).
 pub fn sandbox_environment(sandbox: &Sandbox, ledger_path: PathBuf) -> SyncEnvironment {
-    let mut settings = Settings::for_sandbox(
+    let settings = Settings::for_sandbox(
         &sandbox.hubspot_url,
         &sandbox.locations,
         Some(ledger_path.clone()),
     );
-    settings.sync.ivoris_pause_ms = 0;
     let ivoris: BTreeMap<String, IvorisSecrets> = sandbox
         .locations
         .iter()

@@ -37,6 +37,12 @@ pub struct SandboxArgs {
     /// Simulate a portal where the appointments object is not activated.
     #[arg(long)]
     appointments_disabled: bool,
+    /// Milliseconds every Ivoris answer takes.
+    #[arg(long, default_value_t = 0)]
+    ivoris_latency_ms: u64,
+    /// A fragile Ivoris: the faster one installation is asked, the more 504s.
+    #[arg(long)]
+    ivoris_fragile: bool,
     /// Also write a ready settings file for this sandbox (secrets stay out of it).
     #[arg(long, value_name = "PATH")]
     write_config: Option<PathBuf>,
@@ -52,6 +58,8 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
         rate_limits: !args.no_rate_limits,
         search_index_lag: Duration::from_millis(args.search_lag_ms),
         appointments_enabled: !args.appointments_disabled,
+        ivoris_latency: Duration::from_millis(args.ivoris_latency_ms),
+        ivoris_fragile: args.ivoris_fragile,
         hubspot_addr: loopback(args.port),
         ivoris_addr: loopback(if args.port == 0 {
             0
@@ -101,8 +109,6 @@ fn write_sandbox_config(sandbox: &Sandbox, path: &std::path::Path) -> anyhow::Re
     let mut settings = Settings::for_sandbox(&sandbox.hubspot_url, &sandbox.locations, None);
     // The synthetic practices live on the sandbox's own clock.
     settings.sync.simulated_now = Some(sandbox.ivoris.now());
-    // The simulated server is local and needs no pause between requests.
-    settings.sync.ivoris_pause_ms = 0;
     settings.save(path)?;
     Ok(())
 }

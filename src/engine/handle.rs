@@ -26,6 +26,7 @@ use std::thread::JoinHandle;
 
 use crate::hubspot::provision::{self, ProvisionReport};
 use crate::ivoris::client::{IvorisClient, IvorisClientConfig, IvorisError, RetryPolicy};
+use crate::ivoris::pacing::Pacing;
 use crate::ledger::reconciliation::ReconciliationRow;
 use crate::ledger::{
     ConfirmedCounts, Counts, Health, Ledger, LedgerError, OutboxCounts, OutboxFilter, OutboxItem,
@@ -641,12 +642,11 @@ async fn prepare(setup: EngineSetup) -> Result<(SyncEnvironment, Option<Sandbox>
             "Demo-Modus: die Simulation startet nicht / Demo mode: the simulation does not start: {e}"
         )
     })?;
-    let mut settings = Settings::for_sandbox(
+    let settings = Settings::for_sandbox(
         &sandbox.hubspot_url,
         &sandbox.locations,
         Some(ledger_path.clone()),
     );
-    settings.sync.ivoris_pause_ms = 0;
     let store = MemorySecretStore::for_sandbox(sandbox.locations.iter().map(|l| l.key.as_str()));
     let credentials =
         Credentials::resolve(&settings, &Secrets::with_env_map(HashMap::new(), &store))
@@ -947,12 +947,12 @@ async fn test_connection(
         |env| env.settings.sync.ivoris_timeout_secs,
     );
     config.timeout = std::time::Duration::from_secs(u64::from(timeout_secs));
-    // A test answers quickly: one retry, no pause.
+    // A test answers quickly: one retry, no pacing.
     config.retry = RetryPolicy {
         max_retries: 1,
         ..RetryPolicy::default()
     };
-    config.pause_between_requests = std::time::Duration::ZERO;
+    config.pacing = Pacing::FixedPause(std::time::Duration::ZERO);
     if let Some(tune) = current.and_then(|env| env.tune_ivoris.as_ref()) {
         tune(&mut config);
     }

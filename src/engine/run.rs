@@ -24,6 +24,7 @@ use crate::hubspot::provision::{
 };
 use crate::hubspot::{ClientError, HubSpotClient, HubSpotClientConfig};
 use crate::ivoris::client::{IvorisClient, IvorisClientConfig};
+use crate::ivoris::pacing::{Pacing, PacingPolicy};
 use crate::ledger::lock::{LockError, WriterLock};
 use crate::ledger::{Ledger, LedgerError, OutboxKind, RunCounts, RunOutcome, Side};
 use crate::mapping::store::{MappingStoreError, load_applied};
@@ -625,6 +626,14 @@ async fn produce_location(
     .map_err(|e| match e {
         super::extract::ExtractError::Ledger(error) => SyncError::Ledger(error),
     })?;
+    let pace = client.pace();
+    tracing::info!(
+        location = %location.key,
+        requests_per_second = pace.requests_per_second,
+        slowdowns = pace.slowdowns,
+        latency_ms = pace.latency_baseline.map(|l| l.as_millis() as u64),
+        "ivoris pacing at the end of the extraction"
+    );
     let counts = &mut produced.counts;
     counts.ivoris_calls += report.calls.values().map(|c| c.requests).sum::<u64>();
     counts.read += report.patients.read
@@ -683,8 +692,9 @@ fn ivoris_client(
     let mut config = IvorisClientConfig::for_location(location, secrets);
     config.timeout =
         std::time::Duration::from_secs(u64::from(env.settings.sync.ivoris_timeout_secs));
-    config.pause_between_requests =
-        std::time::Duration::from_millis(u64::from(env.settings.sync.ivoris_pause_ms));
+    config.pacing = Pacing::Adaptive(PacingPolicy::with_ceiling(
+        env.settings.sync.ivoris_max_requests_per_second,
+    ));
     if let Some(tune) = &env.tune_ivoris {
         tune(&mut config);
     }

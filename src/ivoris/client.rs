@@ -3,11 +3,13 @@
 //! The Ivoris API is unstable under load (`reference/ivoris.md`): 502/503/504
 //! with empty bodies, 500 with a generic message, answers slower than any
 //! sensible timeout. The client therefore sends at most one request at a
-//! time to an installation, pauses briefly between requests, retries
-//! transient failures with capped exponential backoff and full jitter, and
-//! stops asking a server that keeps failing (a circuit breaker that opens
-//! for a cool-down). Answers are parsed leniently record by record
-//! ([`super::parse`]). Nothing here writes to Ivoris.
+//! time to an installation, spaces its requests by the health of the
+//! answers ([`super::pacing`]: faster while they come back quickly, slower
+//! on 5xx, timeouts or rising latency, never above the practice's
+//! ceiling), retries transient failures with capped exponential backoff
+//! and full jitter, and stops asking a server that keeps failing (a circuit
+//! breaker that opens for a cool-down). Answers are parsed leniently record
+//! by record ([`super::parse`]). Nothing here writes to Ivoris.
 //!
 //! Error messages are German and English and never contain personal data,
 //! credentials or URLs with query strings; logs name routes and counts only.
@@ -23,6 +25,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::breaker::{BreakerState, CircuitBreaker};
+use super::pacing::{Outcome, PaceReport, Pacer, Pacing};
 use super::parse::{Lenient, Parsed, parse_array};
 use super::wire::{
     Appointment, AppointmentTemplate, DentistChair, DocumentEntry, Patient, Practitioner, Profile,
@@ -118,14 +121,14 @@ pub struct IvorisClientConfig {
     pub retry: RetryPolicy,
     /// Circuit breaker of this installation.
     pub breaker: BreakerPolicy,
-    /// Minimum pause between two requests, so paging does not overload the server.
-    pub pause_between_requests: Duration,
+    /// How requests are spaced, so the server is asked as fast as it
+    /// answers healthily and no faster (adaptive unless a comparison or a
+    /// test wants a fixed pause).
+    pub pacing: Pacing,
 }
 
 /// Default per-request timeout (`reference/ivoris.md`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
-/// Default pause between requests.
-pub const DEFAULT_PAUSE: Duration = Duration::from_millis(100);
 
 impl IvorisClientConfig {
     /// The configuration of a location with default timing.
@@ -141,7 +144,7 @@ impl IvorisClientConfig {
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
             breaker: BreakerPolicy::default(),
-            pause_between_requests: DEFAULT_PAUSE,
+            pacing: Pacing::default(),
         }
     }
 }
@@ -255,8 +258,8 @@ pub struct IvorisClient {
     http: reqwest::Client,
     /// At most one request in flight: Ivoris fails under parallel load.
     in_flight: Semaphore,
-    /// When the last request finished, for the pause between requests.
-    last_finished: Mutex<Option<Instant>>,
+    /// When the next request may start, learnt from the answers.
+    pacer: Mutex<Pacer>,
     /// Stops asking a server that keeps failing.
     breaker: Mutex<CircuitBreaker>,
     /// Requests, retries and failures per route.
@@ -284,11 +287,12 @@ impl IvorisClient {
                 detail: error.without_url().to_string(),
             })?;
         let breaker = CircuitBreaker::new(config.breaker.threshold, config.breaker.cool_down);
+        let pacer = Pacer::new(config.pacing);
         Ok(IvorisClient {
             config,
             http,
             in_flight: Semaphore::new(1),
-            last_finished: Mutex::new(None),
+            pacer: Mutex::new(pacer),
             breaker: Mutex::new(breaker),
             counters: Mutex::new(ClientCounters::new()),
         })
@@ -302,6 +306,12 @@ impl IvorisClient {
     /// Requests, retries and failures per route so far.
     pub fn counters(&self) -> ClientCounters {
         lock(&self.counters).clone()
+    }
+
+    /// How fast this installation is asked now (requests per second the
+    /// pacer allows, slowdowns so far), for the engine to show or log.
+    pub fn pace(&self) -> PaceReport {
+        lock(&self.pacer).report()
     }
 
     /// The circuit breaker's current state.
@@ -541,7 +551,7 @@ impl IvorisClient {
         f(lock(&self.counters).entry(route).or_default());
     }
 
-    /// One HTTP request, alone in flight, after the pause since the last one.
+    /// One HTTP request, alone in flight, when the pacer lets it start.
     async fn attempt(
         &self,
         route: &'static str,
@@ -550,15 +560,40 @@ impl IvorisClient {
     ) -> Result<Value, IvorisError> {
         // The semaphore is never closed, so acquiring only waits.
         let _permit = self.in_flight.acquire().await.ok();
-        let last = *lock(&self.last_finished);
-        if let Some(last) = last {
-            let ready = last + self.config.pause_between_requests;
-            tokio::time::sleep_until(ready).await;
+        let now = Instant::now();
+        let start = lock(&self.pacer).reserve(now);
+        if start > now {
+            tokio::time::sleep_until(start).await;
         }
         self.count(route, |c| c.requests += 1);
+        let sent = Instant::now();
         let result = self.send(route, path, query).await;
-        *lock(&self.last_finished) = Some(Instant::now());
+        self.paced(route, sent, &result);
         result
+    }
+
+    /// Tells the pacer how the request sent at `sent` went; logs a slowdown.
+    fn paced(&self, route: &'static str, sent: Instant, result: &Result<Value, IvorisError>) {
+        let now = Instant::now();
+        let outcome = match result {
+            Err(IvorisError::Server { status, .. }) => Outcome::Status(*status),
+            Err(IvorisError::Timeout { .. }) => Outcome::Timeout,
+            Err(IvorisError::Transport { .. }) => Outcome::Connection,
+            _ => Outcome::Answered {
+                latency: now.saturating_duration_since(sent),
+            },
+        };
+        let Some(slowdown) = lock(&self.pacer).answered(now, outcome) else {
+            return;
+        };
+        tracing::info!(
+            location = %self.config.location_key,
+            route,
+            cause = %slowdown.cause,
+            from_per_s = format!("{:.1}", slowdown.from),
+            to_per_s = format!("{:.1}", slowdown.to),
+            "ivoris pacing slows down"
+        );
     }
 
     async fn send(

@@ -1,4 +1,5 @@
-//! The Ivoris side: wire types, lenient parsing and the API client.
+//! The Ivoris side: wire types, lenient parsing, the API client and its
+//! pacing.
 //!
 //! Everything assumed about the Ivoris API lives in this module so it can be
 //! corrected against an installation's own OpenAPI document without touching
@@ -6,5 +7,6 @@
 
 pub mod breaker;
 pub mod client;
+pub mod pacing;
 pub mod parse;
 pub mod wire;

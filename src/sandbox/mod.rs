@@ -77,6 +77,13 @@ pub struct SandboxOptions {
     pub search_index_lag: Duration,
     /// Whether the appointments object (0-421) is activated in the portal.
     pub appointments_enabled: bool,
+    /// How long every simulated Ivoris answer takes, as over the real relay
+    /// (the server answers requests in parallel; the client keeps one in
+    /// flight).
+    pub ivoris_latency: Duration,
+    /// Whether the simulated Ivoris is fragile: 504s rise with the request
+    /// rate per installation (`ivoris::faults::overload_share`).
+    pub ivoris_fragile: bool,
     pub hubspot_addr: SocketAddr,
     pub ivoris_addr: SocketAddr,
 }
@@ -92,6 +99,8 @@ impl Default for SandboxOptions {
             rate_limits: true,
             search_index_lag: Duration::from_millis(0),
             appointments_enabled: true,
+            ivoris_latency: Duration::ZERO,
+            ivoris_fragile: false,
             hubspot_addr: loopback,
             ivoris_addr: loopback,
         }
@@ -129,6 +138,11 @@ impl Sandbox {
             hubspot::HubSpotSimConfig::from_options(&options),
         ));
         let ivoris = Arc::new(ivoris::IvorisSim::new(world, options.faults, options.seed));
+        ivoris.update_faults(&ivoris::FaultUpdate {
+            latency_ms: Some(u64::try_from(options.ivoris_latency.as_millis()).unwrap_or(u64::MAX)),
+            fragile: Some(options.ivoris_fragile),
+            ..ivoris::FaultUpdate::default()
+        });
 
         let hubspot_listener = TcpListener::bind(options.hubspot_addr).await?;
         let ivoris_listener = TcpListener::bind(options.ivoris_addr).await?;

@@ -17,6 +17,7 @@ use ivoris_hubspot_sync::engine::run::{
     Credentials, SyncEnvironment, SyncRequest, SyncSummary, sync,
 };
 use ivoris_hubspot_sync::hubspot::Clock;
+use ivoris_hubspot_sync::ivoris::pacing::Pacing;
 use ivoris_hubspot_sync::sandbox::hubspot::HubSpotSim;
 use ivoris_hubspot_sync::sandbox::{FaultProfile, Sandbox, SandboxOptions, Size, credentials};
 use ivoris_hubspot_sync::secrets::{IvorisSecrets, Secret};
@@ -73,7 +74,7 @@ pub async fn bed(options: SandboxOptions) -> Bed {
             config.timeout = Duration::from_secs(2);
             config.retry.base_delay = Duration::from_millis(5);
             config.retry.max_delay = Duration::from_millis(50);
-            config.pause_between_requests = Duration::ZERO;
+            config.pacing = Pacing::FixedPause(Duration::ZERO);
         })),
         tune_hubspot: Some(Arc::new(|config| {
             config.timeout = Duration::from_secs(5);
@@ -303,14 +304,13 @@ impl Clock for SimClock {
 pub const BIN: &str = env!("CARGO_BIN_EXE_ivoris-hubspot-sync");
 
 /// A `sync` of the real binary on the bed's ledger: the bed's settings
-/// written to a file (with the sandbox's clock and no pause between Ivoris
-/// requests), the sandbox secrets in the environment.
+/// written to a file (with the sandbox's clock; Ivoris paced adaptively, as
+/// shipped), the sandbox secrets in the environment.
 pub fn sync_command(bed: &Bed) -> std::process::Command {
     let config = bed.dir.path().join("settings.toml");
     if !config.exists() {
         let mut settings = bed.env.settings.clone();
         settings.sync.simulated_now = Some(bed.sandbox.ivoris.now());
-        settings.sync.ivoris_pause_ms = 0;
         settings.save(&config).expect("settings written");
     }
     let mut command = std::process::Command::new(BIN);

@@ -204,11 +204,12 @@ async fn guard(
     } else if !authorized(request.headers(), &query) {
         unauthorized()
     } else {
-        let (failure, slow) = lock(&sim.faults).roll_request();
-        if let Some(delay) = slow {
-            tokio::time::sleep(delay).await;
+        let link = params.get("linkname").map_or("", String::as_str);
+        let roll = lock(&sim.faults).roll_request(link, tokio::time::Instant::now());
+        if !roll.delay.is_zero() {
+            tokio::time::sleep(roll.delay).await;
         }
-        match failure {
+        match roll.failure {
             Some(Failure::GatewayTimeout) => empty(StatusCode::GATEWAY_TIMEOUT),
             Some(Failure::Unavailable) => empty(StatusCode::SERVICE_UNAVAILABLE),
             Some(Failure::ServerError) => server_error(),
