@@ -4,10 +4,16 @@
 //! mapping is previewed, confirmed and synced. Alongside, the pure planning
 //! rules are timed over the same location's facts in memory.
 //!
-//! Run with `cargo bench --bench sync`. It prints a table of every number
-//! with its target and PASS/FAIL; the run takes a few minutes because the
-//! first sync is paced by HubSpot's rate limit, which is the point.
+//! The pacing comparison (`scenarios/pacing.rs`) runs last.
+//!
+//! Run with `cargo bench --bench sync` (both), or
+//! `cargo bench --bench sync -- large` / `-- pacing` for one. It prints a
+//! table of every number with its target and PASS/FAIL; the run takes a
+//! few minutes because the first sync is paced by HubSpot's rate limit,
+//! which is the point.
 
+#[path = "scenarios/pacing.rs"]
+mod pacing;
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
@@ -68,7 +74,22 @@ fn main() {
         .build()
         .expect("runtime");
     let mut rows = Vec::new();
-    runtime.block_on(run(&mut rows));
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if wanted("large") {
+        runtime.block_on(run(&mut rows));
+    }
+    if wanted("pacing") {
+        let runs = runtime.block_on(pacing::compare(pacing::asks()));
+        pacing::print_runs(&runs);
+        pacing::print_verdicts(&runs);
+        for (what, measured, pass) in pacing::verdicts(&runs) {
+            rows.push(row(&what, measured, "see name", Some(pass)));
+        }
+    }
 
     let rss_mb = status_kb("VmHWM:").map(|kb| kb as f64 / 1024.0);
     rows.push(row(
@@ -119,7 +140,8 @@ async fn run(rows: &mut Vec<Row>) {
     let settings_file = dir.path().join("settings.toml");
     env.settings.save(&settings_file).expect("settings written");
     let started = Instant::now();
-    let (exit, peak_kb) = run_child_sync(&settings_file, dir.path(), &location).await;
+    let (exit, peak_kb) =
+        run_child_sync(&settings_file, dir.path(), std::slice::from_ref(&location)).await;
     let wall = started.elapsed().as_secs_f64();
     let engine_mb = peak_kb.map(|kb| kb as f64 / 1024.0);
     rows.push(row(
@@ -337,20 +359,25 @@ fn environment(sandbox: &Sandbox, ledger_path: std::path::PathBuf) -> SyncEnviro
     env
 }
 
-/// Runs `sync` of one location as the real binary and samples its peak
+/// Runs `sync` of some locations as the real binary and samples its peak
 /// resident memory (`VmHWM` only grows, so the last sample before it exits
 /// is its peak within one sampling interval).
 async fn run_child_sync(
     settings: &std::path::Path,
     data_dir: &std::path::Path,
-    location: &str,
+    locations: &[String],
 ) -> (Option<i32>, Option<u64>) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ivoris-hubspot-sync"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ivoris-hubspot-sync"));
+    command
         .arg("--config")
         .arg(settings)
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["sync", "--location", location])
+        .arg("sync");
+    for location in locations {
+        command.args(["--location", location]);
+    }
+    let mut child = command
         .env("HUBSPOT_TOKEN", credentials::HUBSPOT_TOKEN)
         .env("IVORIS_PASSWORD", credentials::IVORIS_PASSWORD)
         .env("IVORIS_API_KEY", credentials::IVORIS_API_KEY)
