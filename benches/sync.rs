@@ -6,12 +6,19 @@
 //!
 //! The pacing comparison (`scenarios/pacing.rs`) runs last.
 //!
-//! Run with `cargo bench --bench sync` (both), or
-//! `cargo bench --bench sync -- large` / `-- pacing` for one. It prints a
+//! A second scenario (`scenarios/chain.rs`) is a chain switching over from
+//! the previous integration: two practices read at once, bookings two
+//! years ahead, an Ivoris answering in 5 ms, whole-call conflict refusals
+//! over a portal already full of the old integration's contacts.
+//!
+//! Run with `cargo bench --bench sync` (all three), or
+//! `cargo bench --bench sync -- large` / `-- chain` / `-- pacing` for some. It prints a
 //! table of every number with its target and PASS/FAIL; the run takes a
 //! few minutes because the first sync is paced by HubSpot's rate limit,
 //! which is the point.
 
+#[path = "scenarios/chain.rs"]
+mod chain;
 #[path = "scenarios/pacing.rs"]
 mod pacing;
 mod support;
@@ -81,6 +88,9 @@ fn main() {
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     if wanted("large") {
         runtime.block_on(run(&mut rows));
+    }
+    if wanted("chain") {
+        runtime.block_on(chain::run(&mut rows));
     }
     if wanted("pacing") {
         let runs = runtime.block_on(pacing::compare(pacing::asks()));

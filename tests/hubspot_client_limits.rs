@@ -329,7 +329,7 @@ async fn the_daily_usage_reports_the_portal_budget_and_the_client_keeps_to_it() 
     assert_eq!(client.daily_remaining(), 4);
     assert_eq!(
         hs.sim
-            .requests_to("GET /account-info/v3/api-usage/daily/private-apps"),
+            .requests_to("GET /account-info/2026-03/api-usage/daily/private-apps"),
         1
     );
 

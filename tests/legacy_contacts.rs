@@ -2,7 +2,9 @@
 //! older integration, and e-mail addresses that HubSpot keeps unique while
 //! Ivoris does not (the same person at two locations, a family sharing one
 //! address). The patients are created here, so who should end up where
-//! follows from the script; the rules are those of `engine::load`.
+//! follows from the script; the rules are those of `engine::load`. Every
+//! scenario runs twice: against a portal that answers batch failures per
+//! input (207) and against one that refuses the whole batch.
 
 mod engine_support;
 
@@ -15,6 +17,48 @@ use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 use ivoris_hubspot_sync::sandbox::data::World;
 use ivoris_hubspot_sync::sandbox::hubspot::{HubSpotSim, RecordSnapshot};
 use ivoris_hubspot_sync::sandbox::ivoris::IvorisSim;
+use ivoris_hubspot_sync::sandbox::{BatchFailures, SandboxOptions};
+
+/// The sandbox of `seed` whose batch calls answer failures as `mode` says.
+fn in_mode(seed: u64, mode: BatchFailures) -> SandboxOptions {
+    SandboxOptions {
+        batch_failures: mode,
+        ..options(seed)
+    }
+}
+
+/// Each scenario runs against a portal that answers batch failures per
+/// input (207) and against one that refuses the whole call.
+macro_rules! in_both_modes {
+    ($($scenario:ident),* $(,)?) => {
+        mod multi_status {
+            use ivoris_hubspot_sync::sandbox::BatchFailures;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(BatchFailures::MultiStatus).await;
+                }
+            )*
+        }
+        mod whole_call {
+            use ivoris_hubspot_sync::sandbox::BatchFailures;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(BatchFailures::WholeCall).await;
+                }
+            )*
+        }
+    };
+}
+
+in_both_modes!(
+    a_contact_of_the_old_integration_is_adopted_and_its_deals_left_alone,
+    one_person_at_two_locations_is_one_contact_with_both_keys,
+    a_family_sharing_one_address_gets_separate_contacts_and_a_review,
+    a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck,
+    a_new_ledger_finds_the_keyed_records_instead_of_duplicating_them,
+);
 
 fn patient(id: &str, first: &str, last: &str, born: (i32, u32, u32), email: &str) -> Patient {
     Patient {
@@ -139,9 +183,8 @@ fn deal_of<'a>(deals: &'a [RecordSnapshot], case_key: &str) -> &'a RecordSnapsho
     found[0]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_contact_of_the_old_integration_is_adopted_and_its_deals_left_alone() {
-    let bed = bed(options(41)).await;
+async fn a_contact_of_the_old_integration_is_adopted_and_its_deals_left_alone(mode: BatchFailures) {
+    let bed = bed(in_mode(41, mode)).await;
     let ivoris = &bed.sandbox.ivoris;
     let hubspot = &bed.sandbox.hubspot;
     let l = bed.sandbox.locations[0].key.clone();
@@ -243,9 +286,8 @@ async fn a_contact_of_the_old_integration_is_adopted_and_its_deals_left_alone() 
     assert_eq!(hubspot.write_calls(), writes);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_person_at_two_locations_is_one_contact_with_both_keys() {
-    let bed = bed(options(43)).await;
+async fn one_person_at_two_locations_is_one_contact_with_both_keys(mode: BatchFailures) {
+    let bed = bed(in_mode(43, mode)).await;
     let ivoris = &bed.sandbox.ivoris;
     let hubspot = &bed.sandbox.hubspot;
     let first = bed.sandbox.locations[0].key.clone();
@@ -342,9 +384,8 @@ async fn one_person_at_two_locations_is_one_contact_with_both_keys() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_family_sharing_one_address_gets_separate_contacts_and_a_review() {
-    let bed = bed(options(47)).await;
+async fn a_family_sharing_one_address_gets_separate_contacts_and_a_review(mode: BatchFailures) {
+    let bed = bed(in_mode(47, mode)).await;
     let ivoris = &bed.sandbox.ivoris;
     let hubspot = &bed.sandbox.hubspot;
     let l = bed.sandbox.locations[0].key.clone();
@@ -437,9 +478,10 @@ async fn a_family_sharing_one_address_gets_separate_contacts_and_a_review() {
     assert_eq!(hubspot.write_calls(), writes, "the review is not repeated");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck() {
-    let bed = bed(options(53)).await;
+async fn a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck(
+    mode: BatchFailures,
+) {
+    let bed = bed(in_mode(53, mode)).await;
     let ivoris = &bed.sandbox.ivoris;
     let hubspot = &bed.sandbox.hubspot;
     let l = bed.sandbox.locations[0].key.clone();
@@ -502,9 +544,8 @@ async fn a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck()
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_ledger_finds_the_keyed_records_instead_of_duplicating_them() {
-    let bed = bed(options(59)).await;
+async fn a_new_ledger_finds_the_keyed_records_instead_of_duplicating_them(mode: BatchFailures) {
+    let bed = bed(in_mode(59, mode)).await;
     let hubspot = &bed.sandbox.hubspot;
     let summary = run(&bed.env).await;
     assert_eq!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ivoris_hubspot_sync::sandbox::hubspot::{FaultSettings, HubSpotSim, HubSpotSimConfig, router};
-use ivoris_hubspot_sync::sandbox::{SandboxOptions, credentials};
+use ivoris_hubspot_sync::sandbox::{BatchFailures, SandboxOptions, credentials};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -1671,4 +1671,237 @@ async fn injected_429s_carry_the_body_of_the_limiter_they_imitate() {
     );
     assert!(search.body.get("policyName").is_none());
     assert_eq!(hs.sim.counters().faults_injected["rateLimit"], 2);
+}
+
+/// Two contacts holding `taken@…` and `besetzt@…`, and an upsert of three
+/// patients with trace ids: one free address, then the two taken ones.
+async fn upsert_over_taken_addresses(hs: &Hs) -> (Vec<String>, Answer) {
+    hs.unique_property("contacts", "ivoris_patient_key").await;
+    let taken = vec![
+        hs.create("contacts", json!({"email": "taken@example.org"}))
+            .await,
+        hs.create("contacts", json!({"email": "besetzt@example.org"}))
+            .await,
+    ];
+    let answer = hs
+        .post(
+            "/crm/objects/2026-03/contacts/batch/upsert",
+            json!({"inputs": [
+                {"idProperty": "ivoris_patient_key", "id": "mag:1", "properties": {"email": "frei@example.org"}, "objectWriteTraceId": "0"},
+                {"idProperty": "ivoris_patient_key", "id": "mag:2", "properties": {"email": "TAKEN@example.org"}, "objectWriteTraceId": "1"},
+                {"idProperty": "ivoris_patient_key", "id": "mag:3", "properties": {"email": "besetzt@example.org"}, "objectWriteTraceId": "2"},
+            ]}),
+        )
+        .await;
+    (taken, answer)
+}
+
+#[tokio::test]
+async fn whole_call_mode_refuses_a_batch_over_its_first_conflict_and_writes_nothing() {
+    let hs = start_with(|options| {
+        options.rate_limits = false;
+        options.batch_failures = BatchFailures::WholeCall;
+    })
+    .await;
+    let (taken, answer) = upsert_over_taken_addresses(&hs).await;
+    assert_eq!(answer.status, 409, "{}", answer.body);
+    assert_eq!(answer.body["category"], "CONFLICT");
+    assert_eq!(
+        answer.body["message"],
+        format!("Contact already exists. Existing ID: {}", taken[0]),
+        "only the first contact in the way is named"
+    );
+    assert!(answer.body.get("results").is_none());
+    assert_eq!(
+        hs.sim.snapshot().objects["contacts"].len(),
+        2,
+        "nothing written"
+    );
+
+    // Batch update by id: the same all-or-nothing answer.
+    let update = hs
+        .post(
+            "/crm/v3/objects/contacts/batch/update",
+            json!({"inputs": [
+                {"id": taken[0], "properties": {"firstname": "Ute"}, "objectWriteTraceId": "0"},
+                {"id": taken[1], "properties": {"email": "taken@example.org"}, "objectWriteTraceId": "1"},
+            ]}),
+        )
+        .await;
+    assert_eq!(update.status, 409, "{}", update.body);
+    assert_eq!(
+        update.body["message"],
+        format!("Contact already exists. Existing ID: {}", taken[0])
+    );
+    let first = hs
+        .get(&format!("/crm/v3/objects/contacts/{}", taken[0]))
+        .await;
+    assert_ne!(first.body["properties"]["firstname"], "Ute", "not applied");
+}
+
+#[tokio::test]
+async fn multi_status_mode_answers_per_input_and_the_mode_switches_at_runtime() {
+    let hs = start().await;
+    let unauthenticated = reqwest::Client::new();
+    let mode = |body: Value| {
+        unauthenticated
+            .post(format!("{}/_sandbox/batch-failures", hs.base))
+            .json(&body)
+            .send()
+    };
+    let current: Value = unauthenticated
+        .get(format!("{}/_sandbox/batch-failures", hs.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["mode"], "multi-status");
+    let (taken, answer) = upsert_over_taken_addresses(&hs).await;
+    assert_eq!(answer.status, 207, "{}", answer.body);
+    assert_eq!(answer.body["numErrors"], 2);
+    assert_eq!(
+        answer.body["results"][0]["properties"]["email"],
+        "frei@example.org"
+    );
+    for (error, existing) in answer.body["errors"].as_array().unwrap().iter().zip(&taken) {
+        assert_eq!(
+            error["message"],
+            format!("Contact already exists. Existing ID: {existing}")
+        );
+    }
+
+    assert_eq!(
+        mode(json!({"mode": "whole-call"})).await.unwrap().status(),
+        204
+    );
+    assert_eq!(hs.sim.batch_failures(), BatchFailures::WholeCall);
+    let again = hs
+        .post(
+            "/crm/v3/objects/contacts/batch/upsert",
+            json!({"inputs": [
+                {"idProperty": "ivoris_patient_key", "id": "mag:4", "properties": {"email": "taken@example.org"}, "objectWriteTraceId": "0"},
+            ]}),
+        )
+        .await;
+    assert_eq!(again.status, 409);
+    assert_eq!(
+        mode(json!({"mode": "sometimes"})).await.unwrap().status(),
+        400
+    );
+}
+
+#[tokio::test]
+async fn one_records_associations_are_listed_in_pages_on_v4_and_dated_paths() {
+    let hs = start().await;
+    let contact = hs.create("contacts", json!({"firstname": "Ida"})).await;
+    let mut deals = Vec::new();
+    for name in ["A", "B", "C", "D", "E"] {
+        deals.push(hs.create("deals", json!({"dealname": name})).await);
+    }
+    let inputs: Vec<Value> = deals
+        .iter()
+        .map(|deal| json!({"from": {"id": contact}, "to": {"id": deal}}))
+        .collect();
+    let linked = hs
+        .post(
+            "/crm/v4/associations/contacts/deals/batch/associate/default",
+            json!({ "inputs": inputs }),
+        )
+        .await;
+    assert_eq!(linked.status, 200, "{}", linked.body);
+
+    for base in ["/crm/v4/objects", "/crm/objects/2026-03"] {
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut path = format!("{base}/contacts/{contact}/associations/deals?limit=2");
+            if let Some(after) = &after {
+                path.push_str(&format!("&after={after}"));
+            }
+            let page = hs.get(&path).await;
+            assert_eq!(page.status, 200, "{path}: {}", page.body);
+            pages += 1;
+            for result in page.body["results"].as_array().unwrap() {
+                assert!(result["toObjectId"].is_number(), "{result}");
+                assert_eq!(
+                    result["associationTypes"],
+                    json!([{"category": "HUBSPOT_DEFINED", "typeId": 4, "label": null}])
+                );
+                found.push(result["toObjectId"].to_string());
+            }
+            match page.body["paging"]["next"]["after"].as_str() {
+                Some(next) => after = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(found, deals, "{base}: every deal once, in order");
+        assert_eq!(pages, 3, "{base}: pages of two");
+    }
+    let backwards = hs
+        .get(&format!(
+            "/crm/v4/objects/deals/{}/associations/contacts",
+            deals[0]
+        ))
+        .await;
+    assert_eq!(
+        backwards.body["results"][0]["toObjectId"].to_string(),
+        contact
+    );
+    assert_eq!(
+        backwards.body["results"][0]["associationTypes"][0]["typeId"],
+        3
+    );
+    assert!(backwards.body.get("paging").is_none());
+    let missing = hs
+        .get("/crm/v4/objects/contacts/424242/associations/deals")
+        .await;
+    assert_eq!(missing.status, 404);
+    let counted = hs
+        .sim
+        .requests_to("GET /crm/objects/2026-03/contacts/{id}/associations/deals");
+    assert_eq!(counted, 3);
+}
+
+#[tokio::test]
+async fn portal_endpoints_answer_on_both_path_families() {
+    let hs = start().await;
+    for (numbered, dated) in [
+        ("/crm/v3/owners", "/crm/owners/2026-03"),
+        (
+            "/account-info/v3/api-usage/daily/private-apps",
+            "/account-info/2026-03/api-usage/daily/private-apps",
+        ),
+        (
+            "/crm/v3/object-library/enablement/0-421",
+            "/crm/object-library/2026-03/enablement/0-421",
+        ),
+    ] {
+        let a = hs.get(numbered).await;
+        let b = hs.get(dated).await;
+        assert_eq!((a.status, b.status), (200, 200), "{numbered} / {dated}");
+        let shape = |body: &Value| -> Value {
+            match body.get("results") {
+                Some(results) => json!(results.as_array().map(Vec::len)),
+                None => body.clone(),
+            }
+        };
+        assert_eq!(
+            shape(&a.body),
+            shape(&b.body),
+            "{dated} answers as {numbered}"
+        );
+    }
+    assert_eq!(hs.sim.requests_to("GET /crm/owners/2026-03"), 1);
+    let unknown = hs.get("/crm/owners/v9").await;
+    assert_eq!(unknown.status, 404);
+    let paths = hs.sim.counters().paths;
+    assert_eq!(
+        paths.get("GET /crm/owners/v9"),
+        Some(&1),
+        "unknown paths are logged too"
+    );
+    assert_eq!(paths.get("GET /crm/owners/2026-03"), Some(&1));
 }

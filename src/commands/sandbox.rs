@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use ivoris_hubspot_sync::hubspot::Tier;
-use ivoris_hubspot_sync::sandbox::{self, FaultProfile, Sandbox, SandboxOptions, Size};
+use ivoris_hubspot_sync::sandbox::{
+    self, BatchFailures, FaultProfile, PortalSeed, Sandbox, SandboxOptions, Size,
+};
 use ivoris_hubspot_sync::settings::Settings;
 
 /// Options of `sandbox`.
@@ -43,6 +45,14 @@ pub struct SandboxArgs {
     /// A fragile Ivoris: the faster one installation is asked, the more 504s.
     #[arg(long)]
     ivoris_fragile: bool,
+    /// How batch upserts and updates answer failed inputs: per input (207)
+    /// or by refusing the whole call over the first bad one.
+    #[arg(long, value_enum, default_value_t = BatchFailures::MultiStatus)]
+    batch_failures: BatchFailures,
+    /// What the HubSpot portal holds at the start: nothing, or the contacts
+    /// a previous integration left (every second patient with an e-mail).
+    #[arg(long, value_enum, default_value_t = PortalSeed::Empty)]
+    portal: PortalSeed,
     /// Also write a ready settings file for this sandbox (secrets stay out of it).
     #[arg(long, value_name = "PATH")]
     write_config: Option<PathBuf>,
@@ -60,6 +70,8 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
         appointments_enabled: !args.appointments_disabled,
         ivoris_latency: Duration::from_millis(args.ivoris_latency_ms),
         ivoris_fragile: args.ivoris_fragile,
+        batch_failures: args.batch_failures,
+        portal: args.portal,
         hubspot_addr: loopback(args.port),
         ivoris_addr: loopback(if args.port == 0 {
             0

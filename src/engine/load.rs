@@ -4,34 +4,23 @@
 //!
 //! Per-input failures stay with their row: transient ones are due again
 //! later, after `MAX_ATTEMPTS` failures the row becomes a dead letter with
-//! HubSpot's reason. One case is resolved here instead, HubSpot refusing a
-//! contact because another contact already has the e-mail address
-//! (HubSpot's e-mail is unique):
-//! - the other contact carries no patient key (created by an older
-//!   integration or by hand): it is adopted — our key is set on it and the
-//!   upsert then lands on it;
-//! - it belongs to the same person at another location (same name; same
-//!   birthday where the ledger knows both): the patient is linked to that
-//!   contact, which records every patient key in `ivoris_patient_keys`;
-//! - it belongs to someone else (a family sharing one address): the
-//!   patient's contact is written without the e-mail and listed for review.
+//! HubSpot's reason. Contacts whose e-mail address another contact has are
+//! resolved instead (adopted, linked or written without the address), in
+//! bulk — see `load/contacts.rs`.
 //!
-//! Adopting and linking apply only while the patient has no contact of its
-//! own in HubSpot (or is already linked to that one): a patient whose new
-//! address another contact holds keeps its contact, written without the
-//! address and listed for review like a family member.
-//!
-//! Such contacts are set aside while the contact phase runs and resolved
-//! together afterwards, 100 at a time: one read, one update, one upsert per
-//! hundred conflicts instead of two or three calls each.
-//!
-//! A whole-call refusal over one bad input is split up so the good inputs
-//! still go through.
+//! HubSpot may refuse a whole batch over one input instead of answering per
+//! input (the documents promise a 207 only for batch create). A batch
+//! refused over a bad input is halved until the bad input stands alone, so
+//! the good ones still go through at a few extra calls.
 //!
 //! [`load_following`] runs beside planning and sends in rounds what was
 //! queued so far (full batches only, until planning is finished).
 
-use std::collections::{BTreeMap, HashMap};
+mod contacts;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::ops::Range;
 
 use chrono::{Duration, Utc};
 use serde_json::Value;
@@ -40,8 +29,7 @@ use crate::hubspot::provision::key_property;
 use crate::hubspot::{
     BatchOutcome, ClientError, HubSpotClient, InputError, ObjectKind, UpsertInput,
 };
-use crate::ledger::audit::os_user;
-use crate::ledger::{Ledger, LedgerError, NewAuditEntry, OutboxItem, OutboxKind};
+use crate::ledger::{Ledger, LedgerError, OutboxItem, OutboxKind};
 
 use super::extract::CancelFlag;
 
@@ -92,9 +80,66 @@ pub async fn load(
     progress: LoadProgress<'_>,
     cancel: &CancelFlag,
 ) -> Result<LoadReport, LoadError> {
-    let mut report = LoadReport::default();
-    round(ledger, client, None, progress, cancel, &mut report, true).await?;
-    Ok(report)
+    let mut loader = Loader::new(ledger, client, None, progress, cancel);
+    round(&mut loader, true).await?;
+    Ok(loader.report)
+}
+
+/// One load: where rows come from and go, and what it learned on the way.
+struct Loader<'a> {
+    /// The outbox and the ids HubSpot confirmed.
+    ledger: &'a mut Ledger,
+    /// HubSpot.
+    client: &'a HubSpotClient,
+    /// Planning beside the load ([`load_following`]); `None` for [`load`].
+    feed: Option<&'a LoadFeed>,
+    /// Where progress goes.
+    progress: LoadProgress<'a>,
+    /// Stops the load at the next batch.
+    cancel: &'a CancelFlag,
+    /// What was done so far.
+    report: LoadReport,
+    /// What the contact phase learned about the portal, kept across rounds.
+    contacts: contacts::Session,
+}
+
+impl<'a> Loader<'a> {
+    fn new(
+        ledger: &'a mut Ledger,
+        client: &'a HubSpotClient,
+        feed: Option<&'a LoadFeed>,
+        progress: LoadProgress<'a>,
+        cancel: &'a CancelFlag,
+    ) -> Loader<'a> {
+        Loader {
+            ledger,
+            client,
+            feed,
+            progress,
+            cancel,
+            report: LoadReport::default(),
+            contacts: contacts::Session::default(),
+        }
+    }
+
+    /// Rows of `kind` HubSpot confirmed so far.
+    fn written(&self, kind: OutboxKind) -> u64 {
+        self.report.written.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Rows dealt with so far (confirmed, failed, waiting), for progress.
+    fn handled(&self, kind: OutboxKind) -> u64 {
+        self.written(kind) + self.report.failed + self.report.waiting
+    }
+
+    /// Whether to stop before the next batch: cancelled by the user (an
+    /// error) or planning failed (`true`).
+    fn halted(&self) -> Result<bool, LoadError> {
+        if self.cancel.is_cancelled() {
+            return Err(LoadError::Cancelled);
+        }
+        Ok(self.feed.is_some_and(LoadFeed::is_aborted))
+    }
 }
 
 /// What planning tells a load that runs beside it ([`load_following`]):
@@ -179,71 +224,65 @@ pub async fn load_following(
     progress: LoadProgress<'_>,
     cancel: &CancelFlag,
 ) -> Result<LoadReport, LoadError> {
-    let mut report = LoadReport::default();
+    let mut loader = Loader::new(ledger, client, Some(feed), progress, cancel);
     let mut watch = feed.state.subscribe();
     loop {
         let state = *watch.borrow_and_update();
         if state.aborted {
-            return Ok(report);
+            return Ok(loader.report);
         }
-        let before = report.written.values().sum::<u64>() + report.failed;
+        let before = loader.report.written.values().sum::<u64>() + loader.report.failed;
         feed.set_busy(true);
         // Until the last round only full batches go out: rows queued later
         // fill the rest, so a run costs no more calls than loading after
         // planning would.
-        round(
-            ledger,
-            client,
-            Some(feed),
-            progress,
-            cancel,
-            &mut report,
-            state.finished,
-        )
-        .await?;
+        round(&mut loader, state.finished).await?;
         if state.finished {
-            return Ok(report);
+            return Ok(loader.report);
         }
-        let after = report.written.values().sum::<u64>() + report.failed;
+        let after = loader.report.written.values().sum::<u64>() + loader.report.failed;
         if after == before {
             feed.set_busy(false);
         }
         if after == before && watch.changed().await.is_err() {
             // The feed is gone: whoever planned stopped; send what is there.
-            round(
-                ledger,
-                client,
-                Some(feed),
-                progress,
-                cancel,
-                &mut report,
-                true,
-            )
-            .await?;
-            return Ok(report);
+            round(&mut loader, true).await?;
+            return Ok(loader.report);
         }
+    }
+}
+
+/// Progress of one kind within a round.
+struct PhaseProgress {
+    /// The kind being sent.
+    kind: OutboxKind,
+    /// Rows queued when the phase started.
+    total: u64,
+    /// Rows dealt with since.
+    done: u64,
+}
+
+impl PhaseProgress {
+    /// Counts what was dealt with since `before` (a [`Loader::handled`]
+    /// reading) and reports it.
+    fn advance(&mut self, loader: &Loader<'_>, before: u64) {
+        self.done += loader.handled(self.kind).saturating_sub(before);
+        (loader.progress)(self.kind, self.done.min(self.total), self.total);
     }
 }
 
 /// One round over the queue: every kind in phase order, passes over its
 /// due rows until a pass confirms nothing more. Without `partial_batches`
 /// the rows after the last full batch of a kind wait for a later round.
-async fn round(
-    ledger: &mut Ledger,
-    client: &HubSpotClient,
-    feed: Option<&LoadFeed>,
-    progress: LoadProgress<'_>,
-    cancel: &CancelFlag,
-    report: &mut LoadReport,
-    partial_batches: bool,
-) -> Result<(), LoadError> {
+async fn round(loader: &mut Loader<'_>, partial_batches: bool) -> Result<(), LoadError> {
     // Associations waiting for an end are counted by the last round.
-    report.waiting = 0;
+    loader.report.waiting = 0;
     for kind in OutboxKind::PHASES {
-        if cancel.is_cancelled() {
-            return Err(LoadError::Cancelled);
+        if loader.halted()? {
+            return Ok(());
         }
-        let total = ledger
+        let total = loader
+            .ledger
             .outbox_counts()?
             .by_kind
             .iter()
@@ -252,50 +291,66 @@ async fn round(
         if total == 0 || (!partial_batches && total < BATCH as u64) {
             continue;
         }
-        let mut done = 0;
-        progress(kind, 0, total);
+        let mut progress = PhaseProgress {
+            kind,
+            total,
+            done: 0,
+        };
+        (loader.progress)(kind, 0, total);
         // Passes over the due rows in key order; another pass only while the
         // last one got something confirmed (rows a refused batch left
-        // unapplied, contacts whose e-mail conflict was resolved).
+        // unapplied or passed on, contacts whose e-mail conflict was resolved).
         loop {
-            let confirmed_before = report.written.get(&kind).copied().unwrap_or(0);
-            let mut conflicts = EmailConflicts::new();
-            let mut after = String::new();
-            loop {
-                if cancel.is_cancelled() {
-                    return Err(LoadError::Cancelled);
+            let confirmed_before = loader.written(kind);
+            let halted = match kind {
+                OutboxKind::Contact => {
+                    contacts::pass(loader, partial_batches, &mut progress).await?
                 }
-                if feed.is_some_and(LoadFeed::is_aborted) {
-                    return Ok(());
+                OutboxKind::Association => {
+                    association_pass(loader, partial_batches, &mut progress).await?
                 }
-                let items = ledger.due_after(kind, &stamp(Utc::now()), &after, BATCH)?;
-                if !partial_batches && items.len() < BATCH {
-                    break;
-                }
-                let Some(last) = items.last() else { break };
-                after = last.record_key.clone();
-                let before = report.written.get(&kind).copied().unwrap_or(0)
-                    + report.failed
-                    + report.waiting;
-                match kind {
-                    OutboxKind::Association => {
-                        send_associations(ledger, client, &items, report).await?
-                    }
-                    _ => send_upserts(ledger, client, kind, &items, &mut conflicts, report).await?,
-                }
-                done += report.written.get(&kind).copied().unwrap_or(0)
-                    + report.failed
-                    + report.waiting
-                    - before;
-                progress(kind, done.min(total), total);
+                _ => pass(loader, kind, partial_batches, &mut progress).await?,
+            };
+            if halted {
+                return Ok(());
             }
-            resolve_email_conflicts(ledger, client, &conflicts, report).await?;
-            if report.written.get(&kind).copied().unwrap_or(0) == confirmed_before {
+            if loader.written(kind) == confirmed_before {
                 break;
             }
         }
     }
     Ok(())
+}
+
+/// One pass over the due deals or appointment records, 100 at a time.
+/// Returns whether the load was halted.
+async fn pass(
+    loader: &mut Loader<'_>,
+    kind: OutboxKind,
+    partial_batches: bool,
+    progress: &mut PhaseProgress,
+) -> Result<bool, LoadError> {
+    let mut after = String::new();
+    loop {
+        if loader.halted()? {
+            return Ok(true);
+        }
+        let items = loader
+            .ledger
+            .due_after(kind, &stamp(Utc::now()), &after, BATCH)?;
+        if !partial_batches && items.len() < BATCH {
+            return Ok(false);
+        }
+        let Some(last) = items.last() else {
+            return Ok(false);
+        };
+        after = last.record_key.clone();
+        let before = loader.handled(kind);
+        // Only contacts have a second unique value (the e-mail address);
+        // anything else HubSpot refuses is a bad input.
+        upsert_parts(loader, kind, &items, false).await?;
+        progress.advance(loader, before);
+    }
 }
 
 fn object_kind(kind: OutboxKind) -> Option<ObjectKind> {
@@ -326,83 +381,182 @@ fn properties(item: &OutboxItem) -> BTreeMap<String, String> {
     }
 }
 
-async fn send_upserts(
-    ledger: &mut Ledger,
-    client: &HubSpotClient,
-    kind: OutboxKind,
-    items: &[OutboxItem],
-    conflicts: &mut EmailConflicts,
-    report: &mut LoadReport,
-) -> Result<(), LoadError> {
-    let Some(object) = object_kind(kind) else {
-        return Ok(());
-    };
-    let inputs: Vec<UpsertInput> = items
+/// The upserts of outbox rows, in their order.
+fn upsert_inputs(items: &[OutboxItem]) -> Vec<UpsertInput> {
+    items
         .iter()
         .map(|item| UpsertInput {
             key: item.record_key.clone(),
             properties: properties(item),
         })
-        .collect();
-    let outcome = match client
-        .batch_upsert(object, key_property(object), &inputs)
-        .await
-    {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            return whole_call_failed(ledger, client, kind, items, error, conflicts, report).await;
-        }
-    };
-    apply_outcome(ledger, kind, items, outcome, conflicts, report)
+        .collect()
 }
 
-/// A refused call: stop the run for account-wide problems, split a batch
-/// one bad input spoiled, otherwise count a failed attempt for every row.
-async fn whole_call_failed(
-    ledger: &mut Ledger,
-    client: &HubSpotClient,
+/// Refusals that stop the whole run: the token, its scopes, the portal's
+/// budget. Nothing another batch could do better.
+fn stops_run(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Unauthorized
+            | ClientError::Forbidden { .. }
+            | ClientError::DailyLimit { .. }
+            | ClientError::RateLimited
+    )
+}
+
+/// Whole-call refusals over something in the inputs, which sending fewer
+/// inputs can get past.
+fn splits(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Validation { .. } | ClientError::Conflict { .. }
+    )
+}
+
+/// What a batch call, halved where HubSpot refused it whole, came to.
+#[derive(Debug, Default)]
+struct Bisected {
+    /// Per-input answers, at the inputs' positions in the whole batch.
+    outcome: BatchOutcome,
+    /// Parts refused as a whole for a reason halving cannot get past (a
+    /// server error after every retry, an account-wide refusal).
+    refused: Vec<(Range<usize>, ClientError)>,
+}
+
+impl Bisected {
+    /// Takes the outcome of the part starting at `offset`.
+    fn absorb(&mut self, offset: usize, outcome: BatchOutcome) {
+        let BatchOutcome {
+            results,
+            errors,
+            not_applied,
+        } = outcome;
+        self.outcome
+            .results
+            .extend(results.into_iter().map(|mut result| {
+                result.index += offset;
+                result
+            }));
+        self.outcome
+            .errors
+            .extend(errors.into_iter().map(|mut error| {
+                error.index = error.index.map(|index| index + offset);
+                error
+            }));
+        self.outcome
+            .not_applied
+            .extend(not_applied.into_iter().map(|index| index + offset));
+    }
+}
+
+/// Sends `inputs` through `call`. A part HubSpot refuses as a whole over
+/// something in it (a validation error or a conflict it pins on no input)
+/// is sent again as two halves, down to single inputs, whose refusal the
+/// client reports per input: one bad input costs about 2·log₂ n further
+/// calls instead of n, and the good inputs still go through. With
+/// `split_first` the whole batch is known to be refused and its halves go
+/// out first. An account-wide refusal ends it at once.
+async fn bisecting<'i, T, F, Fut>(inputs: &'i [T], split_first: bool, mut call: F) -> Bisected
+where
+    F: FnMut(&'i [T]) -> Fut,
+    Fut: Future<Output = Result<BatchOutcome, ClientError>>,
+{
+    let mut sent = Bisected::default();
+    // A stack: the first half is on top, so inputs go out in their order.
+    let mut parts: Vec<Range<usize>> = Vec::new();
+    if split_first && inputs.len() > 1 {
+        let middle = inputs.len() / 2;
+        parts.extend([middle..inputs.len(), 0..middle]);
+    } else {
+        parts.push(0..inputs.len());
+    }
+    while let Some(part) = parts.pop() {
+        let slice = inputs.get(part.clone()).unwrap_or_default();
+        if slice.is_empty() {
+            continue;
+        }
+        match call(slice).await {
+            Ok(outcome) => sent.absorb(part.start, outcome),
+            Err(error) if splits(&error) && part.len() > 1 => {
+                let middle = part.start + part.len() / 2;
+                parts.push(middle..part.end);
+                parts.push(part.start..middle);
+            }
+            Err(error) => {
+                let stop = stops_run(&error);
+                sent.refused.push((part, error));
+                if stop {
+                    break;
+                }
+            }
+        }
+    }
+    sent
+}
+
+/// Upserts outbox rows of one kind, halving a batch HubSpot refuses whole
+/// ([`bisecting`]), and records HubSpot's answers. Returns the contacts set
+/// aside because another contact has their e-mail address.
+async fn upsert_parts(
+    loader: &mut Loader<'_>,
     kind: OutboxKind,
     items: &[OutboxItem],
+    split_first: bool,
+) -> Result<Vec<contacts::Conflict>, LoadError> {
+    let Some(object) = object_kind(kind) else {
+        return Ok(Vec::new());
+    };
+    let client = loader.client;
+    let inputs = upsert_inputs(items);
+    let sent = bisecting(&inputs, split_first, |part| {
+        client.batch_upsert(object, key_property(object), part)
+    })
+    .await;
+    let conflicts = apply_outcome(loader, kind, items, sent.outcome)?;
+    for (part, error) in sent.refused {
+        let rows = items.get(part).unwrap_or_default();
+        whole_call_failed(loader, rows, error)?;
+    }
+    Ok(conflicts)
+}
+
+/// A refused call: stop the run for account-wide problems, otherwise
+/// count a failed attempt for every row.
+fn whole_call_failed(
+    loader: &mut Loader<'_>,
+    items: &[OutboxItem],
     error: ClientError,
-    conflicts: &mut EmailConflicts,
-    report: &mut LoadReport,
 ) -> Result<(), LoadError> {
-    match &error {
-        ClientError::Unauthorized
-        | ClientError::Forbidden { .. }
-        | ClientError::DailyLimit { .. }
-        | ClientError::RateLimited => return Err(LoadError::HubSpot(error)),
-        ClientError::Validation { .. } | ClientError::Conflict { .. } if items.len() > 1 => {
-            for item in items {
-                Box::pin(send_upserts(
-                    ledger,
-                    client,
-                    kind,
-                    std::slice::from_ref(item),
-                    conflicts,
-                    report,
-                ))
-                .await?;
-            }
-            return Ok(());
-        }
-        _ => {}
+    let rows: Vec<&OutboxItem> = items.iter().collect();
+    refused(loader, &rows, error)
+}
+
+/// A refused call: stop the run for account-wide problems, otherwise count
+/// a failed attempt for each row concerned.
+fn refused(
+    loader: &mut Loader<'_>,
+    items: &[&OutboxItem],
+    error: ClientError,
+) -> Result<(), LoadError> {
+    if stops_run(&error) {
+        return Err(LoadError::HubSpot(error));
     }
     let reason = format!("{} / {}", error.explain_de(), error.explain_en());
     for item in items {
-        fail(ledger, item, &reason, report)?;
+        fail(loader, item, &reason)?;
     }
     Ok(())
 }
 
+/// Records HubSpot's answer per input: confirmed rows leave the outbox,
+/// failed ones count an attempt, contacts refused over an e-mail address
+/// another contact has are returned as conflicts (not an attempt).
 fn apply_outcome(
-    ledger: &mut Ledger,
+    loader: &mut Loader<'_>,
     kind: OutboxKind,
     items: &[OutboxItem],
     outcome: BatchOutcome,
-    conflicts: &mut EmailConflicts,
-    report: &mut LoadReport,
-) -> Result<(), LoadError> {
+) -> Result<Vec<contacts::Conflict>, LoadError> {
     let confirmed: Vec<(i64, String, String, String)> = outcome
         .results
         .iter()
@@ -416,22 +570,23 @@ fn apply_outcome(
             ))
         })
         .collect();
-    *report.written.entry(kind).or_default() += confirmed.len() as u64;
-    ledger.confirm(kind, &confirmed)?;
+    *loader.report.written.entry(kind).or_default() += confirmed.len() as u64;
+    loader.ledger.confirm(kind, &confirmed)?;
 
+    let mut conflicts = Vec::new();
     for error in outcome.errors {
         let Some(item) = error.index.and_then(|i| items.get(i)) else {
             continue;
         };
-        if kind == OutboxKind::Contact && error.status == 409 && error.existing_id.is_some() {
-            // Set aside until this pass is through (not an attempt).
-            conflicts.push((item.clone(), error));
-        } else {
-            fail(ledger, item, &input_reason(&error), report)?;
+        match &error.existing_id {
+            Some(existing) if kind == OutboxKind::Contact && error.status == 409 => {
+                conflicts.push(contacts::Conflict::named(item.clone(), existing.clone()));
+            }
+            _ => fail(loader, item, &input_reason(&error))?,
         }
     }
-    // `not_applied` rows are still due and go out with the next batch.
-    Ok(())
+    // `not_applied` rows are still due and go out with a later batch.
+    Ok(conflicts)
 }
 
 fn input_reason(error: &InputError) -> String {
@@ -441,360 +596,84 @@ fn input_reason(error: &InputError) -> String {
     )
 }
 
-fn fail(
-    ledger: &mut Ledger,
-    item: &OutboxItem,
-    reason: &str,
-    report: &mut LoadReport,
-) -> Result<(), LoadError> {
+fn fail(loader: &mut Loader<'_>, item: &OutboxItem, reason: &str) -> Result<(), LoadError> {
     // Backoff across runs: 1, 2, 4, 8 … minutes.
     let wait = Duration::minutes(1_i64 << item.attempts.min(10));
-    let dead = ledger.fail(item.id, reason, &stamp(Utc::now() + wait), MAX_ATTEMPTS)?;
-    report.failed += 1;
+    let dead = loader
+        .ledger
+        .fail(item.id, reason, &stamp(Utc::now() + wait), MAX_ATTEMPTS)?;
+    loader.report.failed += 1;
     if dead {
-        report.dead += 1;
+        loader.report.dead += 1;
     }
     Ok(())
-}
-
-/// What to do about a contact whose e-mail address another contact has.
-enum Resolution {
-    /// The other contact has no patient key: give it ours.
-    Adopt,
-    /// The other contact is the same person at another location.
-    Link,
-    /// Someone else: write ours without the e-mail.
-    Withhold,
-}
-
-/// Contacts HubSpot refused because another contact has their e-mail
-/// address, with HubSpot's answer. They are set aside while the contact
-/// phase runs and resolved together afterwards, 100 at a time, so a few
-/// hundred families sharing an address cost a handful of calls instead of
-/// two or three each.
-type EmailConflicts = Vec<(OutboxItem, InputError)>;
-
-/// Resolves e-mail conflicts set aside during the contact phase.
-async fn resolve_email_conflicts(
-    ledger: &mut Ledger,
-    client: &HubSpotClient,
-    conflicts: &[(OutboxItem, InputError)],
-    report: &mut LoadReport,
-) -> Result<(), LoadError> {
-    for chunk in conflicts.chunks(BATCH) {
-        resolve_chunk(ledger, client, chunk, report).await?;
-    }
-    Ok(())
-}
-
-/// A refused resolution call: stop the run for account-wide problems,
-/// otherwise count a failed attempt for each row concerned.
-fn refused(
-    ledger: &mut Ledger,
-    items: &[&OutboxItem],
-    error: ClientError,
-    report: &mut LoadReport,
-) -> Result<(), LoadError> {
-    if matches!(
-        error,
-        ClientError::Unauthorized
-            | ClientError::Forbidden { .. }
-            | ClientError::DailyLimit { .. }
-            | ClientError::RateLimited
-    ) {
-        return Err(LoadError::HubSpot(error));
-    }
-    let reason = format!("{} / {}", error.explain_de(), error.explain_en());
-    for item in items {
-        fail(ledger, item, &reason, report)?;
-    }
-    Ok(())
-}
-
-/// One call reads every other contact of the chunk, one call updates the
-/// adopted and linked ones, one upsert writes the adopted and withheld
-/// patients.
-async fn resolve_chunk(
-    ledger: &mut Ledger,
-    client: &HubSpotClient,
-    chunk: &[(OutboxItem, InputError)],
-    report: &mut LoadReport,
-) -> Result<(), LoadError> {
-    let key_name = key_property(ObjectKind::Contacts);
-    let mut ids: Vec<String> = chunk
-        .iter()
-        .filter_map(|(_, error)| error.existing_id.clone())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    let items: Vec<&OutboxItem> = chunk.iter().map(|(item, _)| item).collect();
-    let wanted = [key_name, "ivoris_patient_keys", "firstname", "lastname"].map(String::from);
-    let others: HashMap<String, BTreeMap<String, String>> = match client
-        .batch_read_by_id(ObjectKind::Contacts, &ids, &wanted)
-        .await
-    {
-        Ok(outcome) => outcome
-            .results
-            .into_iter()
-            .map(|r| (r.id, r.properties))
-            .collect(),
-        Err(error) => return refused(ledger, &items, error, report),
-    };
-
-    // Updates of other contacts by id (several patients may link to one),
-    // and the rows each update stands for.
-    let mut updates: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let mut adopted: Vec<(&OutboxItem, String)> = Vec::new();
-    let mut linked: Vec<(&OutboxItem, String)> = Vec::new();
-    let mut withheld: Vec<(&OutboxItem, String)> = Vec::new();
-    for (item, error) in chunk {
-        let Some(existing) = error.existing_id.clone() else {
-            continue;
-        };
-        let other = others.get(&existing).cloned().unwrap_or_default();
-        let mine = properties(item);
-        let other_key = other.get(key_name).filter(|k| !k.is_empty()).cloned();
-        // A patient whose contact already exists keeps it: adopting or linking
-        // another contact would put the patient key on two contacts (HubSpot
-        // refuses the adoption, so the row would fail until it is a dead
-        // letter). The new address is withheld and listed; merging the two
-        // contacts is the duplicate review's decision. A patient already linked
-        // to the other contact stays linked.
-        let own = ledger
-            .confirmed(OutboxKind::Contact, &item.record_key)?
-            .and_then(|c| c.hubspot_id);
-        let action = match &other_key {
-            _ if own.as_ref().is_some_and(|own| *own != existing) => Resolution::Withhold,
-            None if updates.contains_key(&existing) => {
-                // Another patient of this chunk adopts it; this one is
-                // upserted in a later run and resolved then.
-                continue;
-            }
-            None => Resolution::Adopt,
-            Some(key) if same_person(ledger, &mine, &item.record_key, key, &other)? => {
-                Resolution::Link
-            }
-            Some(_) => Resolution::Withhold,
-        };
-        match action {
-            Resolution::Adopt => {
-                updates.insert(
-                    existing.clone(),
-                    BTreeMap::from([
-                        (key_name.to_owned(), item.record_key.clone()),
-                        ("ivoris_patient_keys".to_owned(), item.record_key.clone()),
-                    ]),
-                );
-                adopted.push((item, existing));
-            }
-            Resolution::Link => {
-                let update = updates.entry(existing.clone()).or_insert_with(|| {
-                    let keys = other
-                        .get("ivoris_patient_keys")
-                        .cloned()
-                        .unwrap_or_default();
-                    BTreeMap::from([("ivoris_patient_keys".to_owned(), keys)])
-                });
-                let current = update
-                    .get("ivoris_patient_keys")
-                    .cloned()
-                    .unwrap_or_default();
-                let mut keys: Vec<String> = current
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(String::from)
-                    .collect();
-                for key in [
-                    other_key.clone().unwrap_or_default(),
-                    item.record_key.clone(),
-                ] {
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                    }
-                }
-                keys.sort();
-                update.insert("ivoris_patient_keys".to_owned(), keys.join(";"));
-                linked.push((item, existing));
-            }
-            Resolution::Withhold => withheld.push((item, existing)),
-        }
-    }
-
-    if !updates.is_empty() {
-        let inputs: Vec<(String, BTreeMap<String, String>)> = updates.into_iter().collect();
-        let concerned: Vec<&OutboxItem> = adopted
-            .iter()
-            .chain(&linked)
-            .map(|(item, _)| *item)
-            .collect();
-        let outcome = match client
-            .batch_update_by_id(ObjectKind::Contacts, &inputs)
-            .await
-        {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                refused(ledger, &concerned, error, report)?;
-                adopted.clear();
-                linked.clear();
-                BatchOutcome::default()
-            }
-        };
-        let mut failed_ids: HashMap<&str, String> = HashMap::new();
-        for error in &outcome.errors {
-            if let Some((id, _)) = error.index.and_then(|i| inputs.get(i)) {
-                failed_ids.insert(id.as_str(), input_reason(error));
-            }
-        }
-        for (item, id) in adopted.iter().chain(&linked) {
-            if let Some(reason) = failed_ids.get(id.as_str()) {
-                fail(ledger, item, reason, report)?;
-            }
-        }
-        adopted.retain(|(_, id)| !failed_ids.contains_key(id.as_str()));
-        linked.retain(|(_, id)| !failed_ids.contains_key(id.as_str()));
-        report.adopted += adopted.len() as u64;
-        let confirmed: Vec<(i64, String, String, String)> = linked
-            .iter()
-            .map(|(item, id)| {
-                (
-                    item.id,
-                    item.record_key.clone(),
-                    item.payload_hash.clone(),
-                    id.clone(),
-                )
-            })
-            .collect();
-        ledger.confirm(OutboxKind::Contact, &confirmed)?;
-        *report.written.entry(OutboxKind::Contact).or_default() += confirmed.len() as u64;
-        report.linked += confirmed.len() as u64;
-    }
-
-    // Adopted patients land on the contact that now carries their key;
-    // withheld ones are written without the e-mail address.
-    let mut rows: Vec<&OutboxItem> = adopted.iter().map(|(item, _)| *item).collect();
-    let mut inputs: Vec<UpsertInput> = rows
-        .iter()
-        .map(|item| UpsertInput {
-            key: item.record_key.clone(),
-            properties: properties(item),
-        })
-        .collect();
-    for (item, _) in &withheld {
-        let mut without = properties(item);
-        without.remove("email");
-        rows.push(item);
-        inputs.push(UpsertInput {
-            key: item.record_key.clone(),
-            properties: without,
-        });
-    }
-    if inputs.is_empty() {
-        return Ok(());
-    }
-    let outcome = match client
-        .batch_upsert(ObjectKind::Contacts, key_name, &inputs)
-        .await
-    {
-        Ok(outcome) => outcome,
-        Err(error) => return refused(ledger, &rows, error, report),
-    };
-    let mut confirmed = Vec::new();
-    for result in &outcome.results {
-        let Some(item) = rows.get(result.index) else {
-            continue;
-        };
-        confirmed.push((
-            item.id,
-            item.record_key.clone(),
-            item.payload_hash.clone(),
-            result.id.clone(),
-        ));
-        if let Some((_, other)) = withheld.iter().find(|(w, _)| w.id == item.id) {
-            report.email_withheld += 1;
-            ledger.audit(&NewAuditEntry {
-                actor: os_user(),
-                action: "email_withheld".into(),
-                subject: item.record_key.clone(),
-                details: serde_json::json!({
-                    "other_contact": other,
-                    "reason_de": "E-Mail-Adresse gehört bereits einem anderen Kontakt; ohne E-Mail geschrieben, bitte prüfen",
-                    "reason_en": "e-mail address already belongs to another contact; written without e-mail, please review",
-                }),
-            })?;
-        }
-    }
-    *report.written.entry(OutboxKind::Contact).or_default() += confirmed.len() as u64;
-    ledger.confirm(OutboxKind::Contact, &confirmed)?;
-    for error in &outcome.errors {
-        if let Some(item) = error.index.and_then(|i| rows.get(i)) {
-            fail(ledger, item, &input_reason(error), report)?;
-        }
-    }
-    Ok(())
-}
-
-/// Whether the contact holding `other_key` is the same person as the
-/// patient of `my_key`: same first and last name, and the same birthday
-/// where the ledger knows both patients.
-fn same_person(
-    ledger: &Ledger,
-    mine: &BTreeMap<String, String>,
-    my_key: &str,
-    other_key: &str,
-    other: &BTreeMap<String, String>,
-) -> Result<bool, LedgerError> {
-    let names_match =
-        ["firstname", "lastname"]
-            .iter()
-            .all(|field| match (mine.get(*field), other.get(*field)) {
-                (Some(a), Some(b)) => normalise(a) == normalise(b) && !a.trim().is_empty(),
-                _ => false,
-            });
-    if !names_match {
-        return Ok(false);
-    }
-    let birthday = |key: &str| -> Result<Option<String>, LedgerError> {
-        let Some((location, id)) = key.split_once(':') else {
-            return Ok(None);
-        };
-        Ok(ledger
-            .connection()
-            .query_row(
-                "SELECT birthday FROM patients WHERE location_key = ?1 AND ivoris_id = ?2",
-                [location, id],
-                |row| row.get::<_, Option<String>>(0),
-            )
-            .ok()
-            .flatten())
-    };
-    Ok(match (birthday(my_key)?, birthday(other_key)?) {
-        (Some(a), Some(b)) => a.get(..10) == b.get(..10),
-        _ => true,
-    })
-}
-
-fn normalise(name: &str) -> String {
-    name.trim()
-        .to_lowercase()
-        .replace('ä', "ae")
-        .replace('ö', "oe")
-        .replace('ü', "ue")
-        .replace('ß', "ss")
 }
 
 /// An association row with the HubSpot ids of both ends.
-type Resolved<'a> = (&'a OutboxItem, String, String);
+type Resolved = (OutboxItem, String, String);
 
-async fn send_associations(
-    ledger: &mut Ledger,
-    client: &HubSpotClient,
-    items: &[OutboxItem],
-    report: &mut LoadReport,
+/// Association rows whose ends HubSpot confirmed, by kind pair, gathering
+/// into full batches.
+type AssociationGroups = BTreeMap<(OutboxKind, OutboxKind), Vec<Resolved>>;
+
+/// One pass over the due associations. Rows whose ends are both in HubSpot
+/// are gathered per kind pair and sent 100 at a time, so rows that wait
+/// for an end (or a change of kind pair in the queue) leave no half-full
+/// calls behind; the rest of each pair goes out at the end of the pass
+/// (only in the last round while planning still queues). Returns whether
+/// the load was halted.
+async fn association_pass(
+    loader: &mut Loader<'_>,
+    partial_batches: bool,
+    progress: &mut PhaseProgress,
+) -> Result<bool, LoadError> {
+    let kind = OutboxKind::Association;
+    let mut groups = AssociationGroups::new();
+    let mut after = String::new();
+    loop {
+        if loader.halted()? {
+            return Ok(true);
+        }
+        let items = loader
+            .ledger
+            .due_after(kind, &stamp(Utc::now()), &after, BATCH)?;
+        if !partial_batches && items.len() < BATCH {
+            break;
+        }
+        let Some(last) = items.last() else {
+            break;
+        };
+        after = last.record_key.clone();
+        let before = loader.handled(kind);
+        gather_associations(loader, items, &mut groups)?;
+        for (pair, members) in groups.iter_mut() {
+            while members.len() >= BATCH {
+                let batch: Vec<Resolved> = members.drain(..BATCH).collect();
+                send_associations(loader, *pair, batch).await?;
+            }
+        }
+        progress.advance(loader, before);
+    }
+    if partial_batches {
+        for (pair, members) in groups {
+            if !members.is_empty() {
+                send_associations(loader, pair, members).await?;
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Adds association rows to their kind pair's group with the HubSpot ids
+/// of both ends; rows with an end HubSpot has not confirmed yet are
+/// counted as waiting.
+fn gather_associations(
+    loader: &mut Loader<'_>,
+    items: Vec<OutboxItem>,
+    groups: &mut AssociationGroups,
 ) -> Result<(), LoadError> {
-    // Group by (from kind, to kind); resolve both ends' HubSpot ids.
-    let mut groups: HashMap<(OutboxKind, OutboxKind), Vec<Resolved<'_>>> = HashMap::new();
     for item in items {
+        let ledger = &*loader.ledger;
         let end = |kind: &str, key: &str| -> Result<Option<(OutboxKind, String)>, LedgerError> {
             let Some(kind) = item
                 .payload
@@ -822,60 +701,173 @@ async fn send_associations(
             _ => {
                 // An end is not in HubSpot yet (its upsert failed or waits):
                 // passed over, tried again by the next run; not an attempt.
-                report.waiting += 1;
-            }
-        }
-    }
-    for ((from, to), members) in groups {
-        let (Some(from_object), Some(to_object)) = (object_kind(from), object_kind(to)) else {
-            continue;
-        };
-        let pairs: Vec<(String, String)> = members
-            .iter()
-            .map(|(_, f, t)| (f.clone(), t.clone()))
-            .collect();
-        match client
-            .associate_default_batch(from_object, to_object, &pairs)
-            .await
-        {
-            Ok(results) => {
-                let mut confirmed = Vec::new();
-                for ((item, from_id, _), result) in members.iter().zip(results) {
-                    match result {
-                        Ok(()) => confirmed.push((
-                            item.id,
-                            item.record_key.clone(),
-                            item.payload_hash.clone(),
-                            from_id.clone(),
-                        )),
-                        Err(error) => fail(ledger, item, &input_reason(&error), report)?,
-                    }
-                }
-                *report.written.entry(OutboxKind::Association).or_default() +=
-                    confirmed.len() as u64;
-                ledger.confirm(OutboxKind::Association, &confirmed)?;
-            }
-            Err(error) => {
-                if matches!(
-                    error,
-                    ClientError::Unauthorized
-                        | ClientError::Forbidden { .. }
-                        | ClientError::DailyLimit { .. }
-                        | ClientError::RateLimited
-                ) {
-                    return Err(LoadError::HubSpot(error));
-                }
-                let reason = format!("{} / {}", error.explain_de(), error.explain_en());
-                for (item, _, _) in &members {
-                    fail(ledger, item, &reason, report)?;
-                }
+                loader.report.waiting += 1;
             }
         }
     }
     Ok(())
 }
 
+/// One default-association call for rows of one kind pair.
+async fn send_associations(
+    loader: &mut Loader<'_>,
+    (from, to): (OutboxKind, OutboxKind),
+    members: Vec<Resolved>,
+) -> Result<(), LoadError> {
+    let (Some(from_object), Some(to_object)) = (object_kind(from), object_kind(to)) else {
+        return Ok(());
+    };
+    let pairs: Vec<(String, String)> = members
+        .iter()
+        .map(|(_, f, t)| (f.clone(), t.clone()))
+        .collect();
+    let results = match loader
+        .client
+        .associate_default_batch(from_object, to_object, &pairs)
+        .await
+    {
+        Ok(results) => results,
+        Err(error) => {
+            let rows: Vec<&OutboxItem> = members.iter().map(|(item, _, _)| item).collect();
+            return refused(loader, &rows, error);
+        }
+    };
+    let mut confirmed = Vec::new();
+    for ((item, from_id, _), result) in members.iter().zip(results) {
+        match result {
+            Ok(()) => confirmed.push((
+                item.id,
+                item.record_key.clone(),
+                item.payload_hash.clone(),
+                from_id.clone(),
+            )),
+            Err(error) => fail(loader, item, &input_reason(&error))?,
+        }
+    }
+    *loader
+        .report
+        .written
+        .entry(OutboxKind::Association)
+        .or_default() += confirmed.len() as u64;
+    loader.ledger.confirm(OutboxKind::Association, &confirmed)?;
+    Ok(())
+}
+
 /// ISO-8601 UTC as the outbox stores due times.
 pub fn stamp(time: chrono::DateTime<Utc>) -> String {
     time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::hubspot::InputResult;
+
+    /// A portal that refuses any call with more than one input if it holds
+    /// one of `bad` (the client reports a single bad input per input).
+    fn portal<'c>(
+        bad: &'c [u32],
+        calls: &'c Cell<u32>,
+    ) -> impl FnMut(&[u32]) -> std::future::Ready<Result<BatchOutcome, ClientError>> + 'c {
+        move |part: &[u32]| {
+            calls.set(calls.get() + 1);
+            let spoiled: Vec<usize> = (0..part.len())
+                .filter(|i| part.get(*i).is_some_and(|v| bad.contains(v)))
+                .collect();
+            let answer = if spoiled.is_empty() {
+                Ok(BatchOutcome {
+                    results: (0..part.len())
+                        .map(|index| InputResult {
+                            index,
+                            id: part.get(index).map(u32::to_string).unwrap_or_default(),
+                            new: true,
+                            properties: BTreeMap::new(),
+                        })
+                        .collect(),
+                    ..BatchOutcome::default()
+                })
+            } else if part.len() == 1 {
+                Ok(BatchOutcome {
+                    errors: vec![InputError {
+                        index: Some(0),
+                        status: 400,
+                        category: "VALIDATION_ERROR".into(),
+                        message: "bad".into(),
+                        existing_id: None,
+                        context: BTreeMap::new(),
+                    }],
+                    ..BatchOutcome::default()
+                })
+            } else {
+                Err(ClientError::Validation {
+                    message: "Property values were not valid".into(),
+                    category: "VALIDATION_ERROR".into(),
+                })
+            };
+            std::future::ready(answer)
+        }
+    }
+
+    fn check(bad: &[u32], split_first: bool, most_calls: u32) {
+        let inputs: Vec<u32> = (0..100).collect();
+        let calls = Cell::new(0);
+        let sent = block_on(bisecting(&inputs, split_first, portal(bad, &calls)));
+        let written: Vec<(usize, String)> = sent
+            .outcome
+            .results
+            .iter()
+            .map(|r| (r.index, r.id.clone()))
+            .collect();
+        let expected: Vec<(usize, String)> = inputs
+            .iter()
+            .filter(|v| !bad.contains(v))
+            .map(|v| (*v as usize, v.to_string()))
+            .collect();
+        let mut written_sorted = written.clone();
+        written_sorted.sort();
+        assert_eq!(written_sorted, expected, "every good input at its position");
+        let mut refused: Vec<usize> = sent.outcome.errors.iter().filter_map(|e| e.index).collect();
+        refused.sort();
+        let bad_positions: Vec<usize> = bad.iter().map(|b| *b as usize).collect();
+        assert_eq!(refused, bad_positions, "each bad input named");
+        assert!(sent.refused.is_empty());
+        assert!(
+            calls.get() <= most_calls,
+            "{} calls for {bad:?}",
+            calls.get()
+        );
+    }
+
+    /// Runs a future that never waits on I/O.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    #[test]
+    fn a_batch_refused_over_one_bad_input_is_halved_not_split_into_singles() {
+        // Whole batch, then two halves per level down to the bad input.
+        check(&[], false, 1);
+        check(&[37], false, 1 + 2 * 7);
+        check(&[0], true, 2 * 7);
+        check(&[99], true, 2 * 7);
+        check(&[3, 71], true, 4 * 7);
+    }
+
+    #[test]
+    fn an_account_wide_refusal_ends_the_halving() {
+        let inputs: Vec<u32> = (0..10).collect();
+        let calls = Cell::new(0);
+        let sent = block_on(bisecting(&inputs, true, |_part: &[u32]| {
+            calls.set(calls.get() + 1);
+            std::future::ready(Err(ClientError::Unauthorized))
+        }));
+        assert_eq!(calls.get(), 1);
+        assert_eq!(sent.refused.len(), 1);
+        assert!(stops_run(&sent.refused[0].1));
+    }
 }

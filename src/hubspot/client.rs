@@ -124,6 +124,40 @@ pub fn api_path(version: &ApiVersion, family: ApiFamily, kind: ObjectKind) -> St
     }
 }
 
+/// Portal endpoints outside the object families whose paths follow the
+/// version too: HubSpot publishes date-versioned paths for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortalEndpoint {
+    /// The portal's users who can own records.
+    Owners,
+    /// Today's use of the daily request budget by private apps.
+    DailyUsage,
+    /// Whether an object type of the object library (appointments) is activated.
+    Enablement(ObjectKind),
+}
+
+/// Paths of the portal endpoints: the date-versioned family
+/// (`/crm/owners/2026-03`) or the numbered one (`/crm/v3/owners`).
+pub fn portal_path(version: &ApiVersion, endpoint: PortalEndpoint) -> String {
+    match (version, endpoint) {
+        (ApiVersion::Dated { .. }, PortalEndpoint::Owners) => format!("/crm/owners/{version}"),
+        (ApiVersion::Dated { .. }, PortalEndpoint::DailyUsage) => {
+            format!("/account-info/{version}/api-usage/daily/private-apps")
+        }
+        (ApiVersion::Dated { .. }, PortalEndpoint::Enablement(kind)) => format!(
+            "/crm/object-library/{version}/enablement/{}",
+            kind.type_id()
+        ),
+        (ApiVersion::V3, PortalEndpoint::Owners) => "/crm/v3/owners".to_owned(),
+        (ApiVersion::V3, PortalEndpoint::DailyUsage) => {
+            "/account-info/v3/api-usage/daily/private-apps".to_owned()
+        }
+        (ApiVersion::V3, PortalEndpoint::Enablement(kind)) => {
+            format!("/crm/v3/object-library/enablement/{}", kind.type_id())
+        }
+    }
+}
+
 /// Time as the client sees it. Production uses tokio's clock (which tests
 /// can pause); tests of the whole client against the sandbox plug in a
 /// clock whose sleeps move the sandbox's time instead.
@@ -859,7 +893,8 @@ impl HubSpotClient {
         let mut owners = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let mut call = Call::new("owners", Method::GET, "/crm/v3/owners".to_owned());
+            let path = portal_path(&self.api_version, PortalEndpoint::Owners);
+            let mut call = Call::new("owners", Method::GET, path);
             call.query.push(("limit", "100".to_owned()));
             call.query.push(("archived", "false".to_owned()));
             if let Some(after) = &after {
@@ -926,7 +961,7 @@ impl HubSpotClient {
     }
 
     /// Today's use of the portal's daily request budget, shared by every
-    /// integration of the portal (`GET /account-info/v3/api-usage/daily/private-apps`).
+    /// integration of the portal (`GET /account-info/{version}/api-usage/daily/private-apps`).
     /// The limiter's daily budget is set from it, so the client stops
     /// cleanly before the budget is exhausted, as it does from the rate
     /// headers. `None` when HubSpot reports no daily budget.
@@ -934,7 +969,7 @@ impl HubSpotClient {
         let call = Call::new(
             "api_usage",
             Method::GET,
-            "/account-info/v3/api-usage/daily/private-apps".to_owned(),
+            portal_path(&self.api_version, PortalEndpoint::DailyUsage),
         );
         let usage: Results<ApiUsage> = self.fetch(call).await?;
         let daily = usage
@@ -959,9 +994,9 @@ impl HubSpotClient {
         let call = Call::new(
             "enablement",
             Method::GET,
-            format!(
-                "/crm/v3/object-library/enablement/{}",
-                ObjectKind::Appointments.type_id()
+            portal_path(
+                &self.api_version,
+                PortalEndpoint::Enablement(ObjectKind::Appointments),
             ),
         );
         let enablement: Enablement = self.fetch(call).await?;
@@ -1486,6 +1521,80 @@ mod tests {
             ),
             "/crm/v4/associations/contacts/0-421"
         );
+    }
+
+    #[test]
+    fn portal_paths_follow_the_version() {
+        let dated = ApiVersion::default();
+        let appointments = PortalEndpoint::Enablement(ObjectKind::Appointments);
+        for (version, endpoint, path) in [
+            (&dated, PortalEndpoint::Owners, "/crm/owners/2026-03"),
+            (
+                &dated,
+                PortalEndpoint::DailyUsage,
+                "/account-info/2026-03/api-usage/daily/private-apps",
+            ),
+            (
+                &dated,
+                appointments,
+                "/crm/object-library/2026-03/enablement/0-421",
+            ),
+            (&ApiVersion::V3, PortalEndpoint::Owners, "/crm/v3/owners"),
+            (
+                &ApiVersion::V3,
+                PortalEndpoint::DailyUsage,
+                "/account-info/v3/api-usage/daily/private-apps",
+            ),
+            (
+                &ApiVersion::V3,
+                appointments,
+                "/crm/v3/object-library/enablement/0-421",
+            ),
+        ] {
+            assert_eq!(
+                portal_path(version, endpoint),
+                path,
+                "{version} {endpoint:?}"
+            );
+        }
+        let later = ApiVersion::Dated {
+            year: 2026,
+            month: 9,
+        };
+        assert_eq!(
+            portal_path(&later, PortalEndpoint::Owners),
+            "/crm/owners/2026-09"
+        );
+    }
+
+    #[test]
+    fn no_dated_path_is_numbered() {
+        let dated = ApiVersion::default();
+        let families = [
+            ApiFamily::Objects,
+            ApiFamily::Properties,
+            ApiFamily::Pipelines,
+            ApiFamily::Associations(ObjectKind::Contacts),
+            ApiFamily::Associations(ObjectKind::Deals),
+            ApiFamily::Associations(ObjectKind::Appointments),
+        ];
+        let endpoints = [
+            PortalEndpoint::Owners,
+            PortalEndpoint::DailyUsage,
+            PortalEndpoint::Enablement(ObjectKind::Appointments),
+        ];
+        let paths = ObjectKind::ALL
+            .iter()
+            .flat_map(|kind| {
+                families
+                    .iter()
+                    .map(|family| api_path(&dated, *family, *kind))
+            })
+            .chain(endpoints.iter().map(|e| portal_path(&dated, *e)));
+        for path in paths {
+            assert!(path.contains("2026-03"), "{path}");
+            assert!(!path.contains("/v3/") && !path.contains("/v4/"), "{path}");
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub mod wire;
 
 pub use client::{
     ApiFamily, BatchOutcome, ClientStats, Clock, HubSpotClient, HubSpotClientConfig, InputError,
-    InputResult, ListPage, ObjectKind, RetryPolicy, SearchPage, TokioClock, UpsertInput, api_path,
+    InputResult, ListPage, ObjectKind, PortalEndpoint, RetryPolicy, SearchPage, TokioClock,
+    UpsertInput, api_path, portal_path,
 };
 pub use error::ClientError;
 

@@ -339,7 +339,7 @@ pub struct BatchResponse<T> {
     pub num_errors: Option<u64>,
 }
 
-/// A HubSpot user who can own records (`GET /crm/v3/owners`). Only the id
+/// A HubSpot user who can own records (`GET /crm/owners/2026-03`). Only the id
 /// and the name are read: the editor shows whom a location's deals go to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -479,7 +479,7 @@ pub struct PropertyGroup {
     pub label: String,
 }
 
-/// One entry of `GET /account-info/v3/api-usage/daily/private-apps`: the
+/// One entry of `GET /account-info/2026-03/api-usage/daily/private-apps`: the
 /// portal's daily request budget (`name` `api-calls-daily`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -551,7 +551,7 @@ pub struct AssociatedTo {
     pub to_object_id: String,
 }
 
-/// `GET /crm/v3/object-library/enablement/{type}`.
+/// `GET /crm/object-library/2026-03/enablement/{type}` (or its `v3` path).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Enablement {

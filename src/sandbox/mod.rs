@@ -51,6 +51,44 @@ pub enum FaultProfile {
     Hostile,
 }
 
+/// How the simulated HubSpot answers a batch upsert or update some of whose
+/// inputs fail. HubSpot documents per-input results (207) only for batch
+/// *create* with a distinct `objectWriteTraceId` per input; for the other
+/// batch calls a real portal may refuse the whole call instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchFailures {
+    /// Trace ids are honoured: good inputs are written, failures come back
+    /// per input in a 207.
+    #[default]
+    MultiStatus,
+    /// Trace ids are ignored: the first bad input refuses the whole call and
+    /// nothing is written — for an e-mail clash HubSpot's 409 `CONFLICT`
+    /// "Contact already exists. Existing ID: N", naming only the first
+    /// contact in the way and not the input.
+    WholeCall,
+}
+
+/// What the simulated HubSpot portal holds before the first sync, besides
+/// HubSpot's own properties and the default pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortalSeed {
+    /// Nothing: a portal that never saw an integration.
+    #[default]
+    Empty,
+    /// The portal the previous integration left, contacts only: per
+    /// location, in patient order, every second patient with an e-mail
+    /// address (the first, third, fifth … of them) is a contact with that
+    /// `email` as Ivoris has it and its `firstname` / `lastname` where
+    /// Ivoris has them — no patient key and no other property. A patient
+    /// whose address (compared without case and surrounding spaces) an
+    /// earlier seeded contact already has is skipped, as HubSpot keeps
+    /// e-mail addresses unique. Contacts are created in that order, so
+    /// their ids rise with it. See `hubspot::HubSpotSim::seed_portal`.
+    PreviousContacts,
+}
+
 /// Fixed sandbox credentials. They only open the local simulation and are
 /// deliberately unlike real HubSpot tokens.
 pub mod credentials {
@@ -84,6 +122,12 @@ pub struct SandboxOptions {
     /// Whether the simulated Ivoris is fragile: 504s rise with the request
     /// rate per installation (`ivoris::faults::overload_share`).
     pub ivoris_fragile: bool,
+    /// How batch upserts and updates answer failed inputs (per input, or
+    /// the whole call refused), to test both behaviours a portal may show.
+    pub batch_failures: BatchFailures,
+    /// What the portal holds before the first sync (the previous
+    /// integration's contacts, for the switch-over).
+    pub portal: PortalSeed,
     pub hubspot_addr: SocketAddr,
     pub ivoris_addr: SocketAddr,
 }
@@ -101,6 +145,8 @@ impl Default for SandboxOptions {
             appointments_enabled: true,
             ivoris_latency: Duration::ZERO,
             ivoris_fragile: false,
+            batch_failures: BatchFailures::MultiStatus,
+            portal: PortalSeed::Empty,
             hubspot_addr: loopback,
             ivoris_addr: loopback,
         }
@@ -137,6 +183,9 @@ impl Sandbox {
         let hubspot = Arc::new(hubspot::HubSpotSim::new(
             hubspot::HubSpotSimConfig::from_options(&options),
         ));
+        hubspot
+            .seed_portal(options.portal, &world)
+            .map_err(|error| std::io::Error::other(error.message))?;
         let ivoris = Arc::new(ivoris::IvorisSim::new(world, options.faults, options.seed));
         ivoris.update_faults(&ivoris::FaultUpdate {
             latency_ms: Some(u64::try_from(options.ivoris_latency.as_millis()).unwrap_or(u64::MAX)),

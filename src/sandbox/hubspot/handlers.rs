@@ -4,7 +4,9 @@
 //! Batch semantics: when every input carries a distinct
 //! `objectWriteTraceId`, inputs succeed or fail one by one and failures
 //! come back in a 207; otherwise the whole call is checked first and one bad
-//! input refuses it without changing anything.
+//! input refuses it without changing anything. In the whole-call mode
+//! ([`BatchFailures::WholeCall`](crate::sandbox::BatchFailures)) batch
+//! upserts and updates ignore trace ids and always take the second way.
 //!
 //! The private `*Input` structs mirror HubSpot's request schemas field by
 //! field (camelCase on the wire); unknown fields are ignored as HubSpot does.
@@ -622,14 +624,25 @@ fn plan_upsert(
     Ok(Planned { target, props })
 }
 
+/// How a batch update or upsert goes: update or upsert, and whether trace
+/// ids are ignored so one bad input refuses the whole call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchWrite {
+    /// Inputs name a unique `idProperty` value and may create records.
+    upsert: bool,
+    /// Trace ids are ignored: the first bad input refuses the call.
+    whole_call: bool,
+}
+
 /// Shared driver of batch update and upsert.
 fn batch_write(
     store: &mut Store,
     ty: ObjectType,
     inputs: Vec<UpdateInput>,
-    upsert: bool,
+    write: BatchWrite,
     now: &Now,
 ) -> Handled {
+    let upsert = write.upsert;
     check_batch_size(inputs.len(), 100)?;
     let mut keys = HashSet::new();
     let mut duplicates = Vec::new();
@@ -672,7 +685,7 @@ fn batch_write(
         .collect();
     let mut done: Vec<(u64, bool)> = Vec::new();
     let mut errors = Vec::new();
-    if multi_status(&traces) {
+    if !write.whole_call && multi_status(&traces) {
         for input in inputs {
             match plan(store, input, None) {
                 Ok(planned) => done.push(apply(store, ty, planned, now)),
@@ -718,14 +731,34 @@ fn apply(store: &mut Store, ty: ObjectType, planned: Planned, now: &Now) -> (u64
     }
 }
 
-pub fn batch_update(store: &mut Store, ty: ObjectType, body: &[u8], now: &Now) -> Handled {
+pub fn batch_update(
+    store: &mut Store,
+    ty: ObjectType,
+    body: &[u8],
+    whole_call: bool,
+    now: &Now,
+) -> Handled {
     let batch: Inputs<UpdateInput> = parse_json(body)?;
-    batch_write(store, ty, batch.inputs, false, now)
+    let write = BatchWrite {
+        upsert: false,
+        whole_call,
+    };
+    batch_write(store, ty, batch.inputs, write, now)
 }
 
-pub fn batch_upsert(store: &mut Store, ty: ObjectType, body: &[u8], now: &Now) -> Handled {
+pub fn batch_upsert(
+    store: &mut Store,
+    ty: ObjectType,
+    body: &[u8],
+    whole_call: bool,
+    now: &Now,
+) -> Handled {
     let batch: Inputs<UpdateInput> = parse_json(body)?;
-    batch_write(store, ty, batch.inputs, true, now)
+    let write = BatchWrite {
+        upsert: true,
+        whole_call,
+    };
+    batch_write(store, ty, batch.inputs, write, now)
 }
 
 pub fn batch_archive(store: &mut Store, ty: ObjectType, body: &[u8], now: &Now) -> Handled {
@@ -1200,6 +1233,61 @@ pub fn associations_read(
     }
     let status = if errors.is_empty() { 200 } else { 207 };
     Ok(Reply::json(status, batch_body(results, errors, now)))
+}
+
+/// Most associations on one page of a record's association list (HubSpot's
+/// default and maximum).
+const ASSOCIATION_PAGE: usize = 500;
+
+/// One record's associations towards a type, paged by `limit` and `after`
+/// (the last `toObjectId` of the previous page), in v4's shape.
+pub fn associations_list(
+    store: &Store,
+    from: ObjectType,
+    raw: &str,
+    to: ObjectType,
+    query: &Query,
+) -> Handled {
+    pair(from, to)?;
+    let limit = match param(query, "limit") {
+        Some(raw) => raw
+            .parse::<usize>()
+            .map_err(|_| SimError::validation(format!("limit must be a number, was {raw}")))?,
+        None => ASSOCIATION_PAGE,
+    }
+    .clamp(1, ASSOCIATION_PAGE);
+    let after = match param(query, "after") {
+        Some(raw) if !raw.is_empty() => raw
+            .parse::<u64>()
+            .map_err(|_| SimError::validation(format!("Invalid after cursor: {raw}")))?,
+        _ => 0,
+    };
+    let id = store
+        .of(from)
+        .live(raw)
+        .map(|r| r.id)
+        .ok_or_else(|| SimError::object_not_found(raw))?;
+    let types = Store::association_types(from, to);
+    let mut linked = store
+        .associated((from, id), to)
+        .into_iter()
+        .filter(|other| *other > after);
+    let page: Vec<u64> = linked.by_ref().take(limit).collect();
+    let results: Vec<Value> = page
+        .iter()
+        .map(|other| json!({"toObjectId": other, "associationTypes": types}))
+        .collect();
+    let mut body = json!({ "results": results });
+    if linked.next().is_some()
+        && let Some(last) = page.last()
+        && let Some(map) = body.as_object_mut()
+    {
+        map.insert(
+            "paging".into(),
+            json!({"next": {"after": last.to_string(), "link": format!("?after={last}")}}),
+        );
+    }
+    Ok(Reply::json(200, body))
 }
 
 #[derive(Debug, Deserialize)]

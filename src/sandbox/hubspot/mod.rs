@@ -1,5 +1,7 @@
 //! Simulated HubSpot CRM API: contacts, deals and appointments (0-421) with
-//! properties, unique values, batch calls with 207 partial results, search
+//! properties, unique values, batch calls with 207 partial results (or, as
+//! a real portal may, whole-call refusals of batch upserts and updates),
+//! a portal seeded as a previous integration left it, search
 //! with its index lag and caps, v4 associations, deal pipelines, merges,
 //! HubSpot's rate limits and error shapes, and faults on demand.
 //!
@@ -9,7 +11,8 @@
 //! [`HubSpotSim`] and through `/_sandbox/` endpoints (see `routes`).
 //!
 //! Map: `model` (types, seeded properties and pipelines), `store` (records,
-//! unique indexes, write rules), `search`, `limits` (clock and rate
+//! unique indexes, write rules), `seed` (records a previous integration
+//! left, [`PortalSeed`](crate::sandbox::PortalSeed)), `search`, `limits` (clock and rate
 //! limits), `faults`, `error` (HubSpot's error body), `handlers` (one
 //! function per endpoint), `routes` (path parsing, auth, limits, faults).
 
@@ -20,6 +23,7 @@ mod limits;
 mod model;
 mod routes;
 mod search;
+pub mod seed;
 mod store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -34,7 +38,8 @@ pub use faults::FaultSettings;
 pub use model::ObjectType;
 pub use store::{RecordSnapshot, StateSnapshot};
 
-use super::{SandboxOptions, credentials};
+use super::data::World;
+use super::{BatchFailures, PortalSeed, SandboxOptions, credentials};
 use crate::hubspot::Tier;
 use faults::FaultDice;
 use limits::{Clock, RateLimiter};
@@ -59,6 +64,8 @@ pub struct HubSpotSimConfig {
     pub search_index_lag: Duration,
     /// Whether the appointments object is activated.
     pub appointments_enabled: bool,
+    /// How batch upserts and updates answer failed inputs.
+    pub batch_failures: BatchFailures,
     /// Initial fault switches (from the profile).
     pub faults: FaultSettings,
 }
@@ -71,6 +78,7 @@ impl HubSpotSimConfig {
             rate_limits: options.rate_limits,
             search_index_lag: options.search_index_lag,
             appointments_enabled: options.appointments_enabled,
+            batch_failures: options.batch_failures,
             faults: FaultSettings::for_profile(options.faults),
         }
     }
@@ -83,6 +91,14 @@ pub struct Counters {
     /// Requests per endpoint template (`POST /crm/v3/objects/contacts/batch/upsert`,
     /// ids as `{id}`), counted when the route is recognised, refused or not.
     pub requests: BTreeMap<String, u64>,
+    /// Requests per path as sent (method and path, no query), recognised
+    /// or not: shows which path family a client really used, and paths the
+    /// sandbox answered 404.
+    pub paths: BTreeMap<String, u64>,
+    /// Authenticated batch reads per type and the property they look
+    /// records up by (`contacts by email`; `… by hs_object_id` for ids):
+    /// shows whether a client read records by e-mail address.
+    pub batch_reads_by: BTreeMap<String, u64>,
     /// Write requests (creates, updates, upserts, archives, merges,
     /// associations) that passed authentication.
     pub write_calls: u64,
@@ -118,6 +134,9 @@ pub struct HubSpotSim {
     index_lag_ms: AtomicU64,
     /// Whether 0-421 is activated.
     appointments_enabled: AtomicBool,
+    /// Whether batch upserts and updates ignore trace ids and refuse the
+    /// whole call over one bad input ([`BatchFailures::WholeCall`]).
+    whole_call_batches: AtomicBool,
     /// Fault switches and dice.
     faults: FaultDice,
     /// Accepted bearer tokens and their scopes.
@@ -141,6 +160,7 @@ impl HubSpotSim {
             rate_limits: AtomicBool::new(config.rate_limits),
             index_lag_ms: AtomicU64::new(duration_ms(config.search_index_lag)),
             appointments_enabled: AtomicBool::new(config.appointments_enabled),
+            whole_call_batches: AtomicBool::new(config.batch_failures == BatchFailures::WholeCall),
             faults: FaultDice::new(config.faults, config.seed),
             tokens: Mutex::new(tokens),
             counters: Mutex::new(Counters::default()),
@@ -325,6 +345,36 @@ impl HubSpotSim {
 
     pub fn appointments_enabled(&self) -> bool {
         self.appointments_enabled.load(Ordering::Relaxed)
+    }
+
+    /// Switches how batch upserts and updates answer failed inputs.
+    pub fn set_batch_failures(&self, mode: BatchFailures) {
+        self.whole_call_batches
+            .store(mode == BatchFailures::WholeCall, Ordering::Relaxed);
+    }
+
+    pub fn batch_failures(&self) -> BatchFailures {
+        if self.whole_call_batches.load(Ordering::Relaxed) {
+            BatchFailures::WholeCall
+        } else {
+            BatchFailures::MultiStatus
+        }
+    }
+
+    /// Puts what `seed` says into the portal (see [`PortalSeed`]), as
+    /// [`HubSpotSim::seed_legacy`] would: HubSpot's rules apply, no
+    /// counters move. Returns the ids of the contacts created, in order.
+    pub fn seed_portal(&self, seed: PortalSeed, world: &World) -> Result<Vec<String>, SimError> {
+        let records = seed::records(seed, world);
+        let mut ids = Vec::with_capacity(records.contacts.len());
+        for contact in &records.contacts {
+            let properties: Vec<(&str, &str)> = contact
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect();
+            ids.push(self.seed_legacy("contacts", &properties)?);
+        }
+        Ok(ids)
     }
 
     fn now(&self) -> Now {

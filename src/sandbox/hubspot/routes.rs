@@ -21,6 +21,9 @@
 //! - `POST /_sandbox/advance-time` `{"milliseconds": n}` → 204
 //! - `POST /_sandbox/tokens` `{"token": "…", "scopes": ["…"] | null}` → 204
 //! - `POST /_sandbox/appointments` `{"enabled": bool}` → 204
+//! - `GET|POST /_sandbox/batch-failures` `{"mode": "multi-status" | "whole-call"}`
+//!   → the mode / 204 ([`BatchFailures`]: 207 per input, or the whole call
+//!   refused over its first bad input)
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -40,6 +43,7 @@ use super::handlers::{self, Handled, Query, Reply, parse_json};
 use super::limits::{Budget, Refusal};
 use super::model::ObjectType;
 use super::{HubSpotSim, lock};
+use crate::sandbox::BatchFailures;
 
 /// Largest request body accepted (HubSpot refuses far smaller ones).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -81,6 +85,8 @@ enum Op {
     AssociationsRead(ObjectType, ObjectType),
     AssociationsArchive(ObjectType, ObjectType),
     AssociationLabels(ObjectType, ObjectType),
+    /// `GET …/objects/{type}/{id}/associations/{toType}` (v4 and dated).
+    AssociationsList(ObjectType, String, ObjectType),
     AssociateSingle(ObjectType, String, ObjectType, String),
     UnassociateSingle(ObjectType, String, ObjectType, String),
 }
@@ -114,6 +120,7 @@ impl Endpoint {
                 | Op::PipelineGet(..)
                 | Op::AssociationsRead(..)
                 | Op::AssociationLabels(..)
+                | Op::AssociationsList(..)
         )
     }
 
@@ -149,6 +156,7 @@ impl Endpoint {
             | Op::AssociationsRead(a, b)
             | Op::AssociationsArchive(a, b)
             | Op::AssociationLabels(a, b)
+            | Op::AssociationsList(a, _, b)
             | Op::AssociateSingle(a, _, b, _)
             | Op::UnassociateSingle(a, _, b, _) => vec![*a, *b],
         }
@@ -174,10 +182,16 @@ fn object_type(raw: &str) -> Result<ObjectType, SimError> {
 fn parse_route(method: &Method, path: &str) -> Result<Option<Endpoint>, SimError> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (family, prefix, rest): (&str, String, &[&str]) = match segments.as_slice() {
-        ["account-info", "v3", "api-usage", "daily", "private-apps"] if method == Method::GET => {
+        [
+            "account-info",
+            version,
+            "api-usage",
+            "daily",
+            "private-apps",
+        ] if method == Method::GET && (*version == "v3" || is_version(version)) => {
             return Ok(Some(Endpoint {
                 op: Op::ApiUsage,
-                template: "GET /account-info/v3/api-usage/daily/private-apps".into(),
+                template: format!("GET /account-info/{version}/api-usage/daily/private-apps"),
                 scope: None,
             }));
         }
@@ -188,10 +202,26 @@ fn parse_route(method: &Method, path: &str) -> Result<Option<Endpoint>, SimError
                 scope: None,
             }));
         }
+        ["crm", "object-library", version, "enablement", type_id]
+            if method == Method::GET && is_version(version) =>
+        {
+            return Ok(Some(Endpoint {
+                op: Op::Enablement((*type_id).to_string()),
+                template: format!("GET /crm/object-library/{version}/enablement/{{objectTypeId}}"),
+                scope: None,
+            }));
+        }
         ["crm", "v3", "owners"] if method == Method::GET => {
             return Ok(Some(Endpoint {
                 op: Op::OwnerList,
                 template: "GET /crm/v3/owners".into(),
+                scope: Some("crm.objects.owners.read".into()),
+            }));
+        }
+        ["crm", "owners", version] if method == Method::GET && is_version(version) => {
+            return Ok(Some(Endpoint {
+                op: Op::OwnerList,
+                template: format!("GET /crm/owners/{version}"),
                 scope: Some("crm.objects.owners.read".into()),
             }));
         }
@@ -264,6 +294,16 @@ fn parse_route(method: &Method, path: &str) -> Result<Option<Endpoint>, SimError
                 Op::AssociateSingle(ty, (*id).into(), to_type, (*to_id).into()),
                 &format!("/{{id}}/associations/default/{}/{{toId}}", to_type.name()),
                 write,
+            )
+        }
+        // One record's associations in v4's shape; v3 answers in another
+        // shape the sandbox does not serve.
+        ("objects", [id, "associations", to]) if m == "GET" && !prefix.starts_with("/crm/v3") => {
+            let to_type = object_type(to)?;
+            endpoint(
+                Op::AssociationsList(ty, (*id).into(), to_type),
+                &format!("/{{id}}/associations/{}", to_type.name()),
+                read,
             )
         }
         ("objects", [id, "associations", to, to_id]) if m == "DELETE" => {
@@ -374,6 +414,10 @@ async fn handle(State(sim): State<Arc<HubSpotSim>>, request: Request) -> Respons
     if let Some(inner) = path.strip_prefix("/_sandbox/") {
         return inspect(&sim, &parts.method, inner, &bytes, &correlation);
     }
+    *lock(&sim.counters)
+        .paths
+        .entry(format!("{} {path}", parts.method))
+        .or_default() += 1;
     let endpoint = match parse_route(&parts.method, &path) {
         Ok(Some(endpoint)) => endpoint,
         Ok(None) => {
@@ -409,6 +453,9 @@ async fn handle(State(sim): State<Arc<HubSpotSim>>, request: Request) -> Respons
     }
     if is_write {
         lock(&sim.counters).write_calls += 1;
+    }
+    if let Op::BatchRead(ty) = endpoint.op {
+        count_batch_read(&sim, ty, &bytes);
     }
     if !sim.appointments_enabled() && endpoint.types().contains(&ObjectType::Appointments) {
         let error = SimError::validation(format!(
@@ -498,6 +545,25 @@ async fn handle(State(sim): State<Arc<HubSpotSim>>, request: Request) -> Respons
     }
 }
 
+/// Counts a batch read under the unique property it looks records up by.
+fn count_batch_read(sim: &HubSpotSim, ty: ObjectType, body: &[u8]) {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct IdProperty {
+        /// The unique property the inputs name; absent for record ids.
+        #[serde(default)]
+        id_property: Option<String>,
+    }
+    let by = serde_json::from_slice::<IdProperty>(body)
+        .ok()
+        .and_then(|read| read.id_property)
+        .unwrap_or_else(|| "hs_object_id".to_owned());
+    *lock(&sim.counters)
+        .batch_reads_by
+        .entry(format!("{} by {by}", ty.name()))
+        .or_default() += 1;
+}
+
 fn count_fault(sim: &HubSpotSim, fault: Fault) {
     let kind = match fault {
         Fault::RateLimit => "rateLimit",
@@ -530,6 +596,7 @@ fn server_error_body(status: u16, correlation: &str) -> Value {
 
 fn execute(sim: &HubSpotSim, endpoint: &Endpoint, query: &Query, body: &Bytes) -> Outcome {
     let now = sim.now();
+    let whole_call = sim.batch_failures() == BatchFailures::WholeCall;
     let mut store = lock(&sim.store);
     let store = &mut *store;
     let result: Handled = match &endpoint.op {
@@ -543,8 +610,8 @@ fn execute(sim: &HubSpotSim, endpoint: &Endpoint, query: &Query, body: &Bytes) -
         Op::Archive(t, id) => handlers::archive(store, *t, id, &now),
         Op::BatchCreate(t) => handlers::batch_create(store, *t, body, &now),
         Op::BatchRead(t) => handlers::batch_read(store, *t, body, &now),
-        Op::BatchUpdate(t) => handlers::batch_update(store, *t, body, &now),
-        Op::BatchUpsert(t) => handlers::batch_upsert(store, *t, body, &now),
+        Op::BatchUpdate(t) => handlers::batch_update(store, *t, body, whole_call, &now),
+        Op::BatchUpsert(t) => handlers::batch_upsert(store, *t, body, whole_call, &now),
         Op::BatchArchive(t) => handlers::batch_archive(store, *t, body, &now),
         Op::Search(t) => handlers::run_search(store, *t, body, &now),
         Op::Merge(t) => handlers::merge(store, *t, body, &now),
@@ -561,6 +628,7 @@ fn execute(sim: &HubSpotSim, endpoint: &Endpoint, query: &Query, body: &Bytes) -
         Op::AssociationsRead(a, b) => handlers::associations_read(store, *a, *b, body, &now),
         Op::AssociationsArchive(a, b) => handlers::associations_archive(store, *a, *b, body),
         Op::AssociationLabels(a, b) => handlers::association_labels(*a, *b),
+        Op::AssociationsList(a, id, b) => handlers::associations_list(store, *a, id, *b, query),
         Op::AssociateSingle(a, id, b, to_id) => {
             handlers::associate_default_single(store, *a, id, *b, to_id, &now)
         }
@@ -738,6 +806,11 @@ struct Enabled {
     enabled: bool,
 }
 
+#[derive(Debug, Deserialize)]
+struct BatchFailuresInput {
+    mode: BatchFailures,
+}
+
 fn inspect(
     sim: &HubSpotSim,
     method: &Method,
@@ -799,6 +872,14 @@ fn inspect(
         }),
         ("POST", "appointments") => parse_json::<Enabled>(body).and_then(|input| {
             sim.set_appointments_enabled(input.enabled);
+            done
+        }),
+        ("GET", "batch-failures") => Ok(Reply {
+            status: 200,
+            body: Some(json!({ "mode": sim.batch_failures() })),
+        }),
+        ("POST", "batch-failures") => parse_json::<BatchFailuresInput>(body).and_then(|input| {
+            sim.set_batch_failures(input.mode);
             done
         }),
         _ => Err(SimError::new(404, "OBJECT_NOT_FOUND", "resource not found")),
