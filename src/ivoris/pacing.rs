@@ -6,7 +6,7 @@
 //! requests per second, lowers it multiplicatively when an answer shows
 //! overload (502/503/504, a 500, 429, a timeout, a broken connection, or a
 //! latency well above the smoothed baseline) and raises it additively while
-//! answers come back healthy — faster at first ("slow start": +1 request/s
+//! answers come back healthy — faster at first ("slow start": ×1.1
 //! per answer, until the first sign of overload), then by
 //! [`PacingPolicy::increase_per_second`]. It only raises the rate while the
 //! rate is what holds requests back, so a client busy with other work does
@@ -174,6 +174,9 @@ pub struct PaceReport {
     pub latency_baseline: Option<Duration>,
 }
 
+/// Growth of the rate per healthy answer during the slow start (×1.1).
+const SLOW_START_GROWTH: f64 = 0.1;
+
 /// Weight of a new latency in the smoothed baseline (as TCP's SRTT).
 const BASELINE_WEIGHT: f64 = 0.125;
 
@@ -261,7 +264,11 @@ impl Aimd {
             return;
         }
         let step = if self.slow_start {
-            1.0
+            // Exponential until the first sign of overload: the rate
+            // doubles about every seven answers, so even a short run (a
+            // re-sync of a few hundred asks) reaches an idle server's pace
+            // within its first second.
+            self.rate * SLOW_START_GROWTH
         } else {
             // Per answer at `rate` answers per second: `increase` per second.
             self.policy.increase_per_second / self.rate
