@@ -7,7 +7,7 @@
 //! Exit codes: 0 success; 1 failed (an error, a location could not be
 //! synced, or a mapping import with invalid rows saved nothing); 2 wrong usage; 3 finished, but writes failed (retried later) or
 //! dead letters or quarantined records need a look; 4 another sync holds the
-//! ledger; 130 cancelled.
+//! ledger (`sync`, `retry`, `mapping apply`); 130 cancelled.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -111,8 +111,7 @@ fn main() -> ExitCode {
         Some(Command::Status) => commands::status::run(cli.config.as_deref(), &dirs)
             .map(|()| Ended::Outcome(RunOutcome::Success)),
         Some(Command::Sync(args)) => commands::sync::run(args, cli.config.as_deref(), &dirs),
-        Some(Command::Retry(args)) => commands::retry::run(args, cli.config.as_deref(), &dirs)
-            .map(|()| Ended::Outcome(RunOutcome::Success)),
+        Some(Command::Retry(args)) => commands::retry::run(args, cli.config.as_deref(), &dirs),
         Some(Command::Mapping(args)) => commands::mapping::run(args, cli.config.as_deref(), &dirs),
         Some(Command::Kpi(args)) => commands::kpi::run(args, cli.config.as_deref(), &dirs)
             .map(|()| Ended::Outcome(RunOutcome::Success)),

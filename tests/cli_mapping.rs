@@ -228,3 +228,42 @@ fn an_overlapping_row_is_a_warning_and_imports_a_shadowed_row_does_not() {
     assert!(text.contains("greift nie"), "{text}");
     assert!(text.contains("Nichts übernommen"), "{text}");
 }
+
+/// Issue 11 point 5: saving a mapping version changes the ledger, so it
+/// waits for a running sync (exit 4, nothing saved); reading is not held up.
+#[test]
+fn saving_a_version_while_a_sync_holds_the_ledger_exits_with_4() {
+    use ivoris_hubspot_sync::ledger::lock::WriterLock;
+
+    let data = tempfile::tempdir().expect("dir");
+    let dir = data.path().join("export");
+    let dir_text = dir.to_str().expect("utf-8");
+    assert!(
+        run(data.path(), &["mapping", "export", dir_text])
+            .status
+            .success()
+    );
+    let zip = dir.join("zuordnung.zip");
+    let zip_text = zip.to_str().expect("utf-8");
+    let sync =
+        WriterLock::acquire(&data.path().join("ledger.sqlite"), "sync (schedule)").expect("lock");
+
+    let dry = run(data.path(), &["mapping", "import", zip_text, "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "a dry run only reads: {dry:?}");
+    let refused = run(data.path(), &["mapping", "import", zip_text]);
+    assert_eq!(refused.status.code(), Some(4), "{refused:?}");
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("sync (schedule)"), "{message}");
+    let restore = run(data.path(), &["mapping", "restore", "1"]);
+    assert_eq!(restore.status.code(), Some(4), "{restore:?}");
+    assert!(
+        stdout(&run(data.path(), &["mapping", "versions"]))
+            .contains("Noch keine gespeicherte Version"),
+        "nothing saved while held"
+    );
+
+    drop(sync);
+    let saved = run(data.path(), &["mapping", "import", zip_text]);
+    assert_eq!(saved.status.code(), Some(0), "{saved:?}");
+    assert!(stdout(&run(data.path(), &["mapping", "versions"])).contains("Version 1"));
+}

@@ -4,20 +4,25 @@
 //! by name and birthday; marking a record's cases lost moves exactly its
 //! deals to „Verloren“ „Duplikat“ in HubSpot and undoing moves them back;
 //! „kein Duplikat“ is remembered; every decision is audited. Then the panel
-//! itself, driven through its accessibility tree.
+//! itself, driven through its accessibility tree. A decision made while a
+//! sync runs waits for its writer lock and is saved after it.
 
 mod engine_support;
 mod gui_support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
 use engine_support::{bed, keyed_state, options, run};
 use gui_support::{app_harness, step_until};
 use ivoris_hubspot_sync::duplicates::Scope;
 use ivoris_hubspot_sync::engine::duplicates::review;
+use ivoris_hubspot_sync::engine::handle::{Command, EngineHandle, Event};
+use ivoris_hubspot_sync::engine::run::SyncRequest;
 use ivoris_hubspot_sync::gui::Panel;
-use ivoris_hubspot_sync::ledger::Ledger;
+use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 
 /// The sandbox's patients grouped by exact first name, last name and
 /// birthday (copies of one person are identical there): each group's
@@ -215,4 +220,126 @@ fn the_panel_shows_a_group_side_by_side_and_records_the_decisions() {
         matches!(&app.model.duplicates, Some(Ok(_)))
     });
     assert_eq!(count(harness.state()), expected.len() - 1);
+}
+
+/// Drains the engine's events until one matches or a minute passes.
+fn wait_for(handle: &EngineHandle, seen: &mut Vec<Event>, done: impl Fn(&Event) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        for event in handle.drain() {
+            let hit = done(&event);
+            seen.push(event);
+            if hit {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// Issue 11 point 5: a review decision made while a sync holds the writer
+/// lock waits for it (and says so), is saved after it, and the run itself
+/// ends as it would have; the next sync carries the decision to HubSpot.
+#[test]
+fn a_mark_made_during_a_running_sync_is_saved_after_it() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(43)));
+    runtime.block_on(run(&bed.env));
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let member = review(&ledger, &bed.env.settings)
+        .expect("review")
+        .into_iter()
+        .find(|g| g.group.scope == Scope::SamePractice && g.cases.get(1).is_some_and(|c| c.0 > 0))
+        .expect("a same-practice group whose second record has cases")
+        .group
+        .members[1]
+        .clone();
+    let cases_of_member: BTreeSet<String> = ledger
+        .cases(&member.location)
+        .expect("cases")
+        .into_iter()
+        .filter(|c| c.patient_id == member.id)
+        .map(|c| c.case_key)
+        .collect();
+    drop(ledger);
+    // Slow Ivoris answers keep the second run holding the lock.
+    let mut faults = bed.sandbox.ivoris.faults();
+    faults.slow_rate = 1.0;
+    faults.slow_delay_ms = 50;
+    bed.sandbox.ivoris.set_faults(faults);
+
+    let handle = EngineHandle::start(bed.env.clone(), Arc::new(|| {})).expect("engine starts");
+    handle.send(Command::Sync(SyncRequest {
+        trigger: "manual".into(),
+        ..SyncRequest::default()
+    }));
+    let mut seen = Vec::new();
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::Progress(_)
+    )));
+    handle.send(Command::MarkDuplicate {
+        location: member.location.clone(),
+        patient_id: member.id.clone(),
+        duplicate: true,
+    });
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::Finished(_)
+    )));
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::DecisionDeferred(text)
+            if text.contains("Eine Synchronisation läuft") && text.contains("A sync is running"))),
+        "the decision waited for the sync and said so"
+    );
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::DuplicateDecided(_))),
+        "nothing was saved while the sync ran"
+    );
+    let Some(Event::Finished(result)) = seen.last() else {
+        panic!("last event is the result")
+    };
+    let summary = result.as_ref().as_ref().expect("the sync ran");
+    assert_eq!(summary.outcome, RunOutcome::Success);
+    assert!(wait_for(&handle, &mut seen, |e| matches!(
+        e,
+        Event::DuplicateDecided(_)
+    )));
+    drop(handle);
+
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let marks = ledger.case_marks().expect("marks");
+    let key = (member.location.clone(), member.id.clone());
+    assert_eq!(
+        marks.get(&key),
+        Some(&(cases_of_member.len() as u64, cases_of_member.len() as u64)),
+        "every case of the record is marked"
+    );
+    let patient = format!("{}:{}", member.location, member.id);
+    assert!(
+        ledger
+            .audit_log(None, 10)
+            .expect("audit")
+            .iter()
+            .any(|e| e.entry.action == "duplicate.mark_lost" && e.entry.subject == patient),
+        "the mark is audited"
+    );
+    let runs = ledger.recent_runs(10).expect("runs");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0].outcome, Some(RunOutcome::Success));
+    drop(ledger);
+
+    bed.sandbox.ivoris.set_faults(Default::default());
+    runtime.block_on(run(&bed.env));
+    let after = runtime.block_on(keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url));
+    for key in &cases_of_member {
+        let deal = after.deals.get(key).expect("the deal exists");
+        assert_eq!(
+            deal.get("verlustgrund").map(String::as_str),
+            Some("Duplikat"),
+            "{key}"
+        );
+    }
 }

@@ -1,13 +1,16 @@
 //! One writer per ledger (DESIGN.md §3.6): a second sync on a ledger that
 //! another sync holds is refused with a message naming the holder, and
 //! leaves no trace — no run recorded, nothing read, nothing written.
+//! `retry` changes the ledger too and is refused the same way.
 
 mod engine_support;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use engine_support::{assert_same_state, bed, keyed_state, options, run, sync_command, wait_until};
+use engine_support::{
+    assert_same_state, bed, bin_command, keyed_state, options, run, sync_command, wait_until,
+};
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::run::{SyncError, SyncRequest, sync};
 use ivoris_hubspot_sync::ledger::lock::{LockError, WriterLock};
@@ -126,4 +129,53 @@ async fn a_second_sync_process_exits_with_4_naming_the_first() {
     );
     let state = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
     assert_same_state(&state, &expected_state);
+}
+
+/// Issue 11 point 5: `retry` while another process writes to the ledger
+/// exits with 4 naming the holder, and changes nothing; free again, it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_on_a_held_ledger_exits_with_4_naming_the_holder() {
+    let bed = bed(options(39)).await;
+    Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let holder = WriterLock::acquire(&bed.env.ledger_path, "sync (schedule)").expect("lock");
+    let refused = tokio::task::spawn_blocking({
+        let mut command = bin_command(&bed, "retry");
+        move || command.output().expect("retry runs")
+    })
+    .await
+    .expect("joined");
+    assert_eq!(refused.status.code(), Some(4), "{refused:?}");
+    let message = String::from_utf8_lossy(&refused.stderr);
+    let pid = std::process::id();
+    assert!(
+        message.contains("Eine andere Synchronisation")
+            && message.contains("Another sync")
+            && message.contains("sync (schedule)")
+            && message.contains(&format!("process {pid}")),
+        "{message}"
+    );
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    assert!(
+        ledger.audit_log(None, 10).expect("audit").is_empty(),
+        "nothing recorded"
+    );
+    drop(ledger);
+
+    drop(holder);
+    let done = tokio::task::spawn_blocking({
+        let mut command = bin_command(&bed, "retry");
+        move || command.output().expect("retry runs")
+    })
+    .await
+    .expect("joined");
+    assert_eq!(done.status.code(), Some(0), "{done:?}");
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    assert!(
+        ledger
+            .audit_log(None, 10)
+            .expect("audit")
+            .iter()
+            .any(|e| e.entry.action == "outbox.retry"),
+        "the retry is audited once the ledger is free"
+    );
 }

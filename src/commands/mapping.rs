@@ -21,6 +21,7 @@ use ivoris_hubspot_sync::engine::run::{SyncError, provision_spec};
 use ivoris_hubspot_sync::ledger::Ledger;
 use ivoris_hubspot_sync::ledger::RunOutcome;
 use ivoris_hubspot_sync::ledger::audit::os_user;
+use ivoris_hubspot_sync::ledger::lock::{LockError, WriterLock};
 use ivoris_hubspot_sync::mapping::archive::export_zip;
 use ivoris_hubspot_sync::mapping::diff::{RowChange, diff};
 use ivoris_hubspot_sync::mapping::store::{
@@ -92,6 +93,19 @@ enum MappingCommand {
     },
 }
 
+impl MappingCommand {
+    /// Whether the subcommand saves a version into the ledger.
+    fn writes(&self) -> bool {
+        match self {
+            MappingCommand::Import { dry_run, .. } => !dry_run,
+            MappingCommand::Restore { .. } | MappingCommand::Apply { .. } => true,
+            MappingCommand::Export { .. }
+            | MappingCommand::Versions
+            | MappingCommand::Diff { .. } => false,
+        }
+    }
+}
+
 /// Runs a `mapping` subcommand.
 pub fn run(args: MappingArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
     if let MappingCommand::Apply { version, yes } = args.command {
@@ -102,6 +116,19 @@ pub fn run(args: MappingArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow:
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
     }
+    // Saving a version changes the ledger: only while no sync writes to it.
+    let _lock = if args.command.writes() {
+        match WriterLock::acquire(&path, "mapping") {
+            Ok(lock) => Some(lock),
+            Err(error @ LockError::Held { .. }) => {
+                eprintln!("{error}");
+                return Ok(Ended::Locked);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    } else {
+        None
+    };
     let mut ledger = Ledger::open(&path).with_context(|| path.display().to_string())?;
     match args.command {
         MappingCommand::Export { dir, version } => export(&ledger, &dir, version),

@@ -17,6 +17,10 @@
 //! (leaving demo mode once locations and secrets are complete), „Verbindung
 //! testen“ asks one Ivoris installation, „Einrichtung prüfen“ provisions
 //! HubSpot.
+//!
+//! Decisions that change the ledger (duplicate review, retry / discard of
+//! dead letters) go through `decisions.rs`: applied in order under the
+//! writer lock, after the running sync if one holds it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,6 +41,7 @@ use crate::sandbox::{FaultProfile, Sandbox, SandboxOptions, Size};
 use crate::secrets::{IvorisSecrets, MemorySecretStore, Secret, SecretKey, SecretStore, Secrets};
 use crate::settings::{DataDirs, LocationSettings, Settings};
 
+use super::decisions::{Applied, Decision, DecisionQueue};
 use super::extract::CancelFlag;
 use super::run::{
     Credentials, Progress, SyncEnvironment, SyncRequest, SyncSummary, clock_for, hubspot_client,
@@ -51,6 +56,10 @@ const OVERVIEW_RUNS: usize = 5;
 
 /// Runs shown in the history.
 const HISTORY_RUNS: usize = 500;
+
+/// How long closing the app waits for decisions still waiting on the
+/// writer lock (a cancelled sync lets go of it at its next safe point).
+const DECISIONS_ON_CLOSE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What the engine syncs against.
 #[derive(Clone)]
@@ -316,6 +325,9 @@ pub enum Event {
     Duplicates(Box<Result<Vec<super::duplicates::ReviewGroup>, String>>),
     /// A review decision was recorded: what happened (German / English).
     DuplicateDecided(String),
+    /// A decision (review, dead letters) waits for the running sync and is
+    /// saved after it; German / English.
+    DecisionDeferred(String),
     /// Answer to [`Command::Kpi`]: the figures, or why not (German /
     /// English).
     Kpi(Box<Result<crate::kpi::KpiReport, String>>),
@@ -413,6 +425,9 @@ impl EngineHandle {
                         }
                     };
                     let running: Arc<Mutex<Option<CancelFlag>>> = Arc::new(Mutex::new(None));
+                    // Review decisions and dead-letter actions wait for the
+                    // writer lock there, in the order they were made.
+                    let (decisions, decision_worker) = start_decisions(&emit);
                     // Saved settings come back here to replace the environment.
                     let (reconfigure, mut reconfigured) =
                         tokio::sync::mpsc::unbounded_channel::<SyncEnvironment>();
@@ -572,6 +587,31 @@ impl EngineHandle {
                                 }
                                 break;
                             }
+                            Command::DismissDuplicate(key) => {
+                                let Some(env) = current else { continue };
+                                decisions.push(env.ledger_path.clone(), Decision::Dismiss(key));
+                            }
+                            Command::MarkDuplicate {
+                                location,
+                                patient_id,
+                                duplicate,
+                            } => {
+                                let Some(env) = current else { continue };
+                                let decision = Decision::Mark {
+                                    location,
+                                    patient_id,
+                                    duplicate,
+                                };
+                                decisions.push(env.ledger_path.clone(), decision);
+                            }
+                            Command::RetryDead(ids) => {
+                                let Some(env) = current else { continue };
+                                decisions.push(env.ledger_path.clone(), Decision::RetryDead(ids));
+                            }
+                            Command::DiscardDead(id) => {
+                                let Some(env) = current else { continue };
+                                decisions.push(env.ledger_path.clone(), Decision::DiscardDead(id));
+                            }
                             query => {
                                 let Some(env) = current else { continue };
                                 let emit = emit.clone();
@@ -581,6 +621,15 @@ impl EngineHandle {
                                 });
                             }
                         }
+                    }
+                    // Decisions already made are saved once a cancelled
+                    // sync has let go of the lock.
+                    drop(decisions);
+                    if tokio::time::timeout(DECISIONS_ON_CLOSE, decision_worker)
+                        .await
+                        .is_err()
+                    {
+                        tracing::warn!("decisions not saved: the ledger stayed locked on close");
                     }
                 });
             })?;
@@ -663,10 +712,52 @@ async fn prepare(setup: EngineSetup) -> Result<(SyncEnvironment, Option<Sandbox>
     Ok((env, Some(sandbox)))
 }
 
-/// Answers a query or action by reading (or changing) the ledger.
+/// Starts the worker that applies decisions under the writer lock and
+/// reports each as an event.
+fn start_decisions(emit: &Emit) -> (DecisionQueue, tokio::task::JoinHandle<()>) {
+    let deferred = {
+        let emit = emit.clone();
+        Arc::new(move |text: &str| emit(Event::DecisionDeferred(text.to_owned())))
+    };
+    let report = {
+        let emit = emit.clone();
+        Arc::new(move |outcome: Result<Applied, String>| {
+            emit(match outcome {
+                Ok(applied) => decided(applied),
+                Err(message) => Event::QueryFailed(message),
+            })
+        })
+    };
+    DecisionQueue::start(crate::ledger::audit::os_user(), deferred, report)
+}
+
+/// The event that tells the GUI what a decision changed.
+fn decided(applied: Applied) -> Event {
+    match applied {
+        Applied::Dismissed => Event::DuplicateDecided(
+            "Als „kein Duplikat“ gespeichert / Saved as \"not a duplicate\"".into(),
+        ),
+        Applied::Marked {
+            duplicate: true,
+            cases,
+        } => Event::DuplicateDecided(format!(
+            "{cases} Fälle als Duplikat markiert – die nächste Synchronisation setzt die Deals auf „Verloren“ / {cases} cases marked duplicate – the next sync sets the deals to lost"
+        )),
+        Applied::Marked {
+            duplicate: false,
+            cases,
+        } => Event::DuplicateDecided(format!(
+            "Markierung von {cases} Fällen zurückgenommen – die nächste Synchronisation leitet die Phase wieder ab / {cases} cases unmarked – the next sync derives their stage again"
+        )),
+        Applied::Retried(count) => Event::Retried(count),
+        Applied::Discarded(removed) => Event::Discarded(removed),
+    }
+}
+
+/// Answers a query by reading the ledger.
 fn answer(env: &SyncEnvironment, query: Command) -> Event {
     let result = (|| -> Result<Event, LedgerError> {
-        let mut ledger = Ledger::open(&env.ledger_path)?;
+        let ledger = Ledger::open(&env.ledger_path)?;
         Ok(match query {
             Command::Refresh => Event::Overview(Box::new(overview(&ledger, &env.settings)?)),
             Command::QueuePage {
@@ -687,33 +778,6 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             Command::Duplicates => Event::Duplicates(Box::new(
                 super::duplicates::review(&ledger, &env.settings).map_err(|e| e.to_string()),
             )),
-            Command::DismissDuplicate(key) => {
-                ledger.dismiss_duplicate(&key, &crate::ledger::audit::os_user())?;
-                Event::DuplicateDecided(
-                    "Als „kein Duplikat“ gespeichert / Saved as \"not a duplicate\"".into(),
-                )
-            }
-            Command::MarkDuplicate {
-                location,
-                patient_id,
-                duplicate,
-            } => {
-                let cases = ledger.mark_patient_duplicate(
-                    &location,
-                    &patient_id,
-                    duplicate,
-                    &crate::ledger::audit::os_user(),
-                )?;
-                Event::DuplicateDecided(if duplicate {
-                    format!(
-                        "{cases} Fälle als Duplikat markiert – die nächste Synchronisation setzt die Deals auf „Verloren“ / {cases} cases marked duplicate – the next sync sets the deals to lost"
-                    )
-                } else {
-                    format!(
-                        "Markierung von {cases} Fällen zurückgenommen – die nächste Synchronisation leitet die Phase wieder ab / {cases} cases unmarked – the next sync derives their stage again"
-                    )
-                })
-            }
             Command::Kpi(request) => Event::Kpi(Box::new(
                 super::dashboard::kpi_report(&ledger, &env.settings, request, (env.clock)())
                     .map_err(|e| e.to_string()),
@@ -723,9 +787,11 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
                 dir,
                 german,
             } => Event::KpiExported(super::dashboard::export(&report, &dir, german)),
-            Command::RetryDead(ids) => Event::Retried(ledger.retry_dead(&ids)?),
-            Command::DiscardDead(id) => Event::Discarded(ledger.discard_dead(id)?),
             Command::Sync(_)
+            | Command::DismissDuplicate(_)
+            | Command::MarkDuplicate { .. }
+            | Command::RetryDead(_)
+            | Command::DiscardDead(_)
             | Command::Cancel
             | Command::Shutdown
             | Command::SaveSettings(_)

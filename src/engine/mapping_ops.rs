@@ -13,6 +13,7 @@ use rusqlite::Connection;
 use crate::hubspot::provision::ProvisionError;
 use crate::ledger::Ledger;
 use crate::ledger::audit::os_user;
+use crate::ledger::lock::{LockError, WriterLock};
 use crate::mapping::archive::export_zip;
 use crate::mapping::store::{
     MappingVersion, applied_version, latest_version, list_versions, load_current, load_version,
@@ -23,6 +24,11 @@ use crate::mapping::{Category, Counting, Mapping, TableName};
 
 use super::reapply::{ReapplyOutcome, ReapplyPreview, confirm, deal_pipelines, preview};
 use super::run::{SyncEnvironment, SyncError};
+
+/// Why a version could not be saved while a sync runs.
+pub const SAVE_WAITS: &str = "Eine Synchronisation läuft – die Zuordnung wurde nicht gespeichert. \
+     Der Entwurf bleibt erhalten; bitte nach dem Lauf erneut speichern. / A sync is running – the \
+     mapping was not saved. The draft is kept; save again after the run.";
 
 /// Unmapped values listed per kind, most frequent (or largest revenue) first.
 const UNMAPPED_LIMIT: usize = 50;
@@ -190,6 +196,17 @@ pub async fn handle(env: &SyncEnvironment, command: MappingCommand) -> MappingEv
 /// The commands that only read or write the ledger or files.
 fn blocking(env: &SyncEnvironment, command: MappingCommand) -> Result<MappingEvent, String> {
     let text = |e: &dyn std::fmt::Display| e.to_string();
+    // Saving a version changes the ledger: only while no sync writes to it
+    // (the editor keeps its draft, so nothing is lost by waiting).
+    let _lock = match &command {
+        MappingCommand::Save { .. } | MappingCommand::Restore(_) => Some(
+            WriterLock::acquire(&env.ledger_path, "mapping").map_err(|e| match e {
+                LockError::Held { .. } => SAVE_WAITS.to_owned(),
+                other => text(&other),
+            })?,
+        ),
+        _ => None,
+    };
     let mut ledger = Ledger::open(&env.ledger_path).map_err(|e| text(&e))?;
     match command {
         MappingCommand::Save { mapping, comment } => {

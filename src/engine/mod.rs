@@ -2,6 +2,7 @@
 //! planning into the outbox, loading into HubSpot, and the run around them.
 
 pub mod dashboard;
+pub mod decisions;
 pub mod duplicates;
 pub mod extract;
 pub mod handle;

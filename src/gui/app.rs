@@ -546,6 +546,12 @@ impl SyncApp {
                 });
                 self.engine.send(Command::Duplicates);
             }
+            Event::DecisionDeferred(message) => {
+                self.model.notice = Some(Notice {
+                    text: lang.half(&message),
+                    error: false,
+                });
+            }
             Event::Retried(count) => {
                 self.model.notice = Some(Notice {
                     text: format!(

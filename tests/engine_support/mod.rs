@@ -307,6 +307,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_ivoris-hubspot-sync");
 /// written to a file (with the sandbox's clock; Ivoris paced adaptively, as
 /// shipped), the sandbox secrets in the environment.
 pub fn sync_command(bed: &Bed) -> std::process::Command {
+    bin_command(bed, "sync")
+}
+
+/// Any subcommand of the real binary on the bed's ledger, set up as for
+/// [`sync_command`].
+pub fn bin_command(bed: &Bed, subcommand: &str) -> std::process::Command {
     let config = bed.dir.path().join("settings.toml");
     if !config.exists() {
         let mut settings = bed.env.settings.clone();
@@ -319,7 +325,7 @@ pub fn sync_command(bed: &Bed) -> std::process::Command {
         .arg(&config)
         .arg("--data-dir")
         .arg(bed.dir.path().join("data"))
-        .arg("sync")
+        .arg(subcommand)
         .env_remove("RUST_LOG")
         .env("HUBSPOT_TOKEN", credentials::HUBSPOT_TOKEN)
         .env("IVORIS_PASSWORD", credentials::IVORIS_PASSWORD)
