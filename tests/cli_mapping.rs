@@ -243,8 +243,14 @@ fn saving_a_version_while_a_sync_holds_the_ledger_exits_with_4() {
             .status
             .success()
     );
-    let zip = dir.join("zuordnung.zip");
-    let zip_text = zip.to_str().expect("utf-8");
+    // An edited table: saving it would be version 1.
+    let file = data.path().join("Behandlungskategorien.csv");
+    std::fs::write(
+        &file,
+        "Katalog;Muster;Kategorie\r\nGOZ;9000-9170;Implantologie\r\n",
+    )
+    .expect("write");
+    let zip_text = file.to_str().expect("utf-8");
     let sync =
         WriterLock::acquire(&data.path().join("ledger.sqlite"), "sync (schedule)").expect("lock");
 
@@ -265,5 +271,7 @@ fn saving_a_version_while_a_sync_holds_the_ledger_exits_with_4() {
     drop(sync);
     let saved = run(data.path(), &["mapping", "import", zip_text]);
     assert_eq!(saved.status.code(), Some(0), "{saved:?}");
-    assert!(stdout(&run(data.path(), &["mapping", "versions"])).contains("Version 1"));
+    assert!(stdout(&saved).contains("Version 1"), "{}", stdout(&saved));
+    let versions = stdout(&run(data.path(), &["mapping", "versions"]));
+    assert!(versions.contains("Behandlungskategorien.csv"), "{versions}");
 }

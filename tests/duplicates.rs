@@ -264,7 +264,8 @@ fn a_mark_made_during_a_running_sync_is_saved_after_it() {
         .collect();
     drop(ledger);
     // Slow Ivoris answers keep the second run holding the lock.
-    let mut faults = bed.sandbox.ivoris.faults();
+    let calm = bed.sandbox.ivoris.faults();
+    let mut faults = calm.clone();
     faults.slow_rate = 1.0;
     faults.slow_delay_ms = 50;
     bed.sandbox.ivoris.set_faults(faults);
@@ -331,7 +332,7 @@ fn a_mark_made_during_a_running_sync_is_saved_after_it() {
     assert_eq!(runs[0].outcome, Some(RunOutcome::Success));
     drop(ledger);
 
-    bed.sandbox.ivoris.set_faults(Default::default());
+    bed.sandbox.ivoris.set_faults(calm);
     runtime.block_on(run(&bed.env));
     let after = runtime.block_on(keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url));
     for key in &cases_of_member {
