@@ -71,6 +71,7 @@ impl Env {
             ivoris_user: credentials::IVORIS_USER.to_owned(),
             ivoris_app: credentials::IVORIS_APP.to_owned(),
             ivoris_app_version: credentials::IVORIS_APP_VERSION.to_owned(),
+            allow_insecure_http: false,
             profile_id: Some(location.profile_id.clone()),
         }
     }
