@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::filter::LevelFilter;
 
+use ivoris_hubspot_sync::files;
 use ivoris_hubspot_sync::logging::{self, LogOptions};
 use ivoris_hubspot_sync::settings::DataDirs;
 
@@ -95,6 +96,11 @@ fn main() -> ExitCode {
         Ok(guard) => guard,
         Err(error) => return fail(error.into()),
     };
+    // The ledger and the logs hold patient data: the folder is the user's
+    // alone (narrowed and logged if it was wider).
+    if let Err(error) = files::private_dir(&dirs.data_dir) {
+        tracing::warn!(%error, "data directory could not be made private");
+    }
     let result = match cli.command {
         None => commands::gui::run(
             cli.config.as_deref(),
