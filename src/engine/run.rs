@@ -217,6 +217,12 @@ pub async fn sync(
     if interrupted > 0 {
         tracing::warn!(interrupted, "earlier runs ended without finishing");
     }
+    // Quarantine rows of earlier versions kept tooth, free text and
+    // insurance numbers; they lose them as new ones do.
+    let minimised = ledger.minimise_quarantine()?;
+    if minimised > 0 {
+        tracing::info!(minimised, "quarantined payloads minimised");
+    }
     let keys: Vec<String> = locations.iter().map(|l| l.key.clone()).collect();
     let run_id = ledger.start_run(&request.trigger, &keys, request.dry_run)?;
 
