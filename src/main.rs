@@ -71,6 +71,10 @@ enum Command {
     Mapping(commands::mapping::MappingArgs),
     /// Key figures per location and week / month; CSV for German Excel.
     Kpi(commands::kpi::KpiArgs),
+    /// Write a consistent copy of the ledger (also while the app runs).
+    Backup(commands::backup::BackupArgs),
+    /// Put a backup back in place of the ledger (refused while a sync runs).
+    Restore(commands::backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -121,6 +125,13 @@ fn main() -> ExitCode {
         Some(Command::Mapping(args)) => commands::mapping::run(args, cli.config.as_deref(), &dirs),
         Some(Command::Kpi(args)) => commands::kpi::run(args, cli.config.as_deref(), &dirs)
             .map(|()| Ended::Outcome(RunOutcome::Success)),
+        Some(Command::Backup(args)) => {
+            commands::backup::run_backup(args, cli.config.as_deref(), &dirs)
+                .map(|()| Ended::Outcome(RunOutcome::Success))
+        }
+        Some(Command::Restore(args)) => {
+            commands::backup::run_restore(args, cli.config.as_deref(), &dirs)
+        }
     };
     match result {
         Ok(Ended::Outcome(RunOutcome::Success)) => ExitCode::SUCCESS,

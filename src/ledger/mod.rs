@@ -11,6 +11,7 @@
 //! are not stored at all (DESIGN.md §3.7).
 
 pub mod audit;
+pub mod backup;
 pub mod cases;
 pub mod cursors;
 pub mod health;
