@@ -41,15 +41,28 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Opens `path` for reading and writing, creating it private if missing and
-/// narrowing it if it existed with wider permissions; never truncates.
+/// narrowing it if it existed with wider permissions (best effort, see
+/// [`narrow_or_warn`]); never truncates.
 pub fn open_private(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.create(true).truncate(false).read(true).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, FILE_MODE);
     let file = options.open(path)?;
-    narrow(path)?;
+    narrow_or_warn(path);
     Ok(file)
+}
+
+/// [`narrow`], but a file system that keeps no Unix permissions (a FAT or
+/// network drive) only earns a warning: the file must stay usable.
+pub fn narrow_or_warn(path: &Path) {
+    if let Err(error) = narrow(path) {
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        tracing::warn!(file = %name, %error, "permissions could not be narrowed");
+    }
 }
 
 /// Writes `bytes` to `path` (replacing its content); the file is private.

@@ -166,13 +166,11 @@ impl Ledger {
         // shared-memory files the database file's permissions.
         private(path, files::open_private(path).map(drop))?;
         for suffix in WAL_SUFFIXES {
-            let side = sibling_file(path, suffix);
-            private(&side, files::narrow(&side))?;
+            files::narrow_or_warn(&sibling_file(path, suffix));
         }
         let ledger = Ledger::prepare(Connection::open(path)?)?;
         for suffix in WAL_SUFFIXES {
-            let side = sibling_file(path, suffix);
-            private(&side, files::narrow(&side))?;
+            files::narrow_or_warn(&sibling_file(path, suffix));
         }
         Ok(ledger)
     }
