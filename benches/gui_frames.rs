@@ -155,6 +155,7 @@ fn environment(ledger_path: &Path, keys: &[String]) -> SyncEnvironment {
             ivoris_user: "bench".into(),
             ivoris_app: "bench".into(),
             ivoris_app_version: "1".into(),
+            allow_insecure_http: false,
             profile_id: None,
         })
         .collect();

@@ -5,6 +5,7 @@
 pub mod csvio;
 pub mod duplicates;
 pub mod engine;
+pub mod files;
 pub mod gui;
 pub mod hubspot;
 pub mod ivoris;

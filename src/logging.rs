@@ -221,10 +221,12 @@ pub fn init(options: &LogOptions) -> Result<LogGuard, LoggingError> {
         .with_target(false)
         .with_filter(options.stderr_level);
 
+    let mut narrowed = Vec::new();
     let (file_layer, guard) = match &options.dir {
         None => (None, None),
         Some(dir) => {
-            let appender = daily_appender(dir)?;
+            let (appender, fixed) = daily_appender(dir)?;
+            narrowed = fixed;
             let (writer, guard) = tracing_appender::non_blocking(appender);
             let filter = file_filter(&options.file_filter)?;
             let layer = tracing_subscriber::fmt::layer()
@@ -248,15 +250,29 @@ pub fn init(options: &LogOptions) -> Result<LogGuard, LoggingError> {
         .with(live_layer)
         .try_init()
         .map_err(|error| LoggingError::AlreadySet(error.to_string()))?;
+    for (path, was, now) in narrowed {
+        crate::files::log_narrowed(&path, was, now);
+    }
     Ok(LogGuard { _file: guard })
 }
 
-fn daily_appender(dir: &Path) -> Result<RollingFileAppender, LoggingError> {
-    std::fs::create_dir_all(dir).map_err(|source| LoggingError::Directory {
+/// The daily appender in `dir`, with the directory and its log files made
+/// private; returns the permissions it had to narrow on files that existed
+/// before (to be logged once logging is set up), not on the file the
+/// appender just created.
+fn daily_appender(dir: &Path) -> Result<(PrivateLogs, Vec<Narrowed>), LoggingError> {
+    crate::files::create_dir(dir).map_err(|source| LoggingError::Directory {
         dir: dir.to_owned(),
         source,
     })?;
-    RollingFileAppender::builder()
+    let mut narrowed: Vec<Narrowed> = crate::files::narrow_quietly(dir)
+        .ok()
+        .flatten()
+        .map(|(was, now)| (dir.to_owned(), was, now))
+        .into_iter()
+        .collect();
+    narrowed.extend(narrow_log_files(dir));
+    let inner = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
         .filename_prefix(LOG_FILE_PREFIX)
         .filename_suffix("log")
@@ -265,7 +281,73 @@ fn daily_appender(dir: &Path) -> Result<RollingFileAppender, LoggingError> {
         .map_err(|error| LoggingError::File {
             dir: dir.to_owned(),
             message: error.to_string(),
+        })?;
+    // Today's file, if the appender just created it.
+    narrow_log_files(dir);
+    let today = chrono::Utc::now().date_naive();
+    Ok((
+        PrivateLogs {
+            inner,
+            dir: dir.to_owned(),
+            checked: Some(today),
+        },
+        narrowed,
+    ))
+}
+
+/// A path whose permissions were narrowed, with the bits before and after.
+type Narrowed = (PathBuf, u32, u32);
+
+/// Narrows the log files in `dir` to the owner, quietly (the log writer
+/// calls it too, and must not log from inside itself); returns what it
+/// changed. Best effort: a file that cannot be narrowed is still logged to.
+fn narrow_log_files(dir: &Path) -> Vec<Narrowed> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with(LOG_FILE_PREFIX))
         })
+        .filter_map(|path| {
+            let (was, now) = crate::files::narrow_quietly(&path).ok().flatten()?;
+            Some((path, was, now))
+        })
+        .collect()
+}
+
+/// The daily file appender, keeping its files private: the appender creates
+/// each day's file with the default permissions, so after the first write
+/// of a new day the directory's log files are narrowed to the owner.
+struct PrivateLogs {
+    /// Rotates and writes the files.
+    inner: RollingFileAppender,
+    /// The directory of the files.
+    dir: PathBuf,
+    /// The day (UTC, as the appender rotates) whose file was last narrowed.
+    checked: Option<NaiveDate>,
+}
+
+impl io::Write for PrivateLogs {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        let today = chrono::Utc::now().date_naive();
+        if self.checked != Some(today) {
+            // A new day's file: the appender created it with the default
+            // permissions.
+            narrow_log_files(&self.dir);
+            self.checked = Some(today);
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn file_filter(fallback: &str) -> Result<EnvFilter, LoggingError> {
@@ -537,7 +619,7 @@ mod tests {
     fn log_files_are_created_in_the_given_directory() {
         let dir = tempfile::tempdir().expect("temp dir");
         let logs = dir.path().join("logs");
-        let appender = daily_appender(&logs).expect("appender");
+        let (appender, _) = daily_appender(&logs).expect("appender");
         let (writer, guard) = tracing_appender::non_blocking(appender);
         let layer = tracing_subscriber::fmt::layer()
             .with_writer(writer)

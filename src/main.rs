@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::filter::LevelFilter;
 
+use ivoris_hubspot_sync::files;
 use ivoris_hubspot_sync::logging::{self, LogOptions};
 use ivoris_hubspot_sync::settings::DataDirs;
 
@@ -70,6 +71,10 @@ enum Command {
     Mapping(commands::mapping::MappingArgs),
     /// Key figures per location and week / month; CSV for German Excel.
     Kpi(commands::kpi::KpiArgs),
+    /// Write a consistent copy of the ledger (also while the app runs).
+    Backup(commands::backup::BackupArgs),
+    /// Put a backup back in place of the ledger (refused while a sync runs).
+    Restore(commands::backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +100,11 @@ fn main() -> ExitCode {
         Ok(guard) => guard,
         Err(error) => return fail(error.into()),
     };
+    // The ledger and the logs hold patient data: the folder is the user's
+    // alone (narrowed and logged if it was wider).
+    if let Err(error) = files::private_dir(&dirs.data_dir) {
+        tracing::warn!(%error, "data directory could not be made private");
+    }
     let result = match cli.command {
         None => commands::gui::run(
             cli.config.as_deref(),
@@ -115,6 +125,13 @@ fn main() -> ExitCode {
         Some(Command::Mapping(args)) => commands::mapping::run(args, cli.config.as_deref(), &dirs),
         Some(Command::Kpi(args)) => commands::kpi::run(args, cli.config.as_deref(), &dirs)
             .map(|()| Ended::Outcome(RunOutcome::Success)),
+        Some(Command::Backup(args)) => {
+            commands::backup::run_backup(args, cli.config.as_deref(), &dirs)
+                .map(|()| Ended::Outcome(RunOutcome::Success))
+        }
+        Some(Command::Restore(args)) => {
+            commands::backup::run_restore(args, cli.config.as_deref(), &dirs)
+        }
     };
     match result {
         Ok(Ended::Outcome(RunOutcome::Success)) => ExitCode::SUCCESS,

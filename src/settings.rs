@@ -248,6 +248,50 @@ pub struct LocationSettings {
     pub ivoris_app_version: String,
     /// Ivoris Mandant id when the installation has several.
     pub profile_id: Option<String>,
+    /// The practice confirmed that its Ivoris server on the LAN serves only
+    /// plain `http://` (`allow_insecure_http = true`); without it such an
+    /// address is refused, because the password would travel in clear text.
+    /// Shown as a warning in the overview and in every run summary.
+    pub allow_insecure_http: bool,
+}
+
+impl LocationSettings {
+    /// Whether this location's Ivoris is reached over plain HTTP on a
+    /// non-loopback address (only possible with `allow_insecure_http`).
+    pub fn uses_insecure_http(&self) -> bool {
+        reqwest::Url::parse(&self.ivoris_url)
+            .is_ok_and(|url| url.scheme() == "http" && !is_loopback(&url))
+    }
+
+    /// The warning for a location reached over plain HTTP, German and
+    /// English; `None` when its address is `https://` or loopback.
+    pub fn insecure_http_warning(&self) -> Option<(String, String)> {
+        self.uses_insecure_http().then(|| {
+            (
+                format!(
+                    "Standort „{}“: Ivoris unverschlüsselt über http:// (allow_insecure_http = true) – Passwort und Patientendaten gehen im Klartext durch das Praxisnetz",
+                    self.key
+                ),
+                format!(
+                    "location \"{}\": Ivoris over unencrypted http:// (allow_insecure_http = true) – password and patient data cross the practice network in clear text",
+                    self.key
+                ),
+            )
+        })
+    }
+}
+
+/// Whether a URL's host is a loopback address (127.0.0.0/8, `::1`,
+/// `localhost`): traffic that never leaves the PC, like the sandbox's.
+pub fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 /// Validated settings.
@@ -322,6 +366,15 @@ impl Settings {
         self.ledger.clone().unwrap_or_else(|| dirs.ledger_file())
     }
 
+    /// One warning per location reached over plain HTTP (German, English),
+    /// for the overview and every run summary.
+    pub fn insecure_http_warnings(&self) -> Vec<(String, String)> {
+        self.locations
+            .iter()
+            .filter_map(LocationSettings::insecure_http_warning)
+            .collect()
+    }
+
     /// The location with this key.
     pub fn location(&self, key: &str) -> Option<&LocationSettings> {
         self.locations.iter().find(|location| location.key == key)
@@ -351,6 +404,7 @@ impl Settings {
                     ivoris_app: credentials::IVORIS_APP.to_owned(),
                     ivoris_app_version: credentials::IVORIS_APP_VERSION.to_owned(),
                     profile_id: Some(location.profile_id.clone()).filter(|id| !id.is_empty()),
+                    allow_insecure_http: false,
                 })
                 .collect(),
             ..Settings::default()
@@ -394,6 +448,7 @@ impl Settings {
                     ivoris_app: &l.ivoris_app,
                     ivoris_app_version: &l.ivoris_app_version,
                     profile_id: l.profile_id.as_deref(),
+                    allow_insecure_http: l.allow_insecure_http,
                 })
                 .collect(),
         };
@@ -624,6 +679,18 @@ struct RawLocation {
     ivoris_app: Option<Spanned<String>>,
     ivoris_app_version: Option<Spanned<String>>,
     profile_id: Option<Spanned<String>>,
+    allow_insecure_http: Option<Spanned<bool>>,
+}
+
+/// Whether an address may use plain `http://` to a non-loopback host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlainHttp {
+    /// Never (HubSpot: a public API that always has TLS).
+    Never,
+    /// Not without the location's `allow_insecure_http = true`.
+    OptIn,
+    /// The location opted in.
+    Allowed,
 }
 
 /// Collects problems while the raw file is turned into [`Settings`].
@@ -670,12 +737,12 @@ impl Check<'_> {
         }
     }
 
-    fn url(&mut self, key: &str, value: &Spanned<String>) -> String {
+    /// An `https://` address; plain `http://` only for loopback (the
+    /// sandbox) or where `plain` allows it (a location's opt-in).
+    fn url(&mut self, key: &str, value: &Spanned<String>, plain: PlainHttp) -> String {
         let text = value.get_ref().trim();
-        match reqwest::Url::parse(text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
-                text.trim_end_matches('/').to_owned()
-            }
+        let url = match reqwest::Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => url,
             _ => {
                 self.report(
                     key,
@@ -683,9 +750,32 @@ impl Check<'_> {
                     format!("„{text}“ ist keine http(s)-Adresse"),
                     format!("\"{text}\" is not an http(s) URL"),
                 );
-                text.to_owned()
+                return text.to_owned();
             }
+        };
+        if url.scheme() == "http" && !is_loopback(&url) {
+            let (de, en) = match plain {
+                PlainHttp::Allowed => return text.trim_end_matches('/').to_owned(),
+                PlainHttp::Never => (
+                    format!(
+                        "„{text}“ ist unverschlüsselt: HubSpot nur über https:// (http:// nur für die Sandbox auf 127.0.0.1 oder localhost)"
+                    ),
+                    format!(
+                        "\"{text}\" is unencrypted: HubSpot only over https:// (http:// only for the sandbox on 127.0.0.1 or localhost)"
+                    ),
+                ),
+                PlainHttp::OptIn => (
+                    format!(
+                        "„{text}“ ist unverschlüsselt: das Ivoris-Passwort ginge im Klartext durchs Netz; bitte https:// verwenden oder, wenn der Server im Praxisnetz wirklich nur http anbietet, allow_insecure_http = true in diesem [[location]] setzen"
+                    ),
+                    format!(
+                        "\"{text}\" is unencrypted: the Ivoris password would cross the network in clear text; use https:// or, if the server on the practice network really serves only http, set allow_insecure_http = true in this [[location]]"
+                    ),
+                ),
+            };
+            self.report(key, Some(value.span()), de, en);
         }
+        text.trim_end_matches('/').to_owned()
     }
 
     fn days(&mut self, key: &str, value: &Option<Spanned<i64>>, default: u32) -> u32 {
@@ -843,7 +933,7 @@ impl RawSettings {
 
         let raw = &self.hubspot;
         let base_url = match &raw.base_url {
-            Some(value) => check.url("hubspot.base_url", value),
+            Some(value) => check.url("hubspot.base_url", value, PlainHttp::Never),
             None => defaults.base_url.clone(),
         };
         let api_version = match &raw.api_version {
@@ -943,8 +1033,17 @@ impl RawSettings {
                 None => key.clone(),
                 Some(_) => check.required(&at("name"), &raw.name, None),
             };
+            let allow_insecure_http = raw
+                .allow_insecure_http
+                .as_ref()
+                .is_some_and(|allow| *allow.get_ref());
+            let plain = if allow_insecure_http {
+                PlainHttp::Allowed
+            } else {
+                PlainHttp::OptIn
+            };
             let ivoris_url = match &raw.ivoris_url {
-                Some(value) => check.url(&at("ivoris_url"), value),
+                Some(value) => check.url(&at("ivoris_url"), value, plain),
                 None => check.required(&at("ivoris_url"), &None, near.clone()),
             };
             let with_default = |value: &Option<Spanned<String>>, default: &str| {
@@ -972,6 +1071,7 @@ impl RawSettings {
                 key,
                 name,
                 ivoris_url,
+                allow_insecure_http,
             });
         }
 
@@ -1041,4 +1141,6 @@ struct OutLocation<'a> {
     ivoris_app_version: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     profile_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    allow_insecure_http: bool,
 }

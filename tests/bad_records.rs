@@ -48,7 +48,8 @@ fn malformed(sandbox: &Sandbox) -> (String, Vec<(RecordKind, Value, &'static str
         ),
         (
             RecordKind::Patient,
-            json!({"Id": "p-bad-birthday", "Firstname": "Erika", "Lastname": "Muster", "Birthday": "1980-02-31T00:00:00"}),
+            json!({"Id": "p-bad-birthday", "Firstname": "Erika", "Lastname": "Muster", "Birthday": "1980-02-31T00:00:00",
+                   "CurrentInsurance": {"InsuranceStatus": "M", "InsuranceNumber": "A123456789"}}),
             "Birthday",
         ),
         (
@@ -70,12 +71,14 @@ fn malformed(sandbox: &Sandbox) -> (String, Vec<(RecordKind, Value, &'static str
         (
             RecordKind::Entry,
             json!({"Id": "e-absurd", "PatientId": patient, "Date": day, "Type": "lst",
-                   "Catalogue": "BEMA", "Code": "01", "Amount": 1.0e12}),
+                   "Catalogue": "BEMA", "Code": "01", "Amount": 1.0e12, "Tooth": "36",
+                   "Text": "Schmerzen links unten"}),
             "Amount",
         ),
         (
             RecordKind::Entry,
-            json!({"Id": "e-wrong-types", "PatientId": patient, "Date": "gestern", "Amount": "zwölf Euro"}),
+            json!({"Id": "e-wrong-types", "PatientId": patient, "Date": "gestern", "Amount": "zwölf Euro",
+                   "Tooth": 47, "Text": "Kiefer schmerzt"}),
             "Date",
         ),
     ];
@@ -137,6 +140,28 @@ async fn malformed_records_are_quarantined_and_the_rest_syncs_as_without_them() 
             q.item
         );
         assert_ne!(q.item.reason_de, q.item.reason_en, "two languages");
+    }
+    // The payload is kept for diagnosis, minus what the mirror drops too:
+    // tooth, free text, insurance number.
+    let raws: Vec<&str> = quarantined.iter().map(|q| q.item.raw.as_str()).collect();
+    let all = raws.join("\n");
+    for dropped in [
+        "A123456789",
+        "InsuranceNumber",
+        "Tooth",
+        "Schmerzen links unten",
+        "Kiefer schmerzt",
+    ] {
+        assert!(
+            !all.contains(dropped),
+            "{dropped} in the quarantine:\n{all}"
+        );
+    }
+    for kept in ["zwölf Euro", "1980-02-31T00:00:00", "InsuranceStatus"] {
+        assert!(
+            all.contains(kept),
+            "{kept} missing in the quarantine:\n{all}"
+        );
     }
     drop(ledger);
 

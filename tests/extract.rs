@@ -15,9 +15,10 @@ use ivoris_hubspot_sync::engine::extract::{
 use ivoris_hubspot_sync::ivoris::client::{
     BreakerPolicy, IvorisClient, IvorisClientConfig, IvorisError, RetryPolicy, route,
 };
+use ivoris_hubspot_sync::ivoris::minimise::Minimised;
 use ivoris_hubspot_sync::ivoris::pacing::Pacing;
+use ivoris_hubspot_sync::ledger::Ledger;
 use ivoris_hubspot_sync::ledger::cursors::stream;
-use ivoris_hubspot_sync::ledger::{Ledger, Mirrored};
 use ivoris_hubspot_sync::sandbox::data::World;
 use ivoris_hubspot_sync::sandbox::ivoris::{self, FaultUpdate, IvorisSim, RecordKind};
 use ivoris_hubspot_sync::sandbox::{FaultProfile, SandboxLocation, Size, credentials};
@@ -71,6 +72,7 @@ impl Env {
             ivoris_user: credentials::IVORIS_USER.to_owned(),
             ivoris_app: credentials::IVORIS_APP.to_owned(),
             ivoris_app_version: credentials::IVORIS_APP_VERSION.to_owned(),
+            allow_insecure_http: false,
             profile_id: Some(location.profile_id.clone()),
         }
     }
@@ -206,19 +208,19 @@ fn assert_records_match_world(ledger: &Ledger, sim: &IvorisSim, index: usize) {
     for patient in &location.patients {
         assert_eq!(
             ledger.patient(&location.key, &patient.id).unwrap(),
-            Some(patient.reduced())
+            Some(patient.minimised())
         );
     }
     for appointment in &location.appointments {
         assert_eq!(
             ledger.appointment(&location.key, &appointment.id).unwrap(),
-            Some(appointment.reduced())
+            Some(appointment.minimised())
         );
     }
     for entry in &location.entries {
         assert_eq!(
             ledger.document_entry(&location.key, &entry.id).unwrap(),
-            Some(entry.reduced())
+            Some(entry.minimised())
         );
     }
 }

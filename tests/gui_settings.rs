@@ -161,6 +161,35 @@ fn an_invalid_ivoris_url_is_refused_visibly_and_a_valid_form_is_saved_with_secre
         "no secret was stored"
     );
 
+    // Plain HTTP to a practice server is refused like in the file: the
+    // password would travel in clear text.
+    fill(
+        &mut harness,
+        "Ivoris-Adresse",
+        "http://192.0.2.10/relay/x/webservice/api",
+    );
+    harness.get_by_label("Speichern").click();
+    harness.run_steps(3);
+    let unencrypted = harness
+        .query_all(By::new().predicate(|node| {
+            [node.label(), node.value()]
+                .into_iter()
+                .flatten()
+                .any(|text| {
+                    text.contains("ist unverschlüsselt") && text.contains("allow_insecure_http")
+                })
+        }))
+        .count();
+    assert!(
+        unencrypted > 0,
+        "the http refusal is shown next to the field"
+    );
+    assert!(
+        !harness.state().model.saving,
+        "nothing was sent to be saved"
+    );
+    assert!(!settings_path.exists(), "nothing was written");
+
     fill(&mut harness, "Ivoris-Adresse", &location.ivoris_url);
     assert!(
         harness

@@ -149,6 +149,65 @@ async fn preview_counts_equal_the_writes_queued_after_confirming() {
     );
 }
 
+/// A contact field switched off in „Kontaktfelder“ is cleared in HubSpot at
+/// the next sync, not left behind with its last value; the preview names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_field_switched_off_is_cleared_in_hubspot_at_the_next_sync() {
+    let bed = bed(options(43)).await;
+    run(&bed.env).await;
+    let before = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    let with_phone = before
+        .contacts
+        .values()
+        .filter(|c| c.get("phone").is_some_and(|p| !p.is_empty()))
+        .count();
+    assert!(with_phone > 0, "the sandbox's patients have phone numbers");
+
+    let mut mapping = Mapping::defaults();
+    for rule in &mut mapping.contact_fields {
+        if rule.property == "phone" {
+            rule.enabled = false;
+        }
+    }
+    let version = {
+        let mut ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+        save_version(&mut ledger, &mapping, "test", "Telefon aus").expect("save")
+    };
+    let shown = preview(&bed.env, version).await.expect("preview");
+    assert_eq!(shown.cleared_contact_fields, vec!["phone".to_owned()]);
+    assert!(
+        shown
+            .to_write
+            .get(&OutboxKind::Contact)
+            .copied()
+            .unwrap_or(0)
+            >= with_phone as u64,
+        "{shown:?}"
+    );
+    confirm(&bed.env, version, "test").await.expect("confirm");
+    let applied = run(&bed.env).await;
+    assert!(applied.counts.written > 0);
+
+    let after = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    assert_eq!(after.contacts.len(), before.contacts.len());
+    for (key, contact) in &after.contacts {
+        assert_eq!(
+            contact.get("phone").map(String::as_str).unwrap_or(""),
+            "",
+            "{key} keeps a phone number"
+        );
+        // Everything else stays as it was.
+        let mut expected = before.contacts[key].clone();
+        expected.remove("phone");
+        let mut actual = contact.clone();
+        actual.remove("phone");
+        assert_eq!(actual, expected, "{key}");
+    }
+    // Cleared and confirmed: the next sync writes nothing.
+    let quiet = run(&bed.env).await;
+    assert_eq!(quiet.counts.written, 0, "{:?}", quiet.load);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deal_owner_from_the_location_table_reaches_every_deal_of_that_location() {
     let bed = bed(options(42)).await;

@@ -40,6 +40,7 @@ brand = "Zahnwerk"
 ivoris_url = "http://192.168.0.10:8080/api"
 ivoris_user = "sync"
 profile_id = "p-7"
+allow_insecure_http = true
 "#;
 
 fn parse(text: &str) -> Result<Settings, SettingsError> {
@@ -84,6 +85,8 @@ fn example_file_parses_into_validated_settings() {
     let halle = settings.location("halle-2").expect("halle");
     assert_eq!(halle.brand.as_deref(), Some("Zahnwerk"));
     assert_eq!(halle.ivoris_app, credentials::IVORIS_APP, "defaulted");
+    assert!(halle.allow_insecure_http && halle.uses_insecure_http());
+    assert!(!magdeburg.allow_insecure_http && !magdeburg.uses_insecure_http());
     assert!(!settings.is_demo());
 }
 
@@ -214,6 +217,99 @@ ivoris_url = "https://h2.example/api"
     ] {
         assert!(text.contains(expected), "{expected:?} missing in\n{text}");
     }
+}
+
+/// A file with this HubSpot address and one location at `ivoris_url`,
+/// with `extra` lines in the location's table.
+fn with_urls(hubspot: &str, ivoris_url: &str, extra: &str) -> String {
+    format!(
+        "[hubspot]\nbase_url = \"{hubspot}\"\n\n[[location]]\nkey = \"halle\"\nivoris_url = \"{ivoris_url}\"\nivoris_user = \"sync\"\n{extra}"
+    )
+}
+
+#[test]
+fn plain_http_is_refused_with_key_and_line_except_on_loopback() {
+    let text = invalid(&with_urls(
+        "http://api.hubapi.com",
+        "http://192.0.2.10/relay/x/webservice/api",
+        "",
+    ));
+    for expected in [
+        "Zeile/line 2, hubspot.base_url",
+        "„http://api.hubapi.com“ ist unverschlüsselt: HubSpot nur über https://",
+        "HubSpot only over https://",
+        "Zeile/line 6, location[1].ivoris_url",
+        "das Ivoris-Passwort ginge im Klartext",
+        "allow_insecure_http = true in diesem [[location]]",
+        "set allow_insecure_http = true in this [[location]]",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing in\n{text}");
+    }
+
+    // Loopback is the sandbox on this PC: plain HTTP never leaves it.
+    for host in [
+        "127.0.0.1:8400",
+        "127.1.2.3",
+        "[::1]:8401",
+        "localhost:8400",
+        "LOCALHOST",
+    ] {
+        let url = format!("http://{host}/api");
+        let settings = parse(&with_urls(&url, &url, "")).expect(&url);
+        assert!(!settings.locations[0].uses_insecure_http(), "{url}");
+        assert!(settings.insecure_http_warnings().is_empty(), "{url}");
+    }
+    // Hosts that only look local are not loopback.
+    for host in ["localhost.example.com", "128.0.0.1", "[::2]", "10.0.0.1"] {
+        let url = format!("http://{host}/api");
+        invalid(&with_urls("https://api.hubapi.com", &url, ""));
+    }
+}
+
+#[test]
+fn a_location_may_opt_in_to_plain_http_but_hubspot_may_not() {
+    let url = "http://192.0.2.10/relay/x/webservice/api";
+    let settings = parse(&with_urls(
+        "https://api.hubapi.com",
+        url,
+        "allow_insecure_http = true\n",
+    ))
+    .expect("the opt-in allows plain HTTP on the practice network");
+    let location = &settings.locations[0];
+    assert!(location.allow_insecure_http && location.uses_insecure_http());
+    let warnings = settings.insecure_http_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].0.contains("Standort „halle“") && warnings[0].0.contains("unverschlüsselt")
+    );
+    assert!(warnings[0].1.contains("location \"halle\"") && warnings[0].1.contains("unencrypted"));
+    // The opt-in survives saving, and without it the file is refused again.
+    assert_eq!(
+        parse(&settings.to_toml_string().expect("toml")).expect("round trip"),
+        settings
+    );
+    invalid(&with_urls(
+        "https://api.hubapi.com",
+        url,
+        "allow_insecure_http = false\n",
+    ));
+    // An https address with the opt-in is not warned about.
+    let safe = parse(&with_urls(
+        "https://api.hubapi.com",
+        "https://relay.example/api",
+        "allow_insecure_http = true\n",
+    ))
+    .expect("valid");
+    assert!(safe.insecure_http_warnings().is_empty());
+
+    // HubSpot has no opt-in: the key is unknown there.
+    let error =
+        parse("[hubspot]\nbase_url = \"http://api.hubapi.com\"\nallow_insecure_http = true\n")
+            .expect_err("no opt-in for HubSpot");
+    assert!(
+        matches!(&error, SettingsError::Syntax { line: 3, message, .. } if message.contains("allow_insecure_http")),
+        "{error:?}"
+    );
 }
 
 #[test]

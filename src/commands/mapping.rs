@@ -18,10 +18,10 @@ use clap::{Args, Subcommand};
 use ivoris_hubspot_sync::csvio::delimiter_label;
 use ivoris_hubspot_sync::engine::reapply::{ReapplyError, confirm, deal_pipelines, preview};
 use ivoris_hubspot_sync::engine::run::{SyncError, provision_spec};
-use ivoris_hubspot_sync::ledger::Ledger;
 use ivoris_hubspot_sync::ledger::RunOutcome;
 use ivoris_hubspot_sync::ledger::audit::os_user;
 use ivoris_hubspot_sync::ledger::lock::{LockError, WriterLock};
+use ivoris_hubspot_sync::ledger::{Ledger, OutboxKind};
 use ivoris_hubspot_sync::mapping::archive::export_zip;
 use ivoris_hubspot_sync::mapping::diff::{RowChange, diff};
 use ivoris_hubspot_sync::mapping::store::{
@@ -200,6 +200,17 @@ fn apply(
         shown.revenue_changes,
         shown.total_to_write(),
     );
+    if !shown.cleared_contact_fields.is_empty() {
+        let contacts = shown
+            .to_write
+            .get(&OutboxKind::Contact)
+            .copied()
+            .unwrap_or_default();
+        let fields = shown.cleared_contact_fields.join(", ");
+        println!(
+            "Kontaktfelder ausgeschaltet, in HubSpot geleert bei {contacts} Kontakten: {fields} / Contact fields switched off, cleared in HubSpot on {contacts} contacts: {fields}"
+        );
+    }
     for sample in &shown.samples {
         for change in &sample.changes {
             println!(

@@ -1,6 +1,7 @@
 //! The subcommands of the binary, one module each; `main.rs` only parses and
 //! dispatches.
 
+pub mod backup;
 pub mod gui;
 pub mod kpi;
 pub mod mapping;

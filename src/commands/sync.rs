@@ -191,4 +191,7 @@ fn print_summary(summary: &SyncSummary, dry_run: bool) {
     if let Some(message) = &summary.message {
         println!("{message}");
     }
+    for (de, en) in &summary.warnings {
+        println!("Warnung: {de} / warning: {en}");
+    }
 }

@@ -28,12 +28,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 use crate::ivoris::client::{ClientCounters, IvorisClient, IvorisError, RouteCounts, route};
+use crate::ivoris::minimise::Minimised;
 use crate::ivoris::parse::{Parsed, Reject};
 use crate::ivoris::wire::{Appointment, DocumentEntry, Patient};
 use crate::ledger::cursors::stream;
-use crate::ledger::{
-    Batch, Ledger, LedgerError, LocationRow, MirrorOutcome, Mirrored, NewQuarantine,
-};
+use crate::ledger::{Batch, Ledger, LedgerError, LocationRow, MirrorOutcome, NewQuarantine};
 use crate::settings::LocationSettings;
 
 /// Default depth of history read on the first run.
@@ -969,7 +968,7 @@ fn changed_patients(
     let mut changed = Vec::new();
     for patient in records {
         if let Some(stored) = ledger.patient(location, &patient.id)?
-            && stored != patient.reduced()
+            && stored != patient.minimised()
         {
             changed.push(patient.id.clone());
         }

@@ -73,6 +73,10 @@ pub struct ReapplyPreview {
     pub to_write: BTreeMap<OutboxKind, u64>,
     /// Up to [`SAMPLE_SIZE`] changed deals.
     pub samples: Vec<DealChange>,
+    /// Contact properties the version switches off in „Kontaktfelder“: they
+    /// are cleared (sent empty) on every synced contact, counted in
+    /// [`ReapplyPreview::to_write`]'s contacts.
+    pub cleared_contact_fields: Vec<String>,
 }
 
 impl ReapplyPreview {
@@ -251,6 +255,7 @@ pub async fn preview(env: &SyncEnvironment, version: i64) -> Result<ReapplyPrevi
         applied,
         deals: after.len() as u64,
         to_write,
+        cleared_contact_fields: switched_off(&old_mapping, &new_mapping),
         ..ReapplyPreview::default()
     };
     let empty = BTreeMap::new();
@@ -315,6 +320,28 @@ pub async fn preview(env: &SyncEnvironment, version: i64) -> Result<ReapplyPrevi
         }
     }
     Ok(preview)
+}
+
+/// Contact properties an active row of `old` fills that `new` switches off
+/// (a row with „Aktiv: nein“ and no active row for the same property).
+fn switched_off(old: &Mapping, new: &Mapping) -> Vec<String> {
+    let active = |mapping: &Mapping| -> BTreeSet<String> {
+        mapping
+            .contact_fields
+            .iter()
+            .filter(|rule| rule.enabled)
+            .map(|rule| rule.property.clone())
+            .collect()
+    };
+    let (before, now) = (active(old), active(new));
+    let off: BTreeSet<String> = new
+        .contact_fields
+        .iter()
+        .filter(|rule| !rule.enabled && before.contains(&rule.property))
+        .filter(|rule| !now.contains(&rule.property))
+        .map(|rule| rule.property.clone())
+        .collect();
+    off.into_iter().collect()
 }
 
 /// Puts `version` in force and queues every record it changes (the person

@@ -173,6 +173,9 @@ pub struct SyncSummary {
     pub differing_days: u64,
     /// The message recorded with the run.
     pub message: Option<String>,
+    /// What every summary of such a run must repeat (German, English):
+    /// today the locations whose Ivoris is reached over plain HTTP.
+    pub warnings: Vec<(String, String)>,
 }
 
 /// Why a run could not start or had to stop.
@@ -213,6 +216,12 @@ pub async fn sync(
     let interrupted = ledger.close_interrupted_runs()?;
     if interrupted > 0 {
         tracing::warn!(interrupted, "earlier runs ended without finishing");
+    }
+    // Quarantine rows of earlier versions kept tooth, free text and
+    // insurance numbers; they lose them as new ones do.
+    let minimised = ledger.minimise_quarantine()?;
+    if minimised > 0 {
+        tracing::info!(minimised, "quarantined payloads minimised");
     }
     let keys: Vec<String> = locations.iter().map(|l| l.key.clone()).collect();
     let run_id = ledger.start_run(&request.trigger, &keys, request.dry_run)?;
@@ -422,7 +431,14 @@ async fn run_steps(
         quarantined: 0,
         differing_days: 0,
         message: None,
+        warnings: locations
+            .iter()
+            .filter_map(|location| location.insecure_http_warning())
+            .collect(),
     };
+    for location in locations.iter().filter(|l| l.uses_insecure_http()) {
+        tracing::warn!(location = %location.key, "ivoris is reached over plain http");
+    }
     // Extraction and planning queue rows; beside them the load sends what is
     // queued, so HubSpot's rate limit is used while Ivoris is still read.
     // Both run in this one task and every SQLite transaction is synchronous,

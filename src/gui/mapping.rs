@@ -1424,6 +1424,17 @@ fn preview_ui(
                     ui.end_row();
                 }
             });
+        if !preview.cleared_contact_fields.is_empty() {
+            ui.add_space(4.0);
+            ui.label(format!(
+                "{} {}",
+                lang.pick(
+                    "Ausgeschaltete Kontaktfelder werden in HubSpot geleert:",
+                    "Contact fields switched off are cleared in HubSpot:"
+                ),
+                preview.cleared_contact_fields.join(", ")
+            ));
+        }
         if !preview.samples.is_empty() {
             ui.add_space(4.0);
             ui.strong(lang.pick("Beispiele (ohne Personendaten)", "Examples (no personal data)"));

@@ -33,6 +33,7 @@ pub fn overview_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
+            insecure_http_ui(ui, model, lang);
             ui.horizontal(|ui| {
                 ui.strong("HubSpot:");
                 health_ui(ui, lang, overview.hubspot.as_ref());
@@ -72,6 +73,25 @@ pub fn overview_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
             }
         });
     intents
+}
+
+/// A warning per location whose Ivoris is reached over plain HTTP (the
+/// settings' `allow_insecure_http`), above everything else.
+fn insecure_http_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
+    let Some(info) = &model.info else {
+        return;
+    };
+    let warn = outcome_color(ui, Some(RunOutcome::Warnings));
+    for (de, en) in info.settings.insecure_http_warnings() {
+        let text = match lang {
+            Lang::De => de,
+            Lang::En => en,
+        };
+        ui.colored_label(
+            warn,
+            format!("{} {text}", lang.pick("Warnung:", "Warning:")),
+        );
+    }
 }
 
 /// One row per location.

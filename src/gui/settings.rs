@@ -186,6 +186,7 @@ impl SettingsDraft {
                     ivoris_app: String::new(),
                     ivoris_app_version: String::new(),
                     profile_id: None,
+                    allow_insecure_http: false,
                 });
                 LocationSettings {
                     key: draft.key.trim().to_owned(),

@@ -249,6 +249,13 @@ fn last_result_ui(ui: &mut egui::Ui, lang: Lang, last: Option<&LastResult>) {
             {
                 parts = vec![lang.half(message)];
             }
+            // Plain HTTP is repeated with every run, not only in the overview.
+            for (de, en) in &summary.warnings {
+                parts.push(match lang {
+                    Lang::De => de.clone(),
+                    Lang::En => en.clone(),
+                });
+            }
             (Some(summary.outcome), parts.join(", "))
         }
         LastResult::Recorded(run) => {

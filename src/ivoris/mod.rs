@@ -7,6 +7,7 @@
 
 pub mod breaker;
 pub mod client;
+pub mod minimise;
 pub mod pacing;
 pub mod parse;
 pub mod wire;

@@ -13,6 +13,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value};
 
+use super::minimise::{Minimised, strip_raw};
 use super::wire::{
     Address, Appointment, AppointmentTemplate, DentistChair, DocumentEntry, Insurance, Patient,
     Practitioner, Profile,
@@ -40,7 +41,8 @@ pub struct Reject {
     pub reason_de: String,
     /// Why, in English.
     pub reason_en: String,
-    /// The record as received (compact JSON); stays on this PC.
+    /// The record as received (compact JSON) without the fields the mirror
+    /// drops (`ivoris::minimise`); stays on this PC.
     pub raw: String,
 }
 
@@ -301,8 +303,9 @@ pub fn parse_date_time(text: &str) -> Option<NaiveDateTime> {
 }
 
 /// Runs `read` over an element, turning a field error into a [`Reject`]
-/// that carries the record's id (when usable) and raw text.
-fn record<T>(
+/// that carries the record's id (when usable) and raw text without the
+/// fields [`Minimised::DROPPED`] names.
+fn record<T: Minimised>(
     value: &Value,
     read: impl FnOnce(&Fields<'_>) -> Result<T, FieldError>,
 ) -> Result<T, Reject> {
@@ -312,7 +315,12 @@ fn record<T>(
         _ => (&empty, false),
     };
     let fields = Fields { map };
-    let raw = || serde_json::to_string(value).unwrap_or_default();
+    // The quarantine keeps the payload, minus what the mirror would drop.
+    let raw = || {
+        let mut kept = value.clone();
+        strip_raw::<T>(&mut kept);
+        serde_json::to_string(&kept).unwrap_or_default()
+    };
     if !is_object {
         return Err(Reject {
             record_id: None,

@@ -7,8 +7,7 @@
 //! a separate file because Windows forbids reading a locked file), so a
 //! refused second run can say which process has been writing since when.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -82,15 +81,10 @@ impl WriterLock {
             source,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(io)?;
+            crate::files::create_dir(parent).map_err(io)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
+        // Private like the ledger: the holder's user name is in the info file.
+        let file = crate::files::open_private(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -107,10 +101,8 @@ impl WriterLock {
             since: Utc::now(),
         };
         // Best effort: the lock itself is what protects the ledger.
-        if let Ok(text) = serde_json::to_string(&holder)
-            && let Ok(mut info) = File::create(&info_path)
-        {
-            let _ = info.write_all(text.as_bytes());
+        if let Ok(text) = serde_json::to_string(&holder) {
+            let _ = crate::files::write_private(&info_path, text.as_bytes());
         }
         Ok(WriterLock {
             _file: file,

@@ -2,7 +2,8 @@
 //! content changed.
 //!
 //! Each record is reduced to what the app uses (free text, tooth numbers and
-//! insurance numbers are dropped), serialized to JSON — the wire structs
+//! insurance numbers are dropped by `ivoris::minimise`, the rule the
+//! quarantine's raw payloads follow too), serialized to JSON — the wire structs
 //! serialize their fields in declaration order, so the text is canonical —
 //! and hashed with blake3. A record whose hash matches the stored one is not
 //! rewritten, which is where "only changes are written" (DESIGN.md §3.5)
@@ -13,6 +14,7 @@ use rusqlite::{OptionalExtension, Transaction, params_from_iter};
 use serde::Serialize;
 
 use super::{Ledger, LedgerError, now};
+use crate::ivoris::minimise::Minimised;
 use crate::ivoris::wire;
 
 /// What one upsert batch did.
@@ -35,15 +37,13 @@ impl MirrorOutcome {
 
 /// A wire type with its mirror table. Sealed: implemented here for the
 /// Ivoris record kinds only.
-pub trait Mirrored: Serialize + sealed::Sealed {
+pub trait Mirrored: Serialize + Minimised + sealed::Sealed {
     /// Table name.
     const TABLE: &'static str;
     /// Typed columns besides the key and bookkeeping, in [`Mirrored::values`] order.
     const COLUMNS: &'static [&'static str];
     fn id(&self) -> &str;
     fn values(&self) -> Vec<Value>;
-    /// The record without fields the app never uses; what is stored and hashed.
-    fn reduced(&self) -> Self;
 }
 
 mod sealed {
@@ -114,14 +114,6 @@ impl Mirrored for wire::Patient {
             date_time(&self.last_modified),
         ]
     }
-
-    fn reduced(&self) -> Self {
-        let mut patient = self.clone();
-        if let Some(insurance) = &mut patient.current_insurance {
-            insurance.insurance_number = None;
-        }
-        patient
-    }
 }
 
 impl Mirrored for wire::Appointment {
@@ -158,10 +150,6 @@ impl Mirrored for wire::Appointment {
             text(&self.confirmation_state),
             date_time(&self.last_modified),
         ]
-    }
-
-    fn reduced(&self) -> Self {
-        self.clone()
     }
 }
 
@@ -202,15 +190,6 @@ impl Mirrored for wire::DocumentEntry {
             date_time(&self.last_modified),
         ]
     }
-
-    /// Tooth and free text are health data the app never evaluates.
-    fn reduced(&self) -> Self {
-        wire::DocumentEntry {
-            tooth: None,
-            text: None,
-            ..self.clone()
-        }
-    }
 }
 
 impl Mirrored for wire::DentistChair {
@@ -223,10 +202,6 @@ impl Mirrored for wire::DentistChair {
 
     fn values(&self) -> Vec<Value> {
         vec![text(&self.name)]
-    }
-
-    fn reduced(&self) -> Self {
-        self.clone()
     }
 }
 
@@ -245,10 +220,6 @@ impl Mirrored for wire::Practitioner {
             text(&self.lastname),
         ]
     }
-
-    fn reduced(&self) -> Self {
-        self.clone()
-    }
 }
 
 impl Mirrored for wire::AppointmentTemplate {
@@ -264,10 +235,6 @@ impl Mirrored for wire::AppointmentTemplate {
             text(&self.name),
             integer(self.duration_minutes.map(i64::from)),
         ]
-    }
-
-    fn reduced(&self) -> Self {
-        self.clone()
     }
 }
 
@@ -327,7 +294,7 @@ pub(super) fn upsert<R: Mirrored>(
     let mut insert = tx.prepare_cached(&insert)?;
     let mut update = tx.prepare_cached(&update)?;
     for record in records {
-        let reduced = record.reduced();
+        let reduced = record.minimised();
         let json = serde_json::to_string(&reduced)?;
         let hash = content_hash(&json);
         let stored: Option<String> = find

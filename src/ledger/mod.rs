@@ -11,6 +11,7 @@
 //! are not stored at all (DESIGN.md §3.7).
 
 pub mod audit;
+pub mod backup;
 pub mod cases;
 pub mod cursors;
 pub mod health;
@@ -27,6 +28,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::files;
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use cursors::Batch;
@@ -47,7 +50,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error(
-        "Verzeichnis des Ledgers {path} kann nicht angelegt werden / Cannot create the ledger directory {path}: {source}",
+        "Ledger-Datei oder -Verzeichnis {path} kann nicht angelegt oder geschützt werden / Cannot create or protect the ledger file or directory {path}: {source}",
         path = .path.display()
     )]
     Directory {
@@ -76,6 +79,16 @@ pub enum LedgerError {
     UnknownLocation(String),
     #[error("Datensatz kann nicht als JSON gespeichert werden / Cannot store record as JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+/// SQLite's files beside the ledger in WAL mode.
+const WAL_SUFFIXES: [&str; 2] = ["-wal", "-shm"];
+
+/// `ledger.sqlite` + `suffix` in the same directory.
+fn sibling_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// A location as the ledger knows it.
@@ -135,14 +148,31 @@ pub struct Ledger {
 impl Ledger {
     /// Opens (creating if needed) the ledger file and brings its schema to
     /// the latest version.
+    ///
+    /// The file, its WAL and shared-memory files are private to the user
+    /// (`0600` on Unix, narrowed if they were wider); a directory it has to
+    /// create is `0700` (`crate::files`).
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| LedgerError::Directory {
-                path: parent.to_owned(),
+        let private = |path: &Path, result: std::io::Result<()>| {
+            result.map_err(|source| LedgerError::Directory {
+                path: path.to_owned(),
                 source,
-            })?;
+            })
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            private(parent, files::create_dir(parent))?;
         }
-        Ledger::prepare(Connection::open(path)?)
+        // Created private before SQLite opens it: SQLite gives the WAL and
+        // shared-memory files the database file's permissions.
+        private(path, files::open_private(path).map(drop))?;
+        for suffix in WAL_SUFFIXES {
+            files::narrow_or_warn(&sibling_file(path, suffix));
+        }
+        let ledger = Ledger::prepare(Connection::open(path)?)?;
+        for suffix in WAL_SUFFIXES {
+            files::narrow_or_warn(&sibling_file(path, suffix));
+        }
+        Ok(ledger)
     }
 
     /// A fresh ledger in memory (tests, previews).

@@ -9,6 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Ledger, LedgerError, now};
+use crate::ivoris::minimise::strip_raw_any;
 
 /// A record to quarantine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,37 @@ impl Ledger {
     /// record with the same payload is already quarantined and open.
     pub fn quarantine(&mut self, item: &NewQuarantine) -> Result<Option<i64>, LedgerError> {
         insert(&self.conn, item)
+    }
+
+    /// Drops the fields the mirror drops (`ivoris::minimise`) from raw
+    /// payloads quarantined by earlier versions, which kept them whole.
+    /// Returns how many rows changed; cheap when none mention such a field.
+    pub fn minimise_quarantine(&mut self) -> Result<usize, LedgerError> {
+        let tx = self.conn.transaction()?;
+        let mut changed = 0;
+        {
+            let mut rows = tx.prepare(
+                "SELECT id, raw FROM quarantine
+                 WHERE raw LIKE '%tooth%' OR raw LIKE '%text%' OR raw LIKE '%insurancenumber%'",
+            )?;
+            let found: Vec<(i64, String)> = rows
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut update = tx.prepare("UPDATE quarantine SET raw = ?2 WHERE id = ?1")?;
+            for (id, raw) in found {
+                let Ok(original) = serde_json::from_str::<serde_json::Value>(&raw) else {
+                    continue;
+                };
+                let mut value = original.clone();
+                strip_raw_any(&mut value);
+                if value != original {
+                    update.execute(params![id, serde_json::to_string(&value)?])?;
+                    changed += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
     }
 
     /// Open quarantine entries, oldest first, of one location or all.

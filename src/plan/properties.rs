@@ -193,9 +193,17 @@ fn patient_field(patient: &PatientFacts, field: PatientField) -> String {
 }
 
 /// The contact of a patient: enabled allow-list rows, the key, the patient
-/// number and the location — nothing else.
+/// number and the location — nothing else. A row switched off
+/// („Aktiv: nein“) is sent empty, which clears the property in HubSpot: a
+/// field the practice no longer wants there is removed at the next sync,
+/// not left behind with its last value.
 pub fn contact_properties(patient: &PatientFacts, mapping: &Mapping) -> PropertySet {
     let mut set = PropertySet::default();
+    // Switched-off rows first: a property an active row also fills keeps
+    // that row's value.
+    for rule in mapping.contact_fields.iter().filter(|rule| !rule.enabled) {
+        set.set(&rule.property, "");
+    }
     for rule in mapping.contact_fields.iter().filter(|rule| rule.enabled) {
         set.set(&rule.property, patient_field(patient, rule.field));
     }
