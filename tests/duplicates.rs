@@ -331,7 +331,11 @@ fn a_mark_made_during_a_running_sync_is_saved_after_it() {
     assert_eq!(runs[0].outcome, Some(RunOutcome::Success));
     drop(ledger);
 
-    bed.sandbox.ivoris.set_faults(Default::default());
+    bed.sandbox.ivoris.set_faults(
+        ivoris_hubspot_sync::sandbox::ivoris::FaultSettings::for_profile(
+            ivoris_hubspot_sync::sandbox::FaultProfile::None,
+        ),
+    );
     runtime.block_on(run(&bed.env));
     let after = runtime.block_on(keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url));
     for key in &cases_of_member {
