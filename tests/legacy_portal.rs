@@ -13,7 +13,7 @@ mod engine_support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use engine_support::{bed, options, run};
+use engine_support::{bed, options, run, sync_command};
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::run::{SyncRequest, sync};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
@@ -529,5 +529,56 @@ async fn the_first_sync_over_a_legacy_portal_stays_within_the_call_budget() {
         legacy.div_ceil(100)
     );
     assert!(calls <= budget, "{calls} calls, budget {budget}");
+    bed.sandbox.shutdown().await;
+}
+
+/// `sync --dry-run` prints per location what would be adopted, closed and
+/// created, and writes nothing to HubSpot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_run_shows_what_the_switch_over_would_do() {
+    let options = legacy_options();
+    let world = World::generate(options.seed, options.size);
+    let seed = seed::records(PortalSeed::Legacy, &world);
+    let bed = bed(options).await;
+    let output = tokio::task::spawn_blocking({
+        let mut command = sync_command(&bed);
+        command.arg("--dry-run");
+        move || {
+            command
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("binary runs")
+        }
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(
+        bed.sandbox.hubspot.counters().write_calls,
+        0,
+        "nothing written"
+    );
+    for location in &world.locations {
+        let adopted = seed
+            .contact_origins
+            .iter()
+            .filter(|o| {
+                matches!(o, ContactOrigin::Patient { location: l, typo_duplicate: false, .. } if *l == location.key)
+            })
+            .count();
+        let section = stdout
+            .split(&format!("\n{}:\n", location.key))
+            .nth(1)
+            .expect("a section per location");
+        assert!(
+            section.contains(&format!(
+                "Kontakte / contacts: {adopted} übernommen / adopted"
+            )),
+            "{}: {section}",
+            location.key
+        );
+        assert!(section.contains("als „Duplikat“ geschlossen / closed lost"));
+    }
     bed.sandbox.shutdown().await;
 }
