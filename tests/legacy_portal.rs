@@ -21,8 +21,8 @@ use ivoris_hubspot_sync::sandbox::data::World;
 use ivoris_hubspot_sync::sandbox::hubspot::seed::{
     self, ContactOrigin, DealOrigin, OLD_PIPELINE, SeedRecords,
 };
-use ivoris_hubspot_sync::sandbox::hubspot::{HubSpotSim, RecordSnapshot};
-use ivoris_hubspot_sync::sandbox::{PortalSeed, SandboxOptions, Size};
+use ivoris_hubspot_sync::sandbox::hubspot::{FaultSettings, HubSpotSim, RecordSnapshot};
+use ivoris_hubspot_sync::sandbox::{BatchFailures, PortalSeed, SandboxOptions, Size};
 
 fn live(sim: &HubSpotSim, object: &str) -> Vec<RecordSnapshot> {
     let mut records: Vec<RecordSnapshot> = sim
@@ -580,5 +580,86 @@ async fn the_dry_run_shows_what_the_switch_over_would_do() {
         );
         assert!(section.contains("als „Duplikat“ geschlossen / closed lost"));
     }
+    bed.sandbox.shutdown().await;
+}
+
+/// HubSpot commits writes but the answers get lost, or fails them: the
+/// adoption's updates by id are sent again and land on the same records,
+/// so the switch-over ends exactly as an undisturbed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answers_during_the_switch_over_change_nothing_of_the_outcome() {
+    let options = SandboxOptions {
+        seed: 73,
+        ..legacy_options()
+    };
+    let world = World::generate(options.seed, options.size);
+    let bed = bed(options).await;
+    let sim = &bed.sandbox.hubspot;
+    let seeded = seeded(sim, &world);
+    let before_contacts = live(sim, "contacts");
+    let before_deals = live(sim, "deals");
+    sim.set_faults(FaultSettings {
+        committed_but_lost_rate: 0.2,
+        server_error_rate: 0.1,
+        writes_only: true,
+        ..FaultSettings::default()
+    });
+    let summary = run(&bed.env).await;
+    assert!(
+        sim.counters()
+            .faults_injected
+            .get("committedButLost")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "answers were lost: {:?}",
+        sim.counters().faults_injected
+    );
+    sim.set_faults(FaultSettings::default());
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let queue = ledger.outbox_counts().expect("counts");
+    assert_eq!(
+        (queue.pending(), queue.dead()),
+        (0, 0),
+        "the client's retries sent everything: {:?}",
+        summary.message
+    );
+    check_contacts(sim, &world, &seeded, &before_contacts);
+    check_deals(sim, &world, &seeded, &ledger, &before_deals);
+    let again = run(&bed.env).await;
+    assert_eq!(again.counts.written, 0, "nothing left to write");
+    bed.sandbox.shutdown().await;
+}
+
+/// A portal that refuses a whole batch over one bad input (409 for an
+/// e-mail another contact has): the adoption still ends with one contact
+/// per patient and one deal per case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_call_refusals_do_not_stop_the_switch_over() {
+    let options = SandboxOptions {
+        batch_failures: BatchFailures::WholeCall,
+        ..legacy_options()
+    };
+    let world = World::generate(options.seed, options.size);
+    let bed = bed(options).await;
+    let sim = &bed.sandbox.hubspot;
+    let seeded = seeded(sim, &world);
+    let before_contacts = live(sim, "contacts");
+    let before_deals = live(sim, "deals");
+    let summary = run(&bed.env).await;
+    assert_eq!(
+        summary.outcome,
+        RunOutcome::Success,
+        "{:?}",
+        summary.message
+    );
+    eprintln!("whole-call load: {:?}", summary.load);
+    // The only unkeyed contacts with an address and no Ivoris id are the
+    // hand-made ones, whose addresses no patient has: no contact is taken
+    // over by e-mail, in particular none another patient adopted by id.
+    assert_eq!(summary.load.adopted, 0, "{:?}", summary.load);
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    check_contacts(sim, &world, &seeded, &before_contacts);
+    check_deals(sim, &world, &seeded, &ledger, &before_deals);
     bed.sandbox.shutdown().await;
 }

@@ -39,6 +39,24 @@ impl Ledger {
         }
         Ok(pending)
     }
+
+    /// The key of the record that adopted the HubSpot record `hubspot_id`
+    /// and has not written our key onto it yet, if any: HubSpot still
+    /// shows that record without a key, but it is taken.
+    pub fn adopted_by(
+        &self,
+        kind: OutboxKind,
+        hubspot_id: &str,
+    ) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT record_key FROM hubspot_records
+                 WHERE kind = ?1 AND hubspot_id = ?2 AND confirmed_hash IS NULL LIMIT 1",
+            )?
+            .query_row(params![kind.as_str(), hubspot_id], |row| row.get(0))
+            .optional()?)
+    }
 }
 
 /// Whether the adoption of `kind` ran for `location`.

@@ -545,7 +545,13 @@ fn decide<'c>(
         let existing = conflict.existing_id.clone();
         let other = seen.get(&existing).cloned().unwrap_or_default();
         let mine = properties(item);
-        let other_key = other.get(key_name).filter(|k| !k.is_empty()).cloned();
+        // A contact another patient adopted from the previous integration
+        // carries no key in HubSpot until that patient's write is sent,
+        // but it is not free.
+        let other_key = match other.get(key_name).filter(|k| !k.is_empty()) {
+            Some(key) => Some(key.clone()),
+            None => ledger.adopted_by(OutboxKind::Contact, &existing)?,
+        };
         // A patient whose contact already exists keeps it: adopting or linking
         // another contact would put the patient key on two contacts (HubSpot
         // refuses the adoption, so the row would fail until it is a dead
