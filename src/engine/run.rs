@@ -731,21 +731,14 @@ async fn produce_location(
         entry.problem = Some(stopped.error.to_string());
         entry.plan = early;
     } else {
-        let portal = match legacy {
-            Some(read) => match read.clone().await {
-                Ok(portal) => Some(portal),
-                Err(error) => {
-                    entry.problem = Some(format!(
-                        "Die Daten der bisherigen Integration in HubSpot konnten nicht gelesen werden, daher wurde nichts geplant: {} / The previous integration's records in HubSpot could not be read, so nothing was planned: {}",
-                        error.explain_de(),
-                        error.explain_en()
-                    ));
-                    entry.plan = early;
-                    entry.extract = Some(report);
-                    return Ok(produced);
-                }
-            },
-            None => None,
+        let portal = match legacy_portal(legacy).await {
+            Ok(portal) => portal,
+            Err(problem) => {
+                entry.problem = Some(problem);
+                entry.plan = early;
+                entry.extract = Some(report);
+                return Ok(produced);
+            }
         };
         progress(Progress::Planning {
             location: location.key.clone(),
@@ -773,6 +766,23 @@ async fn produce_location(
     }
     entry.extract = Some(report);
     Ok(produced)
+}
+
+/// What the portal held, once read, for a location that adopts; why it
+/// could not be read (German / English): the location then plans nothing.
+async fn legacy_portal(
+    legacy: Option<&LegacyRead<'_>>,
+) -> Result<Option<Arc<LegacyPortal>>, String> {
+    let Some(read) = legacy else {
+        return Ok(None);
+    };
+    read.clone().await.map(Some).map_err(|error| {
+        format!(
+            "Die Daten der bisherigen Integration in HubSpot konnten nicht gelesen werden, daher wurde nichts geplant: {} / The previous integration's records in HubSpot could not be read, so nothing was planned: {}",
+            error.explain_de(),
+            error.explain_en()
+        )
+    })
 }
 
 /// The Ivoris client of a location, or why there is none (German / English).
