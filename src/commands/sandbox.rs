@@ -49,10 +49,15 @@ pub struct SandboxArgs {
     /// or by refusing the whole call over the first bad one.
     #[arg(long, value_enum, default_value_t = BatchFailures::MultiStatus)]
     batch_failures: BatchFailures,
-    /// What the HubSpot portal holds at the start: nothing, or the contacts
-    /// a previous integration left (every second patient with an e-mail).
+    /// What the HubSpot portal holds at the start: nothing, the contacts
+    /// a previous integration left (every second patient with an e-mail),
+    /// or its whole portal (`legacy`: contacts, deals per appointment,
+    /// duplicates, records made by hand).
     #[arg(long, value_enum, default_value_t = PortalSeed::Empty)]
     portal: PortalSeed,
+    /// Short for `--portal legacy`: the portal the previous integration left.
+    #[arg(long, conflicts_with = "portal")]
+    legacy_portal: bool,
     /// Also write a ready settings file for this sandbox (secrets stay out of it).
     #[arg(long, value_name = "PATH")]
     write_config: Option<PathBuf>,
@@ -71,7 +76,11 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
         ivoris_latency: Duration::from_millis(args.ivoris_latency_ms),
         ivoris_fragile: args.ivoris_fragile,
         batch_failures: args.batch_failures,
-        portal: args.portal,
+        portal: if args.legacy_portal {
+            PortalSeed::Legacy
+        } else {
+            args.portal
+        },
         hubspot_addr: loopback(args.port),
         ivoris_addr: loopback(if args.port == 0 {
             0

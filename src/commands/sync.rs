@@ -150,6 +150,25 @@ fn print_summary(summary: &SyncSummary, dry_run: bool) {
                     queued.unchanged
                 );
             }
+            let adoption = &plan.adoption;
+            if *adoption != Default::default() {
+                println!(
+                    "  Übernahme aus der bisherigen Integration / adopted from the previous integration{}:",
+                    if dry_run {
+                        " (Probelauf / dry run)"
+                    } else {
+                        ""
+                    }
+                );
+                println!(
+                    "    Kontakte / contacts: {} übernommen / adopted, {} neu / created",
+                    adoption.contacts_adopted, adoption.contacts_created
+                );
+                println!(
+                    "    Deals: {} übernommen / adopted, {} als „Duplikat“ geschlossen / closed lost \"Duplikat\", {} neu / created",
+                    adoption.deals_adopted, adoption.deals_closed, adoption.deals_created
+                );
+            }
             if !plan.unmapped_states.is_empty() {
                 println!(
                     "  Unbekannte Terminstatus / unmapped states: {}",

@@ -331,6 +331,8 @@ async fn pass(
     progress: &mut PhaseProgress,
 ) -> Result<bool, LoadError> {
     let mut after = String::new();
+    let mut upserts: Vec<OutboxItem> = Vec::new();
+    let mut adopted = Adopted::default();
     loop {
         if loader.halted()? {
             return Ok(true);
@@ -339,18 +341,191 @@ async fn pass(
             .ledger
             .due_after(kind, &stamp(Utc::now()), &after, BATCH)?;
         if !partial_batches && items.len() < BATCH {
-            return Ok(false);
+            break;
         }
         let Some(last) = items.last() else {
-            return Ok(false);
+            break;
         };
         after = last.record_key.clone();
         let before = loader.handled(kind);
+        upserts.extend(adopted.take_from(loader.ledger, kind, items)?);
         // Only contacts have a second unique value (the e-mail address);
         // anything else HubSpot refuses is a bad input.
-        upsert_parts(loader, kind, &items, false).await?;
+        while upserts.len() >= BATCH {
+            let batch: Vec<OutboxItem> = upserts.drain(..BATCH).collect();
+            upsert_parts(loader, kind, &batch, false).await?;
+        }
+        adopted.send_full(loader, kind).await?;
         progress.advance(loader, before);
     }
+    if partial_batches {
+        let before = loader.handled(kind);
+        for batch in upserts.chunks(BATCH) {
+            upsert_parts(loader, kind, batch, false).await?;
+        }
+        adopted.send_rest(loader, kind).await?;
+        progress.advance(loader, before);
+    }
+    Ok(false)
+}
+
+/// Rows of records adopted from the previous integration (DESIGN.md §6)
+/// whose first write is still to be sent: a HubSpot id is known, HubSpot
+/// never confirmed our content. They go as updates by that id — our key
+/// written onto the existing record — gathered into full batches; every
+/// later write is an upsert by key that lands on the same record.
+#[derive(Default)]
+struct Adopted {
+    /// Rows with the HubSpot id they are written to.
+    rows: Vec<(OutboxItem, String)>,
+}
+
+impl Adopted {
+    /// Takes the adopted rows out of `items`; returns the others.
+    fn take_from(
+        &mut self,
+        ledger: &Ledger,
+        kind: OutboxKind,
+        items: Vec<OutboxItem>,
+    ) -> Result<Vec<OutboxItem>, LedgerError> {
+        let mut others = Vec::with_capacity(items.len());
+        for item in items {
+            match ledger.confirmed(kind, &item.record_key)? {
+                Some(crate::ledger::Confirmed {
+                    hubspot_id: Some(id),
+                    hash: None,
+                }) => self.rows.push((item, id)),
+                _ => others.push(item),
+            }
+        }
+        Ok(others)
+    }
+
+    /// Sends every full batch gathered so far.
+    async fn send_full(
+        &mut self,
+        loader: &mut Loader<'_>,
+        kind: OutboxKind,
+    ) -> Result<(), LoadError> {
+        while self.rows.len() >= BATCH {
+            let batch: Vec<(OutboxItem, String)> = self.rows.drain(..BATCH).collect();
+            update_adopted(loader, kind, &batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends everything gathered.
+    async fn send_rest(
+        &mut self,
+        loader: &mut Loader<'_>,
+        kind: OutboxKind,
+    ) -> Result<(), LoadError> {
+        let rows = std::mem::take(&mut self.rows);
+        for batch in rows.chunks(BATCH) {
+            update_adopted(loader, kind, batch).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes adopted rows by HubSpot id (halved where HubSpot refuses the
+/// call whole) and records the answers as an upsert's: confirmed rows
+/// leave the outbox with their id and hash, refused ones count an attempt.
+/// An adopted contact refused because another contact has its e-mail
+/// address (the same person entered at two locations) is written once
+/// more without the address and listed for review, as the load does for
+/// families sharing one. Sent again after a lost answer it writes the
+/// same values onto the same records.
+async fn update_adopted(
+    loader: &mut Loader<'_>,
+    kind: OutboxKind,
+    rows: &[(OutboxItem, String)],
+) -> Result<(), LoadError> {
+    let Some(object) = object_kind(kind) else {
+        return Ok(());
+    };
+    let items: Vec<OutboxItem> = rows.iter().map(|(item, _)| item.clone()).collect();
+    // The payload carries our key (a closure of a legacy deal none).
+    let inputs: Vec<(String, BTreeMap<String, String>)> = rows
+        .iter()
+        .map(|(item, id)| (id.clone(), properties(item)))
+        .collect();
+    let client = loader.client;
+    let sent = bisecting(&inputs, false, |part| {
+        client.batch_update_by_id(object, part)
+    })
+    .await;
+    let mut outcome = sent.outcome;
+    let mut taken = Vec::new();
+    outcome.errors.retain(|error| {
+        let conflict = kind == OutboxKind::Contact && error.status == 409;
+        if let Some(index) = error.index.filter(|_| conflict) {
+            taken.push(index);
+        }
+        !conflict
+    });
+    for error in &mut outcome.errors {
+        error.existing_id = None;
+    }
+    apply_outcome(loader, kind, &items, outcome)?;
+    for (part, error) in sent.refused {
+        let concerned = items.get(part).unwrap_or_default();
+        whole_call_failed(loader, concerned, error)?;
+    }
+    if !taken.is_empty() {
+        update_without_email(loader, rows, &taken).await?;
+    }
+    Ok(())
+}
+
+/// Writes adopted contacts whose e-mail address another contact has
+/// without it, confirmed with the whole payload (the address stays
+/// withheld until it changes) and audited as `email_withheld`.
+async fn update_without_email(
+    loader: &mut Loader<'_>,
+    rows: &[(OutboxItem, String)],
+    taken: &[usize],
+) -> Result<(), LoadError> {
+    let chosen: Vec<&(OutboxItem, String)> = taken.iter().filter_map(|i| rows.get(*i)).collect();
+    let items: Vec<OutboxItem> = chosen.iter().map(|(item, _)| item.clone()).collect();
+    let inputs: Vec<(String, BTreeMap<String, String>)> = chosen
+        .iter()
+        .map(|(item, id)| {
+            let mut without = properties(item);
+            without.remove("email");
+            (id.clone(), without)
+        })
+        .collect();
+    let client = loader.client;
+    let sent = bisecting(&inputs, false, |part| {
+        client.batch_update_by_id(ObjectKind::Contacts, part)
+    })
+    .await;
+    for result in &sent.outcome.results {
+        if let Some(item) = items.get(result.index) {
+            loader.report.email_withheld += 1;
+            loader.ledger.audit(&crate::ledger::NewAuditEntry {
+                actor: crate::ledger::audit::os_user(),
+                action: "email_withheld".into(),
+                subject: item.record_key.clone(),
+                details: serde_json::json!({
+                    "contact": result.id,
+                    "reason_de": "Übernommener Kontakt: E-Mail-Adresse gehört bereits einem anderen Kontakt; ohne E-Mail geschrieben, bitte prüfen",
+                    "reason_en": "adopted contact: e-mail address already belongs to another contact; written without e-mail, please review",
+                }),
+            })?;
+        }
+    }
+    let mut outcome = sent.outcome;
+    for error in &mut outcome.errors {
+        error.existing_id = None;
+    }
+    apply_outcome(loader, OutboxKind::Contact, &items, outcome)?;
+    for (part, error) in sent.refused {
+        let concerned = items.get(part).unwrap_or_default();
+        whole_call_failed(loader, concerned, error)?;
+    }
+    Ok(())
 }
 
 fn object_kind(kind: OutboxKind) -> Option<ObjectKind> {

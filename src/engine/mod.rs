@@ -1,6 +1,7 @@
 //! Orchestration of a sync: extraction of each location into the ledger,
 //! planning into the outbox, loading into HubSpot, and the run around them.
 
+pub mod adopt;
 pub mod dashboard;
 pub mod decisions;
 pub mod duplicates;

@@ -16,6 +16,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rusqlite::{Connection, Transaction};
 use serde_json::{Value, json};
 
+use super::adopt::{AdoptionReport, LegacyPortal, adopt_contacts, adopt_deals};
 use crate::ivoris::parse::parse_date_time;
 use crate::ivoris::wire::Patient;
 use crate::kpi::PatientView;
@@ -31,6 +32,7 @@ use crate::plan::{
 };
 
 /// What planning needs besides the ledger.
+#[derive(Clone, Copy)]
 pub struct PlanContext<'a> {
     /// The mapping in force.
     pub mapping: &'a Mapping,
@@ -40,6 +42,10 @@ pub struct PlanContext<'a> {
     pub appointments_enabled: bool,
     /// Local Berlin time the stages are derived at.
     pub now: NaiveDateTime,
+    /// What the portal held at the start of the run, when this location
+    /// still has to adopt the previous integration's records (its first
+    /// plan, `engine::adopt`).
+    pub legacy: Option<&'a LegacyPortal>,
 }
 
 /// Counts of one outbox kind after planning.
@@ -83,6 +89,9 @@ pub struct PlanReport {
     pub unmapped_states: BTreeSet<String>,
     /// Appointment type labels the mapping does not know.
     pub unmapped_types: BTreeSet<String>,
+    /// What the adoption of the previous integration's records did (or,
+    /// in a dry run, would do).
+    pub adoption: AdoptionReport,
 }
 
 impl PlanReport {
@@ -111,6 +120,7 @@ impl PlanReport {
         self.quarantined += other.quarantined;
         self.unmapped_states.extend(other.unmapped_states);
         self.unmapped_types.extend(other.unmapped_types);
+        self.adoption.absorb(other.adoption);
     }
 }
 
@@ -222,6 +232,17 @@ fn plan_scope(
                     deals.borrow_mut().extend(plan.deals.drain(..));
                 }
                 plan.apply(tx, location, &mut report)?;
+            }
+        }
+        // The switch-over: adopt what the portal holds before the load
+        // creates anything, in the transaction that queued the rows.
+        if let Some(portal) = context.legacy {
+            if scope.records() {
+                adopt_contacts(tx, location, &facts.patients, portal, &mut report.adoption)?;
+            }
+            if scope.cases() {
+                let stages = context.stage_ids.of(location);
+                adopt_deals(tx, location, stages, portal, &mut report.adoption)?;
             }
         }
         Ok(())

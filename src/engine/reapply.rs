@@ -205,6 +205,7 @@ fn rehearse(
 ) -> Result<(DealProperties, BTreeMap<OutboxKind, u64>), SyncError> {
     let ids = stage_ids(&env.settings, mapping, provisioned)?;
     let context = PlanContext {
+        legacy: None,
         mapping,
         stage_ids: &ids,
         appointments_enabled: provisioned.appointments == AppointmentsStatus::Enabled,
@@ -370,6 +371,7 @@ pub async fn confirm(
         details: serde_json::json!({ "version": version, "previous": previous }),
     })?;
     let context = PlanContext {
+        legacy: None,
         mapping: &mapping,
         stage_ids: &ids,
         appointments_enabled: provisioned.appointments == AppointmentsStatus::Enabled,

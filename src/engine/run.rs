@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDateTime;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 
 use crate::hubspot::provision::{
     self, AppointmentsStatus, ProvisionError, ProvisionReport, ProvisionSpec, default_spec,
@@ -33,12 +35,18 @@ use crate::plan::{LocationStages, StageIds};
 use crate::secrets::{IvorisSecrets, Secret, SecretError, SecretKey, Secrets};
 use crate::settings::Settings;
 
+use super::adopt::{LegacyPortal, read_legacy};
 use super::extract::{
     CancelFlag, ExtractPlan, ExtractProgress, ExtractReport, extract_location_with,
 };
 use super::load::{LoadError, LoadFeed, LoadReport, load_following};
 use super::planner::{PlanContext, PlanReport, PlanScope, plan_location};
 use super::reconcile::reconcile;
+
+/// What the portal held at the start of the run, read once beside the
+/// extraction and awaited by every location that still adopts (its first
+/// plan).
+type LegacyRead<'a> = Shared<BoxFuture<'a, Result<Arc<LegacyPortal>, ClientError>>>;
 
 /// Local Berlin time as the engine sees it; injected so the sandbox's
 /// simulated clock and tests can set it.
@@ -414,6 +422,7 @@ async fn run_steps(
     .map_err(SyncError::Provision)?;
     let stage_ids = stage_ids(&env.settings, &mapping, &provisioned)?;
     let context = PlanContext {
+        legacy: None,
         mapping: &mapping,
         stage_ids: &stage_ids,
         appointments_enabled: provisioned.appointments == AppointmentsStatus::Enabled,
@@ -444,18 +453,37 @@ async fn run_steps(
     // Both run in this one task and every SQLite transaction is synchronous,
     // so the two connections never interleave inside a transaction.
     let feed = LoadFeed::new();
-    let produce = produce(env, request, locations, &context, &feed, progress, cancel);
+    let legacy = legacy_read(ledger, &hubspot, &provisioned, locations)?;
+    // Drives the read while Ivoris is read; locations await it before
+    // they plan.
+    let read = async {
+        if let Some(read) = legacy.clone() {
+            let _ = read.await;
+        }
+    };
+    let produce = produce(
+        env,
+        request,
+        locations,
+        &context,
+        legacy.as_ref(),
+        &feed,
+        progress,
+        cancel,
+    );
     let (produced, loaded) = if request.dry_run {
-        (produce.await, None)
+        let (produced, ()) = tokio::join!(produce, read);
+        (produced, None)
     } else {
         let mut load_ledger = Ledger::open(&env.ledger_path)?;
         let phase_started = std::sync::Mutex::new((OutboxKind::Contact, Instant::now()));
         let load_progress = |kind, done, total| {
             progress(loading(&phase_started, kind, done, total));
         };
-        let (produced, loaded) = tokio::join!(
+        let (produced, loaded, ()) = tokio::join!(
             produce,
-            load_following(&mut load_ledger, &hubspot, &feed, &load_progress, cancel)
+            load_following(&mut load_ledger, &hubspot, &feed, &load_progress, cancel),
+            read
         );
         (produced, Some(loaded))
     };
@@ -501,6 +529,36 @@ async fn run_steps(
     Ok(summary)
 }
 
+/// The read of what the portal holds, when a chosen location has not
+/// adopted the previous integration's records yet (its first sync): only
+/// the kinds still to adopt are read.
+fn legacy_read<'a>(
+    ledger: &Ledger,
+    hubspot: &'a HubSpotClient,
+    provisioned: &'a ProvisionReport,
+    locations: &[&crate::settings::LocationSettings],
+) -> Result<Option<LegacyRead<'a>>, LedgerError> {
+    let mut kinds = Vec::new();
+    for location in locations {
+        kinds.extend(ledger.adoption_pending(&location.key)?);
+    }
+    if kinds.is_empty() {
+        return Ok(None);
+    }
+    let contacts = kinds.contains(&OutboxKind::Contact);
+    let deals = kinds.contains(&OutboxKind::Deal);
+    let read = async move {
+        let portal = read_legacy(hubspot, contacts, deals, provisioned).await?;
+        tracing::info!(
+            calls = portal.calls,
+            records = portal.records,
+            "hubspot portal read for the switch-over"
+        );
+        Ok(Arc::new(portal))
+    };
+    Ok(Some(read.boxed().shared()))
+}
+
 /// What extraction and planning of all locations produced.
 struct Produced {
     /// Per location.
@@ -533,6 +591,7 @@ async fn produce(
     request: &SyncRequest,
     locations: &[&crate::settings::LocationSettings],
     context: &PlanContext<'_>,
+    legacy: Option<&LegacyRead<'_>>,
     feed: &LoadFeed,
     progress: &(dyn Fn(Progress) + Sync),
     cancel: &CancelFlag,
@@ -549,9 +608,11 @@ async fn produce(
         }
     }
     let mut finish = Finish(feed, false);
-    let each = locations
-        .iter()
-        .map(|location| produce_location(env, request, location, context, feed, progress, cancel));
+    let each = locations.iter().map(|location| {
+        produce_location(
+            env, request, location, context, legacy, feed, progress, cancel,
+        )
+    });
     let mut produced = Produced {
         locations: Vec::new(),
         counts: RunCounts::default(),
@@ -574,11 +635,13 @@ async fn produce(
 /// location whose extraction sweeps billing lines is planned in two
 /// scopes: contacts and appointments as soon as they are in, the rest once
 /// the extraction is complete.
+#[allow(clippy::too_many_arguments)]
 async fn produce_location(
     env: &SyncEnvironment,
     request: &SyncRequest,
     location: &crate::settings::LocationSettings,
     context: &PlanContext<'_>,
+    legacy: Option<&LegacyRead<'_>>,
     feed: &LoadFeed,
     progress: &(dyn Fn(Progress) + Sync),
     cancel: &CancelFlag,
@@ -611,17 +674,31 @@ async fn produce_location(
             now,
             env.settings.sync.entry_sweep_days,
         )?;
+    // The first plan adopts what the previous integration left; it needs
+    // the portal's records first.
+    let adopting = !ledger.adoption_pending(&location.key)?.is_empty();
+    let legacy = legacy.filter(|_| adopting);
     // Contacts and appointment records do not depend on billing lines:
-    // planned before the sweep, they are sent while it reads.
+    // planned before the sweep, they are sent while it reads — when
+    // adopting, only if the portal has been read by then.
     let mut early: Option<PlanReport> = None;
     let mut before_sweep = |ledger: &mut Ledger| -> Result<(), LedgerError> {
+        let portal = match legacy.map(|read| read.clone().now_or_never()) {
+            None => None,
+            Some(Some(Ok(portal))) => Some(portal),
+            Some(_) => return Ok(()),
+        };
         progress(Progress::Planning {
             location: location.key.clone(),
         });
+        let context = PlanContext {
+            legacy: portal.as_deref(),
+            ..*context
+        };
         let planned = plan_location(
             ledger,
             &location.key,
-            context,
+            &context,
             request.dry_run,
             PlanScope::Records,
         )?;
@@ -670,6 +747,15 @@ async fn produce_location(
         entry.problem = Some(stopped.error.to_string());
         entry.plan = early;
     } else {
+        let portal = match legacy_portal(legacy).await {
+            Ok(portal) => portal,
+            Err(problem) => {
+                entry.problem = Some(problem);
+                entry.plan = early;
+                entry.extract = Some(report);
+                return Ok(produced);
+            }
+        };
         progress(Progress::Planning {
             location: location.key.clone(),
         });
@@ -678,8 +764,12 @@ async fn produce_location(
         } else {
             PlanScope::All
         };
+        let context = PlanContext {
+            legacy: portal.as_deref(),
+            ..*context
+        };
         let mut planned =
-            plan_location(&mut ledger, &location.key, context, request.dry_run, scope)?;
+            plan_location(&mut ledger, &location.key, &context, request.dry_run, scope)?;
         feed.queued();
         if let Some(early) = early {
             planned.absorb(early);
@@ -692,6 +782,23 @@ async fn produce_location(
     }
     entry.extract = Some(report);
     Ok(produced)
+}
+
+/// What the portal held, once read, for a location that adopts; why it
+/// could not be read (German / English): the location then plans nothing.
+async fn legacy_portal(
+    legacy: Option<&LegacyRead<'_>>,
+) -> Result<Option<Arc<LegacyPortal>>, String> {
+    let Some(read) = legacy else {
+        return Ok(None);
+    };
+    read.clone().await.map(Some).map_err(|error| {
+        format!(
+            "Die Daten der bisherigen Integration in HubSpot konnten nicht gelesen werden, daher wurde nichts geplant: {} / The previous integration's records in HubSpot could not be read, so nothing was planned: {}",
+            error.explain_de(),
+            error.explain_en()
+        )
+    })
 }
 
 /// The Ivoris client of a location, or why there is none (German / English).

@@ -8,7 +8,7 @@
 //! cannot be fixed through the API — a key property without unique values,
 //! a missing pipeline or stage — is a clear error naming it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::client::{HubSpotClient, ObjectKind};
 use super::error::ClientError;
@@ -190,6 +190,11 @@ pub struct ProvisionReport {
     pub other_pipelines: BTreeMap<String, ResolvedPipeline>,
     /// Whether appointments are written.
     pub appointments: AppointmentsStatus,
+    /// Every closed stage (won or lost) of every deal pipeline, by id.
+    pub closed_stages: BTreeSet<String>,
+    /// The names of every property the portal has, per type whose
+    /// properties were read (not in a dry run, which only resolves).
+    pub portal_properties: BTreeMap<ObjectKind, BTreeSet<String>>,
 }
 
 /// A further deal pipeline with its stage ids.
@@ -362,10 +367,18 @@ pub async fn resolve(
         stage_ids: BTreeMap::new(),
         other_pipelines: BTreeMap::new(),
         appointments,
+        closed_stages: BTreeSet::new(),
+        portal_properties: BTreeMap::new(),
     };
 
     // The pipelines first: a wrong label is found before anything is created.
     let pipelines = client.pipelines(ObjectKind::Deals).await?;
+    report.closed_stages = pipelines
+        .iter()
+        .flat_map(|p| &p.stages)
+        .filter(|stage| stage.is_closed())
+        .map(|stage| stage.id.clone())
+        .collect();
     let (id, stage_ids) = resolve_pipeline(&pipelines, &spec.pipeline_label, &spec.stage_labels)?;
     report.pipeline_id = id;
     report.stage_ids = stage_ids;
@@ -422,6 +435,9 @@ async fn provision_kind(
         .filter(|p| !p.archived)
         .map(|p| (p.name.clone(), p))
         .collect();
+    report
+        .portal_properties
+        .insert(kind, existing.keys().cloned().collect());
     // Key properties are checked before anything is created for this type.
     for definition in definitions.iter().filter(|d| d.has_unique_value) {
         if let Some(property) = existing.get(&definition.name)

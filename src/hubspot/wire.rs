@@ -446,6 +446,16 @@ pub struct PipelineStage {
     pub metadata: Option<BTreeMap<String, Value>>,
 }
 
+impl PipelineStage {
+    /// Whether the stage ends a deal (won or lost): `isClosed` is `"true"`.
+    pub fn is_closed(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.get("isClosed"))
+            .is_some_and(|v| v.as_str() == Some("true") || v.as_bool() == Some(true))
+    }
+}
+
 /// A property definition as HubSpot lists it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]

@@ -10,6 +10,7 @@
 //! app never uses (free text and tooth of billing lines, insurance numbers)
 //! are not stored at all (DESIGN.md §3.7).
 
+pub mod adoption;
 pub mod audit;
 pub mod backup;
 pub mod cases;

@@ -87,6 +87,15 @@ pub enum PortalSeed {
     /// e-mail addresses unique. Contacts are created in that order, so
     /// their ids rise with it. See `hubspot::HubSpotSim::seed_portal`.
     PreviousContacts,
+    /// The portal the previous integration left, whole: contacts keyed by
+    /// `ivoris_patient_id` (bare Ivoris id), some without e-mail, some
+    /// twice (one with a typo in the name); one deal per appointment keyed
+    /// by `ivoris_appointment_id` in the old pipeline with stages by label
+    /// and amounts, associated with the contact; duplicate deals of one
+    /// appointment, some closed lost „Duplikat“; contacts and deals made by
+    /// hand without any id. Exactly which: `hubspot::seed` (the tests read
+    /// [`hubspot::seed::records`]).
+    Legacy,
 }
 
 /// Fixed sandbox credentials. They only open the local simulation and are
@@ -126,7 +135,7 @@ pub struct SandboxOptions {
     /// the whole call refused), to test both behaviours a portal may show.
     pub batch_failures: BatchFailures,
     /// What the portal holds before the first sync (the previous
-    /// integration's contacts, for the switch-over).
+    /// integration's contacts or its whole portal, for the switch-over).
     pub portal: PortalSeed,
     pub hubspot_addr: SocketAddr,
     pub ivoris_addr: SocketAddr,

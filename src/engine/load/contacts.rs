@@ -36,8 +36,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use chrono::Utc;
 
 use super::{
-    BATCH, Loader, PhaseProgress, apply_outcome, bisecting, fail, input_reason, properties,
-    refused, splits, stamp, upsert_inputs, upsert_parts, whole_call_failed,
+    Adopted, BATCH, Loader, PhaseProgress, apply_outcome, bisecting, fail, input_reason,
+    properties, refused, splits, stamp, upsert_inputs, upsert_parts, whole_call_failed,
 };
 use crate::hubspot::provision::key_property;
 use crate::hubspot::{BatchOutcome, ClientError, ObjectKind, UpsertInput};
@@ -242,6 +242,7 @@ pub(super) async fn pass(
     progress: &mut PhaseProgress,
 ) -> Result<bool, LoadError> {
     let mut ready = Ready::default();
+    let mut adopted = Adopted::default();
     let mut conflicts = Vec::new();
     let mut after = String::new();
     loop {
@@ -261,6 +262,8 @@ pub(super) async fn pass(
         after = last.record_key.clone();
         let before = loader.handled(OutboxKind::Contact);
         let fresh = take_held(loader, items, &mut conflicts);
+        // Adopted contacts are written by id, apart from the upserts.
+        let fresh = adopted.take_from(loader.ledger, OutboxKind::Contact, fresh)?;
         let fresh = if loader.contacts.read_first {
             screen(loader, fresh, false, &mut conflicts).await?
         } else {
@@ -273,11 +276,15 @@ pub(super) async fn pass(
             let batch = ready.take();
             send(loader, batch, &mut ready, &mut conflicts).await?;
         }
+        adopted.send_full(loader, OutboxKind::Contact).await?;
         progress.advance(loader, before);
     }
     while partial_batches && ready.len() > 0 {
         let batch = ready.take();
         send(loader, batch, &mut ready, &mut conflicts).await?;
+    }
+    if partial_batches {
+        adopted.send_rest(loader, OutboxKind::Contact).await?;
     }
     resolve(loader, conflicts, partial_batches).await?;
     Ok(false)
@@ -538,7 +545,13 @@ fn decide<'c>(
         let existing = conflict.existing_id.clone();
         let other = seen.get(&existing).cloned().unwrap_or_default();
         let mine = properties(item);
-        let other_key = other.get(key_name).filter(|k| !k.is_empty()).cloned();
+        // A contact another patient adopted from the previous integration
+        // carries no key in HubSpot until that patient's write is sent,
+        // but it is not free.
+        let other_key = match other.get(key_name).filter(|k| !k.is_empty()) {
+            Some(key) => Some(key.clone()),
+            None => ledger.adopted_by(OutboxKind::Contact, &existing)?,
+        };
         // A patient whose contact already exists keeps it: adopting or linking
         // another contact would put the patient key on two contacts (HubSpot
         // refuses the adoption, so the row would fail until it is a dead

@@ -361,11 +361,33 @@ impl HubSpotSim {
         }
     }
 
-    /// Puts what `seed` says into the portal (see [`PortalSeed`]), as
-    /// [`HubSpotSim::seed_legacy`] would: HubSpot's rules apply, no
-    /// counters move. Returns the ids of the contacts created, in order.
+    /// Puts what `seed` says into the portal (see [`PortalSeed`] and
+    /// [`seed`]), as [`HubSpotSim::seed_legacy`] would: HubSpot's rules
+    /// apply, no counters move. Returns the ids of the contacts created, in
+    /// order (the deals' ids follow the contacts' in the order of
+    /// [`seed::SeedRecords::deals`]).
     pub fn seed_portal(&self, seed: PortalSeed, world: &World) -> Result<Vec<String>, SimError> {
         let records = seed::records(seed, world);
+        for (object_type, name, label) in &records.properties {
+            self.seed_property(object_type, name, label)?;
+        }
+        let stage_ids: HashMap<&str, String> = if records.old_pipeline {
+            let pipeline = self.seed_pipeline(seed::OLD_PIPELINE, &seed::OLD_STAGES);
+            let store = lock(&self.store);
+            store
+                .pipelines
+                .iter()
+                .filter(|p| p.id == pipeline)
+                .flat_map(|p| p.stages.iter())
+                .filter_map(|stage| {
+                    let label = seed::OLD_STAGES.iter().find(|l| **l == stage.label)?;
+                    Some((*label, stage.id.clone()))
+                })
+                .chain(std::iter::once(("", pipeline.clone())))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         let mut ids = Vec::with_capacity(records.contacts.len());
         for contact in &records.contacts {
             let properties: Vec<(&str, &str)> = contact
@@ -374,7 +396,64 @@ impl HubSpotSim {
                 .collect();
             ids.push(self.seed_legacy("contacts", &properties)?);
         }
+        let pipeline = stage_ids.get("").cloned().unwrap_or_default();
+        for deal in &records.deals {
+            let stage = stage_ids.get(deal.stage).cloned().unwrap_or_default();
+            let mut properties: Vec<(&str, &str)> = deal
+                .properties
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect();
+            properties.extend([
+                ("pipeline", pipeline.as_str()),
+                ("dealstage", stage.as_str()),
+            ]);
+            let id = self.seed_legacy("deals", &properties)?;
+            if let Some(contact) = deal.contact.and_then(|c| ids.get(c)) {
+                self.seed_association("deals", &id, "contacts", contact)?;
+            }
+        }
         Ok(ids)
+    }
+
+    /// The ids of every closed stage (won or lost) of every deal pipeline,
+    /// for tests that tell open deals from closed ones.
+    pub fn closed_stages(&self) -> HashSet<String> {
+        lock(&self.store)
+            .pipelines
+            .iter()
+            .flat_map(|p| &p.stages)
+            .filter(|stage| stage.closed)
+            .map(|stage| stage.id.clone())
+            .collect()
+    }
+
+    /// Creates a single-line text property in HubSpot's default group of
+    /// the type, as an older integration would have (no counters move).
+    pub fn seed_property(
+        &self,
+        object_type: &str,
+        name: &str,
+        label: &str,
+    ) -> Result<(), SimError> {
+        let object_type = parse_type(object_type)?;
+        let group = match object_type {
+            ObjectType::Contacts => "contactinformation",
+            ObjectType::Deals => "dealinformation",
+            ObjectType::Appointments => "appointment_information",
+        };
+        let body = serde_json::json!({
+            "name": name, "label": label, "type": "string",
+            "fieldType": "text", "groupName": group,
+        });
+        let now = self.now();
+        handlers::property_create(
+            &mut lock(&self.store),
+            object_type,
+            body.to_string().as_bytes(),
+            &now,
+        )
+        .map(|_| ())
     }
 
     fn now(&self) -> Now {

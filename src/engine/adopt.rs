@@ -1,0 +1,438 @@
+//! Switching over from the previous integration (DESIGN.md §6): the first
+//! plan of a location adopts what the portal already holds instead of
+//! creating it again.
+//!
+//! [`read_legacy`] reads the portal once per run through the list
+//! endpoints (100 records a page, only the properties adoption needs, never
+//! search) — contacts without our patient key, deals without our case key;
+//! the pipelines, read by provisioning, tell open stages from closed ones. The planner
+//! then decides, inside the transaction that forms the location's cases
+//! and queues its records:
+//! - [`adopt_contacts`]: a patient without a HubSpot contact adopts the
+//!   unkeyed contact whose `ivoris_patient_id` is the patient's Ivoris id
+//!   (of several — the same person entered twice — the one whose name
+//!   matches, with an e-mail address, lowest id). An unkeyed contact with
+//!   the patient's e-mail address but no Ivoris id is adopted by the load
+//!   when HubSpot reports the address taken (`load/contacts.rs`) — the
+//!   same outcome without reading every contact of the portal;
+//! - [`adopt_deals`]: a case without a HubSpot deal adopts the legacy deal
+//!   of its opening appointment (`ivoris_appointment_id`; of several the
+//!   open one, then one not lost „Duplikat“, lowest id); every other open
+//!   legacy deal of an appointment the plan decided (the other members of
+//!   the case, second deals of one appointment, appointments outside any
+//!   case) is closed lost „Duplikat“ in the location's pipeline.
+//!
+//! An adoption is a `hubspot_records` row without confirmed hash
+//! (`ledger::adoption`): the load writes the record's first payload by
+//! id, our key included, and from then on upserts land on it. A closure is
+//! an outbox row of its own (key `<location>:altdeal:<HubSpot id>`), sent
+//! by id the same way. Nothing is deleted; every adoption and closure is in
+//! the audit log with keys and HubSpot ids only. In a dry run the same
+//! decisions are rehearsed and rolled back: the report says what would be
+//! adopted, closed and created.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::Transaction;
+use serde_json::json;
+
+use crate::duplicates::normalise_name;
+use crate::hubspot::provision::ProvisionReport;
+use crate::hubspot::{ClientError, HubSpotClient, ObjectKind};
+use crate::ledger::adoption::{
+    adopt, adopted, hubspot_id, hubspot_id_taken, mark_adopted, queued_without_record,
+};
+use crate::ledger::audit::os_user;
+use crate::ledger::outbox::enqueue;
+use crate::ledger::{LedgerError, NewAuditEntry, OutboxKind};
+use crate::plan::properties::patient_key;
+use crate::plan::{PatientFacts, StageIds};
+
+/// Legacy contact property: the bare Ivoris patient id.
+pub const LEGACY_PATIENT_ID: &str = "ivoris_patient_id";
+/// Legacy deal property: the bare Ivoris appointment id.
+pub const LEGACY_APPOINTMENT_ID: &str = "ivoris_appointment_id";
+/// The loss reason of closed duplicates.
+const DUPLICATE: &str = "Duplikat";
+
+/// An unkeyed contact of the portal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LegacyContact {
+    /// HubSpot id.
+    id: String,
+    /// `ivoris_patient_id`, if the old integration set one.
+    patient_id: Option<String>,
+    /// E-mail address, lower case.
+    email: Option<String>,
+    /// Normalised first and last name.
+    name: (String, String),
+}
+
+/// An unkeyed deal of the portal that names an appointment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LegacyDeal {
+    /// HubSpot id.
+    id: String,
+    /// Whether its stage is open.
+    open: bool,
+    /// Whether it was closed lost „Duplikat“ already.
+    duplicate: bool,
+}
+
+/// What the portal held at the start of the run, for adoption.
+#[derive(Debug, Clone, Default)]
+pub struct LegacyPortal {
+    /// Unkeyed contacts, by HubSpot id order.
+    contacts: Vec<LegacyContact>,
+    /// Indexes into `contacts` by `ivoris_patient_id`.
+    by_patient_id: HashMap<String, Vec<usize>>,
+    /// Unkeyed deals by `ivoris_appointment_id`, by HubSpot id order.
+    deals: HashMap<String, Vec<LegacyDeal>>,
+    /// List calls the read took.
+    pub calls: u64,
+    /// Records read.
+    pub records: u64,
+}
+
+/// What adoption did (or, in a dry run, would do) for one location.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdoptionReport {
+    /// Patients whose contact is an existing one.
+    pub contacts_adopted: u64,
+    /// Contacts HubSpot will get new.
+    pub contacts_created: u64,
+    /// Cases whose deal is the legacy deal of their opening appointment.
+    pub deals_adopted: u64,
+    /// Legacy deals closed lost „Duplikat“.
+    pub deals_closed: u64,
+    /// Deals HubSpot will get new.
+    pub deals_created: u64,
+}
+
+impl AdoptionReport {
+    /// Adds another report of the same location.
+    pub fn absorb(&mut self, other: AdoptionReport) {
+        self.contacts_adopted += other.contacts_adopted;
+        self.contacts_created += other.contacts_created;
+        self.deals_adopted += other.deals_adopted;
+        self.deals_closed += other.deals_closed;
+        self.deals_created += other.deals_created;
+    }
+}
+
+/// List calls for `records` records (at least one page).
+fn pages(records: usize) -> u64 {
+    records.div_ceil(100).max(1) as u64
+}
+
+/// Orders HubSpot ids as numbers (they are decimal strings).
+fn numeric(id: &str) -> (usize, &str) {
+    (id.len(), id)
+}
+
+/// Reads what the portal holds: unkeyed contacts with an
+/// `ivoris_patient_id` (if `contacts`) and unkeyed deals with an
+/// `ivoris_appointment_id` (if `deals`), through the list endpoints with
+/// only the properties adoption needs. A type whose legacy property the
+/// portal does not have (provisioning read its properties) is not listed:
+/// nothing of it can be adopted by id.
+pub async fn read_legacy(
+    client: &HubSpotClient,
+    contacts: bool,
+    deals: bool,
+    provisioned: &ProvisionReport,
+) -> Result<LegacyPortal, ClientError> {
+    let has = |kind: ObjectKind, name: &str| {
+        provisioned
+            .portal_properties
+            .get(&kind)
+            .is_none_or(|names| names.contains(name))
+    };
+    let contacts = contacts && has(ObjectKind::Contacts, LEGACY_PATIENT_ID);
+    let deals = deals && has(ObjectKind::Deals, LEGACY_APPOINTMENT_ID);
+    let mut portal = LegacyPortal::default();
+    if contacts {
+        let wanted = [
+            LEGACY_PATIENT_ID,
+            "ivoris_patient_key",
+            "email",
+            "firstname",
+            "lastname",
+        ]
+        .map(String::from);
+        let mut records = client.list_all(ObjectKind::Contacts, &wanted).await?;
+        portal.calls += pages(records.len());
+        portal.records += records.len() as u64;
+        records.sort_by(|a, b| numeric(&a.id).cmp(&numeric(&b.id)));
+        for record in records {
+            let text = |name: &str| {
+                record
+                    .properties
+                    .get(name)
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+            };
+            if text("ivoris_patient_key").is_some() {
+                continue;
+            }
+            let contact = LegacyContact {
+                patient_id: text(LEGACY_PATIENT_ID),
+                email: text("email").map(|e| e.to_lowercase()),
+                name: (
+                    normalise_name(&text("firstname").unwrap_or_default()),
+                    normalise_name(&text("lastname").unwrap_or_default()),
+                ),
+                id: record.id,
+            };
+            let index = portal.contacts.len();
+            if let Some(patient) = &contact.patient_id {
+                portal
+                    .by_patient_id
+                    .entry(patient.clone())
+                    .or_default()
+                    .push(index);
+            }
+            portal.contacts.push(contact);
+        }
+    }
+    if deals {
+        let closed = &provisioned.closed_stages;
+        let wanted = [
+            LEGACY_APPOINTMENT_ID,
+            "ivoris_case_key",
+            "dealstage",
+            "verlustgrund",
+        ]
+        .map(String::from);
+        let mut records = client.list_all(ObjectKind::Deals, &wanted).await?;
+        portal.calls += pages(records.len());
+        portal.records += records.len() as u64;
+        records.sort_by(|a, b| numeric(&a.id).cmp(&numeric(&b.id)));
+        for record in records {
+            let get = |name: &str| record.properties.get(name).map(|v| v.trim());
+            if get("ivoris_case_key").is_some_and(|k| !k.is_empty()) {
+                continue;
+            }
+            let Some(appointment) = get(LEGACY_APPOINTMENT_ID).filter(|a| !a.is_empty()) else {
+                continue;
+            };
+            let stage = get("dealstage").unwrap_or_default();
+            let open = !closed.contains(stage);
+            let duplicate = !open && get("verlustgrund") == Some(DUPLICATE);
+            let appointment = appointment.to_owned();
+            portal
+                .deals
+                .entry(appointment)
+                .or_default()
+                .push(LegacyDeal {
+                    id: record.id,
+                    open,
+                    duplicate,
+                });
+        }
+    }
+    Ok(portal)
+}
+
+/// An audit entry of the adoption (keys and HubSpot ids only).
+fn audit_entry(action: &str, subject: &str, details: serde_json::Value) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: os_user(),
+        action: action.into(),
+        subject: subject.into(),
+        details,
+    }
+}
+
+/// Adopts existing contacts for the location's patients without one (see
+/// the module documentation), once per location; counts what the load
+/// will create. Inside the planning transaction, after its rows were queued.
+pub fn adopt_contacts(
+    tx: &Transaction<'_>,
+    location: &str,
+    patients: &[PatientFacts],
+    portal: &LegacyPortal,
+    report: &mut AdoptionReport,
+) -> Result<(), LedgerError> {
+    if adopted(tx, location, OutboxKind::Contact)? {
+        return Ok(());
+    }
+    for patient in patients {
+        let key = patient_key(location, &patient.id);
+        if hubspot_id(tx, OutboxKind::Contact, &key)?.is_some() {
+            continue;
+        }
+        let name = (
+            normalise_name(patient.firstname.as_deref().unwrap_or_default()),
+            normalise_name(patient.lastname.as_deref().unwrap_or_default()),
+        );
+        let Some((contact, by)) = choose_contact(tx, portal, patient, &name)? else {
+            continue;
+        };
+        let entry = audit_entry(
+            "legacy_contact_adopted",
+            &key,
+            json!({ "hubspot_id": contact.id, "matched_by": by }),
+        );
+        if adopt(tx, OutboxKind::Contact, &key, &contact.id, &entry)? {
+            report.contacts_adopted += 1;
+        }
+    }
+    mark_adopted(tx, location, OutboxKind::Contact)?;
+    report.contacts_created += queued_without_record(tx, location, OutboxKind::Contact)?;
+    Ok(())
+}
+
+/// The unkeyed contact with the patient's `ivoris_patient_id` that the
+/// patient adopts, and what matched, if one is free.
+fn choose_contact<'p>(
+    tx: &Transaction<'_>,
+    portal: &'p LegacyPortal,
+    patient: &PatientFacts,
+    name: &(String, String),
+) -> Result<Option<(&'p LegacyContact, &'static str)>, LedgerError> {
+    let mut by_id: Vec<&LegacyContact> = portal
+        .by_patient_id
+        .get(&patient.id)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| portal.contacts.get(*i))
+        .collect();
+    // The name as Ivoris has it first, then one with an address, then the oldest.
+    let rank = |c: &LegacyContact| (c.name != *name, c.email.is_none());
+    by_id.sort_by(|a, b| (rank(a), numeric(&a.id)).cmp(&(rank(b), numeric(&b.id))));
+    for contact in by_id {
+        if !hubspot_id_taken(tx, OutboxKind::Contact, &contact.id)? {
+            return Ok(Some((contact, "ivoris_patient_id")));
+        }
+    }
+    Ok(None)
+}
+
+/// Adopts the legacy deal of each new case's opening appointment and
+/// closes every other open legacy deal of the location's decided
+/// appointments lost „Duplikat“ (see the module documentation), once per
+/// location; counts what the load will create. Inside the planning
+/// transaction, after the cases were formed and their rows queued.
+pub fn adopt_deals(
+    tx: &Transaction<'_>,
+    location: &str,
+    stages: &StageIds,
+    portal: &LegacyPortal,
+    report: &mut AdoptionReport,
+) -> Result<(), LedgerError> {
+    if adopted(tx, location, OutboxKind::Deal)? {
+        return Ok(());
+    }
+    let mut kept: HashSet<&str> = HashSet::new();
+    let cases: Vec<(String, String)> = {
+        let mut statement = tx.prepare_cached(
+            "SELECT case_key, opening_appointment_id FROM cases WHERE location_key = ?1 ORDER BY case_key",
+        )?;
+        let rows = statement.query_map([location], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (case_key, opening) in &cases {
+        if hubspot_id(tx, OutboxKind::Deal, case_key)?.is_some() {
+            continue;
+        }
+        let mut candidates: Vec<&LegacyDeal> =
+            portal.deals.get(opening).into_iter().flatten().collect();
+        candidates.sort_by(|a, b| {
+            (!a.open, a.duplicate, numeric(&a.id)).cmp(&(!b.open, b.duplicate, numeric(&b.id)))
+        });
+        for deal in candidates {
+            if hubspot_id_taken(tx, OutboxKind::Deal, &deal.id)? {
+                continue;
+            }
+            let entry = audit_entry(
+                "legacy_deal_adopted",
+                case_key,
+                json!({ "hubspot_id": deal.id, "appointment_key": format!("{location}:{opening}") }),
+            );
+            if adopt(tx, OutboxKind::Deal, case_key, &deal.id, &entry)? {
+                report.deals_adopted += 1;
+                kept.insert(deal.id.as_str());
+            }
+            break;
+        }
+    }
+    let members: Vec<(String, Option<String>)> = {
+        let mut statement = tx.prepare_cached(
+            "SELECT appointment_id, case_key FROM case_members WHERE location_key = ?1 ORDER BY appointment_id",
+        )?;
+        let rows = statement.query_map([location], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (appointment, case_key) in &members {
+        for deal in portal.deals.get(appointment).into_iter().flatten() {
+            if !deal.open || kept.contains(deal.id.as_str()) {
+                continue;
+            }
+            close(
+                tx,
+                location,
+                appointment,
+                case_key.as_deref(),
+                deal,
+                stages,
+                report,
+            )?;
+        }
+    }
+    mark_adopted(tx, location, OutboxKind::Deal)?;
+    report.deals_created += queued_without_record(tx, location, OutboxKind::Deal)?;
+    Ok(())
+}
+
+/// Queues the closure of an open legacy deal: lost „Duplikat“ in the
+/// location's pipeline, sent by id; audited.
+fn close(
+    tx: &Transaction<'_>,
+    location: &str,
+    appointment: &str,
+    case_key: Option<&str>,
+    deal: &LegacyDeal,
+    stages: &StageIds,
+    report: &mut AdoptionReport,
+) -> Result<(), LedgerError> {
+    if hubspot_id_taken(tx, OutboxKind::Deal, &deal.id)? {
+        return Ok(());
+    }
+    let key = closure_key(location, &deal.id);
+    let entry = audit_entry(
+        "legacy_deal_closed",
+        &key,
+        json!({
+            "hubspot_id": deal.id,
+            "appointment_key": format!("{location}:{appointment}"),
+            "case_key": case_key,
+            "reason_de": "Altdeal eines Termins, dessen Fall einen eigenen Deal hat: verloren „Duplikat“",
+            "reason_en": "legacy deal of an appointment whose case has its own deal: lost \"Duplikat\"",
+        }),
+    );
+    if !adopt(tx, OutboxKind::Deal, &key, &deal.id, &entry)? {
+        return Ok(());
+    }
+    let payload = json!({
+        "pipeline": stages.pipeline,
+        "dealstage": stages.lost,
+        "verlustgrund": DUPLICATE,
+    });
+    let hash = blake3::hash(payload.to_string().as_bytes()).to_hex();
+    enqueue(
+        tx,
+        OutboxKind::Deal,
+        &key,
+        Some(location),
+        &payload,
+        hash.as_str(),
+    )?;
+    report.deals_closed += 1;
+    Ok(())
+}
+
+/// Outbox key of the closure of a legacy deal.
+pub fn closure_key(location: &str, hubspot_id: &str) -> String {
+    format!("{location}:altdeal:{hubspot_id}")
+}
