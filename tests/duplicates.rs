@@ -23,6 +23,8 @@ use ivoris_hubspot_sync::engine::handle::{Command, EngineHandle, Event};
 use ivoris_hubspot_sync::engine::run::SyncRequest;
 use ivoris_hubspot_sync::gui::Panel;
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
+use ivoris_hubspot_sync::sandbox::FaultProfile;
+use ivoris_hubspot_sync::sandbox::ivoris::FaultSettings;
 
 /// The sandbox's patients grouped by exact first name, last name and
 /// birthday (copies of one person are identical there): each group's
@@ -331,7 +333,9 @@ fn a_mark_made_during_a_running_sync_is_saved_after_it() {
     assert_eq!(runs[0].outcome, Some(RunOutcome::Success));
     drop(ledger);
 
-    bed.sandbox.ivoris.set_faults(Default::default());
+    bed.sandbox
+        .ivoris
+        .set_faults(FaultSettings::for_profile(FaultProfile::None));
     runtime.block_on(run(&bed.env));
     let after = runtime.block_on(keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url));
     for key in &cases_of_member {
