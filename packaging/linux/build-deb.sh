@@ -4,6 +4,9 @@
 # install without root or container — `dpkg -x` into a temporary root — and
 # the binary started from there with --version.
 #   packaging/linux/build-deb.sh        → target/debian/ivoris-hubspot-sync_VERSION-1_amd64.deb
+#   DEB_PROFILE=dev packaging/linux/build-deb.sh
+#     checks the packaging with the debug build (minutes instead of a full
+#     release build); never ship that one.
 # Installs cargo-deb (and dpkg-dev for dpkg-shlibdeps) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,7 +19,7 @@ if ! cargo deb --version >/dev/null 2>&1; then
   cargo install cargo-deb --locked
 fi
 
-deb=$(cargo deb --locked | tail -n 1)
+deb=$(cargo deb --locked --profile "${DEB_PROFILE:-release}" | tail -n 1)
 [[ -f $deb ]] || { echo "cargo deb did not name a package: $deb" >&2; exit 1; }
 
 echo "== dpkg-deb --info $deb"
