@@ -33,6 +33,13 @@ step "Wine prefix"
 wine --version
 wineboot --init >/dev/null 2>&1
 wineserver -w
+system32="$WINEPREFIX/drive_c/windows/system32"
+if [[ ! -e $system32/bcryptprimitives.dll ]]; then
+  # Wine 8 lacks it; Rust's std needs its ProcessPrng (see the .c file).
+  x86_64-w64-mingw32-gcc -O2 -shared -o "$system32/bcryptprimitives.dll" \
+    packaging/windows/wine-bcryptprimitives.c -ladvapi32
+  echo "bcryptprimitives.dll: stand-in for Wine $(wine --version) (test prefix only)"
+fi
 
 step "install: $(basename "$installer") ($(stat -c %s "$installer") bytes) /S"
 wine "$installer" /S
