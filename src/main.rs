@@ -8,6 +8,11 @@
 //! synced, or a mapping import with invalid rows saved nothing); 2 wrong usage; 3 finished, but writes failed (retried later) or
 //! dead letters or quarantined records need a look; 4 another sync holds the
 //! ledger (`sync`, `retry`, `mapping apply`); 130 cancelled.
+//!
+//! On Windows the exe is a GUI-subsystem program; commands started from a
+//! console print into it (`console.rs`).
+
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +25,8 @@ use ivoris_hubspot_sync::logging::{self, LogOptions};
 use ivoris_hubspot_sync::settings::DataDirs;
 
 mod commands;
+#[cfg(windows)]
+mod console;
 
 use commands::sync::Ended;
 use ivoris_hubspot_sync::gui::Panel;
@@ -78,6 +85,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    #[cfg(windows)]
+    console::attach_parent();
     let cli = Cli::parse();
     let dirs = match &cli.data_dir {
         Some(dir) => DataDirs {

@@ -30,8 +30,8 @@ use super::i18n::Lang;
 use super::run_progress::RunProgress;
 use super::schedule::Schedule;
 use super::{
-    coming, dashboard, duplicates, file_dialog, log, mapping, nav, overview, queue, settings,
-    top_bar,
+    about, coming, dashboard, duplicates, file_dialog, log, mapping, nav, overview, queue,
+    settings, top_bar,
 };
 
 /// Key of the persisted UI state in eframe's storage.
@@ -190,6 +190,9 @@ pub struct Model {
     pub setup_error: Option<String>,
     /// Path of the settings file, for the settings panel.
     pub settings_path: Option<PathBuf>,
+    /// Directory of the daily log files, for „Über“ (`None` without a
+    /// settings home, as in tests).
+    pub logs_dir: Option<PathBuf>,
     /// Whether a sync runs.
     pub running: bool,
     /// Whether „Abbrechen“ was pressed for the running sync.
@@ -260,6 +263,8 @@ impl Model {
 pub enum Intent {
     /// Show another panel.
     Navigate(Panel),
+    /// Open the „Über“ dialog.
+    ShowAbout,
     /// Start a sync of the chosen locations.
     StartSync,
     /// Stop the running sync.
@@ -365,12 +370,15 @@ pub struct PanelState {
     pub dashboard: dashboard::DashboardView,
     /// The duplicate review.
     pub duplicates: duplicates::DuplicatesView,
+    /// The „Über“ dialog.
+    pub about: about::AboutView,
 }
 
 impl PanelState {
     /// Esc: closes every open dialog.
     fn close_dialogs(&mut self) {
         self.queue.confirm_discard = None;
+        self.about.open = false;
     }
 }
 
@@ -410,6 +418,7 @@ impl SyncApp {
             ui.panel = panel;
         }
         let settings_path = options.home.as_ref().map(|home| home.path.clone());
+        let logs_dir = options.home.as_ref().map(|home| home.dirs.logs_dir());
         let home = options.home.is_some();
         let engine = EngineHandle::start_at_home(options.setup, options.home, waker)?;
         let screenshot = options
@@ -426,6 +435,7 @@ impl SyncApp {
             model: Model {
                 ui,
                 settings_path,
+                logs_dir,
                 settings_file,
                 settings_file_error,
                 home,
@@ -848,6 +858,7 @@ impl SyncApp {
                 self.model.ui.panel = panel;
                 self.request_panel_data(panel);
             }
+            Intent::ShowAbout => self.panels.about.open = true,
             Intent::StartSync => {
                 if self.model.running || self.model.info.is_none() {
                     return;
@@ -1089,6 +1100,7 @@ impl SyncApp {
             };
             intents.extend(panel_intents);
         });
+        about::about_ui(ui, model, &mut panels.about);
         intents
     }
 }

@@ -7,6 +7,7 @@
 //! closure. One file per panel; panels draw from a read-only model and
 //! return intents that [`app::SyncApp::apply`] carries out.
 
+pub mod about;
 pub mod app;
 pub mod coming;
 pub mod dashboard;
@@ -64,8 +65,10 @@ pub fn run(launch: Launch) -> Result<(), GuiError> {
     let done: app::ScreenshotDone = Arc::new(Mutex::new(None));
     let screenshot = launch.screenshot.clone().map(|path| (path, done.clone()));
     let taking_screenshot = screenshot.is_some();
+    let icon = window_icon().map_err(GuiError::Window)?;
     let viewport = egui::ViewportBuilder::default()
         .with_title("Ivoris → HubSpot Sync")
+        .with_icon(Arc::new(icon))
         .with_inner_size([1280.0, 800.0])
         .with_min_inner_size([900.0, 560.0]);
     let options = eframe::NativeOptions {
@@ -107,6 +110,12 @@ pub fn run(launch: Launch) -> Result<(), GuiError> {
         };
     }
     Ok(())
+}
+
+/// The window's icon: the app icon rendered at 256 px (`packaging/icons.sh`).
+pub fn window_icon() -> Result<egui::IconData, String> {
+    eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icons/icon-256.png"))
+        .map_err(|e| format!("Fenstersymbol / window icon: {e}"))
 }
 
 /// Writes a screenshot as an RGB PNG (no alpha: smaller files).

@@ -1,5 +1,6 @@
 //! The left navigation: one entry per view, the chosen one highlighted.
-//! The view that a later version fills (Import) is marked as such.
+//! The view that a later version fills (Import) is marked as such. At the
+//! bottom: „Über“ (version, paths, licences).
 
 use super::app::{Intent, Model, Panel};
 
@@ -26,5 +27,25 @@ pub fn nav_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
             ui.separator();
         }
     }
+    ui.with_layout(egui::Layout::bottom_up(egui::Align::Min), |ui| {
+        ui.add_space(6.0);
+        let about = ui
+            .add_sized(
+                [ui.available_width(), 26.0],
+                egui::Button::new(format!(
+                    "{} · {}",
+                    lang.pick("Über", "About"),
+                    super::about::VERSION
+                ))
+                .frame(false),
+            )
+            .on_hover_text(lang.pick(
+                "Version, Ablageorte und Lizenzen",
+                "Version, locations and licences",
+            ));
+        if about.clicked() {
+            intents.push(Intent::ShowAbout);
+        }
+    });
     intents
 }
