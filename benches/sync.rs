@@ -589,7 +589,8 @@ fn plan_patients(
         let contact_key = patient_key(location, &patient.id);
         diff(
             contact_key,
-            contact_properties(patient, mapping).content_hash(),
+            contact_properties(patient, mapping, &mapping.cleared_contact_properties([]))
+                .content_hash(),
         );
         let spans = cases.entries_by_case(entries);
         let outcomes = derive_stages_by_span(&cases, &spans, mapping, context.now);
@@ -651,7 +652,8 @@ fn confirmed_hashes(
         cases.admit(appointments, entries, mapping);
         confirmed.insert(
             patient_key(location, &patient.id),
-            contact_properties(patient, mapping).content_hash(),
+            contact_properties(patient, mapping, &mapping.cleared_contact_properties([]))
+                .content_hash(),
         );
         let outcomes = derive_stages(&cases, entries, mapping, context.now);
         let spans = cases.entries_by_case(entries);

@@ -2,7 +2,7 @@
 //! revenue, category patterns, property sets and their hashes. Every
 //! expected value is worked out by hand from the inputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use ivoris_hubspot_sync::mapping::{
@@ -877,7 +877,8 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 #[test]
 fn contact_properties_follow_the_allow_list() {
     let mut mapping = Mapping::defaults();
-    let set = contact_properties(&patient(), &mapping);
+    let nothing_cleared = BTreeSet::new();
+    let set = contact_properties(&patient(), &mapping, &nothing_cleared);
     assert_eq!(
         set.as_map(),
         &map(&[
@@ -888,9 +889,6 @@ fn contact_properties_follow_the_allow_list() {
             ("mobilephone", "+49 170 1234567"),
             ("zip", "39104"),
             ("city", "Magdeburg"),
-            // Switched off in the defaults: kept empty in HubSpot.
-            ("address", ""),
-            ("date_of_birth", ""),
             ("ivoris_patient_key", "magdeburg:p1"),
             ("ivoris_patientennummer", "10234"),
             ("praxis_standort", "magdeburg"),
@@ -905,32 +903,66 @@ fn contact_properties_follow_the_allow_list() {
         personal: true,
         enabled: false,
     });
+    let cleared: BTreeSet<String> = ["phone", "city"].map(str::to_owned).into();
     let set = contact_properties(
         &PatientFacts {
             email: None,
             ..patient()
         },
         &mapping,
+        &cleared,
     );
     assert_eq!(
         set.as_map(),
         &map(&[
             ("email", ""),
             ("date_of_birth", "1985-03-15"),
-            // Every switched-off row is sent empty, so HubSpot drops what an
-            // earlier sync wrote there.
-            ("firstname", ""),
-            ("lastname", ""),
+            // Switched off after an earlier mapping filled them: sent
+            // empty, so HubSpot drops what an earlier sync wrote there.
             ("phone", ""),
-            ("mobilephone", ""),
-            ("zip", ""),
             ("city", ""),
-            ("address", ""),
-            ("strasse", ""),
             ("ivoris_patient_key", "magdeburg:p1"),
             ("ivoris_patientennummer", "10234"),
             ("praxis_standort", "magdeburg"),
         ])
+    );
+}
+
+/// Cleared are exactly the properties the shipped defaults or an earlier
+/// version filled and the mapping in force no longer fills: never a field
+/// this app never sent (street and birthday ship off).
+#[test]
+fn cleared_contact_properties_are_those_switched_off_after_being_sent() {
+    let defaults = Mapping::defaults();
+    assert!(
+        defaults.cleared_contact_properties([]).is_empty(),
+        "the shipped allow-list clears nothing"
+    );
+    let mut with_birthday = Mapping::defaults();
+    let mut without_phone = Mapping::defaults();
+    for rule in &mut with_birthday.contact_fields {
+        if rule.field == PatientField::Birthday {
+            rule.enabled = true;
+        }
+    }
+    for rule in &mut without_phone.contact_fields {
+        if rule.field == PatientField::Phone {
+            rule.enabled = false;
+        }
+    }
+    assert_eq!(
+        without_phone.cleared_contact_properties([]),
+        BTreeSet::from(["phone".to_owned()])
+    );
+    assert_eq!(
+        without_phone.cleared_contact_properties([&with_birthday]),
+        BTreeSet::from(["phone".to_owned(), "date_of_birth".to_owned()])
+    );
+    assert!(
+        with_birthday
+            .cleared_contact_properties([&without_phone])
+            .is_empty(),
+        "a field enabled again is filled, not cleared"
     );
 }
 
@@ -1037,16 +1069,11 @@ fn no_health_details_ever_reach_a_property() {
     ];
     let sets = [
         deal(&members, &entries, 1),
-        contact_properties(&patient(), &Mapping::defaults()),
+        contact_properties(&patient(), &Mapping::defaults(), &BTreeSet::new()),
         appointment_properties(LOCATION, &members[0], &Mapping::defaults()),
     ];
     for set in &sets {
         for (name, value) in set.as_map() {
-            if value.is_empty() {
-                // A switched-off field sent empty, to clear it: it carries
-                // nothing (the default allow-list has the birthday off).
-                continue;
-            }
             for forbidden in [
                 "tooth",
                 "zahn",

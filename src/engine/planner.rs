@@ -36,6 +36,9 @@ use crate::plan::{
 pub struct PlanContext<'a> {
     /// The mapping in force.
     pub mapping: &'a Mapping,
+    /// Contact properties sent empty (switched off after an earlier
+    /// mapping filled them): `mapping::store::contact_properties_to_clear`.
+    pub cleared_contact_properties: &'a BTreeSet<String>,
     /// Pipeline and stage ids resolved from HubSpot, per location.
     pub stage_ids: &'a LocationStages,
     /// Whether HubSpot appointment objects are written.
@@ -487,7 +490,8 @@ fn plan_patient(
 
     let contact_key = patient_key(location, &patient.id);
     if scope.records() {
-        let contact = contact_properties(patient, context.mapping);
+        let contact =
+            contact_properties(patient, context.mapping, context.cleared_contact_properties);
         out.queue(
             OutboxKind::Contact,
             &contact_key,

@@ -21,7 +21,9 @@ use crate::hubspot::{HubSpotClient, HubSpotClientConfig, ObjectKind};
 use crate::ledger::lock::WriterLock;
 use crate::ledger::{Ledger, NewAuditEntry, OutboxKind};
 use crate::mapping::Mapping;
-use crate::mapping::store::{MappingStoreError, load_applied, load_version, set_applied};
+use crate::mapping::store::{
+    MappingStoreError, contact_properties_to_clear, load_applied, load_version, set_applied,
+};
 
 use super::planner::{DealProperties, PlanContext, plan_location_capturing};
 use super::run::{SyncEnvironment, SyncError, chosen_locations, provision_spec, stage_ids};
@@ -204,9 +206,11 @@ fn rehearse(
     provisioned: &ProvisionReport,
 ) -> Result<(DealProperties, BTreeMap<OutboxKind, u64>), SyncError> {
     let ids = stage_ids(&env.settings, mapping, provisioned)?;
+    let cleared = contact_properties_to_clear(ledger, mapping)?;
     let context = PlanContext {
         legacy: None,
         mapping,
+        cleared_contact_properties: &cleared,
         stage_ids: &ids,
         appointments_enabled: provisioned.appointments == AppointmentsStatus::Enabled,
         now: (env.clock)(),
@@ -370,9 +374,11 @@ pub async fn confirm(
         subject: format!("mapping:{version}"),
         details: serde_json::json!({ "version": version, "previous": previous }),
     })?;
+    let cleared = contact_properties_to_clear(&ledger, &mapping)?;
     let context = PlanContext {
         legacy: None,
         mapping: &mapping,
+        cleared_contact_properties: &cleared,
         stage_ids: &ids,
         appointments_enabled: provisioned.appointments == AppointmentsStatus::Enabled,
         now: (env.clock)(),

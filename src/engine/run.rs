@@ -29,7 +29,7 @@ use crate::ivoris::client::{IvorisClient, IvorisClientConfig};
 use crate::ivoris::pacing::{Pacing, PacingPolicy};
 use crate::ledger::lock::{LockError, WriterLock};
 use crate::ledger::{Ledger, LedgerError, OutboxKind, RunCounts, RunOutcome, Side};
-use crate::mapping::store::{MappingStoreError, load_applied};
+use crate::mapping::store::{MappingStoreError, contact_properties_to_clear, load_applied};
 use crate::mapping::{Mapping, Stage};
 use crate::plan::{LocationStages, StageIds};
 use crate::secrets::{IvorisSecrets, Secret, SecretError, SecretKey, Secrets};
@@ -397,6 +397,7 @@ async fn run_steps(
     // The applied version, not the latest saved one: a saved mapping
     // reaches HubSpot only through a confirmed re-apply preview.
     let (_, mapping) = load_applied(ledger)?;
+    let cleared = contact_properties_to_clear(ledger, &mapping)?;
 
     let hubspot = hubspot_client(env).map_err(SyncError::HubSpot)?;
     progress(Progress::Provisioning);
@@ -424,6 +425,7 @@ async fn run_steps(
     let context = PlanContext {
         legacy: None,
         mapping: &mapping,
+        cleared_contact_properties: &cleared,
         stage_ids: &stage_ids,
         appointments_enabled: provisioned.appointments == AppointmentsStatus::Enabled,
         now,

@@ -33,6 +33,7 @@ pub mod table;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 pub use pattern::{CataloguePattern, CodePattern};
 pub use validate::{Problem, RowLines, Severity, TableName};
@@ -478,6 +479,31 @@ pub struct Mapping {
 pub const UNMAPPED_TYPE_KIND: AppointmentKind = AppointmentKind::Treatment;
 
 impl Mapping {
+    /// Contact properties a sync may have filled under `earlier` mappings
+    /// (and the shipped defaults) that no enabled row of `self` fills:
+    /// these are sent empty, so a field switched off is cleared in HubSpot
+    /// instead of keeping its last value. A property this app never sent
+    /// (street and birthday ship disabled) is not touched, so values staff
+    /// or a previous integration put there stay.
+    pub fn cleared_contact_properties<'a>(
+        &self,
+        earlier: impl IntoIterator<Item = &'a Mapping>,
+    ) -> BTreeSet<String> {
+        let enabled = |mapping: &Mapping| -> Vec<String> {
+            mapping
+                .contact_fields
+                .iter()
+                .filter(|rule| rule.enabled)
+                .map(|rule| rule.property.clone())
+                .collect()
+        };
+        let now: BTreeSet<String> = enabled(self).into_iter().collect();
+        let mut sent: BTreeSet<String> = enabled(&Mapping::defaults()).into_iter().collect();
+        sent.extend(earlier.into_iter().flat_map(enabled));
+        sent.retain(|property| !now.contains(property));
+        sent
+    }
+
     /// A mapping without rows (the start of reading tables).
     pub fn empty() -> Mapping {
         Mapping {

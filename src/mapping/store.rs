@@ -8,6 +8,8 @@
 //! under a new mapping before a person saw what it changes. Without an
 //! applied version the shipped defaults apply.
 
+use std::collections::BTreeSet;
+
 use rusqlite::{OptionalExtension, params};
 
 use super::Mapping;
@@ -112,6 +114,30 @@ pub fn load_version(ledger: &Ledger, version: i64) -> Result<Option<Mapping>, Ma
                 .map_err(|source| MappingStoreError::Unreadable { version, source })
         })
         .transpose()
+}
+
+/// The contact properties `in_force` clears: see
+/// [`Mapping::cleared_contact_properties`], over every saved version (a
+/// version may have been in force, so what it enabled may be in HubSpot).
+pub fn contact_properties_to_clear(
+    ledger: &Ledger,
+    in_force: &Mapping,
+) -> Result<BTreeSet<String>, MappingStoreError> {
+    let mut statement = ledger
+        .connection()
+        .prepare("SELECT version, tables FROM mapping_versions ORDER BY version")?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut saved = Vec::new();
+    for row in rows {
+        let (version, json) = row?;
+        saved.push(
+            serde_json::from_str::<Mapping>(&json)
+                .map_err(|source| MappingStoreError::Unreadable { version, source })?,
+        );
+    }
+    Ok(in_force.cleared_contact_properties(&saved))
 }
 
 /// Saves a mapping as a new version and returns its number.

@@ -10,7 +10,7 @@
 //! times, revenue aggregated by category — never tooth, free text, billing
 //! code or insurance.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc,
@@ -193,16 +193,19 @@ fn patient_field(patient: &PatientFacts, field: PatientField) -> String {
 }
 
 /// The contact of a patient: enabled allow-list rows, the key, the patient
-/// number and the location — nothing else. A row switched off
-/// („Aktiv: nein“) is sent empty, which clears the property in HubSpot: a
-/// field the practice no longer wants there is removed at the next sync,
-/// not left behind with its last value.
-pub fn contact_properties(patient: &PatientFacts, mapping: &Mapping) -> PropertySet {
+/// number and the location — nothing else. The properties in `cleared`
+/// (switched off after an earlier mapping filled them,
+/// [`Mapping::cleared_contact_properties`]) are sent empty, which clears
+/// them in HubSpot: a field the practice no longer wants there is removed
+/// at the next sync, not left behind with its last value.
+pub fn contact_properties(
+    patient: &PatientFacts,
+    mapping: &Mapping,
+    cleared: &BTreeSet<String>,
+) -> PropertySet {
     let mut set = PropertySet::default();
-    // Switched-off rows first: a property an active row also fills keeps
-    // that row's value.
-    for rule in mapping.contact_fields.iter().filter(|rule| !rule.enabled) {
-        set.set(&rule.property, "");
+    for property in cleared {
+        set.set(property, "");
     }
     for rule in mapping.contact_fields.iter().filter(|rule| rule.enabled) {
         set.set(&rule.property, patient_field(patient, rule.field));
