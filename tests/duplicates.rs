@@ -12,10 +12,9 @@ mod gui_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
-use engine_support::{bed, keyed_state, options, run};
+use engine_support::{bed, keyed_state, options, run, wait_for};
 use gui_support::{app_harness, step_until};
 use ivoris_hubspot_sync::duplicates::Scope;
 use ivoris_hubspot_sync::engine::duplicates::review;
@@ -220,22 +219,6 @@ fn the_panel_shows_a_group_side_by_side_and_records_the_decisions() {
         matches!(&app.model.duplicates, Some(Ok(_)))
     });
     assert_eq!(count(harness.state()), expected.len() - 1);
-}
-
-/// Drains the engine's events until one matches or a minute passes.
-fn wait_for(handle: &EngineHandle, seen: &mut Vec<Event>, done: impl Fn(&Event) -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        for event in handle.drain() {
-            let hit = done(&event);
-            seen.push(event);
-            if hit {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
 }
 
 /// Issue 11 point 5: a review decision made while a sync holds the writer

@@ -6,29 +6,12 @@ mod engine_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
-use engine_support::{bed, options};
+use engine_support::{bed, options, wait_for};
 use ivoris_hubspot_sync::engine::handle::{Command, EngineHandle, Event};
 use ivoris_hubspot_sync::engine::run::SyncRequest;
 use ivoris_hubspot_sync::ledger::{OutboxFilter, RunOutcome};
 use ivoris_hubspot_sync::sandbox::ivoris::IvorisSim;
-
-/// Drains events until one matches or the deadline passes.
-fn wait_for(handle: &EngineHandle, seen: &mut Vec<Event>, done: impl Fn(&Event) -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        for event in handle.drain() {
-            let hit = done(&event);
-            seen.push(event);
-            if hit {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
-}
 
 fn request() -> SyncRequest {
     SyncRequest {

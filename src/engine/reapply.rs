@@ -327,26 +327,14 @@ pub async fn preview(env: &SyncEnvironment, version: i64) -> Result<ReapplyPrevi
     Ok(preview)
 }
 
-/// Contact properties an active row of `old` fills that `new` switches off
-/// (a row with „Aktiv: nein“ and no active row for the same property).
+/// Contact properties `old` fills and `new` does not: the next sync clears
+/// them ([`Mapping::cleared_contact_properties`]).
 fn switched_off(old: &Mapping, new: &Mapping) -> Vec<String> {
-    let active = |mapping: &Mapping| -> BTreeSet<String> {
-        mapping
-            .contact_fields
-            .iter()
-            .filter(|rule| rule.enabled)
-            .map(|rule| rule.property.clone())
-            .collect()
-    };
-    let (before, now) = (active(old), active(new));
-    let off: BTreeSet<String> = new
-        .contact_fields
-        .iter()
-        .filter(|rule| !rule.enabled && before.contains(&rule.property))
-        .filter(|rule| !now.contains(&rule.property))
-        .map(|rule| rule.property.clone())
-        .collect();
-    off.into_iter().collect()
+    let now = new.enabled_contact_properties();
+    old.enabled_contact_properties()
+        .into_iter()
+        .filter(|property| !now.contains(property))
+        .collect()
 }
 
 /// Puts `version` in force and queues every record it changes (the person

@@ -489,19 +489,24 @@ impl Mapping {
         &self,
         earlier: impl IntoIterator<Item = &'a Mapping>,
     ) -> BTreeSet<String> {
-        let enabled = |mapping: &Mapping| -> Vec<String> {
-            mapping
-                .contact_fields
-                .iter()
-                .filter(|rule| rule.enabled)
-                .map(|rule| rule.property.clone())
-                .collect()
-        };
-        let now: BTreeSet<String> = enabled(self).into_iter().collect();
-        let mut sent: BTreeSet<String> = enabled(&Mapping::defaults()).into_iter().collect();
-        sent.extend(earlier.into_iter().flat_map(enabled));
+        let now = self.enabled_contact_properties();
+        let mut sent = Mapping::defaults().enabled_contact_properties();
+        sent.extend(
+            earlier
+                .into_iter()
+                .flat_map(Mapping::enabled_contact_properties),
+        );
         sent.retain(|property| !now.contains(property));
         sent
+    }
+
+    /// The contact properties an enabled row of „Kontaktfelder“ fills.
+    pub fn enabled_contact_properties(&self) -> BTreeSet<String> {
+        self.contact_fields
+            .iter()
+            .filter(|rule| rule.enabled)
+            .map(|rule| rule.property.clone())
+            .collect()
     }
 
     /// A mapping without rows (the start of reading tables).

@@ -345,3 +345,24 @@ pub async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) ->
     }
     condition()
 }
+
+/// Drains the desktop engine's events into `seen` until one matches or two
+/// minutes pass; whether one matched.
+pub fn wait_for(
+    handle: &ivoris_hubspot_sync::engine::handle::EngineHandle,
+    seen: &mut Vec<ivoris_hubspot_sync::engine::handle::Event>,
+    done: impl Fn(&ivoris_hubspot_sync::engine::handle::Event) -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        for event in handle.drain() {
+            let hit = done(&event);
+            seen.push(event);
+            if hit {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
