@@ -181,9 +181,7 @@ async fn the_first_sync_adopts_the_previous_integrations_records() {
         let with_contact = seed
             .contact_origins
             .iter()
-            .filter(|o| {
-                matches!(o, ContactOrigin::Patient { location: l, typo_duplicate: false, .. } if *l == location.key)
-            })
+            .filter(|o| o.is_patient_contact(Some(&location.key)))
             .count() as u64;
         assert_eq!(adoption.contacts_adopted, with_contact, "{}", location.key);
         assert!(adoption.deals_adopted > 0 && adoption.deals_closed > 0);
@@ -420,15 +418,7 @@ fn check_audit(ledger: &Ledger, world: &World, seed: &SeedRecords) {
     let expected = seed
         .contact_origins
         .iter()
-        .filter(|o| {
-            matches!(
-                o,
-                ContactOrigin::Patient {
-                    typo_duplicate: false,
-                    ..
-                }
-            )
-        })
+        .filter(|o| o.is_patient_contact(None))
         .count();
     assert_eq!(adopted_contacts, expected, "one entry per adopted contact");
     assert!(
@@ -563,9 +553,7 @@ async fn the_dry_run_shows_what_the_switch_over_would_do() {
         let adopted = seed
             .contact_origins
             .iter()
-            .filter(|o| {
-                matches!(o, ContactOrigin::Patient { location: l, typo_duplicate: false, .. } if *l == location.key)
-            })
+            .filter(|o| o.is_patient_contact(Some(&location.key)))
             .count();
         let section = stdout
             .split(&format!("\n{}:\n", location.key))

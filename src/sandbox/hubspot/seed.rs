@@ -86,6 +86,18 @@ pub enum ContactOrigin {
     },
 }
 
+impl ContactOrigin {
+    /// The contact the old integration made for a patient of `location`
+    /// (any location when `None`), not its typo twin nor a hand-made one.
+    pub fn is_patient_contact(&self, location: Option<&str>) -> bool {
+        matches!(
+            self,
+            ContactOrigin::Patient { location: l, typo_duplicate: false, .. }
+                if location.is_none_or(|wanted| wanted == l)
+        )
+    }
+}
+
 /// Why a seeded deal exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DealOrigin {
@@ -426,15 +438,7 @@ mod tests {
         let synced = seeded
             .contact_origins
             .iter()
-            .filter(|o| {
-                matches!(
-                    o,
-                    ContactOrigin::Patient {
-                        typo_duplicate: false,
-                        ..
-                    }
-                )
-            })
+            .filter(|o| o.is_patient_contact(None))
             .count();
         // Four of every five patients.
         assert!(synced * 5 >= patients * 4 - 5 && synced * 5 <= patients * 4 + 15);
