@@ -540,6 +540,25 @@ impl Ledger {
         Ok(hashes)
     }
 
+    /// Patients with an e-mail address whose contact HubSpot has not
+    /// confirmed yet: how many contacts a load may still have to check
+    /// against the portal's addresses. (A patient's contact key is
+    /// `<location>:<Ivoris id>`, as `plan::properties::patient_key` forms it.)
+    pub fn patients_without_contact(&self) -> Result<u64, LedgerError> {
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM patients p
+             WHERE p.email IS NOT NULL AND trim(p.email) <> ''
+               AND NOT EXISTS (
+                   SELECT 1 FROM hubspot_records h
+                   WHERE h.kind = ?1
+                     AND h.record_key = p.location_key || ':' || p.ivoris_id
+                     AND h.hubspot_id IS NOT NULL)",
+            [OutboxKind::Contact.as_str()],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// What HubSpot last confirmed for a record, if anything.
     pub fn confirmed(
         &self,

@@ -30,6 +30,15 @@
 //! properties serve the resolution, and the rows without conflict are
 //! gathered into full batches again. The read is a batch read by a unique
 //! value, not a search: it sees what was just written.
+//!
+//! Reading 100 addresses per call costs one call per 100 contacts still to
+//! create. When the portal holds fewer contacts with an address than that
+//! (one search counts them), the first refusal lists them instead, once,
+//! through the list endpoint ([`survey`]); the listing, kept current with
+//! this load's own writes, then screens every row before it is sent. A row
+//! the listing passed and HubSpot still refuses (someone added a contact
+//! meanwhile) is read as before: the listing saves calls, it never decides
+//! what the read would have decided differently.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -40,7 +49,8 @@ use super::{
     properties, refused, splits, stamp, upsert_inputs, upsert_parts, whole_call_failed,
 };
 use crate::hubspot::provision::key_property;
-use crate::hubspot::{BatchOutcome, ClientError, ObjectKind, UpsertInput};
+use crate::hubspot::wire::{Filter, FilterGroup, SearchRequest};
+use crate::hubspot::{BatchOutcome, ClientError, HubSpotClient, ObjectKind, UpsertInput};
 use crate::ledger::audit::os_user;
 use crate::ledger::{Ledger, LedgerError, NewAuditEntry, OutboxItem, OutboxKind};
 
@@ -90,6 +100,12 @@ pub(super) struct Session {
     /// load's own resolutions changed them (nothing else writes to them
     /// meanwhile), so the resolution reads none twice.
     seen: HashMap<String, Props>,
+    /// The portal's contacts by address (lower case) → HubSpot id, when
+    /// [`survey`] listed them; their properties are in `seen`. This load's
+    /// own writes are added as they are confirmed.
+    portal: Option<HashMap<String, String>>,
+    /// Whether [`survey`] has weighed listing the portal in this load.
+    surveyed: bool,
 }
 
 impl Session {
@@ -129,6 +145,28 @@ impl Session {
             return Ok(false);
         }
         Ok(self.is_checked(row))
+    }
+
+    /// Adds the contacts a batch wrote (input index, HubSpot id) to the
+    /// portal's listing, if there is one, with the properties just sent.
+    fn note_written(&mut self, batch: &[OutboxItem], written: &[(usize, String)]) {
+        let Some(portal) = &mut self.portal else {
+            return;
+        };
+        for (index, id) in written {
+            let Some(row) = batch.get(*index) else {
+                continue;
+            };
+            if let Some(email) = email_of(row) {
+                portal.insert(email, id.clone());
+                let mut written = properties(row);
+                written.insert(
+                    key_property(ObjectKind::Contacts).to_owned(),
+                    row.record_key.clone(),
+                );
+                self.seen.insert(id.clone(), written);
+            }
+        }
     }
 
     /// Whether a refused batch can learn something from reading this row's
@@ -338,7 +376,13 @@ async fn send(
         .await
     {
         Ok(outcome) => {
+            let written: Vec<(usize, String)> = outcome
+                .results
+                .iter()
+                .map(|r| (r.index, r.id.clone()))
+                .collect();
             let found = apply_outcome(loader, OutboxKind::Contact, &batch, outcome)?;
+            loader.contacts.note_written(&batch, &written);
             conflicts.extend(found);
         }
         Err(error) if about_email(&error) && batch.iter().any(|r| loader.contacts.unread(r)) => {
@@ -348,6 +392,7 @@ async fn send(
                 );
             }
             loader.contacts.read_first = true;
+            survey(loader).await?;
             ready.release(&batch);
             let rest = screen(loader, batch, true, conflicts).await?;
             let deferred = ready.add(rest, true, true);
@@ -399,6 +444,9 @@ async fn screen(
             to_read.push((row, email));
         }
     }
+    if !after_refusal {
+        to_read = screen_listed(loader, to_read, &mut ready, conflicts);
+    }
     if to_read.is_empty() {
         return Ok(ready);
     }
@@ -437,6 +485,128 @@ async fn screen(
         }
     }
     Ok(ready)
+}
+
+/// Screens rows against the portal's listing, if [`survey`] made one:
+/// a row whose address another contact holds is set aside as a conflict,
+/// the others are ready (not marked as read: should HubSpot refuse them
+/// after all, they are read). Rows waiting behind another row with the
+/// same address, and every row when there is no listing, are returned to
+/// be read.
+fn screen_listed(
+    loader: &mut Loader<'_>,
+    rows: Vec<(OutboxItem, String)>,
+    ready: &mut Vec<OutboxItem>,
+    conflicts: &mut Vec<Conflict>,
+) -> Vec<(OutboxItem, String)> {
+    let session = &mut loader.contacts;
+    let Some(portal) = &session.portal else {
+        return rows;
+    };
+    let key_name = key_property(ObjectKind::Contacts);
+    let mut to_read = Vec::new();
+    for (row, email) in rows {
+        if session.behind.contains_key(&row.record_key) {
+            to_read.push((row, email));
+            continue;
+        }
+        let holder = portal.get(&email).filter(|id| {
+            session
+                .seen
+                .get(*id)
+                .is_none_or(|other| other.get(key_name) != Some(&row.record_key))
+        });
+        match holder {
+            Some(id) => conflicts.push(Conflict::named(row, id.clone())),
+            None => ready.push(row),
+        }
+    }
+    to_read
+}
+
+/// At the first whole-batch refusal: lists the portal's contacts once
+/// (list endpoint, only the properties a resolution needs) when that costs
+/// fewer calls than reading the addresses of the contacts still to create
+/// 100 at a time. One search counts the contacts with an address; a count
+/// that is missing or a listing that fails leaves the reads as they are.
+async fn survey(loader: &mut Loader<'_>) -> Result<(), LoadError> {
+    if std::mem::replace(&mut loader.contacts.surveyed, true) {
+        return Ok(());
+    }
+    let reads = loader
+        .ledger
+        .patients_without_contact()?
+        .div_ceil(BATCH as u64);
+    let Some(holders) = count_with_email(loader.client).await else {
+        return Ok(());
+    };
+    let pages = holders.div_ceil(BATCH as u64).max(1);
+    if pages >= reads {
+        return Ok(());
+    }
+    let records = match loader
+        .client
+        .list_all(ObjectKind::Contacts, &wanted())
+        .await
+    {
+        Ok(records) => records,
+        Err(error) => {
+            tracing::warn!(
+                "listing the portal's contacts failed, reading addresses instead: {error}"
+            );
+            return Ok(());
+        }
+    };
+    tracing::info!(
+        "listed {} contacts of the portal in {pages} pages instead of about {reads} address reads",
+        records.len()
+    );
+    let mut portal = HashMap::with_capacity(records.len());
+    for record in records {
+        if let Some(email) = record
+            .properties
+            .get(EMAIL)
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty())
+        {
+            portal.insert(email, record.id.clone());
+            loader
+                .contacts
+                .seen
+                .entry(record.id)
+                .or_insert(record.properties);
+        }
+    }
+    loader.contacts.portal = Some(portal);
+    Ok(())
+}
+
+/// How many contacts of the portal have an e-mail address (one search,
+/// limit 1); `None` when the search fails or gives no total.
+async fn count_with_email(client: &HubSpotClient) -> Option<u64> {
+    let request = SearchRequest {
+        filter_groups: vec![FilterGroup {
+            filters: vec![Filter {
+                property_name: EMAIL.into(),
+                operator: "HAS_PROPERTY".into(),
+                value: None,
+                values: None,
+                high_value: None,
+            }],
+        }],
+        sorts: Vec::new(),
+        properties: vec![EMAIL.into()],
+        limit: 1,
+        after: None,
+    };
+    match client.search(ObjectKind::Contacts, &request).await {
+        Ok(page) if page.total > 0 => Some(page.total),
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!("counting the portal's contacts failed: {error}");
+            None
+        }
+    }
 }
 
 /// Resolves a pass's conflicts 100 at a time. While planning still queues
