@@ -11,8 +11,8 @@ use egui_kittest::kittest::Queryable;
 use ivoris_hubspot_sync::engine::mapping_ops::{
     LocationConnection, MappingState, Unmapped, UnmappedValue,
 };
-use ivoris_hubspot_sync::gui::app::Model;
 use ivoris_hubspot_sync::gui::mapping::{MappingView, mapping_ui};
+use ivoris_hubspot_sync::gui::state::Model;
 use ivoris_hubspot_sync::mapping::table::mapping_from_draft;
 use ivoris_hubspot_sync::mapping::{Mapping, Stage, TableName};
 

@@ -15,7 +15,7 @@ use egui_kittest::kittest::{By, Queryable};
 use engine_support::{Bed, bed, options, run};
 use gui_support::{app_harness, step_until};
 use ivoris_hubspot_sync::engine::run::SyncEnvironment;
-use ivoris_hubspot_sync::gui::app::LastResult;
+use ivoris_hubspot_sync::gui::state::LastResult;
 use ivoris_hubspot_sync::gui::{Panel, SyncApp};
 use ivoris_hubspot_sync::ledger::RunOutcome;
 

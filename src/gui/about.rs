@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::app::Model;
 use super::i18n::Lang;
+use super::state::Model;
 
 /// The program's version, as `--version` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,8 +2,8 @@
 //! Until then each shows what the ledger already knows about its subject —
 //! real counts, nothing invented — and says what is coming.
 
-use super::app::{Intent, Model, Panel};
 use super::i18n::Lang;
+use super::state::{Intent, Model, Panel};
 
 /// Draws one of the coming views.
 pub fn coming_ui(ui: &mut egui::Ui, model: &Model, panel: Panel) -> Vec<Intent> {

@@ -11,9 +11,9 @@ use egui::Color32;
 use egui_plot::{Bar, BarChart, GridMark, Legend, Plot};
 use serde::{Deserialize, Serialize};
 
-use super::app::{Intent, Model, Panel};
 use super::file_dialog::Pick;
 use super::i18n::Lang;
+use super::state::{Intent, Model, Panel};
 use crate::csvio::format_cents;
 use crate::engine::dashboard::KpiRequest;
 use crate::kpi::export::{all_locations, percent};

@@ -4,8 +4,8 @@
 //! shown again) or mark a duplicate record's cases lost „Duplikat“ (undoable;
 //! the next sync moves the deals). Every decision is audited by the engine.
 
-use super::app::{Intent, Model, Panel};
 use super::i18n::Lang;
+use super::state::{Intent, Model, Panel};
 use crate::duplicates::{Field, Scope};
 use crate::engine::duplicates::ReviewGroup;
 

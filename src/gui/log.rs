@@ -10,8 +10,9 @@ use egui_extras::{Column, TableBuilder};
 use crate::ledger::RunRecord;
 use crate::logging::LiveLine;
 
-use super::app::{Intent, Model, Panel, outcome_color, outcome_text};
 use super::i18n::Lang;
+use super::outcome::{outcome_color, outcome_text};
+use super::state::{Intent, Model, Panel};
 use super::top_bar::duration_text;
 
 /// Lines of the current run kept for the Protokoll; older ones are

@@ -30,9 +30,9 @@ use crate::mapping::table::{
 use crate::mapping::validate::{check_location_pipelines, check_stage_labels};
 use crate::mapping::{Mapping, Problem, Severity, TableName};
 
-use super::app::{Intent, Model, Notice, Panel};
 use super::file_dialog::Pick;
 use super::i18n::Lang;
+use super::state::{Intent, Model, Notice, Panel};
 
 /// Undo steps kept.
 const UNDO_LIMIT: usize = 200;

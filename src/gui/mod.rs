@@ -5,7 +5,8 @@
 //! shows arrives as an engine event, and every change it makes is a
 //! command; the engine knows nothing about egui and wakes the GUI through a
 //! closure. One file per panel; panels draw from a read-only model and
-//! return intents that [`app::SyncApp::apply`] carries out.
+//! return intents (both in `state.rs`) that [`app::SyncApp::apply`]
+//! carries out.
 
 pub mod about;
 pub mod app;
@@ -17,17 +18,20 @@ pub mod i18n;
 pub mod log;
 pub mod mapping;
 pub mod nav;
+pub mod outcome;
 pub mod overview;
 pub mod queue;
 pub mod run_progress;
 pub mod schedule;
 pub mod settings;
+pub mod state;
 pub mod top_bar;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-pub use app::{AppOptions, Panel, SyncApp};
+pub use app::{AppOptions, SyncApp};
+pub use state::Panel;
 
 use crate::engine::handle::{EngineSetup, SettingsHome};
 use crate::mapping::TableName;

@@ -2,7 +2,7 @@
 //! The view that a later version fills (Import) is marked as such. At the
 //! bottom: „Über“ (version, paths, licences).
 
-use super::app::{Intent, Model, Panel};
+use super::state::{Intent, Model, Panel};
 
 /// Draws the navigation.
 pub fn nav_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {

@@ -4,9 +4,10 @@
 
 use egui_extras::{Column, TableBuilder};
 
-use super::app::{Intent, Model, Panel, outcome_color, outcome_text};
 use super::i18n::Lang;
 use super::log::{local_time, runs_table_ui};
+use super::outcome::{outcome_color, outcome_text};
+use super::state::{Intent, Model, Panel};
 use crate::ledger::{Health, RunOutcome};
 
 /// Draws the overview.

@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use crate::ledger::{OutboxFilter, OutboxItem, OutboxKind};
 
-use super::app::{Intent, Model, Panel, QUEUE_PAGE, outcome_color};
 use super::i18n::Lang;
+use super::outcome::outcome_color;
+use super::state::{Intent, Model, Panel, QUEUE_PAGE};
 
 /// Properties whose values are personal data; masked in the details.
 const PERSONAL: [&str; 10] = [

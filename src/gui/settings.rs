@@ -22,8 +22,9 @@ use crate::settings::{
     SettingsError,
 };
 
-use super::app::{Intent, Model, Panel, Theme, outcome_color};
 use super::i18n::Lang;
+use super::outcome::outcome_color;
+use super::state::{Intent, Model, Panel, Theme};
 
 /// Where the draft's problems are named in messages.
 const ORIGIN: &str = "Einstellungen";

@@ -5,10 +5,11 @@
 use crate::engine::run::Progress;
 use crate::ledger::RunOutcome;
 
-use super::app::{Intent, LastResult, Model, Notice, Panel, outcome_color, outcome_text};
 use super::i18n::Lang;
+use super::outcome::{outcome_color, outcome_text};
 use super::queue::kind_name;
 use super::run_progress::location_line;
+use super::state::{Intent, LastResult, Model, Notice, Panel};
 
 /// Draws the top bar.
 pub fn top_bar_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
