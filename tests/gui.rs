@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use engine_support::{Bed, bed, options};
-use gui_support::{app_harness, step_until};
+use gui_support::{app_harness, click_sync, step_until};
 use ivoris_hubspot_sync::engine::run::Progress;
 use ivoris_hubspot_sync::gui::i18n::Lang;
 use ivoris_hubspot_sync::gui::schedule::Schedule;
@@ -57,7 +57,7 @@ fn the_sync_button_runs_a_sync_shows_progress_and_the_result_and_cannot_start_tw
             .is_some()
     );
 
-    harness.get_by_label("Jetzt synchronisieren").click();
+    click_sync(&mut harness);
     harness.run_steps(2);
     assert!(harness.state().model.running, "the sync runs");
     assert!(
@@ -135,7 +135,7 @@ fn every_navigation_entry_shows_its_panel() {
 /// Clicks „Jetzt synchronisieren“ and steps frames until the run ended;
 /// returns how many frames were drawn while it ran.
 fn sync_from_button(harness: &mut Harness<'_, SyncApp>) -> usize {
-    harness.get_by_label("Jetzt synchronisieren").click();
+    click_sync(harness);
     harness.run_steps(2);
     assert!(harness.state().model.running, "the sync runs");
     let mut frames = 0;
@@ -156,7 +156,7 @@ fn a_dead_letter_appears_in_the_queue_esc_closes_the_discard_dialog_and_retry_cl
     ready(&mut harness);
     // HubSpot refuses writes once the portal is provisioned (provisioning
     // writes too, and a run stops when it fails).
-    harness.get_by_label("Jetzt synchronisieren").click();
+    click_sync(&mut harness);
     step_until(&mut harness, "the extraction", |app| {
         matches!(app.model.progress, Some(Progress::Extract(_)))
     });
@@ -254,7 +254,7 @@ fn frames_keep_coming_while_a_slow_sync_runs() {
         slow_delay_ms: 40,
         ..FaultSettings::default()
     });
-    harness.get_by_label("Jetzt synchronisieren").click();
+    click_sync(&mut harness);
     harness.run_steps(1);
     let mut frames_while_running = 0;
     let mut progress_seen = 0;
@@ -347,7 +347,7 @@ fn while_a_sync_runs_every_location_shows_its_own_step() {
         .iter()
         .map(|l| l.name.clone())
         .collect();
-    harness.get_by_label("Jetzt synchronisieren").click();
+    click_sync(&mut harness);
     harness.run_steps(1);
     assert!(harness.state().model.running, "the sync runs");
     let mut seen = std::collections::BTreeSet::new();

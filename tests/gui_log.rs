@@ -9,7 +9,7 @@ mod gui_support;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use engine_support::{bed, options};
-use gui_support::{app_harness, step_until};
+use gui_support::{app_harness, click_sync, step_until};
 use ivoris_hubspot_sync::gui::{Panel, SyncApp};
 use ivoris_hubspot_sync::logging::{LogOptions, init, live_log};
 
@@ -17,7 +17,7 @@ use ivoris_hubspot_sync::logging::{LogOptions, init, live_log};
 /// run `run_id` finished: the history grows by a row when it arrives, which
 /// moves the level filter, so clicks before that may miss it.
 fn sync(harness: &mut Harness<'_, SyncApp>, run_id: i64) {
-    harness.get_by_label("Jetzt synchronisieren").click();
+    click_sync(harness);
     harness.run_steps(2);
     step_until(harness, "the sync and its history row", |app| {
         !app.model.running

@@ -7,7 +7,7 @@ mod gui_support;
 
 use egui_kittest::kittest::Queryable;
 use engine_support::{bed, options, run};
-use gui_support::{app_harness, step_until};
+use gui_support::{app_harness, click_sync, step_until};
 use ivoris_hubspot_sync::gui::Panel;
 use ivoris_hubspot_sync::ledger::Ledger;
 use ivoris_hubspot_sync::mapping::store::{list_versions, load_applied, save_version};
@@ -208,7 +208,7 @@ fn not_mapped_values_are_read_again_after_a_sync() {
     assert_eq!(before.len(), bed.env.settings.locations.len(), "{before:?}");
     assert!(before.iter().all(|(_, count)| *count == 0), "{before:?}");
 
-    harness.get_by_label("Jetzt synchronisieren").click();
+    click_sync(&mut harness);
     step_until(&mut harness, "the sync", |app| {
         !app.model.running && app.model.last.is_some()
     });

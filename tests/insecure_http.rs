@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use egui_kittest::kittest::{By, Queryable};
 use engine_support::{Bed, bed, options, run};
-use gui_support::{app_harness, step_until};
+use gui_support::{app_harness, click_sync, step_until};
 use ivoris_hubspot_sync::engine::run::SyncEnvironment;
 use ivoris_hubspot_sync::gui::state::LastResult;
 use ivoris_hubspot_sync::gui::{Panel, SyncApp};
@@ -84,7 +84,7 @@ fn the_overview_and_the_last_run_line_warn_about_plain_http() {
     };
     assert_eq!(warned(&harness), 1, "the Übersicht warns");
 
-    harness.get_by_label("Jetzt synchronisieren").click();
+    click_sync(&mut harness);
     step_until(&mut harness, "the sync", |app| {
         !app.model.running && matches!(app.model.last, Some(LastResult::Summary(_)))
     });

@@ -162,6 +162,8 @@ pub struct LocationSummary {
 pub struct SyncSummary {
     /// Row id in the run history.
     pub run_id: i64,
+    /// Whether it was a dry run: planned and rolled back, nothing sent.
+    pub dry_run: bool,
     /// How it ended.
     pub outcome: RunOutcome,
     /// The recorded numbers.
@@ -433,6 +435,7 @@ async fn run_steps(
 
     let mut summary = SyncSummary {
         run_id: 0,
+        dry_run: request.dry_run,
         outcome: RunOutcome::Success,
         counts: RunCounts::default(),
         locations: Vec::new(),

@@ -27,7 +27,8 @@ use super::state::{
     Intent, LastResult, Model, Notice, Panel, QUEUE_PAGE, QueueCache, Theme, UiState,
 };
 use super::{
-    about, coming, dashboard, duplicates, log, mapping, nav, overview, queue, settings, top_bar,
+    about, coming, dashboard, dry_run, duplicates, log, mapping, nav, overview, queue, settings,
+    top_bar,
 };
 
 /// Key of the persisted UI state in eframe's storage.
@@ -234,6 +235,12 @@ impl SyncApp {
                 {
                     self.model.appointments_detected = Some(provision.appointments);
                 }
+                self.model.dry_running = false;
+                if let Ok(summary) = &*result
+                    && summary.dry_run
+                {
+                    self.model.dry_run_result = Some(Box::new(summary.clone()));
+                }
                 self.model.last = Some(match *result {
                     Ok(summary) => LastResult::Summary(Box::new(summary)),
                     Err(message) => LastResult::Error(message),
@@ -431,8 +438,9 @@ impl SyncApp {
         }
     }
 
-    /// Starts a sync of the chosen locations (`manual` or `schedule`).
-    fn start_sync(&mut self, trigger: &str) {
+    /// Starts a sync of the chosen locations (`manual` or `schedule`), or
+    /// a dry run of them.
+    fn start_sync(&mut self, trigger: &str, dry_run: bool) {
         // Shown as running at once; the engine's `Started` follows.
         self.model.running = true;
         self.model.started = Some(Instant::now());
@@ -440,9 +448,10 @@ impl SyncApp {
         self.model.run_progress = RunProgress::default();
         self.model.notice = None;
         self.model.live_log.clear();
+        self.model.dry_running = dry_run;
         self.engine.send(Command::Sync(SyncRequest {
             locations: self.model.ui.locations.clone(),
-            dry_run: false,
+            dry_run,
             full_sweep: false,
             trigger: trigger.into(),
         }));
@@ -466,7 +475,7 @@ impl SyncApp {
                     error: false,
                 });
             } else {
-                self.start_sync("schedule");
+                self.start_sync("schedule", false);
             }
         }
         if let Some(wait) = self.model.schedule.wait(now) {
@@ -595,7 +604,24 @@ impl SyncApp {
                 if self.model.running || self.model.info.is_none() {
                     return;
                 }
-                self.start_sync("manual");
+                let first = dry_run::never_synced(&self.model);
+                if first.is_empty() {
+                    self.start_sync("manual", false);
+                } else {
+                    self.model.first_sync_prompt = Some(first);
+                }
+            }
+            Intent::StartSyncNow | Intent::StartDryRun => {
+                self.model.first_sync_prompt = None;
+                self.model.dry_run_result = None;
+                if self.model.running || self.model.info.is_none() {
+                    return;
+                }
+                self.start_sync("manual", intent == Intent::StartDryRun);
+            }
+            Intent::CloseDryRun => {
+                self.model.first_sync_prompt = None;
+                self.model.dry_run_result = None;
             }
             Intent::CancelSync => {
                 if self.model.running {
@@ -723,7 +749,7 @@ impl SyncApp {
         };
         if !plan.synced && overview.runs.is_empty() && !self.model.running {
             plan.synced = true;
-            self.apply(Intent::StartSync);
+            self.apply(Intent::StartSyncNow);
             return;
         }
         let Some(plan) = self.screenshot.as_mut() else {
@@ -784,6 +810,7 @@ impl SyncApp {
         let mut intents = Vec::new();
         if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
             self.panels.close_dialogs();
+            intents.push(Intent::CloseDryRun);
         }
         if ui.input(|i| i.key_pressed(egui::Key::F5)) {
             intents.push(if self.model.running {
@@ -833,6 +860,8 @@ impl SyncApp {
             intents.extend(panel_intents);
         });
         about::about_ui(ui, model, &mut panels.about);
+        intents.extend(dry_run::prompt_ui(ui.ctx(), model));
+        intents.extend(dry_run::result_ui(ui.ctx(), model));
         intents
     }
 }

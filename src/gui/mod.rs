@@ -12,6 +12,7 @@ pub mod about;
 pub mod app;
 pub mod coming;
 pub mod dashboard;
+pub mod dry_run;
 pub mod duplicates;
 pub mod file_dialog;
 pub mod i18n;

@@ -222,6 +222,13 @@ pub struct Model {
     pub mapping: mapping::MappingModel,
     /// The dashboard's figures.
     pub kpi: dashboard::KpiModel,
+    /// While the question before a first sync is open: the names of the
+    /// locations never synced.
+    pub first_sync_prompt: Option<Vec<String>>,
+    /// Whether the running sync is a dry run.
+    pub dry_running: bool,
+    /// The latest dry run's result, while its window is open.
+    pub dry_run_result: Option<Box<SyncSummary>>,
     /// The duplicate review's open groups, once read.
     pub duplicates: Option<Result<Vec<crate::engine::duplicates::ReviewGroup>, String>>,
 }
@@ -245,8 +252,15 @@ pub enum Intent {
     Navigate(Panel),
     /// Open the „Über“ dialog.
     ShowAbout,
-    /// Start a sync of the chosen locations.
+    /// Start a sync of the chosen locations; before a location's first
+    /// sync the app asks whether to make a dry run first.
     StartSync,
+    /// Start a sync of the chosen locations without asking.
+    StartSyncNow,
+    /// Start a dry run of the chosen locations: nothing is sent.
+    StartDryRun,
+    /// Close the first-sync question or the dry run's result.
+    CloseDryRun,
     /// Stop the running sync.
     CancelSync,
     /// Choose the locations to sync (empty: all).

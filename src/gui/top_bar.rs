@@ -52,6 +52,15 @@ pub fn top_bar_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
             if button.clicked() {
                 intents.push(Intent::StartSync);
             }
+            let dry = ui
+                .add_enabled(ready, egui::Button::new(lang.pick("Probelauf", "Dry run")))
+                .on_hover_text(lang.pick(
+                    "Liest Ivoris und HubSpot und zeigt, was geschrieben, übernommen und                      geschlossen würde – sendet nichts",
+                    "Reads Ivoris and HubSpot and shows what would be written, adopted and                      closed – sends nothing",
+                ));
+            if dry.clicked() {
+                intents.push(Intent::StartDryRun);
+            }
         }
         ui.separator();
         if model.running {
@@ -188,6 +197,9 @@ fn progress_ui(ui: &mut egui::Ui, model: &Model) {
         .desired_width(260.0)
         .animate(fraction.is_none());
     ui.add(bar);
+    if model.dry_running {
+        ui.strong(lang.pick("Probelauf", "Dry run"));
+    }
     ui.label(text);
     if let Some(started) = model.started {
         ui.weak(duration_text(lang, started.elapsed().as_secs()));
@@ -225,6 +237,26 @@ fn last_result_ui(ui: &mut egui::Ui, lang: Lang, last: Option<&LastResult>) {
         return;
     };
     let (outcome, details) = match last {
+        LastResult::Summary(summary) if summary.dry_run => {
+            let would: u64 = summary
+                .locations
+                .iter()
+                .filter_map(|l| l.plan.as_ref())
+                .map(|plan| plan.to_write())
+                .sum();
+            (
+                Some(summary.outcome),
+                format!(
+                    "{}: {} {}",
+                    lang.pick("Probelauf", "Dry run"),
+                    lang.number(would),
+                    lang.pick(
+                        "würden geschrieben, nichts gesendet",
+                        "would be written, nothing sent"
+                    )
+                ),
+            )
+        }
         LastResult::Summary(summary) => {
             let mut parts = vec![format!(
                 "{} {}",

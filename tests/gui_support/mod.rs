@@ -8,6 +8,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use ivoris_hubspot_sync::engine::handle::EngineSetup;
 use ivoris_hubspot_sync::engine::run::SyncEnvironment;
 use ivoris_hubspot_sync::gui::{AppOptions, Panel, SyncApp};
@@ -50,4 +51,18 @@ pub fn step_until(harness: &mut Harness<'_, SyncApp>, what: &str, done: impl Fn(
         std::thread::sleep(Duration::from_millis(5));
     }
     harness.run_steps(3);
+}
+
+/// Clicks „Jetzt synchronisieren“; before a first sync the app asks
+/// whether to make a dry run first, and this answers „Direkt
+/// synchronisieren“.
+pub fn click_sync(harness: &mut Harness<'_, SyncApp>) {
+    harness.get_by_label("Jetzt synchronisieren").click();
+    // The intent is applied after the frame, the question drawn (after a
+    // sizing pass) in the frames that follow.
+    harness.run_steps(4);
+    if harness.state().model.first_sync_prompt.is_some() {
+        harness.get_by_label("Direkt synchronisieren").click();
+        harness.run_steps(2);
+    }
 }
