@@ -528,6 +528,7 @@ fn facts(location: &Location) -> Facts {
                 state: a.state.clone().unwrap_or_default(),
                 type_label: a.type_label.clone(),
                 template_id: a.template_id.clone(),
+                deleted: false,
             });
     }
     let mut entries: HashMap<String, Vec<EntryFacts>> = HashMap::new();

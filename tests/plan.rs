@@ -38,6 +38,7 @@ fn appt(id: &str, n: i64, state: &str, label: &str) -> AppointmentFacts {
         state: state.to_owned(),
         type_label: Some(label.to_owned()),
         template_id: None,
+        deleted: false,
     }
 }
 

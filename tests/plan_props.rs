@@ -71,6 +71,7 @@ fn appointments(patient: &str, raw: &[(i64, u32, usize, usize)]) -> Vec<Appointm
             state: STATES[*state].to_owned(),
             type_label: Some(LABELS[*label].to_owned()),
             template_id: None,
+            deleted: false,
         })
         .collect()
 }

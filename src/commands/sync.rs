@@ -135,6 +135,17 @@ fn print_summary(summary: &SyncSummary, dry_run: bool) {
                 extract.patients.updated + extract.appointments.updated + extract.entries.updated,
             );
         }
+        if let Some(deleted) = location
+            .extract
+            .as_ref()
+            .map(|e| e.deleted)
+            .filter(|d| d.total() > 0)
+        {
+            println!(
+                "  In Ivoris gelöscht / deleted in Ivoris: {} Patienten (Kontakte bleiben / contacts kept), {} Termine (in HubSpot abgesagt / cancelled in HubSpot), {} Leistungen (nicht mehr im Umsatz / no longer in revenue)",
+                deleted.patients, deleted.appointments, deleted.entries
+            );
+        }
         if let Some(plan) = &location.plan {
             for kind in OutboxKind::PHASES {
                 let queued = plan.queued.get(&kind).copied().unwrap_or_default();

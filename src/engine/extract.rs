@@ -32,7 +32,10 @@ use crate::ivoris::minimise::Minimised;
 use crate::ivoris::parse::{Parsed, Reject};
 use crate::ivoris::wire::{Appointment, DocumentEntry, Patient};
 use crate::ledger::cursors::stream;
-use crate::ledger::{Batch, Ledger, LedgerError, LocationRow, MirrorOutcome, NewQuarantine};
+use crate::ledger::deletions;
+use crate::ledger::{
+    Batch, Ledger, LedgerError, LocationRow, MirrorOutcome, NewAuditEntry, NewQuarantine,
+};
 use crate::settings::LocationSettings;
 
 /// Default depth of history read on the first run.
@@ -230,6 +233,8 @@ pub struct ExtractReport {
     pub patients_swept: u64,
     /// Whether a full sweep finished in this run.
     pub sweep_done: bool,
+    /// Records the full sweep found deleted in Ivoris (`ledger::deletions`).
+    pub deleted: Deleted,
     /// Appointments per start day as Ivoris reported them in this run, for
     /// the reconciliation report.
     pub appointments_per_day: BTreeMap<NaiveDate, u64>,
@@ -241,6 +246,24 @@ pub struct ExtractReport {
     pub stopped: Option<Stopped>,
     /// Transient problems the run recovered from (halved windows), for the log view.
     pub errors: Vec<String>,
+}
+
+/// Records found deleted in Ivoris in one run, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// Patients (their contacts stay in HubSpot).
+    pub patients: u64,
+    /// Appointments (their records in HubSpot are cancelled).
+    pub appointments: u64,
+    /// Billing lines (revenue no longer counts them).
+    pub entries: u64,
+}
+
+impl Deleted {
+    /// Every record found deleted.
+    pub fn total(&self) -> u64 {
+        self.patients + self.appointments + self.entries
+    }
 }
 
 impl ExtractReport {
@@ -300,6 +323,15 @@ struct Run<'a> {
     entries_asked: HashSet<String>,
     /// Appointment Id → start day, as seen this run.
     appointment_days: HashMap<String, Option<NaiveDate>>,
+    /// The days every appointment window of this run covered, once all
+    /// were read.
+    windows_read: Option<(NaiveDate, NaiveDate)>,
+    /// Whether this run's patient listing started on the first page and
+    /// reached the end: only then does it name every patient.
+    listing_complete: bool,
+    /// Patient Ids the listing had that could not be read (quarantined):
+    /// they exist.
+    patients_unreadable: HashSet<String>,
     /// Entry Id → date, as seen this run.
     entry_days: HashMap<String, Option<NaiveDate>>,
     /// Called once all records but the billing lines of a full sweep are
@@ -362,6 +394,9 @@ pub async fn extract_location_with(
         patients_changed: BTreeSet::new(),
         entries_asked: HashSet::new(),
         appointment_days: HashMap::new(),
+        windows_read: None,
+        listing_complete: false,
+        patients_unreadable: HashSet::new(),
         entry_days: HashMap::new(),
         before_sweep,
     };
@@ -510,6 +545,8 @@ impl Run<'_> {
         }
         if self.plan.full_sweep_due {
             self.check_cancel()?;
+            self.deleted_patients().await?;
+            self.deleted_appointments().await?;
             (self.before_sweep)(self.ledger)?;
             self.sweep().await?;
         }
@@ -566,6 +603,8 @@ impl Run<'_> {
             .cursor(location, stream::PATIENT_PAGE)?
             .and_then(|text| text.parse().ok())
             .unwrap_or(0);
+        let from_start = page == 0;
+        let mut unnamed_rejects = false;
         let mut done = 0;
         loop {
             self.check_cancel()?;
@@ -581,7 +620,16 @@ impl Run<'_> {
                 // End of the listing: the next run pages from the start.
                 self.ledger
                     .commit(|batch| batch.clear_cursor(location, stream::PATIENT_PAGE))?;
+                self.listing_complete = from_start && !unnamed_rejects;
                 return Ok(());
+            }
+            for reject in &rejects {
+                match &reject.record_id {
+                    Some(id) => {
+                        self.patients_unreadable.insert(id.clone());
+                    }
+                    None => unnamed_rejects = true,
+                }
             }
             let counts = &mut self.report.patients;
             counts.read += (records.len() + rejects.len()) as u64;
@@ -618,8 +666,10 @@ impl Run<'_> {
             .cursor(self.location, stream::APPOINTMENT_DAY)?
             .and_then(|text| NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok());
         Ok(match cursor {
-            Some(day) => day.min(rescan),
-            None => self.plan.history_start.date(),
+            // A full sweep reads every window again, so it sees which
+            // appointments are gone.
+            Some(day) if !self.plan.full_sweep_due => day.min(rescan),
+            _ => self.plan.history_start.date(),
         })
     }
 
@@ -683,6 +733,7 @@ impl Run<'_> {
                 Err(halt) => return Err(halt),
             }
         }
+        self.windows_read = Some((first, last));
         Ok(())
     }
 
@@ -865,6 +916,130 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// At a full sweep whose listing named every patient: the mirrored
+    /// patients it did not name, asked one by one, and noted as deleted
+    /// when Ivoris does not know them (a listing may skip a record while
+    /// the data changes; the single ask decides).
+    async fn deleted_patients(&mut self) -> Result<(), Halt> {
+        if !self.listing_complete {
+            return Ok(());
+        }
+        let location = self.location;
+        let missing: Vec<String> = deletions::live_patient_ids(self.ledger.connection(), location)?
+            .into_iter()
+            .filter(|id| !self.patients_seen.contains(id) && !self.patients_unreadable.contains(id))
+            .collect();
+        let mut gone = Vec::new();
+        for id in missing {
+            self.check_cancel()?;
+            let answer = self
+                .client
+                .patient(&id)
+                .await
+                .map_err(|error| Halt::Ivoris(Phase::Patienten, error))?;
+            if answer.records.is_empty() && answer.rejects.is_empty() {
+                gone.push(id);
+            } else {
+                self.ledger
+                    .commit(|batch| batch.mirror(location, &answer.records))?;
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let now = format_date_time(self.plan.now);
+        self.ledger
+            .commit(|batch| batch.delete_patients(location, &gone, &now))?;
+        self.note_deleted("patient", &gone)?;
+        self.report.deleted.patients += gone.len() as u64;
+        Ok(())
+    }
+
+    /// At a full sweep: the mirrored appointments in the days the sweep's
+    /// windows covered that no window returned. Each patient's own list
+    /// decides: an appointment it holds moved and is mirrored as it is
+    /// now; one it does not hold is deleted.
+    async fn deleted_appointments(&mut self) -> Result<(), Halt> {
+        let Some((first, last)) = self.windows_read else {
+            return Ok(());
+        };
+        let location = self.location;
+        let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+        let mut by_patient: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (id, patient) in deletions::appointments_between(
+            self.ledger.connection(),
+            location,
+            &day(first),
+            &day(last),
+        )? {
+            if let Some(patient) = patient.filter(|_| !self.appointment_days.contains_key(&id)) {
+                by_patient.entry(patient).or_default().push(id);
+            }
+        }
+        let mut gone = Vec::new();
+        for (patient, ids) in by_patient {
+            self.check_cancel()?;
+            let answer = self
+                .client
+                .patient_appointments(&patient)
+                .await
+                .map_err(|error| Halt::Ivoris(Phase::Termine, error))?;
+            if answer.rejects.iter().any(|r| r.record_id.is_none()) {
+                continue;
+            }
+            let present: HashSet<&str> = answer
+                .records
+                .iter()
+                .map(|a| a.id.as_str())
+                .chain(answer.rejects.iter().filter_map(|r| r.record_id.as_deref()))
+                .collect();
+            let moved: Vec<_> = answer
+                .records
+                .iter()
+                .filter(|a| ids.contains(&a.id))
+                .cloned()
+                .collect();
+            gone.extend(
+                ids.iter()
+                    .filter(|id| !present.contains(id.as_str()))
+                    .cloned(),
+            );
+            if !moved.is_empty() {
+                self.ledger.commit(|batch| batch.mirror(location, &moved))?;
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let now = format_date_time(self.plan.now);
+        let moved = self
+            .ledger
+            .commit(|batch| batch.delete_appointments(location, &gone, &now))?;
+        self.note_deleted("appointment", &gone)?;
+        self.report.deleted.appointments += moved;
+        Ok(())
+    }
+
+    /// One audit entry per kind and run: the Ivoris Ids found deleted.
+    fn note_deleted(&mut self, kind: &str, ids: &[String]) -> Result<(), LedgerError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(location = %self.location, kind, count = ids.len(), "records deleted in ivoris");
+        self.ledger.audit(&NewAuditEntry {
+            actor: "sync".into(),
+            action: "ivoris_deleted".into(),
+            subject: self.location.to_owned(),
+            details: serde_json::json!({
+                "kind": kind,
+                "ivoris_ids": ids,
+                "reason_de": "In Ivoris gelöscht (bei der vollständigen Abfrage nicht mehr gefunden)",
+                "reason_en": "deleted in Ivoris (no longer found by the full sweep)",
+            }),
+        })?;
+        Ok(())
+    }
+
     /// Reads every mirrored patient's billing lines without a window, in
     /// committed batches, resuming after the last patient done.
     ///
@@ -901,12 +1076,15 @@ impl Run<'_> {
             let Some(last) = chunk.last() else {
                 continue;
             };
-            let outcome = self.ledger.commit(|batch| {
+            let (outcome, removed) = self.ledger.commit(|batch| {
                 let outcome = batch.mirror(location, &swept.records)?;
                 quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &swept.rejects)?;
+                let removed = remove_missing_entries(batch, location, &swept)?;
                 batch.set_cursor(location, stream::ENTRY_SWEEP, last)?;
-                Ok(outcome)
+                Ok((outcome, removed))
             })?;
+            self.note_deleted("document_entry", &removed)?;
+            self.report.deleted.entries += removed.len() as u64;
             self.report.patients_swept += swept.patients.len() as u64;
             self.entries_asked.extend(swept.patients.iter().cloned());
             self.record_entries(swept, outcome);
@@ -921,6 +1099,30 @@ impl Run<'_> {
         self.report.sweep_done = true;
         Ok(())
     }
+}
+
+/// The billing lines of the swept patients that their complete answers no
+/// longer hold: deleted in Ivoris. Nothing is removed when a line of the
+/// answers could not be read and had no Id (it might be any of them).
+fn remove_missing_entries(
+    batch: &mut Batch<'_>,
+    location: &str,
+    swept: &EntryHaul,
+) -> Result<Vec<String>, LedgerError> {
+    if swept.rejects.iter().any(|r| r.record_id.is_none()) {
+        return Ok(Vec::new());
+    }
+    let present: HashSet<&str> = swept
+        .records
+        .iter()
+        .map(|e| e.id.as_str())
+        .chain(swept.rejects.iter().filter_map(|r| r.record_id.as_deref()))
+        .collect();
+    let mut removed = Vec::new();
+    for patient in &swept.patients {
+        removed.extend(batch.remove_missing_entries(location, patient, &present)?);
+    }
+    Ok(removed)
 }
 
 /// Asks Ivoris for the billing lines of `patients` (nothing is stored yet).

@@ -795,22 +795,34 @@ impl Facts {
 
         let mut appointments: HashMap<String, Vec<AppointmentFacts>> = HashMap::new();
         let mut statement = conn.prepare_cached(
-            "SELECT ivoris_id, patient_id, start, duration_minutes, state, type_label, template_id
-             FROM appointments WHERE location_key = ?1",
+            // Appointments deleted in Ivoris stay facts, cancelled
+            // (`ledger::deletions`).
+            "SELECT ivoris_id, patient_id, start, duration_minutes, state, type_label, template_id,
+                    0 AS deleted
+             FROM appointments WHERE location_key = ?1
+             UNION ALL
+             SELECT ivoris_id, patient_id, start, duration_minutes, state, type_label, template_id,
+                    1 AS deleted
+             FROM deleted_appointments WHERE location_key = ?1",
         )?;
         let rows = statement.query_map([location], |row| {
             Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, Option<String>>(1)?,
-                row.get::<_, Option<String>>(2)?,
-                row.get::<_, Option<i64>>(3)?,
-                row.get::<_, Option<String>>(4)?,
-                row.get::<_, Option<String>>(5)?,
-                row.get::<_, Option<String>>(6)?,
+                (
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<i64>>(3)?,
+                ),
+                (
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, bool>(7)?,
+                ),
             ))
         })?;
         for row in rows {
-            let (id, patient, start, duration, state, type_label, template_id) = row?;
+            let ((id, patient, start, duration), (state, type_label, template_id, deleted)) = row?;
             let Some(patient_id) = patient.filter(|p| !p.is_empty()) else {
                 reject(
                     "appointments",
@@ -842,6 +854,7 @@ impl Facts {
                     state: state.unwrap_or_default(),
                     type_label,
                     template_id,
+                    deleted,
                 });
         }
 

@@ -277,6 +277,19 @@ fn last_result_ui(ui: &mut egui::Ui, lang: Lang, last: Option<&LastResult>) {
                     lang.pick("in Quarantäne", "quarantined")
                 ));
             }
+            let deleted: u64 = summary
+                .locations
+                .iter()
+                .filter_map(|l| l.extract.as_ref())
+                .map(|e| e.deleted.total())
+                .sum();
+            if deleted > 0 {
+                parts.push(format!(
+                    "{} {}",
+                    lang.number(deleted),
+                    lang.pick("in Ivoris gelöscht", "deleted in Ivoris")
+                ));
+            }
             if summary.outcome == RunOutcome::Failed
                 && let Some(message) = &summary.message
             {

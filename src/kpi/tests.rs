@@ -21,6 +21,7 @@ fn appointment(id: &str, start: &str, kind: &str, state: &str) -> AppointmentFac
         state: state.to_owned(),
         type_label: Some(kind.to_owned()),
         template_id: None,
+        deleted: false,
     }
 }
 
@@ -403,6 +404,7 @@ mod properties {
                 state: state.to_owned(),
                 type_label: Some(kind.to_owned()),
                 template_id: None,
+                deleted: false,
             })
     }
 

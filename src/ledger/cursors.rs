@@ -8,8 +8,11 @@
 //! which it mirrors a page, quarantines its bad records and advances the
 //! cursor, so a kill at any instant leaves either all of it or none.
 
+use std::collections::HashSet;
+
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::deletions;
 use super::mirror::{self, MirrorOutcome, Mirrored};
 use super::quarantine::{self, NewQuarantine};
 use super::{Ledger, LedgerError, now};
@@ -54,7 +57,46 @@ impl Batch<'_> {
         location: &str,
         records: &[R],
     ) -> Result<MirrorOutcome, LedgerError> {
-        mirror::upsert(self.tx, location, records)
+        let outcome = mirror::upsert(self.tx, location, records)?;
+        deletions::seen_again(
+            self.tx,
+            R::TABLE,
+            location,
+            records.iter().map(Mirrored::id),
+        )?;
+        Ok(outcome)
+    }
+
+    /// Removes the billing lines of `patient` that its complete answer
+    /// (`present`) no longer has; returns their Ids.
+    pub fn remove_missing_entries(
+        &mut self,
+        location: &str,
+        patient: &str,
+        present: &HashSet<&str>,
+    ) -> Result<Vec<String>, LedgerError> {
+        deletions::remove_missing_entries(self.tx, location, patient, present)
+    }
+
+    /// Moves appointments deleted in Ivoris out of the mirror (the planner
+    /// still sees them, cancelled); returns how many were moved.
+    pub fn delete_appointments(
+        &mut self,
+        location: &str,
+        ids: &[String],
+        now: &str,
+    ) -> Result<u64, LedgerError> {
+        deletions::move_appointments(self.tx, location, ids, now)
+    }
+
+    /// Notes patients as deleted in Ivoris.
+    pub fn delete_patients(
+        &mut self,
+        location: &str,
+        ids: &[String],
+        now: &str,
+    ) -> Result<(), LedgerError> {
+        deletions::mark_patients(self.tx, location, ids, now)
     }
 
     /// Quarantines a record like [`Ledger::quarantine`], inside this transaction.

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod backup;
 pub mod cases;
 pub mod cursors;
+pub mod deletions;
 pub mod health;
 pub mod lock;
 pub mod mirror;

@@ -183,6 +183,7 @@ const STEPS: &[M<'static>] = &[
     M::up(crate::mapping::store::MIGRATION_MAPPING_APPLIED).foreign_key_check(),
     M::up(super::reviews::REVIEWS_MIGRATION).foreign_key_check(),
     M::up(super::adoption::ADOPTION_MIGRATION).foreign_key_check(),
+    M::up(super::deletions::DELETIONS_MIGRATION).foreign_key_check(),
 ];
 
 /// Schema version of a ledger created by this build.

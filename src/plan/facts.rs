@@ -4,6 +4,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 
+use crate::mapping::{AppointmentState, Mapping};
+
 /// A patient of one location.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PatientFacts {
@@ -50,6 +52,20 @@ pub struct AppointmentFacts {
     pub type_label: Option<String>,
     /// Appointment template Id; a mapping row with this Id wins over the label.
     pub template_id: Option<String>,
+    /// Deleted in Ivoris (found missing at a full sweep): it counts as
+    /// cancelled, whatever its last state was.
+    pub deleted: bool,
+}
+
+impl AppointmentFacts {
+    /// The state through the mapping (`None` when the mapping does not know
+    /// it); an appointment deleted in Ivoris is cancelled.
+    pub fn state_in(&self, mapping: &Mapping) -> Option<AppointmentState> {
+        if self.deleted {
+            return Some(AppointmentState::Cancelled);
+        }
+        mapping.appointment_state(&self.state)
+    }
 }
 
 /// A billing line of one patient at one location.

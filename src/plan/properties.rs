@@ -23,6 +23,9 @@ use super::revenue::{format_cents, revenue};
 use super::stage::StageOutcome;
 use crate::mapping::{AppointmentState, Category, Mapping, PatientField, Stage};
 
+/// What an appointment record deleted in Ivoris says in its name.
+pub const DELETED_IN_IVORIS: &str = "in Ivoris gelöscht";
+
 /// The properties of one HubSpot record, sorted by name.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PropertySet {
@@ -291,16 +294,11 @@ pub fn deal_properties(
         .map(|m| hubspot_date(m.start.date()));
     let next = members
         .iter()
-        .find(|m| {
-            m.start > now
-                && mapping
-                    .appointment_state(&m.state)
-                    .is_some_and(|state| state.is_pending())
-        })
+        .find(|m| m.start > now && m.state_in(mapping).is_some_and(|state| state.is_pending()))
         .map(|m| hubspot_date(m.start.date()));
     let latest_state = members
         .last()
-        .and_then(|m| mapping.appointment_state(&m.state))
+        .and_then(|m| m.state_in(mapping))
         .map(|state| state.label());
     let sums = revenue(entries, mapping);
 
@@ -388,21 +386,27 @@ pub fn appointment_properties(
     let start = berlin_instant(appointment.start);
     let end = start + Duration::minutes(i64::from(appointment.duration_minutes.unwrap_or(0)));
     let mut set = PropertySet::default();
-    set.set(
-        "hs_appointment_name",
-        appointment
-            .type_label
-            .as_deref()
-            .map(str::trim)
-            .filter(|label| !label.is_empty())
-            .unwrap_or("Termin"),
-    );
+    let label = appointment
+        .type_label
+        .as_deref()
+        .map(str::trim)
+        .filter(|label| !label.is_empty())
+        .unwrap_or("Termin");
+    // Deleted in Ivoris: kept in HubSpot, cancelled, and saying why.
+    if appointment.deleted {
+        set.set(
+            "hs_appointment_name",
+            format!("{label} ({DELETED_IN_IVORIS})"),
+        );
+    } else {
+        set.set("hs_appointment_name", label);
+    }
     set.set("hs_appointment_start", hubspot_datetime(start));
     set.set("hs_appointment_end", hubspot_datetime(end));
     set.set(
         "hs_appointment_status",
-        mapping
-            .appointment_state(&appointment.state)
+        appointment
+            .state_in(mapping)
             .map_or("", hubspot_appointment_status),
     );
     set.set(

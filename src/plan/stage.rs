@@ -102,7 +102,7 @@ pub fn derive_stage(
         .members
         .iter()
         .filter_map(|facts| {
-            let state = mapping.appointment_state(&facts.state)?;
+            let state = facts.state_in(mapping)?;
             let kind = mapping
                 .appointment_type(facts.type_label.as_deref(), facts.template_id.as_deref())
                 .kind;

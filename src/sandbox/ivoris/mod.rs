@@ -459,6 +459,49 @@ impl IvorisSim {
         })
     }
 
+    /// Deletes a record in Ivoris (not a cancellation: the record is gone
+    /// from every answer). Deleting a patient leaves its appointments and
+    /// lines, as Ivoris does when a patient record is merged away.
+    pub fn delete_record(
+        &self,
+        location: &str,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<(), SimError> {
+        self.change(location, |state, index, _| {
+            let unknown = || SimError::UnknownRecord {
+                kind: match kind {
+                    RecordKind::Patient => "patient",
+                    RecordKind::Appointment => "appointment",
+                    RecordKind::Entry => "entry",
+                },
+                id: id.to_string(),
+            };
+            let l = state.world.locations.get_mut(index).ok_or_else(unknown)?;
+            let before = match kind {
+                RecordKind::Patient => {
+                    let before = l.patients.len();
+                    l.patients.retain(|p| p.id != id);
+                    before - l.patients.len()
+                }
+                RecordKind::Appointment => {
+                    let before = l.appointments.len();
+                    l.appointments.retain(|a| a.id != id);
+                    before - l.appointments.len()
+                }
+                RecordKind::Entry => {
+                    let before = l.entries.len();
+                    l.entries.retain(|e| e.id != id);
+                    before - l.entries.len()
+                }
+            };
+            if before == 0 {
+                return Err(unknown());
+            }
+            Ok(())
+        })
+    }
+
     /// Changes (or removes) a patient's e-mail address and bumps `LastModified`.
     pub fn set_patient_email(
         &self,
