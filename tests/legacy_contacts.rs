@@ -58,6 +58,7 @@ in_both_modes!(
     a_family_sharing_one_address_gets_separate_contacts_and_a_review,
     a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck,
     a_new_ledger_finds_the_keyed_records_instead_of_duplicating_them,
+    a_parents_contact_with_the_family_address_is_not_adopted_by_the_child,
 );
 
 fn patient(id: &str, first: &str, last: &str, born: (i32, u32, u32), email: &str) -> Patient {
@@ -573,4 +574,71 @@ async fn a_new_ledger_finds_the_keyed_records_instead_of_duplicating_them(mode: 
     assert_eq!(ids("contacts"), contacts, "the same contacts, none added");
     assert_eq!(ids("deals"), deals, "the same deals, none added");
     assert_eq!(ids("appointments"), appointments, "the same appointments");
+}
+
+/// Staff entered the mother by hand, with the family's address; only her
+/// child is a patient. The child must not take over the mother's contact:
+/// the child's contact is written without the address and listed for
+/// review, the mother's stays as it was.
+async fn a_parents_contact_with_the_family_address_is_not_adopted_by_the_child(
+    mode: BatchFailures,
+) {
+    let bed = bed(in_mode(53, mode)).await;
+    let ivoris = &bed.sandbox.ivoris;
+    let hubspot = &bed.sandbox.hubspot;
+    let l = bed.sandbox.locations[0].key.clone();
+    let email = "familie.handschrift@beispiel.test";
+    let mother = hubspot
+        .seed_legacy(
+            "contacts",
+            &[
+                ("email", email),
+                ("firstname", "Petra"),
+                ("lastname", "Handschrift"),
+            ],
+        )
+        .expect("hand-made contact");
+    let before = live(hubspot, "contacts")
+        .into_iter()
+        .find(|c| c.id == mother)
+        .expect("seeded");
+    enrol(
+        ivoris,
+        &l,
+        patient("L-801", "Jonas", "Handschrift", (2014, 6, 3), email),
+    );
+
+    let summary = run(&bed.env).await;
+    assert_eq!(
+        summary.outcome,
+        RunOutcome::Success,
+        "{:?}",
+        summary.message
+    );
+    assert_eq!(summary.dead_letters, 0, "no dead letter");
+    let contacts = live(hubspot, "contacts");
+    let after = contacts.iter().find(|c| c.id == mother).expect("kept");
+    assert_eq!(
+        after.properties, before.properties,
+        "the mother's contact is untouched"
+    );
+    let key = format!("{l}:L-801");
+    let mine = holding_key(&contacts, &key);
+    assert_eq!(mine.len(), 1, "the child has a contact of its own");
+    assert_ne!(mine[0].id, mother);
+    assert_eq!(prop(mine[0], "firstname"), "Jonas");
+    assert_eq!(prop(mine[0], "email"), "", "written without the address");
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    assert!(
+        ledger
+            .audit_log(Some(&key), 100)
+            .expect("audit log")
+            .iter()
+            .any(|e| e.entry.action == "email_withheld"),
+        "listed for review"
+    );
+    let writes = hubspot.write_calls();
+    let again = run(&bed.env).await;
+    assert_eq!(again.outcome, RunOutcome::Success);
+    assert_eq!(hubspot.write_calls(), writes, "nothing left to write");
 }

@@ -3,8 +3,9 @@
 //! HubSpot keeps a contact's e-mail address unique, Ivoris does not. When
 //! another contact has a patient's address:
 //! - the other contact carries no patient key (created by an older
-//!   integration or by hand): it is adopted — our key is set on it and the
-//!   upsert then lands on it;
+//!   integration or by hand) and no name other than the patient's: it is
+//!   adopted — our key is set on it and the upsert then lands on it (with
+//!   another name it is someone else's, see below);
 //! - it belongs to the same person at another location (same name; same
 //!   birthday where the ledger knows both): the patient is linked to that
 //!   contact, which records every patient key in `ivoris_patient_keys`;
@@ -48,6 +49,7 @@ use super::{
     Adopted, BATCH, Loader, PhaseProgress, apply_outcome, bisecting, fail, input_reason,
     properties, refused, splits, stamp, upsert_inputs, upsert_parts, whole_call_failed,
 };
+use crate::duplicates::normalise_name;
 use crate::hubspot::provision::key_property;
 use crate::hubspot::wire::{Filter, FilterGroup, SearchRequest};
 use crate::hubspot::{BatchOutcome, ClientError, HubSpotClient, ObjectKind, UpsertInput};
@@ -733,6 +735,10 @@ fn decide<'c>(
             .and_then(|c| c.hubspot_id);
         let action = match &other_key {
             _ if own.as_ref().is_some_and(|own| *own != existing) => Resolution::Withhold,
+            // An unkeyed contact is this patient's only if its name does
+            // not say otherwise: a family's shared address may sit on a
+            // parent's contact entered by hand.
+            None if !may_be_patient(&mine, &other) => Resolution::Withhold,
             None => Resolution::Adopt,
             Some(key) if same_person(ledger, &mine, &item.record_key, key, &other)? => {
                 Resolution::Link
@@ -774,6 +780,20 @@ fn decide<'c>(
         }
     }
     Ok(decisions)
+}
+
+/// Whether an unkeyed contact may stand for the patient: the names it has
+/// (first, last) match the patient's, compared normalised (case, umlauts,
+/// accents, spaces and punctuation do not count); a name it lacks says
+/// nothing against it.
+fn may_be_patient(mine: &Props, other: &Props) -> bool {
+    ["firstname", "lastname"].iter().all(|field| {
+        let theirs = other
+            .get(*field)
+            .map(|v| normalise_name(v))
+            .unwrap_or_default();
+        theirs.is_empty() || mine.get(*field).map(|v| normalise_name(v)) == Some(theirs)
+    })
 }
 
 /// Adds patient keys to the `ivoris_patient_keys` of an update, sorted,
