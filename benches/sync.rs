@@ -9,16 +9,21 @@
 //! A second scenario (`scenarios/chain.rs`) is a chain switching over from
 //! the previous integration: two practices read at once, bookings two
 //! years ahead, an Ivoris answering in 5 ms, whole-call conflict refusals
-//! over a portal already full of the old integration's contacts.
+//! over a portal already full of the old integration's contacts. A third
+//! (`scenarios/legacy.rs`) syncs the first `large` location into a portal
+//! the previous integration filled with its keyed contacts and deals.
 //!
-//! Run with `cargo bench --bench sync` (all three), or
-//! `cargo bench --bench sync -- large` / `-- chain` / `-- pacing` for some. It prints a
+//! Run with `cargo bench --bench sync` (all four), or
+//! `cargo bench --bench sync -- large` / `-- chain` / `-- legacy` / `-- pacing`
+//! for some. It prints a
 //! table of every number with its target and PASS/FAIL; the run takes a
 //! few minutes because the first sync is paced by HubSpot's rate limit,
 //! which is the point.
 
 #[path = "scenarios/chain.rs"]
 mod chain;
+#[path = "scenarios/legacy.rs"]
+mod legacy;
 #[path = "scenarios/pacing.rs"]
 mod pacing;
 mod support;
@@ -91,6 +96,9 @@ fn main() {
     }
     if wanted("chain") {
         runtime.block_on(chain::run(&mut rows));
+    }
+    if wanted("legacy") {
+        runtime.block_on(legacy::run(&mut rows));
     }
     if wanted("pacing") {
         let runs = runtime.block_on(pacing::compare(pacing::asks()));
