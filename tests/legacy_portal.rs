@@ -209,6 +209,17 @@ async fn the_first_sync_adopts_the_previous_integrations_records() {
         );
     }
     let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    // The overview's "Deals (HubSpot)" are the cases' deals; the closed
+    // legacy deals are not counted among them.
+    let confirmed = ledger.confirmed_counts().expect("counts");
+    for location in &world.locations {
+        let deals = confirmed
+            .iter()
+            .find(|c| c.location_key == location.key)
+            .map_or(0, |c| c.deals);
+        let cases = ledger.cases(&location.key).expect("cases").len() as u64;
+        assert_eq!(deals, cases, "{}: one deal per case", location.key);
+    }
     check_contacts(sim, &world, &seeded, &before_contacts);
     check_deals(sim, &world, &seeded, &ledger, &before_deals);
     check_audit(&ledger, &world, seed);

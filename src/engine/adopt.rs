@@ -40,7 +40,7 @@ use crate::duplicates::normalise_name;
 use crate::hubspot::provision::ProvisionReport;
 use crate::hubspot::{ClientError, HubSpotClient, ObjectKind};
 use crate::ledger::adoption::{
-    adopt, adopted, hubspot_id, hubspot_id_taken, mark_adopted, queued_without_record,
+    CLOSURE_MARK, adopt, adopted, hubspot_id, hubspot_id_taken, mark_adopted, queued_without_record,
 };
 use crate::ledger::audit::os_user;
 use crate::ledger::outbox::enqueue;
@@ -434,5 +434,5 @@ fn close(
 
 /// Outbox key of the closure of a legacy deal.
 pub fn closure_key(location: &str, hubspot_id: &str) -> String {
-    format!("{location}:altdeal:{hubspot_id}")
+    format!("{location}{CLOSURE_MARK}{hubspot_id}")
 }

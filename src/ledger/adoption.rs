@@ -28,6 +28,11 @@ CREATE TABLE legacy_adoption (
 /// The kinds whose records a location adopts at its first plan.
 pub const ADOPTED_KINDS: [OutboxKind; 2] = [OutboxKind::Contact, OutboxKind::Deal];
 
+/// What marks the record key of a legacy deal's closure
+/// (`<location>:altdeal:<HubSpot id>`): a deal row of the ledger that is
+/// not a case's deal.
+pub const CLOSURE_MARK: &str = ":altdeal:";
+
 impl Ledger {
     /// The kinds whose adoption has not run yet for `location`.
     pub fn adoption_pending(&self, location: &str) -> Result<Vec<OutboxKind>, LedgerError> {

@@ -370,15 +370,17 @@ impl Ledger {
     }
 
     /// Records HubSpot confirmed with an id, per location (the part of the
-    /// record key before the first `:`); associations are not counted.
+    /// record key before the first `:`); associations and the closures of
+    /// the previous integration's deals (not a case's deal) are not counted.
     pub fn confirmed_counts(&self) -> Result<Vec<ConfirmedCounts>, LedgerError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT substr(record_key, 1, instr(record_key, ':') - 1) AS location, kind, count(*)
              FROM hubspot_records
              WHERE hubspot_id IS NOT NULL AND kind != 'association' AND instr(record_key, ':') > 0
+               AND instr(record_key, ?1) = 0
              GROUP BY location, kind ORDER BY location",
         )?;
-        let rows = statement.query_map([], |row| {
+        let rows = statement.query_map([super::adoption::CLOSURE_MARK], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
