@@ -17,6 +17,8 @@
 //! „kein Duplikat“ holds for exactly that group and a new member shows it
 //! again.
 
+pub mod portal;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::plan::PatientFacts;

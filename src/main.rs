@@ -76,6 +76,8 @@ enum Command {
     Retry(commands::retry::RetryArgs),
     /// Mapping tables: export / import CSV, versions, diff, restore.
     Mapping(commands::mapping::MappingArgs),
+    /// Duplicates in HubSpot: `scan` reads the portal (read only), `list` prints the findings.
+    Duplicates(commands::duplicates::DuplicatesArgs),
     /// Key figures per location and week / month; CSV for German Excel.
     Kpi(commands::kpi::KpiArgs),
     /// Write a consistent copy of the ledger (also while the app runs).
@@ -132,6 +134,9 @@ fn main() -> ExitCode {
         Some(Command::Sync(args)) => commands::sync::run(args, cli.config.as_deref(), &dirs),
         Some(Command::Retry(args)) => commands::retry::run(args, cli.config.as_deref(), &dirs),
         Some(Command::Mapping(args)) => commands::mapping::run(args, cli.config.as_deref(), &dirs),
+        Some(Command::Duplicates(args)) => {
+            commands::duplicates::run(args, cli.config.as_deref(), &dirs)
+        }
         Some(Command::Kpi(args)) => commands::kpi::run(args, cli.config.as_deref(), &dirs)
             .map(|()| Ended::Outcome(RunOutcome::Success)),
         Some(Command::Backup(args)) => {

@@ -2,6 +2,7 @@
 //! dispatches.
 
 pub mod backup;
+pub mod duplicates;
 pub mod gui;
 pub mod kpi;
 pub mod mapping;

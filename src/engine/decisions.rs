@@ -1,5 +1,6 @@
-//! Decisions made outside a sync — the duplicate review's „kein Duplikat“
-//! and duplicate marks, retry and discard of dead letters — applied under
+//! Decisions made outside a sync — the duplicate review's „kein Duplikat“,
+//! duplicate marks and merges (queued in the outbox, sent by the load),
+//! retry and discard of dead letters — applied under
 //! the writer lock (DESIGN.md §3.6), so no decision lands in the middle of
 //! a run.
 //!
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ledger::lock::{LockError, WriterLock};
+use crate::ledger::portal::{DealMark, MergeRequest};
 use crate::ledger::{Ledger, LedgerError};
 
 /// How often a waiting decision asks for the lock again.
@@ -45,6 +47,24 @@ pub enum Decision {
     RetryDead(Vec<i64>),
     /// Remove one dead letter for good.
     DiscardDead(i64),
+    /// Merge one HubSpot contact into another (queued in the outbox).
+    Merge(MergeRequest),
+    /// Set a HubSpot deal without our key lost „Duplikat“, or back.
+    MarkPortalDeal {
+        /// What to write.
+        mark: DealMark,
+        /// The group it belongs to.
+        group: String,
+    },
+    /// Mark (or unmark) one case as a confirmed duplicate.
+    MarkCase {
+        /// Case key.
+        case_key: String,
+        /// Mark or undo.
+        duplicate: bool,
+        /// The group it belongs to.
+        group: String,
+    },
 }
 
 /// What a decision changed.
@@ -63,6 +83,10 @@ pub enum Applied {
     Retried(usize),
     /// Whether the dead letter was still there to remove.
     Discarded(bool),
+    /// A merge was queued (`false`: it was queued already).
+    MergeQueued(bool),
+    /// A deal (by id or by its case) was marked (`true`) or unmarked.
+    DealMarked(bool),
 }
 
 /// Why a decision was not applied.
@@ -102,6 +126,19 @@ impl Decision {
             },
             Decision::RetryDead(ids) => Applied::Retried(ledger.retry_dead(ids)?),
             Decision::DiscardDead(id) => Applied::Discarded(ledger.discard_dead(*id)?),
+            Decision::Merge(merge) => Applied::MergeQueued(ledger.queue_merge(merge, actor)?),
+            Decision::MarkPortalDeal { mark, group } => {
+                ledger.mark_portal_deal(mark, group, actor)?;
+                Applied::DealMarked(mark.duplicate)
+            }
+            Decision::MarkCase {
+                case_key,
+                duplicate,
+                group,
+            } => {
+                ledger.mark_case_duplicate(case_key, *duplicate, group, actor)?;
+                Applied::DealMarked(*duplicate)
+            }
         })
     }
 }

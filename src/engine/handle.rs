@@ -207,6 +207,32 @@ pub enum Command {
         /// Mark (`true`) or undo (`false`).
         duplicate: bool,
     },
+    /// „HubSpot prüfen“: list the portal and look for duplicates there.
+    ScanPortal,
+    /// Stop the running scan.
+    CancelScan,
+    /// Read the last scan's findings (the review's second part).
+    PortalReview,
+    /// Read the „Protokoll der Entscheidungen“.
+    DecisionLog,
+    /// Merge one HubSpot contact into another (outbox, then sent at once).
+    MergeContacts(crate::ledger::portal::MergeRequest),
+    /// Set a HubSpot deal without our key lost „Duplikat“, or back.
+    MarkPortalDeal {
+        /// What to write.
+        mark: crate::ledger::portal::DealMark,
+        /// The group.
+        group: String,
+    },
+    /// Mark (or unmark) one case as a confirmed duplicate.
+    MarkCase {
+        /// Case key.
+        case_key: String,
+        /// Mark or undo.
+        duplicate: bool,
+        /// The group.
+        group: String,
+    },
     /// Compute the dashboard's figures.
     Kpi(super::dashboard::KpiRequest),
     /// Write the figures shown as CSV files into a folder.
@@ -325,6 +351,16 @@ pub enum Event {
     Duplicates(Box<Result<Vec<super::duplicates::ReviewGroup>, String>>),
     /// A review decision was recorded: what happened (German / English).
     DuplicateDecided(String),
+    /// Progress of the running scan of HubSpot.
+    ScanProgress(super::scan::ScanProgress),
+    /// The scan ended; the error is German / English.
+    ScanFinished(Box<Result<super::scan::ScanSummary, String>>),
+    /// Answer to [`Command::PortalReview`].
+    PortalReview(Box<Result<super::portal_review::PortalReview, String>>),
+    /// Answer to [`Command::DecisionLog`].
+    DecisionLog(Box<Result<Vec<crate::ledger::AuditEntry>, String>>),
+    /// Queued merges were sent (or wait for the running sync).
+    MergesSent(Result<super::portal_review::MergesSent, String>),
     /// A decision (review, dead letters) waits for the running sync and is
     /// saved after it; German / English.
     DecisionDeferred(String),
@@ -425,9 +461,13 @@ impl EngineHandle {
                         }
                     };
                     let running: Arc<Mutex<Option<CancelFlag>>> = Arc::new(Mutex::new(None));
+                    let scanning: Arc<Mutex<Option<CancelFlag>>> = Arc::new(Mutex::new(None));
+                    // Queued merges are sent as soon as their decision is saved.
+                    let (merge_queued, mut merges_due) =
+                        tokio::sync::mpsc::unbounded_channel::<()>();
                     // Review decisions and dead-letter actions wait for the
                     // writer lock there, in the order they were made.
-                    let (decisions, decision_worker) = start_decisions(&emit);
+                    let (decisions, decision_worker) = start_decisions(&emit, merge_queued);
                     // Saved settings come back here to replace the environment.
                     let (reconfigure, mut reconfigured) =
                         tokio::sync::mpsc::unbounded_channel::<SyncEnvironment>();
@@ -450,6 +490,16 @@ impl EngineHandle {
                                 })));
                                 continue;
                             }
+                            Some(()) = merges_due.recv() => {
+                                if let Some(env) = env.clone() {
+                                    let emit = emit.clone();
+                                    tokio::spawn(async move {
+                                        let sent = super::portal_review::send_merges(&env).await;
+                                        emit(Event::MergesSent(sent));
+                                    });
+                                }
+                                continue;
+                            }
                         };
                         // Everything but the settings panel needs an environment.
                         let needs_env = !matches!(
@@ -458,6 +508,7 @@ impl EngineHandle {
                                 | Command::SecretStatus(_)
                                 | Command::TestConnection(_)
                                 | Command::Cancel
+                                | Command::CancelScan
                                 | Command::Shutdown
                         );
                         let current = match (&env, needs_env) {
@@ -587,6 +638,41 @@ impl EngineHandle {
                                 }
                                 break;
                             }
+                            Command::ScanPortal => {
+                                let Some(env) = current else { continue };
+                                start_scan(env, &scanning, &emit);
+                            }
+                            Command::CancelScan => {
+                                if let Some(flag) = scanning
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .as_ref()
+                                {
+                                    flag.cancel();
+                                }
+                            }
+                            Command::MergeContacts(merge) => {
+                                let Some(env) = current else { continue };
+                                decisions.push(env.ledger_path.clone(), Decision::Merge(merge));
+                            }
+                            Command::MarkPortalDeal { mark, group } => {
+                                let Some(env) = current else { continue };
+                                let decision = Decision::MarkPortalDeal { mark, group };
+                                decisions.push(env.ledger_path.clone(), decision);
+                            }
+                            Command::MarkCase {
+                                case_key,
+                                duplicate,
+                                group,
+                            } => {
+                                let Some(env) = current else { continue };
+                                let decision = Decision::MarkCase {
+                                    case_key,
+                                    duplicate,
+                                    group,
+                                };
+                                decisions.push(env.ledger_path.clone(), decision);
+                            }
                             Command::DismissDuplicate(key) => {
                                 let Some(env) = current else { continue };
                                 decisions.push(env.ledger_path.clone(), Decision::Dismiss(key));
@@ -712,9 +798,36 @@ async fn prepare(setup: EngineSetup) -> Result<(SyncEnvironment, Option<Sandbox>
     Ok((env, Some(sandbox)))
 }
 
+/// Starts a scan of HubSpot unless one runs; its progress and end are
+/// events.
+fn start_scan(env: Arc<SyncEnvironment>, scanning: &Arc<Mutex<Option<CancelFlag>>>, emit: &Emit) {
+    let mut slot = scanning.lock().unwrap_or_else(PoisonError::into_inner);
+    if slot.is_some() {
+        return;
+    }
+    let cancel = CancelFlag::new();
+    *slot = Some(cancel.clone());
+    drop(slot);
+    let (emit, scanning) = (emit.clone(), scanning.clone());
+    tokio::spawn(async move {
+        let progress = {
+            let emit = emit.clone();
+            move |p: super::scan::ScanProgress| emit(Event::ScanProgress(p))
+        };
+        let result = super::scan::scan(&env, &progress, &cancel)
+            .await
+            .map_err(|e| e.to_string());
+        *scanning.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        emit(Event::ScanFinished(Box::new(result)));
+    });
+}
+
 /// Starts the worker that applies decisions under the writer lock and
-/// reports each as an event.
-fn start_decisions(emit: &Emit) -> (DecisionQueue, tokio::task::JoinHandle<()>) {
+/// reports each as an event; a queued merge is announced on `merge_queued`.
+fn start_decisions(
+    emit: &Emit,
+    merge_queued: tokio::sync::mpsc::UnboundedSender<()>,
+) -> (DecisionQueue, tokio::task::JoinHandle<()>) {
     let deferred = {
         let emit = emit.clone();
         Arc::new(move |text: &str| emit(Event::DecisionDeferred(text.to_owned())))
@@ -722,6 +835,9 @@ fn start_decisions(emit: &Emit) -> (DecisionQueue, tokio::task::JoinHandle<()>) 
     let report = {
         let emit = emit.clone();
         Arc::new(move |outcome: Result<Applied, String>| {
+            if matches!(outcome, Ok(Applied::MergeQueued(_))) {
+                let _ = merge_queued.send(());
+            }
             emit(match outcome {
                 Ok(applied) => decided(applied),
                 Err(message) => Event::QueryFailed(message),
@@ -749,6 +865,18 @@ fn decided(applied: Applied) -> Event {
         } => Event::DuplicateDecided(format!(
             "Markierung von {cases} Fällen zurückgenommen – die nächste Synchronisation leitet die Phase wieder ab / {cases} cases unmarked – the next sync derives their stage again"
         )),
+        Applied::MergeQueued(true) => Event::DuplicateDecided(
+            "Zusammenführung vorgemerkt – sie wird jetzt an HubSpot gesendet / Merge queued – it is sent to HubSpot now".into(),
+        ),
+        Applied::MergeQueued(false) => Event::DuplicateDecided(
+            "Diese Zusammenführung ist bereits vorgemerkt / This merge is already queued".into(),
+        ),
+        Applied::DealMarked(true) => Event::DuplicateDecided(
+            "Deal als Duplikat markiert – die nächste Synchronisation setzt ihn auf „Verloren“ / Deal marked duplicate – the next sync sets it lost".into(),
+        ),
+        Applied::DealMarked(false) => Event::DuplicateDecided(
+            "Markierung zurückgenommen – die nächste Synchronisation stellt den Deal wieder her / Mark undone – the next sync restores the deal".into(),
+        ),
         Applied::Retried(count) => Event::Retried(count),
         Applied::Discarded(removed) => Event::Discarded(removed),
     }
@@ -778,6 +906,12 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             Command::Duplicates => Event::Duplicates(Box::new(
                 super::duplicates::review(&ledger, &env.settings).map_err(|e| e.to_string()),
             )),
+            Command::PortalReview => Event::PortalReview(Box::new(
+                super::portal_review::review(&ledger).map_err(|e| e.to_string()),
+            )),
+            Command::DecisionLog => Event::DecisionLog(Box::new(
+                super::portal_review::decision_log(&ledger).map_err(|e| e.to_string()),
+            )),
             Command::Kpi(request) => Event::Kpi(Box::new(
                 super::dashboard::kpi_report(&ledger, &env.settings, request, (env.clock)())
                     .map_err(|e| e.to_string()),
@@ -790,6 +924,11 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             Command::Sync(_)
             | Command::DismissDuplicate(_)
             | Command::MarkDuplicate { .. }
+            | Command::ScanPortal
+            | Command::CancelScan
+            | Command::MergeContacts(_)
+            | Command::MarkPortalDeal { .. }
+            | Command::MarkCase { .. }
             | Command::RetryDead(_)
             | Command::DiscardDead(_)
             | Command::Cancel

@@ -17,6 +17,7 @@
 //! queued so far (full batches only, until planning is finished).
 
 mod contacts;
+mod merges;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -82,6 +83,18 @@ pub async fn load(
 ) -> Result<LoadReport, LoadError> {
     let mut loader = Loader::new(ledger, client, None, progress, cancel);
     round(&mut loader, true).await?;
+    Ok(loader.report)
+}
+
+/// Sends only the merges due in the outbox (the review's „Zusammenführen“
+/// right after it was decided); the caller holds the writer lock.
+pub async fn load_merges(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    cancel: &CancelFlag,
+) -> Result<LoadReport, LoadError> {
+    let mut loader = Loader::new(ledger, client, None, &|_, _, _| {}, cancel);
+    merges::pass(&mut loader).await?;
     Ok(loader.report)
 }
 
@@ -309,6 +322,7 @@ async fn round(loader: &mut Loader<'_>, partial_batches: bool) -> Result<(), Loa
                 OutboxKind::Association => {
                     association_pass(loader, partial_batches, &mut progress).await?
                 }
+                OutboxKind::Merge => merges::pass(loader).await?,
                 _ => pass(loader, kind, partial_batches, &mut progress).await?,
             };
             if halted {
@@ -389,7 +403,18 @@ impl Adopted {
         items: Vec<OutboxItem>,
     ) -> Result<Vec<OutboxItem>, LedgerError> {
         let mut others = Vec::with_capacity(items.len());
-        for item in items {
+        for mut item in items {
+            // A patient whose contact was merged into one carrying another
+            // patient's key: written by id, without overwriting that key.
+            if kind == OutboxKind::Contact
+                && let Some(id) = ledger.merged_into(&item.record_key)?
+            {
+                if let Some(map) = item.payload.as_object_mut() {
+                    map.remove(key_property(ObjectKind::Contacts));
+                }
+                self.rows.push((item, id));
+                continue;
+            }
             match ledger.confirmed(kind, &item.record_key)? {
                 Some(crate::ledger::Confirmed {
                     hubspot_id: Some(id),
@@ -533,7 +558,7 @@ fn object_kind(kind: OutboxKind) -> Option<ObjectKind> {
         OutboxKind::Contact => Some(ObjectKind::Contacts),
         OutboxKind::Deal => Some(ObjectKind::Deals),
         OutboxKind::Appointment => Some(ObjectKind::Appointments),
-        OutboxKind::Association => None,
+        OutboxKind::Association | OutboxKind::Merge => None,
     }
 }
 

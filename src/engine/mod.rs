@@ -10,9 +10,11 @@ pub mod handle;
 pub mod load;
 pub mod mapping_ops;
 pub mod planner;
+pub mod portal_review;
 pub mod reapply;
 pub mod reconcile;
 pub mod run;
+pub mod scan;
 
 use crate::ledger::{Ledger, LedgerError};
 use crate::mapping::store::load_current;

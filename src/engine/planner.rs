@@ -690,9 +690,9 @@ impl<'k> Out<'k> {
 #[derive(Default)]
 struct Known {
     /// From `hubspot_records`, indexed by [`kind_index`].
-    confirmed: [HashMap<String, String>; 4],
+    confirmed: [HashMap<String, String>; 5],
     /// From the outbox (pending or dead), indexed by [`kind_index`].
-    queued: [HashMap<String, String>; 4],
+    queued: [HashMap<String, String>; 5],
 }
 
 /// Position of a kind in [`OutboxKind::PHASES`].
@@ -702,6 +702,7 @@ fn kind_index(kind: OutboxKind) -> usize {
         OutboxKind::Deal => 1,
         OutboxKind::Appointment => 2,
         OutboxKind::Association => 3,
+        OutboxKind::Merge => 4,
     }
 }
 

@@ -27,7 +27,7 @@ use super::state::{
     Intent, LastResult, Model, Notice, Panel, QUEUE_PAGE, QueueCache, Theme, UiState,
 };
 use super::{
-    about, coming, dashboard, dry_run, duplicates, log, mapping, nav, overview, queue, settings,
+    about, coming, dashboard, dry_run, duplicates, log, mapping, nav, overview, portal_duplicates, queue, settings,
     top_bar,
 };
 
@@ -112,6 +112,7 @@ impl PanelState {
     fn close_dialogs(&mut self) {
         self.queue.confirm_discard = None;
         self.about.open = false;
+        self.duplicates.portal.confirm_merge = None;
     }
 }
 
@@ -190,6 +191,10 @@ impl SyncApp {
     fn on_event(&mut self, event: Event) {
         let lang = self.model.lang();
         let queue_changed = mapping::changes_queue(&event);
+        let engine = &self.engine;
+        if portal_duplicates::on_event(&mut self.model.portal, &event, &mut |c| engine.send(c)) {
+            return;
+        }
         match event {
             Event::Ready(info) => {
                 let keys: Vec<String> = info
@@ -288,12 +293,24 @@ impl SyncApp {
             }
             Event::KpiExported(result) => self.model.kpi.exported = Some(result),
             Event::Duplicates(result) => self.model.duplicates = Some(*result),
+            // Taken by `portal_duplicates::on_event` above.
+            Event::ScanProgress(_)
+            | Event::ScanFinished(_)
+            | Event::PortalReview(_)
+            | Event::DecisionLog(_)
+            | Event::MergesSent(_) => {}
             Event::DuplicateDecided(message) => {
                 self.model.notice = Some(Notice {
                     text: lang.half(&message),
                     error: false,
                 });
                 self.engine.send(Command::Duplicates);
+                if self.model.portal.review.is_some() {
+                    self.engine.send(Command::PortalReview);
+                }
+                if self.model.portal.log.is_some() {
+                    self.engine.send(Command::DecisionLog);
+                }
             }
             Event::DecisionDeferred(message) => {
                 self.model.notice = Some(Notice {
@@ -695,6 +712,11 @@ impl SyncApp {
                     duplicate,
                 },
             }),
+            Intent::Portal(intent) => {
+                for command in portal_duplicates::commands(&mut self.model.portal, intent) {
+                    self.engine.send(command);
+                }
+            }
             Intent::Dashboard(intent) => match intent {
                 dashboard::DashboardIntent::Choose(choice) => {
                     // The location only filters what is here; other

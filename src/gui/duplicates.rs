@@ -3,8 +3,11 @@
 //! suggested as primary. Staff dismiss a group („Kein Duplikat“, never
 //! shown again) or mark a duplicate record's cases lost „Duplikat“ (undoable;
 //! the next sync moves the deals). Every decision is audited by the engine.
+//! The tabs lead to the second part (`portal_duplicates.rs`): duplicates
+//! found in HubSpot, the „Verloren-Liste“ and the decision log.
 
 use super::i18n::Lang;
+use super::portal_duplicates::{PortalView, Tab, portal_ui, tabs_ui};
 use super::state::{Intent, Model, Panel};
 use crate::duplicates::{Field, Scope};
 use crate::engine::duplicates::ReviewGroup;
@@ -14,6 +17,8 @@ use crate::engine::duplicates::ReviewGroup;
 pub struct DuplicatesView {
     /// The group shown side by side (its key).
     pub selected: Option<String>,
+    /// The review's second part: HubSpot, the „Verloren-Liste“, the log.
+    pub portal: PortalView,
 }
 
 /// What the review asks for.
@@ -47,6 +52,12 @@ pub fn duplicates_ui(ui: &mut egui::Ui, model: &Model, view: &mut DuplicatesView
             intents.push(Intent::Duplicates(DuplicatesIntent::Reload));
         }
     });
+    intents.extend(tabs_ui(ui, lang, &mut view.portal).into_iter().map(Intent::Portal));
+    if view.portal.tab != Tab::Patients {
+        let portal = portal_ui(ui, lang, &model.portal, &mut view.portal);
+        intents.extend(portal.into_iter().map(Intent::Portal));
+        return intents;
+    }
     ui.weak(lang.pick(
         "Patienten, die doppelt erfasst sind: gleicher Name und Geburtstag, oder an einem anderen Standort dieselbe E-Mail mit gleichem Geburtstag oder Vornamen.",
         "Patients recorded twice: same name and birthday, or at another location the same e-mail with the same birthday or first name.",

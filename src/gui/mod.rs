@@ -21,6 +21,7 @@ pub mod mapping;
 pub mod nav;
 pub mod outcome;
 pub mod overview;
+pub mod portal_duplicates;
 pub mod queue;
 pub mod run_progress;
 pub mod schedule;

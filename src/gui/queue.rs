@@ -62,6 +62,7 @@ pub fn kind_name(lang: Lang, kind: OutboxKind) -> &'static str {
         OutboxKind::Deal => lang.pick("Deals", "deals"),
         OutboxKind::Appointment => lang.pick("Termine", "appointments"),
         OutboxKind::Association => lang.pick("Verknüpfungen", "associations"),
+        OutboxKind::Merge => lang.pick("Zusammenführungen", "merges"),
     }
 }
 
@@ -72,6 +73,7 @@ fn kind_single(lang: Lang, kind: OutboxKind) -> &'static str {
         OutboxKind::Deal => lang.pick("Deal", "deal"),
         OutboxKind::Appointment => lang.pick("Termin", "appointment"),
         OutboxKind::Association => lang.pick("Verknüpfung", "association"),
+        OutboxKind::Merge => lang.pick("Zusammenführung", "merge"),
     }
 }
 

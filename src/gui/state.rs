@@ -19,7 +19,7 @@ use crate::settings::Settings;
 use super::i18n::Lang;
 use super::run_progress::RunProgress;
 use super::schedule::Schedule;
-use super::{dashboard, duplicates, file_dialog, log, mapping, settings};
+use super::{dashboard, duplicates, file_dialog, log, mapping, portal_duplicates, settings};
 
 /// Rows per queue page asked of the engine.
 pub const QUEUE_PAGE: usize = 100;
@@ -231,6 +231,8 @@ pub struct Model {
     pub dry_run_result: Option<Box<SyncSummary>>,
     /// The duplicate review's open groups, once read.
     pub duplicates: Option<Result<Vec<crate::engine::duplicates::ReviewGroup>, String>>,
+    /// The review's second part: HubSpot's duplicates and the decision log.
+    pub portal: portal_duplicates::PortalModel,
 }
 
 impl Model {
@@ -297,6 +299,8 @@ pub enum Intent {
     Dashboard(dashboard::DashboardIntent),
     /// Something for the duplicate review.
     Duplicates(duplicates::DuplicatesIntent),
+    /// Something for the review's second part (HubSpot).
+    Portal(portal_duplicates::PortalIntent),
 }
 
 #[cfg(test)]

@@ -712,6 +712,43 @@ impl HubSpotClient {
         })
     }
 
+    /// One page of every record of a type with the ids of its associated
+    /// records of type `to` (`associations=…` on the list call), for scans
+    /// that need both without a call per 1000 associations.
+    pub async fn list_page_associated(
+        &self,
+        kind: ObjectKind,
+        properties: &[String],
+        to: ObjectKind,
+        after: Option<&str>,
+    ) -> Result<(Vec<(Record, Vec<String>)>, Option<String>), ClientError> {
+        let mut call = Call::new("list", Method::GET, self.path(ApiFamily::Objects, kind));
+        call.query.push(("limit", LIST_PAGE.to_string()));
+        if !properties.is_empty() {
+            call.query.push(("properties", properties.join(",")));
+        }
+        call.query.push(("associations", to.path_segment().to_string()));
+        if let Some(after) = after {
+            call.query.push(("after", after.to_string()));
+        }
+        let page: Page<crate::hubspot::wire::AssociatedRecord> = self.fetch(call).await?;
+        let next = page.next_after();
+        let records = page
+            .results
+            .into_iter()
+            .map(|listed| {
+                let ids = listed
+                    .associations
+                    .into_iter()
+                    .filter(|(name, _)| name.eq_ignore_ascii_case(to.path_segment()))
+                    .flat_map(|(_, list)| list.results.into_iter().map(|r| r.id))
+                    .collect();
+                (listed.record, ids)
+            })
+            .collect();
+        Ok((records, next))
+    }
+
     /// Every record of a type, following `paging.next.after` until it is absent.
     pub async fn list_all(
         &self,

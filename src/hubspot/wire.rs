@@ -259,6 +259,35 @@ pub struct Record {
     pub updated_at: Option<String>,
 }
 
+/// A record listed with `associations=…`: HubSpot's `associations` map
+/// by the associated type's name.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AssociatedRecord {
+    /// The record itself.
+    #[serde(flatten)]
+    pub record: Record,
+    /// Associated records per type name (`contacts`).
+    pub associations: BTreeMap<String, AssociationResults>,
+}
+
+/// The associated records of one type.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AssociationResults {
+    /// Their ids (the first page of them).
+    pub results: Vec<AssociationRef>,
+}
+
+/// One associated record.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AssociationRef {
+    /// The associated record's id.
+    #[serde(deserialize_with = "lenient_string")]
+    pub id: String,
+}
+
 /// HubSpot's error body, also the entries of a 207's `errors`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]

@@ -20,6 +20,7 @@ pub mod health;
 pub mod lock;
 pub mod mirror;
 pub mod outbox;
+pub mod portal;
 pub mod quarantine;
 pub mod reconciliation;
 pub mod reviews;

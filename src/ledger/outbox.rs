@@ -54,12 +54,17 @@ pub enum OutboxKind {
     Appointment,
     /// A default association between two records named by their keys.
     Association,
+    /// A merge of two contacts decided in the duplicate review, keyed by
+    /// the contact merged away; sent before every other kind, so the
+    /// writes after it land on the survivor.
+    Merge,
 }
 
 impl OutboxKind {
     /// All kinds in the order they are sent: a deal needs its contact, an
     /// association needs both ends.
-    pub const PHASES: [OutboxKind; 4] = [
+    pub const PHASES: [OutboxKind; 5] = [
+        OutboxKind::Merge,
         OutboxKind::Contact,
         OutboxKind::Deal,
         OutboxKind::Appointment,
@@ -73,6 +78,7 @@ impl OutboxKind {
             OutboxKind::Deal => "deal",
             OutboxKind::Appointment => "appointment",
             OutboxKind::Association => "association",
+            OutboxKind::Merge => "merge",
         }
     }
 

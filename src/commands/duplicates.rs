@@ -1,0 +1,132 @@
+//! `duplicates scan` / `duplicates list`: the duplicate review's HubSpot
+//! part on the command line. `scan` lists every contact and deal of the
+//! portal (read only, Ctrl+C stops it) and caches what it finds in the
+//! ledger — the same scan as „HubSpot prüfen“ in the app; `list` prints the
+//! cached findings. Printed are kinds, HubSpot ids and keys with the
+//! patient part masked — no names, no addresses.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use ivoris_hubspot_sync::duplicates::portal::PortalGroup;
+use ivoris_hubspot_sync::engine::extract::CancelFlag;
+use ivoris_hubspot_sync::engine::portal_review::{PortalReview, review};
+use ivoris_hubspot_sync::engine::scan::{ScanError, ScanProgress, scan};
+use ivoris_hubspot_sync::gui::portal_duplicates::mask_key;
+use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
+use ivoris_hubspot_sync::settings::{DataDirs, Settings};
+
+use super::sync::{Ended, headless_environment};
+
+/// Options of `duplicates`.
+#[derive(clap::Args)]
+pub struct DuplicatesArgs {
+    #[command(subcommand)]
+    action: DuplicatesAction,
+}
+
+#[derive(clap::Subcommand)]
+enum DuplicatesAction {
+    /// Read every contact and deal of HubSpot and look for duplicates (read only).
+    Scan,
+    /// Print what the last scan found.
+    List,
+}
+
+/// Runs `duplicates scan` or `duplicates list`.
+pub fn run(args: DuplicatesArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
+    match args.action {
+        DuplicatesAction::Scan => run_scan(config, dirs),
+        DuplicatesAction::List => {
+            let settings = Settings::load(config, dirs)?;
+            let path = settings.ledger_path(dirs);
+            let ledger = Ledger::open(&path).with_context(|| format!("{}", path.display()))?;
+            print_review(&review(&ledger)?);
+            Ok(Ended::Outcome(RunOutcome::Success))
+        }
+    }
+}
+
+fn run_scan(config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
+    let env = headless_environment(config, dirs)?;
+    let runtime = tokio::runtime::Runtime::new().context("tokio runtime")?;
+    let result = runtime.block_on(async {
+        let cancel = CancelFlag::new();
+        let on_interrupt = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("Abbruch angefordert … / stopping …");
+                on_interrupt.cancel();
+            }
+        });
+        scan(&env, &print_progress, &cancel).await
+    });
+    match result {
+        Ok(summary) => {
+            println!(
+                "{} Kontakte, {} Deals gelesen ({} Aufrufe, {:.1} s) / {} contacts, {} deals read ({} calls, {:.1} s)",
+                summary.contacts,
+                summary.deals,
+                summary.calls,
+                summary.listing.as_secs_f64(),
+                summary.contacts,
+                summary.deals,
+                summary.calls,
+                summary.listing.as_secs_f64(),
+            );
+            let ledger = Ledger::open(&env.ledger_path)?;
+            print_review(&review(&ledger)?);
+            Ok(Ended::Outcome(RunOutcome::Success))
+        }
+        Err(ScanError::Cancelled) => Ok(Ended::Outcome(RunOutcome::Cancelled)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn print_progress(progress: ScanProgress) {
+    let pages = progress.contacts + progress.deals;
+    if pages % 10_000 == 0 && pages > 0 {
+        eprintln!(
+            "{} Kontakte / contacts, {} Deals / deals",
+            progress.contacts, progress.deals
+        );
+    }
+}
+
+fn print_review(review: &PortalReview) {
+    let Some(scan) = &review.scan else {
+        println!(
+            "HubSpot wurde noch nicht geprüft (duplicates scan) / HubSpot was not checked yet (duplicates scan)"
+        );
+        return;
+    };
+    println!(
+        "Geprüft / checked {}: {} Gruppen / groups, Verloren-Liste / lost, booked again: {}",
+        scan.finished_at,
+        review.groups.len(),
+        review.rebooked.len()
+    );
+    for group in &review.groups {
+        print_group(group);
+    }
+    for entry in &review.rebooked {
+        println!(
+            "  verloren / lost {}  Termin / booking {}  neuer Deal / new deal {}  ({})",
+            entry.lost.id,
+            entry.booking.start,
+            entry.new_deal.as_ref().map_or("–", |d| d.id.as_str()),
+            mask_key(&entry.patient_key),
+        );
+    }
+}
+
+fn print_group(group: &PortalGroup) {
+    let ids = group.members.ids();
+    println!(
+        "  {:<38} {}  ({})",
+        group.kind.label(true),
+        ids.join(" "),
+        group.subject.as_deref().map(mask_key).unwrap_or_default(),
+    );
+}

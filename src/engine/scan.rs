@@ -1,0 +1,457 @@
+//! „HubSpot prüfen“: the scan for duplicates that exist in HubSpot
+//! (DESIGN.md §6). It lists every contact and every deal (with its
+//! associated contacts) through the list API — 100 records a call, paced
+//! by the client's rate limiter — builds the ledger's facts, groups with
+//! [`crate::duplicates::portal::find`] and caches the findings in the
+//! ledger (`ledger::portal`), where the review reads them.
+//!
+//! The scan only reads: HubSpot is not changed and the ledger only gets
+//! its cache, so it needs no writer lock and may run beside a sync.
+//! Progress goes to a callback, a [`CancelFlag`] stops it between pages.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::duplicates::portal::{
+    Booking, DealState, KnownPatient, LedgerFacts, PortalContact, PortalDeal, find,
+};
+use crate::hubspot::wire::{Pipeline, Record, SearchRequest};
+use crate::hubspot::{ClientError, HubSpotClient, ObjectKind};
+use crate::ledger::portal::PortalScan;
+use crate::ledger::{Ledger, LedgerError};
+use crate::mapping::AppointmentState;
+
+use super::extract::CancelFlag;
+use super::run::{SyncEnvironment, hubspot_client};
+
+/// How far a scan is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanProgress {
+    /// Contacts listed so far.
+    pub contacts: u64,
+    /// Deals listed so far.
+    pub deals: u64,
+    /// Contacts in the portal, when HubSpot said (one search).
+    pub contacts_total: Option<u64>,
+    /// Deals in the portal, when HubSpot said.
+    pub deals_total: Option<u64>,
+}
+
+/// What a finished scan reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanSummary {
+    /// Contacts listed.
+    pub contacts: u64,
+    /// Deals listed.
+    pub deals: u64,
+    /// List calls made.
+    pub calls: u64,
+    /// Groups found.
+    pub groups: u64,
+    /// Entries of the „Verloren-Liste“.
+    pub rebooked: u64,
+    /// Time spent listing.
+    pub listing: Duration,
+    /// Time spent grouping.
+    pub grouping: Duration,
+}
+
+/// Why a scan stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// HubSpot refused or failed.
+    #[error("{} / {}", .0.explain_de(), .0.explain_en())]
+    HubSpot(#[from] ClientError),
+    /// The ledger could not be read or written.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The user stopped it.
+    #[error("Prüfung abgebrochen / Scan cancelled")]
+    Cancelled,
+    /// A worker thread failed.
+    #[error("Interner Fehler / Internal error: {0}")]
+    Internal(String),
+}
+
+/// Contact properties the grouping needs.
+const CONTACT_PROPERTIES: [&str; 6] = [
+    "ivoris_patient_key",
+    "ivoris_patient_keys",
+    "ivoris_patient_id",
+    "email",
+    "firstname",
+    "lastname",
+];
+
+/// Deal properties the grouping and the review need.
+const DEAL_PROPERTIES: [&str; 8] = [
+    "dealname",
+    "pipeline",
+    "dealstage",
+    "amount",
+    "verlustgrund",
+    "ivoris_case_key",
+    "ivoris_appointment_id",
+    "closedate",
+];
+
+/// Scans the portal of `env` and stores the findings in its ledger.
+pub async fn scan(
+    env: &SyncEnvironment,
+    progress: &(dyn Fn(ScanProgress) + Sync),
+    cancel: &CancelFlag,
+) -> Result<ScanSummary, ScanError> {
+    let client = hubspot_client(env)?;
+    let ledger_path = env.ledger_path.clone();
+    let now = (env.clock)();
+    let facts = tokio::task::spawn_blocking(move || {
+        let ledger = Ledger::open(&ledger_path)?;
+        ledger_facts(&ledger, now)
+    });
+    let listed = list_portal(&client, progress, cancel).await?;
+    let facts = facts
+        .await
+        .map_err(|e| ScanError::Internal(e.to_string()))??;
+    let started = Instant::now();
+    let findings = find(&listed.contacts, &listed.deals, &facts);
+    let grouping = started.elapsed();
+    let summary = ScanSummary {
+        contacts: listed.contacts.len() as u64,
+        deals: listed.deals.len() as u64,
+        calls: listed.calls,
+        groups: findings.groups.len() as u64,
+        rebooked: findings.rebooked.len() as u64,
+        listing: listed.took,
+        grouping,
+    };
+    let ledger_path = env.ledger_path.clone();
+    let stored = PortalScan {
+        finished_at: chrono::Utc::now().to_rfc3339(),
+        contacts: summary.contacts,
+        deals: summary.deals,
+        calls: summary.calls,
+        findings,
+    };
+    tokio::task::spawn_blocking(move || Ledger::open(&ledger_path)?.store_portal_scan(&stored))
+        .await
+        .map_err(|e| ScanError::Internal(e.to_string()))??;
+    tracing::info!(
+        contacts = summary.contacts,
+        deals = summary.deals,
+        calls = summary.calls,
+        groups = summary.groups,
+        rebooked = summary.rebooked,
+        "portal scanned for duplicates"
+    );
+    Ok(summary)
+}
+
+/// The portal as listed.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// Every contact.
+    pub contacts: Vec<PortalContact>,
+    /// Every deal with its contacts.
+    pub deals: Vec<PortalDeal>,
+    /// List calls made (pipelines and counts not included).
+    pub calls: u64,
+    /// Time the listing took.
+    pub took: Duration,
+}
+
+/// Lists contacts and deals side by side (the rate limiter paces both).
+pub async fn list_portal(
+    client: &HubSpotClient,
+    progress: &(dyn Fn(ScanProgress) + Sync),
+    cancel: &CancelFlag,
+) -> Result<Listed, ScanError> {
+    let started = Instant::now();
+    let stages = stage_table(&client.pipelines(ObjectKind::Deals).await?);
+    let (contacts_total, deals_total) = tokio::join!(
+        count(client, ObjectKind::Contacts),
+        count(client, ObjectKind::Deals)
+    );
+    let counters = Counters {
+        contacts: AtomicU64::new(0),
+        deals: AtomicU64::new(0),
+        calls: AtomicU64::new(0),
+        contacts_total,
+        deals_total,
+        progress,
+    };
+    let (contacts, deals) = tokio::join!(
+        list_contacts(client, &counters, cancel),
+        list_deals(client, &stages, &counters, cancel)
+    );
+    Ok(Listed {
+        contacts: contacts?,
+        deals: deals?,
+        calls: counters.calls.load(Ordering::Relaxed),
+        took: started.elapsed(),
+    })
+}
+
+/// Progress shared by the two listings.
+struct Counters<'a> {
+    contacts: AtomicU64,
+    deals: AtomicU64,
+    calls: AtomicU64,
+    contacts_total: Option<u64>,
+    deals_total: Option<u64>,
+    progress: &'a (dyn Fn(ScanProgress) + Sync),
+}
+
+impl Counters<'_> {
+    fn page(&self, counter: &AtomicU64, records: usize) {
+        counter.fetch_add(records as u64, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        (self.progress)(ScanProgress {
+            contacts: self.contacts.load(Ordering::Relaxed),
+            deals: self.deals.load(Ordering::Relaxed),
+            contacts_total: self.contacts_total,
+            deals_total: self.deals_total,
+        });
+    }
+}
+
+/// How many records of a kind the portal holds (one search, its own rate
+/// limit); `None` when HubSpot does not say.
+async fn count(client: &HubSpotClient, kind: ObjectKind) -> Option<u64> {
+    let request = SearchRequest {
+        limit: 1,
+        ..SearchRequest::default()
+    };
+    client.search(kind, &request).await.ok().map(|page| page.total)
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+async fn list_contacts(
+    client: &HubSpotClient,
+    counters: &Counters<'_>,
+    cancel: &CancelFlag,
+) -> Result<Vec<PortalContact>, ScanError> {
+    let properties = names(&CONTACT_PROPERTIES);
+    let mut contacts = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(ScanError::Cancelled);
+        }
+        let page = client
+            .list_page(ObjectKind::Contacts, &properties, after.as_deref())
+            .await?;
+        counters.page(&counters.contacts, page.records.len());
+        contacts.extend(page.records.into_iter().map(contact));
+        match page.next_after {
+            Some(next) if Some(&next) != after.as_ref() => after = Some(next),
+            _ => return Ok(contacts),
+        }
+    }
+}
+
+async fn list_deals(
+    client: &HubSpotClient,
+    stages: &StageTable,
+    counters: &Counters<'_>,
+    cancel: &CancelFlag,
+) -> Result<Vec<PortalDeal>, ScanError> {
+    let properties = names(&DEAL_PROPERTIES);
+    let mut deals = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(ScanError::Cancelled);
+        }
+        let (records, next) = client
+            .list_page_associated(
+                ObjectKind::Deals,
+                &properties,
+                ObjectKind::Contacts,
+                after.as_deref(),
+            )
+            .await?;
+        counters.page(&counters.deals, records.len());
+        deals.extend(
+            records
+                .into_iter()
+                .map(|(record, contacts)| deal(record, contacts, stages)),
+        );
+        match next {
+            Some(next) if Some(&next) != after.as_ref() => after = Some(next),
+            _ => return Ok(deals),
+        }
+    }
+}
+
+fn text(record: &Record, name: &str) -> Option<String> {
+    record
+        .properties
+        .get(name)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn contact(record: Record) -> PortalContact {
+    PortalContact {
+        patient_key: text(&record, "ivoris_patient_key"),
+        patient_keys: text(&record, "ivoris_patient_keys")
+            .map(|keys| {
+                keys.split(';')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        legacy_patient_id: text(&record, "ivoris_patient_id"),
+        email: text(&record, "email"),
+        firstname: text(&record, "firstname"),
+        lastname: text(&record, "lastname"),
+        id: record.id,
+    }
+}
+
+/// Per stage id: its label and state; per pipeline id: its lost stage.
+#[derive(Debug, Default)]
+pub struct StageTable {
+    stages: HashMap<String, (String, DealState)>,
+    lost: HashMap<String, String>,
+}
+
+/// Reads stage states from the pipelines: closed with probability 0 is
+/// lost, other closed stages are won.
+pub fn stage_table(pipelines: &[Pipeline]) -> StageTable {
+    let mut table = StageTable::default();
+    for pipeline in pipelines.iter().filter(|p| !p.archived) {
+        for stage in &pipeline.stages {
+            let probability = stage
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("probability"))
+                .and_then(|v| match v {
+                    serde_json::Value::String(s) => s.parse::<f64>().ok(),
+                    other => other.as_f64(),
+                });
+            let state = match (stage.is_closed(), probability) {
+                (false, _) => DealState::Open,
+                (true, Some(p)) if p <= 0.0 => DealState::Lost,
+                (true, _) => DealState::Won,
+            };
+            if state == DealState::Lost {
+                table
+                    .lost
+                    .entry(pipeline.id.clone())
+                    .or_insert_with(|| stage.id.clone());
+            }
+            table
+                .stages
+                .insert(stage.id.clone(), (stage.label.clone(), state));
+        }
+    }
+    table
+}
+
+fn deal(record: Record, contacts: Vec<String>, stages: &StageTable) -> PortalDeal {
+    let stage = text(&record, "dealstage");
+    let pipeline = text(&record, "pipeline");
+    let known = stage.as_ref().and_then(|s| stages.stages.get(s));
+    PortalDeal {
+        case_key: text(&record, "ivoris_case_key"),
+        legacy_appointment_id: text(&record, "ivoris_appointment_id"),
+        name: text(&record, "dealname"),
+        stage_label: known.map(|(label, _)| label.clone()),
+        state: known.map_or(DealState::Open, |(_, state)| *state),
+        loss_reason: text(&record, "verlustgrund"),
+        amount: text(&record, "amount"),
+        lost_stage: pipeline.as_ref().and_then(|p| stages.lost.get(p)).cloned(),
+        pipeline,
+        stage,
+        contacts,
+        id: record.id,
+    }
+}
+
+/// What the ledger knows that the grouping needs: patients, which case
+/// every planned appointment joined, whose every appointment is, and each
+/// patient's open bookings (booked or confirmed, after `now`).
+pub fn ledger_facts(
+    ledger: &Ledger,
+    now: chrono::NaiveDateTime,
+) -> Result<LedgerFacts, LedgerError> {
+    let conn = ledger.connection();
+    let mapping = crate::mapping::store::load_applied(ledger)
+        .ok()
+        .map(|(_, mapping)| mapping);
+    let mut facts = LedgerFacts::default();
+    let mut statement =
+        conn.prepare("SELECT location_key, ivoris_id, firstname, lastname, birthday, email FROM patients")?;
+    let rows = statement.query_map([], |row| {
+        Ok(KnownPatient {
+            key: format!("{}:{}", row.get::<_, String>(0)?, row.get::<_, String>(1)?),
+            firstname: row.get(2)?,
+            lastname: row.get(3)?,
+            birthday: row
+                .get::<_, Option<String>>(4)?
+                .map(|b| b.chars().take(10).collect()),
+            email: row.get(5)?,
+        })
+    })?;
+    for patient in rows {
+        facts.patients.push(patient?);
+    }
+    let mut statement =
+        conn.prepare("SELECT location_key, appointment_id, case_key FROM case_members WHERE case_key IS NOT NULL")?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+    })?;
+    for row in rows {
+        let (location, appointment, case) = row?;
+        facts.appointment_cases.insert(appointment, (location, case));
+    }
+    let mut statement = conn.prepare(
+        "SELECT location_key, ivoris_id, patient_id, start, state, type_label
+         FROM appointments WHERE patient_id IS NOT NULL ORDER BY start",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, Option<String>>(3)?,
+            row.get::<_, Option<String>>(4)?,
+            row.get::<_, Option<String>>(5)?,
+        ))
+    })?;
+    let now_text = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let mut bookings: BTreeMap<String, Vec<Booking>> = BTreeMap::new();
+    for row in rows {
+        let (location, id, patient, start, state, type_label) = row?;
+        let patient_key = format!("{location}:{patient}");
+        facts.appointment_patients.insert(id.clone(), patient_key.clone());
+        let normalised = match (&mapping, state.as_deref()) {
+            (Some(mapping), Some(raw)) => mapping.appointment_state(raw),
+            _ => None,
+        };
+        let open = matches!(
+            normalised,
+            Some(AppointmentState::Booked | AppointmentState::Confirmed)
+        );
+        let Some(start) = start.filter(|s| open && s.as_str() > now_text.as_str()) else {
+            continue;
+        };
+        bookings.entry(patient_key).or_default().push(Booking {
+            case_key: facts.appointment_cases.get(&id).map(|(_, c)| c.clone()),
+            location,
+            appointment_id: id,
+            start,
+            type_label,
+        });
+    }
+    facts.bookings = bookings.into_iter().collect();
+    Ok(facts)
+}
