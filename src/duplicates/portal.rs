@@ -9,9 +9,10 @@
 //!   that case (or, without a case, of the same appointment);
 //! - **open deals of one contact**: several open deals with our case key
 //!   at one location associated with one contact (invariant 3);
-//! - **one person, several contacts**: contacts with our patient key whose
-//!   patients have the same e-mail address, or the same normalised name and
-//!   birthday;
+//! - **one person, several contacts**: contacts with our patient key with
+//!   the same e-mail address in HubSpot (another address field of HubSpot's
+//!   may hold it), or whose patients have the same normalised name and
+//!   birthday — not the patients' addresses alone: families share one;
 //! - **Altdaten**: contacts without our key that match a patient — the old
 //!   integration's `ivoris_patient_id` (with the first name, where both are
 //!   known) or the patient's e-mail address — grouped with that patient's
@@ -477,7 +478,9 @@ fn person_groups(contacts: &[PortalContact], index: &Index<'_>) -> Vec<PortalGro
     let mut links = Links((0..keyed.len()).collect());
     let mut first_of: HashMap<String, usize> = HashMap::new();
     for (at, (contact, patient)) in keyed.iter().enumerate() {
-        let email = lower(&contact.email).or_else(|| lower(&patient.email));
+        // HubSpot's address only: the patients' may be a family's, which
+        // the load wrote onto one of them (`email_withheld`).
+        let email = lower(&contact.email);
         let name = match (&patient.firstname, &patient.lastname, &patient.birthday) {
             (Some(first), Some(last), Some(born)) => Some(format!(
                 "{}|{}|{born}",

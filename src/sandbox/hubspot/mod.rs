@@ -255,6 +255,48 @@ impl HubSpotSim {
         Ok(id.to_string())
     }
 
+    /// Fills the portal as a clean sync would have left it, straight into
+    /// the store (no HTTP, no counters, no validation — for scans and
+    /// benchmarks of big portals): per patient [`seed::clean_patient`] of
+    /// `location` a contact keyed by its patient key with name and e-mail,
+    /// and `deals_per_contact` deals keyed by case in „Patientenreise“ —
+    /// the last open („Termin gebucht“), the others won — each associated
+    /// with its contact. No duplicates by construction.
+    pub fn seed_clean_portal(&self, location: &str, contacts: usize, deals_per_contact: usize) {
+        let now = self.now();
+        let mut store = lock(&self.store);
+        for n in 0..contacts {
+            let patient = seed::clean_patient(location, n);
+            let props: Props = [
+                ("ivoris_patient_key", patient.key.clone()),
+                ("firstname", patient.firstname),
+                ("lastname", patient.lastname),
+                ("email", patient.email),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            let contact = store.create_unchecked(ObjectType::Contacts, props, &now);
+            for j in 0..deals_per_contact {
+                let open = j + 1 == deals_per_contact;
+                let props: Props = [
+                    ("ivoris_case_key", format!("{location}:a{n}-{j}")),
+                    ("dealname", format!("Fall {n}-{j}")),
+                    ("pipeline", "75835201".to_owned()),
+                    (
+                        "dealstage",
+                        if open { "160391237" } else { "160391240" }.to_owned(),
+                    ),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+                let deal = store.create_unchecked(ObjectType::Deals, props, &now);
+                store.link((ObjectType::Deals, deal), (ObjectType::Contacts, contact));
+            }
+        }
+    }
+
     /// Adds a deal pipeline as a portal admin would in HubSpot's settings
     /// (the API of the app only reads pipelines): `stages` are labels,
     /// open ones first, the last two closed (won, lost). Returns the id.

@@ -400,6 +400,34 @@ fn by_hand(location: &Location, seeded: &mut SeedRecords) {
     }
 }
 
+/// A patient of a clean portal ([`super::HubSpotSim::seed_clean_portal`]):
+/// every name, address and birthday differs from every other's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanPatient {
+    /// `<location>:p<n>`.
+    pub key: String,
+    /// `Vorname<n>`.
+    pub firstname: String,
+    /// `Nachname<n>`.
+    pub lastname: String,
+    /// `patient<n>@<location>.example.org`.
+    pub email: String,
+    /// 1 January 1930 plus `n` days.
+    pub birthday: chrono::NaiveDate,
+}
+
+/// The `n`-th patient of a clean portal of `location`.
+pub fn clean_patient(location: &str, n: usize) -> CleanPatient {
+    let start = chrono::NaiveDate::from_ymd_opt(1930, 1, 1).unwrap_or_default();
+    CleanPatient {
+        key: format!("{location}:p{n}"),
+        firstname: format!("Vorname{n}"),
+        lastname: format!("Nachname{n}"),
+        email: format!("patient{n}@{location}.example.org"),
+        birthday: start + chrono::Days::new(n as u64),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
