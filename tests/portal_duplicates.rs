@@ -123,7 +123,15 @@ async fn the_scan_finds_exactly_the_seeded_groups() {
         .contact_origins
         .iter()
         .enumerate()
-        .filter(|(_, o)| matches!(o, ContactOrigin::Patient { typo_duplicate: true, .. }))
+        .filter(|(_, o)| {
+            matches!(
+                o,
+                ContactOrigin::Patient {
+                    typo_duplicate: true,
+                    ..
+                }
+            )
+        })
         .map(|(at, _)| {
             (
                 PortalKind::Legacy,
@@ -133,13 +141,19 @@ async fn the_scan_finds_exactly_the_seeded_groups() {
         .collect();
     assert!(!twins.is_empty());
     assert_eq!(found(&bed.env.ledger_path, PortalKind::Legacy), twins);
-    assert_eq!(found(&bed.env.ledger_path, PortalKind::CaseDeals), Found::new());
+    assert_eq!(
+        found(&bed.env.ledger_path, PortalKind::CaseDeals),
+        Found::new()
+    );
     assert_eq!(
         found(&bed.env.ledger_path, PortalKind::PersonContacts),
         expected_people(sim, &world)
     );
     let lost_and_booked = expected_rebooked(sim, &world, bed.sandbox.ivoris.now());
-    assert!(!lost_and_booked.is_empty(), "the seed has lost patients who booked again");
+    assert!(
+        !lost_and_booked.is_empty(),
+        "the seed has lost patients who booked again"
+    );
     assert_eq!(rebooked(&bed.env.ledger_path), lost_and_booked);
 }
 
@@ -227,7 +241,9 @@ fn expected_rebooked(
         .filter(|d| !prop(d, "verlustgrund").is_empty() && prop(d, "verlustgrund") != "Duplikat")
         .filter(|d| {
             let appointment = match prop(d, "ivoris_appointment_id") {
-                "" => prop(d, "ivoris_case_key").split_once(':').map_or("", |(_, a)| a),
+                "" => prop(d, "ivoris_case_key")
+                    .split_once(':')
+                    .map_or("", |(_, a)| a),
                 legacy => legacy,
             };
             patient_of
@@ -281,7 +297,13 @@ async fn a_merge_survives_a_lost_answer_and_the_next_sync_writes_onto_the_surviv
         ..FaultSettings::default()
     });
     let sent = send_merges(&bed.env).await.expect("sent");
-    assert_eq!(sent, MergesSent::Done { merged: 0, failed: 1 });
+    assert_eq!(
+        sent,
+        MergesSent::Done {
+            merged: 0,
+            failed: 1
+        }
+    );
     sim.set_faults(FaultSettings::default());
     assert_eq!(merges(sim), 1);
     assert_eq!(live(sim, "contacts").len(), contacts_before - 1, "merged");
@@ -289,10 +311,19 @@ async fn a_merge_survives_a_lost_answer_and_the_next_sync_writes_onto_the_surviv
     Ledger::open(&bed.env.ledger_path)
         .expect("ledger")
         .connection()
-        .execute("UPDATE outbox SET next_attempt_at = NULL WHERE kind = 'merge'", [])
+        .execute(
+            "UPDATE outbox SET next_attempt_at = NULL WHERE kind = 'merge'",
+            [],
+        )
         .expect("due");
     let sent = send_merges(&bed.env).await.expect("sent");
-    assert_eq!(sent, MergesSent::Done { merged: 1, failed: 0 });
+    assert_eq!(
+        sent,
+        MergesSent::Done {
+            merged: 1,
+            failed: 0
+        }
+    );
     assert_eq!(merges(sim), 1, "never sent twice");
     let log = Ledger::open(&bed.env.ledger_path)
         .expect("ledger")
@@ -300,7 +331,10 @@ async fn a_merge_survives_a_lost_answer_and_the_next_sync_writes_onto_the_surviv
         .expect("log");
     let actions: Vec<&str> = log.iter().map(|e| e.entry.action.as_str()).collect();
     assert_eq!(
-        actions.iter().filter(|a| **a == "duplicate.merge_requested").count(),
+        actions
+            .iter()
+            .filter(|a| **a == "duplicate.merge_requested")
+            .count(),
         1
     );
     assert!(actions.contains(&"duplicate.merged"));
@@ -320,7 +354,10 @@ async fn a_merge_survives_a_lost_answer_and_the_next_sync_writes_onto_the_surviv
             .any(|c| prop(c, "ivoris_patient_key") == keys[1]),
         "the merged patient has no contact of its own"
     );
-    assert!(summary.load.written.values().sum::<u64>() >= 2, "{summary:?}");
+    assert!(
+        summary.load.written.values().sum::<u64>() >= 2,
+        "{summary:?}"
+    );
     // And a further sync writes nothing.
     let again = run(&bed.env).await;
     assert_eq!(again.load.written.values().sum::<u64>(), 0, "{again:?}");
@@ -346,7 +383,10 @@ async fn no_group_among_five_thousand_clean_contacts_and_ten_thousand_deals() {
         .expect("listed");
     assert_eq!(listed.contacts.len(), 5_000);
     assert_eq!(listed.deals.len(), 10_000);
-    assert!(listed.deals.iter().all(|d| d.contacts.len() == 1), "associations read");
+    assert!(
+        listed.deals.iter().all(|d| d.contacts.len() == 1),
+        "associations read"
+    );
     // 50 contact pages, 100 deal pages.
     assert_eq!(listed.calls, 150);
     let facts = LedgerFacts {

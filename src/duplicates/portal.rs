@@ -149,9 +149,7 @@ pub struct LedgerFacts {
 }
 
 /// The kinds of group.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PortalKind {
     /// Several deals for one case.
     CaseDeals,
@@ -250,7 +248,11 @@ pub struct PortalFindings {
 }
 
 /// Groups the portal's records and finds the „Verloren-Liste“.
-pub fn find(contacts: &[PortalContact], deals: &[PortalDeal], facts: &LedgerFacts) -> PortalFindings {
+pub fn find(
+    contacts: &[PortalContact],
+    deals: &[PortalDeal],
+    facts: &LedgerFacts,
+) -> PortalFindings {
     let index = Index::new(contacts, deals, facts);
     let mut groups = case_deal_groups(deals, facts);
     groups.extend(contact_deal_groups(deals));
@@ -366,7 +368,11 @@ fn sort_contacts(contacts: &mut [PortalContact]) {
     });
 }
 
-fn deal_group(kind: PortalKind, subject: Option<String>, mut deals: Vec<PortalDeal>) -> PortalGroup {
+fn deal_group(
+    kind: PortalKind,
+    subject: Option<String>,
+    mut deals: Vec<PortalDeal>,
+) -> PortalGroup {
     sort_deals(&mut deals);
     let ids: Vec<String> = deals.iter().map(|d| d.id.clone()).collect();
     PortalGroup {
@@ -438,7 +444,11 @@ fn contact_deal_groups(deals: &[PortalDeal]) -> Vec<PortalGroup> {
         .into_iter()
         .filter(|(_, members)| members.len() > 1)
         .map(|((contact, _), members)| {
-            deal_group(PortalKind::ContactDeals, Some(format!("contact:{contact}")), members)
+            deal_group(
+                PortalKind::ContactDeals,
+                Some(format!("contact:{contact}")),
+                members,
+            )
         })
         // Deals shared by two contacts of one person are one group.
         .filter(|group| seen.insert(group.key.clone()))
@@ -534,7 +544,11 @@ fn legacy_patient<'a>(contact: &PortalContact, index: &Index<'a>) -> Option<&'a 
             return Some(only);
         }
     }
-    match index.by_email.get(&lower(&contact.email)?).map(Vec::as_slice) {
+    match index
+        .by_email
+        .get(&lower(&contact.email)?)
+        .map(Vec::as_slice)
+    {
         Some([only]) => Some(only),
         _ => None,
     }
@@ -543,7 +557,10 @@ fn legacy_patient<'a>(contact: &PortalContact, index: &Index<'a>) -> Option<&'a 
 /// Unkeyed contacts matching a patient, with that patient's contact.
 fn legacy_groups(contacts: &[PortalContact], index: &Index<'_>) -> Vec<PortalGroup> {
     let mut by_patient: BTreeMap<&str, Vec<PortalContact>> = BTreeMap::new();
-    for contact in contacts.iter().filter(|c| c.patient_key.is_none() && c.patient_keys.is_empty()) {
+    for contact in contacts
+        .iter()
+        .filter(|c| c.patient_key.is_none() && c.patient_keys.is_empty())
+    {
         if let Some(key) = legacy_patient(contact, index) {
             by_patient.entry(key).or_default().push(contact.clone());
         }
@@ -569,7 +586,9 @@ fn patient_of_deal(deal: &PortalDeal, facts: &LedgerFacts) -> Option<String> {
     let case = deal.case_key.as_deref()?;
     let (location, opening) = case.split_once(':')?;
     let patient = facts.appointment_patients.get(opening)?;
-    patient.starts_with(&format!("{location}:")).then(|| patient.clone())
+    patient
+        .starts_with(&format!("{location}:"))
+        .then(|| patient.clone())
 }
 
 /// Lost deals (not lost as „Duplikat“) whose patient has an open booking.
@@ -595,7 +614,9 @@ fn rebooked(deals: &[PortalDeal], facts: &LedgerFacts, index: &Index<'_>) -> Vec
             })
         })
         .collect();
-    found.sort_by(|a, b| (&a.patient_key, id_order(&a.lost.id)).cmp(&(&b.patient_key, id_order(&b.lost.id))));
+    found.sort_by(|a, b| {
+        (&a.patient_key, id_order(&a.lost.id)).cmp(&(&b.patient_key, id_order(&b.lost.id)))
+    });
     found
 }
 
@@ -603,7 +624,13 @@ fn rebooked(deals: &[PortalDeal], facts: &LedgerFacts, index: &Index<'_>) -> Vec
 mod tests {
     use super::*;
 
-    fn contact(id: &str, key: Option<&str>, legacy: Option<&str>, first: &str, last: &str) -> PortalContact {
+    fn contact(
+        id: &str,
+        key: Option<&str>,
+        legacy: Option<&str>,
+        first: &str,
+        last: &str,
+    ) -> PortalContact {
         PortalContact {
             id: id.into(),
             patient_key: key.map(String::from),
@@ -635,8 +662,11 @@ mod tests {
     }
 
     fn check(found: &PortalFindings, expected: &[(PortalKind, &[&str])]) {
-        let got: Vec<(PortalKind, Vec<String>)> =
-            found.groups.iter().map(|g| (g.kind, g.members.ids())).collect();
+        let got: Vec<(PortalKind, Vec<String>)> = found
+            .groups
+            .iter()
+            .map(|g| (g.kind, g.members.ids()))
+            .collect();
         let want: Vec<(PortalKind, Vec<String>)> = expected
             .iter()
             .map(|(k, ids)| (*k, ids.iter().map(|s| s.to_string()).collect()))
@@ -655,7 +685,10 @@ mod tests {
             deal("5", Some("m:a1"), None, DealState::Open),
             deal("7", None, Some("a2"), DealState::Lost),
         ];
-        check(&find(&[], &deals, &facts), &[(PortalKind::CaseDeals, &["5", "9"])]);
+        check(
+            &find(&[], &deals, &facts),
+            &[(PortalKind::CaseDeals, &["5", "9"])],
+        );
     }
 
     #[test]
@@ -741,7 +774,12 @@ mod tests {
         let listed: Vec<(&str, Option<&str>)> = found
             .rebooked
             .iter()
-            .map(|r| (r.lost.id.as_str(), r.new_deal.as_ref().map(|d| d.id.as_str())))
+            .map(|r| {
+                (
+                    r.lost.id.as_str(),
+                    r.new_deal.as_ref().map(|d| d.id.as_str()),
+                )
+            })
             .collect();
         assert_eq!(listed, vec![("1", Some("2"))]);
     }

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::duplicates::portal::{PortalGroup, Rebooked};
+use crate::duplicates::portal::{Members, PortalGroup, Rebooked};
 use crate::ledger::lock::{LockError, WriterLock};
 use crate::ledger::portal::MarkedDeal;
 use crate::ledger::{AuditEntry, Ledger, LedgerError};
@@ -48,12 +48,27 @@ pub struct PortalReview {
     pub queued_merges: HashSet<String>,
 }
 
-/// Reads the review from the ledger.
+/// Reads the review from the ledger: the cached findings without the
+/// dismissed groups and without the contacts merged since.
 pub fn review(ledger: &Ledger) -> Result<PortalReview, LedgerError> {
     let Some(scan) = ledger.portal_scan()? else {
         return Ok(PortalReview::default());
     };
     let dismissed = ledger.dismissed_duplicates()?;
+    // Contacts merged since the scan are gone from HubSpot.
+    let merged = ledger.merged_contacts()?;
+    let mut groups: Vec<PortalGroup> = scan
+        .findings
+        .groups
+        .into_iter()
+        .filter(|g| !dismissed.contains(&g.key))
+        .collect();
+    for group in &mut groups {
+        if let Members::Contacts(contacts) = &mut group.members {
+            contacts.retain(|c| !merged.contains(&c.id));
+        }
+    }
+    groups.retain(|g| g.members.ids().len() > 1);
     Ok(PortalReview {
         scan: Some(ScanInfo {
             finished_at: scan.finished_at,
@@ -61,12 +76,7 @@ pub fn review(ledger: &Ledger) -> Result<PortalReview, LedgerError> {
             deals: scan.deals,
             calls: scan.calls,
         }),
-        groups: scan
-            .findings
-            .groups
-            .into_iter()
-            .filter(|g| !dismissed.contains(&g.key))
-            .collect(),
+        groups,
         rebooked: scan.findings.rebooked,
         marked_deals: ledger.marked_deals()?,
         marked_cases: ledger.marked_cases()?,

@@ -222,7 +222,11 @@ async fn count(client: &HubSpotClient, kind: ObjectKind) -> Option<u64> {
         limit: 1,
         ..SearchRequest::default()
     };
-    client.search(kind, &request).await.ok().map(|page| page.total)
+    client
+        .search(kind, &request)
+        .await
+        .ok()
+        .map(|page| page.total)
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -388,8 +392,9 @@ pub fn ledger_facts(
         .ok()
         .map(|(_, mapping)| mapping);
     let mut facts = LedgerFacts::default();
-    let mut statement =
-        conn.prepare("SELECT location_key, ivoris_id, firstname, lastname, birthday, email FROM patients")?;
+    let mut statement = conn.prepare(
+        "SELECT location_key, ivoris_id, firstname, lastname, birthday, email FROM patients",
+    )?;
     let rows = statement.query_map([], |row| {
         Ok(KnownPatient {
             key: format!("{}:{}", row.get::<_, String>(0)?, row.get::<_, String>(1)?),
@@ -407,11 +412,17 @@ pub fn ledger_facts(
     let mut statement =
         conn.prepare("SELECT location_key, appointment_id, case_key FROM case_members WHERE case_key IS NOT NULL")?;
     let rows = statement.query_map([], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+        ))
     })?;
     for row in rows {
         let (location, appointment, case) = row?;
-        facts.appointment_cases.insert(appointment, (location, case));
+        facts
+            .appointment_cases
+            .insert(appointment, (location, case));
     }
     let mut statement = conn.prepare(
         "SELECT location_key, ivoris_id, patient_id, start, state, type_label
@@ -432,7 +443,9 @@ pub fn ledger_facts(
     for row in rows {
         let (location, id, patient, start, state, type_label) = row?;
         let patient_key = format!("{location}:{patient}");
-        facts.appointment_patients.insert(id.clone(), patient_key.clone());
+        facts
+            .appointment_patients
+            .insert(id.clone(), patient_key.clone());
         let normalised = match (&mapping, state.as_deref()) {
             (Some(mapping), Some(raw)) => mapping.appointment_state(raw),
             _ => None,

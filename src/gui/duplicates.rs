@@ -52,7 +52,11 @@ pub fn duplicates_ui(ui: &mut egui::Ui, model: &Model, view: &mut DuplicatesView
             intents.push(Intent::Duplicates(DuplicatesIntent::Reload));
         }
     });
-    intents.extend(tabs_ui(ui, lang, &mut view.portal).into_iter().map(Intent::Portal));
+    intents.extend(
+        tabs_ui(ui, lang, &mut view.portal)
+            .into_iter()
+            .map(Intent::Portal),
+    );
     if view.portal.tab != Tab::Patients {
         let portal = portal_ui(ui, lang, &model.portal, &mut view.portal);
         intents.extend(portal.into_iter().map(Intent::Portal));

@@ -139,13 +139,20 @@ pub fn commands(model: &mut PortalModel, intent: PortalIntent) -> Vec<Command> {
 pub fn tabs_ui(ui: &mut egui::Ui, lang: Lang, view: &mut PortalView) -> Vec<PortalIntent> {
     let mut intents = Vec::new();
     ui.horizontal(|ui| {
-        ui.selectable_value(&mut view.tab, Tab::Patients, lang.pick("Ivoris-Patienten", "Ivoris patients"));
+        ui.selectable_value(
+            &mut view.tab,
+            Tab::Patients,
+            lang.pick("Ivoris-Patienten", "Ivoris patients"),
+        );
         for (tab, de, en) in [
             (Tab::HubSpot, "In HubSpot", "In HubSpot"),
             (Tab::Rebooked, "Verloren-Liste", "Lost, booked again"),
             (Tab::Log, "Protokoll der Entscheidungen", "Decision log"),
         ] {
-            if ui.selectable_value(&mut view.tab, tab, lang.pick(de, en)).clicked() {
+            if ui
+                .selectable_value(&mut view.tab, tab, lang.pick(de, en))
+                .clicked()
+            {
                 intents.push(if tab == Tab::Log {
                     PortalIntent::LoadLog
                 } else {
@@ -213,7 +220,12 @@ fn loaded<'a>(
 }
 
 /// „HubSpot prüfen“, the progress of a running scan, and when the last ran.
-fn scan_bar_ui(ui: &mut egui::Ui, lang: Lang, model: &PortalModel, intents: &mut Vec<PortalIntent>) {
+fn scan_bar_ui(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    model: &PortalModel,
+    intents: &mut Vec<PortalIntent>,
+) {
     ui.horizontal(|ui| match &model.scanning {
         Some(progress) => {
             let done = progress.contacts + progress.deals;
@@ -313,7 +325,10 @@ fn groups_ui(
                         group.members.ids().len(),
                         lang.pick("Datensätze", "records"),
                     );
-                    if ui.selectable_label(group.key == selected_key, text).clicked() {
+                    if ui
+                        .selectable_label(group.key == selected_key, text)
+                        .clicked()
+                    {
                         view.selected = Some(group.key.clone());
                     }
                 }
@@ -351,12 +366,30 @@ fn group_ui(
     intents: &mut Vec<PortalIntent>,
 ) {
     ui.strong(group.kind.label(lang == Lang::De));
+    // The grid may be wider than the column; the actions stay outside its
+    // scroll area, where a press is never taken for scrolling.
     egui::ScrollArea::horizontal()
         .id_salt("portal_side_by_side")
         .show(ui, |ui| match &group.members {
-            Members::Contacts(contacts) => contacts_grid(ui, lang, review, group, contacts, view),
-            Members::Deals(deals) => deals_grid(ui, lang, review, group, deals, intents),
+            Members::Contacts(contacts) => contacts_grid(ui, lang, group, contacts),
+            Members::Deals(deals) => deals_grid(ui, lang, group, deals),
         });
+    match &group.members {
+        Members::Contacts(contacts) => contact_actions_ui(ui, lang, review, group, contacts, view),
+        Members::Deals(deals) => {
+            for (index, deal) in deals.iter().enumerate().skip(1) {
+                ui.horizontal(|ui| {
+                    ui.label(format!(
+                        "{} {} · {}",
+                        lang.pick("Datensatz", "Record"),
+                        index + 1,
+                        deal.id
+                    ));
+                    deal_action_ui(ui, lang, review, group, deal, intents);
+                });
+            }
+        }
+    }
     ui.add_space(8.0);
     ui.with_layout(egui::Layout::left_to_right(egui::Align::Min), |ui| {
         if ui
@@ -372,24 +405,23 @@ fn group_ui(
     });
 }
 
-/// Contacts side by side; every member but the primary can be merged into it.
-fn contacts_grid(
-    ui: &mut egui::Ui,
-    lang: Lang,
-    review: &PortalReview,
-    group: &PortalGroup,
-    contacts: &[PortalContact],
-    view: &mut PortalView,
-) {
+/// Contacts side by side, differing fields highlighted.
+fn contacts_grid(ui: &mut egui::Ui, lang: Lang, group: &PortalGroup, contacts: &[PortalContact]) {
     let rows: [(&str, &str, fn(&PortalContact) -> String); 6] = [
         ("HubSpot-ID", "HubSpot id", |c| c.id.clone()),
-        ("Vorname", "First name", |c| c.firstname.clone().unwrap_or_default()),
-        ("Nachname", "Last name", |c| c.lastname.clone().unwrap_or_default()),
+        ("Vorname", "First name", |c| {
+            c.firstname.clone().unwrap_or_default()
+        }),
+        ("Nachname", "Last name", |c| {
+            c.lastname.clone().unwrap_or_default()
+        }),
         ("E-Mail", "E-mail", |c| c.email.clone().unwrap_or_default()),
         ("Patientenschlüssel", "Patient key", |c| {
             c.patient_key.clone().unwrap_or_default()
         }),
-        ("Alt-ID", "Legacy id", |c| c.legacy_patient_id.clone().unwrap_or_default()),
+        ("Alt-ID", "Legacy id", |c| {
+            c.legacy_patient_id.clone().unwrap_or_default()
+        }),
     ];
     let highlight = ui.visuals().warn_fg_color;
     egui::Grid::new(("portal_contacts", &group.key))
@@ -399,7 +431,8 @@ fn contacts_grid(
             ui.label("");
             for index in 0..contacts.len() {
                 ui.strong(if index == 0 {
-                    lang.pick("Vorschlag: Hauptdatensatz", "Suggested primary").to_owned()
+                    lang.pick("Vorschlag: Hauptdatensatz", "Suggested primary")
+                        .to_owned()
                 } else {
                     format!("{} {}", lang.pick("Datensatz", "Record"), index + 1)
                 });
@@ -414,7 +447,11 @@ fn contacts_grid(
                     ui.label(lang.pick(de, en));
                 }
                 for shown in values {
-                    let shown = if shown.is_empty() { "–".to_owned() } else { shown };
+                    let shown = if shown.is_empty() {
+                        "–".to_owned()
+                    } else {
+                        shown
+                    };
                     if differs {
                         ui.colored_label(highlight, shown);
                     } else {
@@ -423,43 +460,57 @@ fn contacts_grid(
                 }
                 ui.end_row();
             }
-            ui.label("");
-            let primary = &contacts[0];
-            ui.label("");
-            for contact in &contacts[1..] {
-                if review.queued_merges.contains(&contact.id) {
-                    ui.weak(lang.pick("Zusammenführung vorgemerkt", "Merge queued"));
-                } else if ui
-                    .button(lang.pick("In Hauptdatensatz zusammenführen", "Merge into primary"))
-                    .clicked()
-                {
-                    view.confirm_merge = Some(MergeRequest {
-                        primary: primary.id.clone(),
-                        secondary: contact.id.clone(),
-                        group: group.key.clone(),
-                    });
-                }
-            }
-            ui.end_row();
         });
 }
 
-/// Deals side by side; every member but the primary can be set lost
-/// „Duplikat“ (ours through its case, others by id), and back.
-fn deals_grid(
+/// Every member but the primary can be merged into it.
+fn contact_actions_ui(
     ui: &mut egui::Ui,
     lang: Lang,
     review: &PortalReview,
     group: &PortalGroup,
-    deals: &[PortalDeal],
-    intents: &mut Vec<PortalIntent>,
+    contacts: &[PortalContact],
+    view: &mut PortalView,
 ) {
+    let primary = &contacts[0];
+    for (index, contact) in contacts.iter().enumerate().skip(1) {
+        ui.horizontal(|ui| {
+            ui.label(format!(
+                "{} {} · {}",
+                lang.pick("Datensatz", "Record"),
+                index + 1,
+                contact.id
+            ));
+            if review.queued_merges.contains(&contact.id) {
+                ui.weak(lang.pick("Zusammenführung vorgemerkt", "Merge queued"));
+            } else if ui
+                .button(lang.pick("In Hauptdatensatz zusammenführen", "Merge into primary"))
+                .clicked()
+            {
+                view.confirm_merge = Some(MergeRequest {
+                    primary: primary.id.clone(),
+                    secondary: contact.id.clone(),
+                    group: group.key.clone(),
+                });
+            }
+        });
+    }
+}
+
+/// Deals side by side.
+fn deals_grid(ui: &mut egui::Ui, lang: Lang, group: &PortalGroup, deals: &[PortalDeal]) {
     let rows: [(&str, &str, fn(&PortalDeal) -> String); 6] = [
         ("HubSpot-ID", "HubSpot id", |d| d.id.clone()),
-        ("Dealname", "Deal name", |d| d.name.clone().unwrap_or_default()),
-        ("Phase", "Stage", |d| d.stage_label.clone().unwrap_or_default()),
+        ("Dealname", "Deal name", |d| {
+            d.name.clone().unwrap_or_default()
+        }),
+        ("Phase", "Stage", |d| {
+            d.stage_label.clone().unwrap_or_default()
+        }),
         ("Betrag", "Amount", |d| d.amount.clone().unwrap_or_default()),
-        ("Fallschlüssel", "Case key", |d| d.case_key.clone().unwrap_or_default()),
+        ("Fallschlüssel", "Case key", |d| {
+            d.case_key.clone().unwrap_or_default()
+        }),
         ("Alt-Termin-ID", "Legacy appointment id", |d| {
             d.legacy_appointment_id.clone().unwrap_or_default()
         }),
@@ -471,7 +522,8 @@ fn deals_grid(
             ui.label("");
             for index in 0..deals.len() {
                 ui.strong(if index == 0 {
-                    lang.pick("Vorschlag: Hauptdatensatz", "Suggested primary").to_owned()
+                    lang.pick("Vorschlag: Hauptdatensatz", "Suggested primary")
+                        .to_owned()
                 } else {
                     format!("{} {}", lang.pick("Datensatz", "Record"), index + 1)
                 });
@@ -481,19 +533,19 @@ fn deals_grid(
                 ui.label(lang.pick(de, en));
                 for deal in deals {
                     let shown = value(deal);
-                    ui.label(if shown.is_empty() { "–".to_owned() } else { shown });
+                    ui.label(if shown.is_empty() {
+                        "–".to_owned()
+                    } else {
+                        shown
+                    });
                 }
                 ui.end_row();
             }
-            ui.label("");
-            ui.label("");
-            for deal in &deals[1..] {
-                deal_action_ui(ui, lang, review, group, deal, intents);
-            }
-            ui.end_row();
         });
 }
 
+/// A member deal set lost „Duplikat“ (ours through its case, others by
+/// id), or back.
 fn deal_action_ui(
     ui: &mut egui::Ui,
     lang: Lang,
@@ -546,13 +598,16 @@ fn confirm_merge_ui(
     };
     let modal = egui::Modal::new(egui::Id::unique("confirm_portal_merge")).show(ui.ctx(), |ui| {
         ui.heading(lang.pick("Kontakte zusammenführen?", "Merge contacts?"));
-        ui.label(format!(
-            "{} {} → {} {}",
-            lang.pick("Kontakt", "Contact"),
-            merge.secondary,
-            lang.pick("Hauptdatensatz", "primary"),
-            merge.primary,
-        ));
+        ui.label(match lang {
+            Lang::De => format!(
+                "Kontakt {} wird in den Hauptdatensatz {} übernommen.",
+                merge.secondary, merge.primary
+            ),
+            Lang::En => format!(
+                "Contact {} is merged into the primary {}.",
+                merge.secondary, merge.primary
+            ),
+        });
         ui.colored_label(
             ui.visuals().warn_fg_color,
             lang.pick(
@@ -589,48 +644,65 @@ fn rebooked_ui(ui: &mut egui::Ui, lang: Lang, review: &PortalReview, view: &mut 
         .id_salt("portal_rebooked")
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            egui::Grid::new("portal_rebooked_grid").striped(true).show(ui, |ui| {
-                for title in [
-                    lang.pick("Verlorener Deal", "Lost deal"),
-                    lang.pick("Grund", "Reason"),
-                    lang.pick("Neuer Termin", "New booking"),
-                    lang.pick("Neuer Deal", "New deal"),
-                ] {
-                    ui.strong(title);
-                }
-                ui.end_row();
-                for entry in &review.rebooked {
-                    ui.label(entry.lost.name.clone().unwrap_or_else(|| entry.lost.id.clone()));
-                    ui.label(entry.lost.loss_reason.clone().unwrap_or_default());
-                    ui.label(format!(
-                        "{} {}",
-                        entry.booking.start.replace('T', " ").get(..16).unwrap_or(""),
-                        entry.booking.type_label.as_deref().unwrap_or("")
-                    ));
-                    match &entry.new_deal {
-                        Some(deal) if view.shown_new_deal.as_deref() == Some(&entry.lost.id) => {
-                            ui.label(format!(
-                                "{} · {} · {}",
-                                deal.id,
-                                deal.name.as_deref().unwrap_or("–"),
-                                deal.stage_label.as_deref().unwrap_or("–"),
-                            ));
-                        }
-                        Some(_) => {
-                            if ui
-                                .small_button(lang.pick("Neuen Deal zeigen", "Show the new deal"))
-                                .clicked()
-                            {
-                                view.shown_new_deal = Some(entry.lost.id.clone());
-                            }
-                        }
-                        None => {
-                            ui.weak(lang.pick("noch nicht in HubSpot", "not in HubSpot yet"));
-                        }
+            egui::Grid::new("portal_rebooked_grid")
+                .striped(true)
+                .show(ui, |ui| {
+                    for title in [
+                        lang.pick("Verlorener Deal", "Lost deal"),
+                        lang.pick("Grund", "Reason"),
+                        lang.pick("Neuer Termin", "New booking"),
+                        lang.pick("Neuer Deal", "New deal"),
+                    ] {
+                        ui.strong(title);
                     }
                     ui.end_row();
-                }
-            });
+                    for entry in &review.rebooked {
+                        ui.label(
+                            entry
+                                .lost
+                                .name
+                                .clone()
+                                .unwrap_or_else(|| entry.lost.id.clone()),
+                        );
+                        ui.label(entry.lost.loss_reason.clone().unwrap_or_default());
+                        ui.label(format!(
+                            "{} {}",
+                            entry
+                                .booking
+                                .start
+                                .replace('T', " ")
+                                .get(..16)
+                                .unwrap_or(""),
+                            entry.booking.type_label.as_deref().unwrap_or("")
+                        ));
+                        match &entry.new_deal {
+                            Some(deal)
+                                if view.shown_new_deal.as_deref() == Some(&entry.lost.id) =>
+                            {
+                                ui.label(format!(
+                                    "{} · {} · {}",
+                                    deal.id,
+                                    deal.name.as_deref().unwrap_or("–"),
+                                    deal.stage_label.as_deref().unwrap_or("–"),
+                                ));
+                            }
+                            Some(_) => {
+                                if ui
+                                    .small_button(
+                                        lang.pick("Neuen Deal zeigen", "Show the new deal"),
+                                    )
+                                    .clicked()
+                                {
+                                    view.shown_new_deal = Some(entry.lost.id.clone());
+                                }
+                            }
+                            None => {
+                                ui.weak(lang.pick("noch nicht in HubSpot", "not in HubSpot yet"));
+                            }
+                        }
+                        ui.end_row();
+                    }
+                });
         });
 }
 
@@ -642,7 +714,10 @@ pub fn is_open(deal: &PortalDeal) -> bool {
 /// The decision log with keys masked.
 fn log_ui(ui: &mut egui::Ui, lang: Lang, model: &PortalModel, intents: &mut Vec<PortalIntent>) {
     ui.horizontal(|ui| {
-        if ui.small_button(lang.pick("Aktualisieren", "Refresh")).clicked() {
+        if ui
+            .small_button(lang.pick("Aktualisieren", "Refresh"))
+            .clicked()
+        {
             intents.push(PortalIntent::LoadLog);
         }
     });
@@ -665,25 +740,27 @@ fn log_ui(ui: &mut egui::Ui, lang: Lang, model: &PortalModel, intents: &mut Vec<
         .id_salt("decision_log")
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            egui::Grid::new("decision_log_grid").striped(true).show(ui, |ui| {
-                for title in [
-                    lang.pick("Zeit", "Time"),
-                    lang.pick("Wer", "Who"),
-                    lang.pick("Entscheidung", "Decision"),
-                    lang.pick("Betrifft", "Subject"),
-                    lang.pick("HubSpot-IDs", "HubSpot ids"),
-                ] {
-                    ui.strong(title);
-                }
-                ui.end_row();
-                for entry in entries {
-                    ui.label(entry.at.get(..16).unwrap_or(&entry.at).replace('T', " "));
-                    ui.label(&entry.entry.actor);
-                    ui.label(action_label(lang, &entry.entry.action));
-                    ui.label(mask_key(&entry.entry.subject));
-                    ui.label(hubspot_ids(&entry.entry.details));
-                }
-            });
+            egui::Grid::new("decision_log_grid")
+                .striped(true)
+                .show(ui, |ui| {
+                    for title in [
+                        lang.pick("Zeit", "Time"),
+                        lang.pick("Wer", "Who"),
+                        lang.pick("Entscheidung", "Decision"),
+                        lang.pick("Betrifft", "Subject"),
+                        lang.pick("HubSpot-IDs", "HubSpot ids"),
+                    ] {
+                        ui.strong(title);
+                    }
+                    ui.end_row();
+                    for entry in entries {
+                        ui.label(entry.at.get(..16).unwrap_or(&entry.at).replace('T', " "));
+                        ui.label(&entry.entry.actor);
+                        ui.label(action_label(lang, &entry.entry.action));
+                        ui.label(mask_key(&entry.entry.subject));
+                        ui.label(hubspot_ids(&entry.entry.details));
+                    }
+                });
         });
 }
 

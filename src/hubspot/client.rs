@@ -727,7 +727,8 @@ impl HubSpotClient {
         if !properties.is_empty() {
             call.query.push(("properties", properties.join(",")));
         }
-        call.query.push(("associations", to.path_segment().to_string()));
+        call.query
+            .push(("associations", to.path_segment().to_string()));
         if let Some(after) = after {
             call.query.push(("after", after.to_string()));
         }

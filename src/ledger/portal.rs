@@ -351,9 +351,9 @@ impl Ledger {
     pub fn marked_deals(
         &self,
     ) -> Result<std::collections::HashMap<String, MarkedDeal>, LedgerError> {
-        let mut statement = self.conn.prepare(
-            "SELECT deal_id, previous_stage, previous_reason, marked FROM deal_marks",
-        )?;
+        let mut statement = self
+            .conn
+            .prepare("SELECT deal_id, previous_stage, previous_reason, marked FROM deal_marks")?;
         let rows = statement.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
@@ -367,11 +367,24 @@ impl Ledger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The contacts merged away through the review.
+    pub fn merged_contacts(&self) -> Result<std::collections::HashSet<String>, LedgerError> {
+        let mut statement = self.conn.prepare(
+            "SELECT json_extract(details, '$.merged') FROM audit_log WHERE action = 'duplicate.merged'",
+        )?;
+        let rows = statement.query_map([], |row| row.get::<_, Option<String>>(0))?;
+        let mut ids = std::collections::HashSet::new();
+        for id in rows {
+            ids.extend(id?);
+        }
+        Ok(ids)
+    }
+
     /// The contacts whose merge waits in the outbox.
     pub fn queued_merges(&self) -> Result<std::collections::HashSet<String>, LedgerError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT json_extract(payload, '$.secondary') FROM outbox WHERE kind = 'merge'")?;
+        let mut statement = self.conn.prepare(
+            "SELECT json_extract(payload, '$.secondary') FROM outbox WHERE kind = 'merge'",
+        )?;
         let rows = statement.query_map([], |row| row.get::<_, Option<String>>(0))?;
         let mut ids = std::collections::HashSet::new();
         for id in rows {

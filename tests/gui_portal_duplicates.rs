@@ -1,0 +1,114 @@
+//! The Duplikate panel's second part driven through its accessibility
+//! tree: „In HubSpot“ → „HubSpot prüfen“ (the scan on the engine thread)
+//! → a group side by side → „In Hauptdatensatz zusammenführen“ → the
+//! confirmation („Endgültig zusammenführen“) → the merge carried out in
+//! the sandbox once → „Protokoll der Entscheidungen“ lists the request and
+//! the merge with keys masked.
+
+mod engine_support;
+mod gui_support;
+
+use egui_kittest::kittest::Queryable;
+use engine_support::{bed, options, run};
+use gui_support::{app_harness, step_until};
+use ivoris_hubspot_sync::duplicates::portal::Members;
+use ivoris_hubspot_sync::gui::Panel;
+use ivoris_hubspot_sync::sandbox::{PortalSeed, SandboxOptions, Size};
+
+#[test]
+fn review_merge_confirm_and_the_decision_log() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(async {
+        let bed = bed(SandboxOptions {
+            portal: PortalSeed::Legacy,
+            size: Size::Small,
+            ..options(83)
+        })
+        .await;
+        run(&bed.env).await;
+        bed
+    });
+    let sim = bed.sandbox.hubspot.clone();
+    let mut harness = app_harness(bed.env.clone(), Panel::Duplicates, None);
+    step_until(&mut harness, "the panel", |app| {
+        app.model.duplicates.is_some()
+    });
+    harness.get_by_label("In HubSpot").click();
+    step_until(
+        &mut harness,
+        "the empty review",
+        |app| matches!(&app.model.portal.review, Some(Ok(r)) if r.scan.is_none()),
+    );
+    harness.get_by_label("HubSpot prüfen").click();
+    step_until(&mut harness, "the scan's findings", |app| {
+        app.model.portal.scanning.is_none()
+            && matches!(&app.model.portal.review, Some(Ok(r)) if !r.groups.is_empty())
+    });
+    let (group, merged) = {
+        let app = harness.state();
+        let Some(Ok(review)) = &app.model.portal.review else {
+            panic!("review");
+        };
+        let group = review.groups[0].clone();
+        let Members::Contacts(contacts) = &group.members else {
+            panic!("the first group is of contacts: {group:?}");
+        };
+        (group.key.clone(), contacts[1].id.clone())
+    };
+    let contacts_before = sim.records("contacts").expect("contacts").len();
+
+    harness
+        .get_by_label("In Hauptdatensatz zusammenführen")
+        .click();
+    harness.run_steps(3);
+    // The dialog says it cannot be undone; nothing is sent before the click.
+    harness.get_by_label_contains("kann nicht rückgängig gemacht werden");
+    assert_eq!(merges(&sim), 0);
+    harness.get_by_label("Endgültig zusammenführen").click();
+    step_until(&mut harness, "the merge and the review without it", |app| {
+        matches!(&app.model.portal.review, Some(Ok(r))
+            if r.queued_merges.is_empty() && !r.groups.iter().any(|g| g.key == group))
+    });
+    assert_eq!(merges(&sim), 1);
+    let live = sim
+        .records("contacts")
+        .expect("contacts")
+        .into_iter()
+        .filter(|c| !c.archived)
+        .count();
+    assert_eq!(live, contacts_before - 1);
+    assert!(
+        sim.records("contacts")
+            .expect("contacts")
+            .iter()
+            .all(|c| c.id != merged || c.archived)
+    );
+
+    harness.get_by_label("Protokoll der Entscheidungen").click();
+    step_until(&mut harness, "the decision log", |app| {
+        matches!(&app.model.portal.log, Some(Ok(entries))
+            if entries.iter().any(|e| e.entry.action == "duplicate.merged"))
+    });
+    harness.get_by_label("Kontakte zusammengeführt");
+    harness.get_by_label("Zusammenführung vorgemerkt");
+    // Keys are masked: no patient key of the group is shown.
+    let app = harness.state();
+    let Some(Ok(entries)) = &app.model.portal.log else {
+        panic!("log");
+    };
+    for entry in entries
+        .iter()
+        .filter(|e| e.entry.subject.contains(':') && !e.entry.subject.starts_with("hubspot:"))
+    {
+        assert!(harness.query_by_label(&entry.entry.subject).is_none());
+    }
+}
+
+fn merges(sim: &ivoris_hubspot_sync::sandbox::hubspot::HubSpotSim) -> u64 {
+    sim.counters()
+        .requests
+        .iter()
+        .filter(|(template, _)| template.ends_with("/merge"))
+        .map(|(_, count)| count)
+        .sum()
+}
