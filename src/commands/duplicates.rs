@@ -6,6 +6,7 @@
 //! patient part masked — no names, no addresses.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 
@@ -84,9 +85,11 @@ fn run_scan(config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
     }
 }
 
+/// Prints every 10,000 records read.
 fn print_progress(progress: ScanProgress) {
-    let pages = progress.contacts + progress.deals;
-    if pages % 10_000 == 0 && pages > 0 {
+    static PRINTED: AtomicU64 = AtomicU64::new(0);
+    let step = (progress.contacts + progress.deals) / 10_000;
+    if step > PRINTED.fetch_max(step, Ordering::Relaxed) {
         eprintln!(
             "{} Kontakte / contacts, {} Deals / deals",
             progress.contacts, progress.deals

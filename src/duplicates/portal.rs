@@ -509,9 +509,9 @@ fn person_groups(contacts: &[PortalContact], index: &Index<'_>) -> Vec<PortalGro
         }
     }
     let mut groups: BTreeMap<usize, Vec<PortalContact>> = BTreeMap::new();
-    for at in 0..keyed.len() {
+    for (at, (contact, _)) in keyed.iter().enumerate() {
         let root = links.root(at);
-        groups.entry(root).or_default().push(keyed[at].0.clone());
+        groups.entry(root).or_default().push((*contact).clone());
     }
     groups
         .into_values()

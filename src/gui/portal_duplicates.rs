@@ -405,9 +405,12 @@ fn group_ui(
     });
 }
 
+/// A row of a side-by-side grid: German and English title, the value.
+type Row<T> = (&'static str, &'static str, fn(&T) -> String);
+
 /// Contacts side by side, differing fields highlighted.
 fn contacts_grid(ui: &mut egui::Ui, lang: Lang, group: &PortalGroup, contacts: &[PortalContact]) {
-    let rows: [(&str, &str, fn(&PortalContact) -> String); 6] = [
+    let rows: [Row<PortalContact>; 6] = [
         ("HubSpot-ID", "HubSpot id", |c| c.id.clone()),
         ("Vorname", "First name", |c| {
             c.firstname.clone().unwrap_or_default()
@@ -499,7 +502,7 @@ fn contact_actions_ui(
 
 /// Deals side by side.
 fn deals_grid(ui: &mut egui::Ui, lang: Lang, group: &PortalGroup, deals: &[PortalDeal]) {
-    let rows: [(&str, &str, fn(&PortalDeal) -> String); 6] = [
+    let rows: [Row<PortalDeal>; 6] = [
         ("HubSpot-ID", "HubSpot id", |d| d.id.clone()),
         ("Dealname", "Deal name", |d| {
             d.name.clone().unwrap_or_default()
