@@ -31,7 +31,7 @@ use ivoris_hubspot_sync::engine::portal_review::{MergesSent, review, send_merges
 use ivoris_hubspot_sync::engine::run::hubspot_client;
 use ivoris_hubspot_sync::engine::scan::{list_portal, scan};
 use ivoris_hubspot_sync::ledger::Ledger;
-use ivoris_hubspot_sync::ledger::portal::MergeRequest;
+use ivoris_hubspot_sync::ledger::portal::{DealMark, MergeRequest};
 use ivoris_hubspot_sync::sandbox::data::World;
 use ivoris_hubspot_sync::sandbox::hubspot::seed::{self, ContactOrigin, DealOrigin};
 use ivoris_hubspot_sync::sandbox::hubspot::{FaultSettings, HubSpotSim, RecordSnapshot};
@@ -407,4 +407,151 @@ async fn no_group_among_five_thousand_clean_contacts_and_ten_thousand_deals() {
     let findings = find(&listed.contacts, &listed.deals, &facts);
     assert!(findings.groups.is_empty(), "{:?}", findings.groups.first());
     assert!(findings.rebooked.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_lost_as_duplicate_comes_back_and_a_dismissed_group_stays_away() {
+    let bed = bed(legacy_options()).await;
+    let sim = &bed.sandbox.hubspot;
+    run(&bed.env).await;
+    scanned(&bed.env).await;
+    // A deal without our key (made by hand), as the scan listed it.
+    let client = hubspot_client(&bed.env).expect("client");
+    let listed = list_portal(&client, &|_| {}, &CancelFlag::new())
+        .await
+        .expect("listed");
+    let deal = listed
+        .deals
+        .iter()
+        .find(|d| d.name.as_deref() == Some("Anfrage Website 1"))
+        .expect("a deal made by hand")
+        .clone();
+    let stage_before = deal.stage.clone().expect("stage");
+    let mark = |duplicate| Decision::MarkPortalDeal {
+        mark: DealMark {
+            deal: deal.id.clone(),
+            lost_stage: deal
+                .lost_stage
+                .clone()
+                .expect("its pipeline has a lost stage"),
+            stage: stage_before.clone(),
+            reason: String::new(),
+            duplicate,
+        },
+        group: "hubspot:test".into(),
+    };
+    let in_hubspot = || {
+        live(sim, "deals")
+            .into_iter()
+            .find(|d| d.id == deal.id)
+            .expect("still there")
+    };
+    mark(true)
+        .apply(&bed.env.ledger_path, "tester")
+        .expect("marked");
+    run(&bed.env).await;
+    let marked = in_hubspot();
+    assert_eq!(
+        prop(&marked, "dealstage"),
+        deal.lost_stage.clone().unwrap_or_default()
+    );
+    assert_eq!(prop(&marked, "verlustgrund"), "Duplikat");
+    mark(false)
+        .apply(&bed.env.ledger_path, "tester")
+        .expect("undone");
+    run(&bed.env).await;
+    let restored = in_hubspot();
+    assert_eq!(prop(&restored, "dealstage"), stage_before);
+    assert_eq!(prop(&restored, "verlustgrund"), "");
+    assert!(
+        !live(sim, "deals")
+            .iter()
+            .any(|d| prop(d, "ivoris_case_key").starts_with("hubspot:")),
+        "written by id, never created"
+    );
+
+    // „Kein Duplikat“ is remembered for exactly that group.
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let first = review(&ledger).expect("review").groups[0].key.clone();
+    Decision::Dismiss(first.clone())
+        .apply(&bed.env.ledger_path, "tester")
+        .expect("dismissed");
+    scanned(&bed.env).await;
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    assert!(
+        !review(&ledger)
+            .expect("review")
+            .groups
+            .iter()
+            .any(|g| g.key == first)
+    );
+    let actions: Vec<String> = ledger
+        .decision_log(50)
+        .expect("log")
+        .into_iter()
+        .map(|e| e.entry.action)
+        .collect();
+    for action in [
+        "duplicate.deal_lost",
+        "duplicate.deal_unmark",
+        "duplicate.not_duplicate",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_scans_and_lists_without_names() {
+    use ivoris_hubspot_sync::sandbox::credentials;
+    let options = legacy_options();
+    let world = World::generate(options.seed, options.size);
+    let bed = bed(options).await;
+    run(&bed.env).await;
+    let config = bed.dir.path().join("settings.toml");
+    bed.env.settings.save(&config).expect("settings written");
+    let data_dir = bed.dir.path().to_owned();
+    let cli = move |args: &[&str]| {
+        std::process::Command::new(engine_support::BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(args)
+            .env("HUBSPOT_TOKEN", credentials::HUBSPOT_TOKEN)
+            .env("IVORIS_PASSWORD", credentials::IVORIS_PASSWORD)
+            .env("IVORIS_API_KEY", credentials::IVORIS_API_KEY)
+            .output()
+            .expect("runs")
+    };
+    // The sandbox answers on this runtime: the binary runs beside it.
+    let (before, out, list) = tokio::task::spawn_blocking(move || {
+        (
+            cli(&["duplicates", "list"]),
+            cli(&["duplicates", "scan"]),
+            cli(&["duplicates", "list"]),
+        )
+    })
+    .await
+    .expect("cli");
+    assert!(before.status.success());
+    assert!(String::from_utf8_lossy(&before.stdout).contains("noch nicht geprüft"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("Altdaten"), "{text}");
+    assert!(String::from_utf8_lossy(&list.stdout).contains("Altdaten"));
+    for location in &world.locations {
+        for patient in location.patients.iter().take(50) {
+            if let Some(last) = patient.lastname.as_deref().filter(|l| l.len() > 3) {
+                assert!(!text.contains(last), "no names: {last}");
+            }
+            assert!(!text.contains(&patient.id), "no patient ids");
+        }
+    }
 }
