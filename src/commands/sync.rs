@@ -147,7 +147,7 @@ fn print_summary(summary: &SyncSummary, dry_run: bool) {
             );
         }
         if let Some(plan) = &location.plan {
-            for kind in OutboxKind::PHASES {
+            for kind in OutboxKind::PLANNED {
                 let queued = plan.queued.get(&kind).copied().unwrap_or_default();
                 println!(
                     "  {:<12} {:>6} {} / {:>6} unverändert/unchanged",

@@ -27,8 +27,8 @@ use super::state::{
     Intent, LastResult, Model, Notice, Panel, QUEUE_PAGE, QueueCache, Theme, UiState,
 };
 use super::{
-    about, coming, dashboard, dry_run, duplicates, log, mapping, nav, overview, portal_duplicates, queue, settings,
-    top_bar,
+    about, coming, dashboard, dry_run, duplicates, log, mapping, nav, overview, portal_duplicates,
+    queue, settings, top_bar,
 };
 
 /// Key of the persisted UI state in eframe's storage.

@@ -184,7 +184,7 @@ pub fn result_rows(lang: Lang, summary: &SyncSummary) -> Vec<(String, Vec<String
             .collect();
         rows.push((lang.pick(de, en).to_owned(), values));
     }
-    for kind in OutboxKind::PHASES {
+    for kind in OutboxKind::PLANNED {
         let values = summary
             .locations
             .iter()
@@ -226,6 +226,7 @@ fn kind_label(lang: Lang, kind: OutboxKind) -> String {
         OutboxKind::Deal => ("Deals", "Deals"),
         OutboxKind::Appointment => ("Termine", "Appointments"),
         OutboxKind::Association => ("Verknüpfungen", "Associations"),
+        OutboxKind::Merge => ("Zusammenführungen", "Merges"),
     };
     lang.pick(de, en).to_owned()
 }

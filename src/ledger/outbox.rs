@@ -71,6 +71,14 @@ impl OutboxKind {
         OutboxKind::Association,
     ];
 
+    /// The kinds planning queues (everything but the review's merges).
+    pub const PLANNED: [OutboxKind; 4] = [
+        OutboxKind::Contact,
+        OutboxKind::Deal,
+        OutboxKind::Appointment,
+        OutboxKind::Association,
+    ];
+
     /// Stored name.
     pub fn as_str(self) -> &'static str {
         match self {
