@@ -307,6 +307,11 @@ fn last_result_ui(ui: &mut egui::Ui, lang: Lang, last: Option<&LastResult>) {
         LastResult::Recorded(run) => {
             let details = match (run.outcome, &run.message) {
                 (Some(RunOutcome::Failed), Some(message)) => lang.half(message),
+                _ if run.dry_run => format!(
+                    "{}: {}",
+                    lang.pick("Probelauf", "Dry run"),
+                    lang.pick("nichts gesendet", "nothing sent")
+                ),
                 _ => format!(
                     "{} {}, {} {}",
                     lang.number(run.counts.written),
