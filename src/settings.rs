@@ -169,6 +169,26 @@ impl AppointmentsMode {
     }
 }
 
+/// What the first sync does with the other open deals of the previous
+/// integration that belong to a case whose deal it adopted (DESIGN.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LegacyDuplicates {
+    /// Close them lost „Duplikat“ (undoable, nothing merged).
+    #[default]
+    Close,
+    /// Merge them into the case's deal (HubSpot's merge, irreversible).
+    Merge,
+}
+
+impl LegacyDuplicates {
+    fn as_str(self) -> &'static str {
+        match self {
+            LegacyDuplicates::Close => "close",
+            LegacyDuplicates::Merge => "merge",
+        }
+    }
+}
+
 /// The HubSpot portal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubSpotSettings {
@@ -215,6 +235,9 @@ pub struct SyncSettings {
     /// Minutes between automatic syncs while the desktop app is open;
     /// `None` (the default) means only manual and CLI runs.
     pub schedule_minutes: Option<u32>,
+    /// The previous integration's extra deals of an adopted case: closed
+    /// (default) or merged into the case's deal.
+    pub legacy_duplicates: LegacyDuplicates,
 }
 
 impl Default for SyncSettings {
@@ -225,6 +248,7 @@ impl Default for SyncSettings {
             ivoris_max_requests_per_second: None,
             simulated_now: None,
             schedule_minutes: None,
+            legacy_duplicates: LegacyDuplicates::Close,
         }
     }
 }
@@ -435,6 +459,7 @@ impl Settings {
                     .simulated_now
                     .map(|now| now.format("%Y-%m-%dT%H:%M:%S").to_string()),
                 schedule_minutes: self.sync.schedule_minutes,
+                legacy_duplicates: self.sync.legacy_duplicates.as_str(),
             },
             location: self
                 .locations
@@ -666,6 +691,7 @@ struct RawSync {
     ivoris_pause_ms: Option<Spanned<i64>>,
     simulated_now: Option<Spanned<String>>,
     schedule_minutes: Option<Spanned<i64>>,
+    legacy_duplicates: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -998,6 +1024,15 @@ impl RawSettings {
                     SCHEDULE_MINUTES.0,
                 )
             }),
+            legacy_duplicates: check.choice(
+                "sync.legacy_duplicates",
+                &self.sync.legacy_duplicates,
+                &[
+                    ("close", LegacyDuplicates::Close),
+                    ("merge", LegacyDuplicates::Merge),
+                ],
+                sync_defaults.legacy_duplicates,
+            ),
         };
 
         let mut locations: Vec<LocationSettings> = Vec::new();
@@ -1127,6 +1162,7 @@ struct OutSync {
     simulated_now: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     schedule_minutes: Option<u32>,
+    legacy_duplicates: &'static str,
 }
 
 #[derive(Serialize)]

@@ -662,3 +662,113 @@ async fn whole_call_refusals_do_not_stop_the_switch_over() {
     check_deals(sim, &world, &seeded, &ledger, &before_deals);
     bed.sandbox.shutdown().await;
 }
+
+/// `sync.legacy_duplicates = "merge"`: the other open legacy deals of a
+/// case whose deal was adopted are merged into it instead of closed — as
+/// many as close mode would close there, each merged once; every case
+/// still has exactly one deal and no legacy deal of a decided appointment
+/// is left open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_mode_merges_a_cases_other_legacy_deals_into_its_deal() {
+    use ivoris_hubspot_sync::settings::LegacyDuplicates;
+    let options = legacy_options();
+    let world = World::generate(options.seed, options.size);
+    let mut bed = bed(options).await;
+    let sim = &bed.sandbox.hubspot;
+    let seeded = seeded(sim, &world);
+    let dry = |summary: &ivoris_hubspot_sync::engine::run::SyncSummary| {
+        summary
+            .locations
+            .iter()
+            .filter_map(|l| l.plan.as_ref())
+            .fold((0, 0), |(closed, merged), p| {
+                (
+                    closed + p.adoption.deals_closed,
+                    merged + p.adoption.deals_merged,
+                )
+            })
+    };
+    let request = SyncRequest {
+        dry_run: true,
+        trigger: "test".into(),
+        ..SyncRequest::default()
+    };
+    let close_mode = sync(&bed.env, &request, &|_| {}, &CancelFlag::new())
+        .await
+        .expect("dry run");
+    bed.env.settings.sync.legacy_duplicates = LegacyDuplicates::Merge;
+    let merge_mode = sync(&bed.env, &request, &|_| {}, &CancelFlag::new())
+        .await
+        .expect("dry run");
+    let (closed, none) = dry(&close_mode);
+    let (rest, merged) = dry(&merge_mode);
+    assert_eq!(none, 0, "close mode merges nothing");
+    assert!(merged > 0, "the seed has cases with several legacy deals");
+    assert_eq!(rest + merged, closed, "each extra deal is closed or merged");
+
+    let summary = run(&bed.env).await;
+    assert_eq!(
+        summary.outcome,
+        RunOutcome::Success,
+        "{:?}",
+        summary.message
+    );
+    assert_eq!(
+        dry(&summary),
+        (rest, merged),
+        "the dry run said what happened"
+    );
+    assert_eq!(
+        sim.requests_to("POST /crm/objects/2026-03/deals/merge"),
+        merged,
+        "one merge call per merged deal"
+    );
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let after = live(sim, "deals");
+    let closed_stages = sim.closed_stages();
+    let mut legacy_of: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (deal, id) in seeded.description.deals.iter().zip(&seeded.deal_ids) {
+        if let Some(appointment) = &deal.appointment_id {
+            legacy_of.entry(appointment).or_default().push(id);
+        }
+    }
+    for location in &world.locations {
+        for case in ledger.cases(&location.key).expect("cases") {
+            let deals = after
+                .iter()
+                .filter(|d| prop(d, "ivoris_case_key") == case.case_key)
+                .count();
+            assert_eq!(deals, 1, "{} has exactly one deal", case.case_key);
+        }
+        for member in ledger.case_members(&location.key).expect("members") {
+            for id in legacy_of
+                .get(member.appointment_id.as_str())
+                .into_iter()
+                .flatten()
+            {
+                if let Some(deal) = after.iter().find(|d| d.id == **id)
+                    && prop(deal, "ivoris_case_key").is_empty()
+                {
+                    assert!(
+                        closed_stages.contains(prop(deal, "dealstage")),
+                        "legacy deal {id} not left open"
+                    );
+                }
+            }
+        }
+    }
+    let merged_audit = ledger
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'legacy_deal_merged'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .expect("audit");
+    assert_eq!(merged_audit as u64, merged);
+    let writes = sim.write_calls();
+    let again = run(&bed.env).await;
+    assert_eq!(again.outcome, RunOutcome::Success);
+    assert_eq!(sim.write_calls(), writes, "nothing left to write");
+    bed.sandbox.shutdown().await;
+}

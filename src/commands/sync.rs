@@ -176,8 +176,11 @@ fn print_summary(summary: &SyncSummary, dry_run: bool) {
                     adoption.contacts_adopted, adoption.contacts_created
                 );
                 println!(
-                    "    Deals: {} übernommen / adopted, {} als „Duplikat“ geschlossen / closed lost \"Duplikat\", {} neu / created",
-                    adoption.deals_adopted, adoption.deals_closed, adoption.deals_created
+                    "    Deals: {} übernommen / adopted, {} als „Duplikat“ geschlossen / closed lost \"Duplikat\", {} zusammengeführt / merged, {} neu / created",
+                    adoption.deals_adopted,
+                    adoption.deals_closed,
+                    adoption.deals_merged,
+                    adoption.deals_created
                 );
             }
             if !plan.unmapped_states.is_empty() {

@@ -44,6 +44,7 @@ use crate::ledger::adoption::{
 };
 use crate::ledger::audit::os_user;
 use crate::ledger::outbox::enqueue;
+use crate::ledger::portal::queue_deal_merge;
 use crate::ledger::{LedgerError, NewAuditEntry, OutboxKind};
 use crate::plan::properties::patient_key;
 use crate::plan::{PatientFacts, StageIds};
@@ -88,6 +89,9 @@ pub struct LegacyPortal {
     by_patient_id: HashMap<String, Vec<usize>>,
     /// Unkeyed deals by `ivoris_appointment_id`, by HubSpot id order.
     deals: HashMap<String, Vec<LegacyDeal>>,
+    /// Whether the other open legacy deals of a case with an adopted deal
+    /// are merged into it instead of closed (`sync.legacy_duplicates`).
+    pub merge_duplicates: bool,
     /// List calls the read took.
     pub calls: u64,
     /// Records read.
@@ -105,6 +109,8 @@ pub struct AdoptionReport {
     pub deals_adopted: u64,
     /// Legacy deals closed lost „Duplikat“.
     pub deals_closed: u64,
+    /// Legacy deals merged into their case's adopted deal.
+    pub deals_merged: u64,
     /// Deals HubSpot will get new.
     pub deals_created: u64,
 }
@@ -116,6 +122,7 @@ impl AdoptionReport {
         self.contacts_created += other.contacts_created;
         self.deals_adopted += other.deals_adopted;
         self.deals_closed += other.deals_closed;
+        self.deals_merged += other.deals_merged;
         self.deals_created += other.deals_created;
     }
 }
@@ -325,6 +332,8 @@ pub fn adopt_deals(
         return Ok(());
     }
     let mut kept: HashSet<&str> = HashSet::new();
+    // Case → the legacy deal it adopted (a merge's survivor).
+    let mut primary: HashMap<&str, &str> = HashMap::new();
     let cases: Vec<(String, String)> = {
         let mut statement = tx.prepare_cached(
             "SELECT case_key, opening_appointment_id FROM cases WHERE location_key = ?1 ORDER BY case_key",
@@ -353,6 +362,7 @@ pub fn adopt_deals(
             if adopt(tx, OutboxKind::Deal, case_key, &deal.id, &entry)? {
                 report.deals_adopted += 1;
                 kept.insert(deal.id.as_str());
+                primary.insert(case_key.as_str(), deal.id.as_str());
             }
             break;
         }
@@ -367,6 +377,15 @@ pub fn adopt_deals(
     for (appointment, case_key) in &members {
         for deal in portal.deals.get(appointment).into_iter().flatten() {
             if !deal.open || kept.contains(deal.id.as_str()) {
+                continue;
+            }
+            let survivor = case_key
+                .as_deref()
+                .and_then(|case| primary.get(case).map(|id| (case, *id)));
+            if portal.merge_duplicates
+                && let Some((case, survivor)) = survivor
+            {
+                merge(tx, location, appointment, case, deal, survivor, report)?;
                 continue;
             }
             close(
@@ -429,6 +448,43 @@ fn close(
         hash.as_str(),
     )?;
     report.deals_closed += 1;
+    Ok(())
+}
+
+/// Queues the merge of an open legacy deal into the legacy deal its case
+/// adopted (`sync.legacy_duplicates = "merge"`): sent first by the load,
+/// never twice (`load/merges.rs`); audited. The merged deal is reserved
+/// like a closed one, so nothing else adopts it.
+fn merge(
+    tx: &Transaction<'_>,
+    location: &str,
+    appointment: &str,
+    case_key: &str,
+    deal: &LegacyDeal,
+    survivor: &str,
+    report: &mut AdoptionReport,
+) -> Result<(), LedgerError> {
+    if hubspot_id_taken(tx, OutboxKind::Deal, &deal.id)? {
+        return Ok(());
+    }
+    let key = closure_key(location, &deal.id);
+    let entry = audit_entry(
+        "legacy_deal_merge_queued",
+        &key,
+        json!({
+            "hubspot_id": deal.id,
+            "into": survivor,
+            "appointment_key": format!("{location}:{appointment}"),
+            "case_key": case_key,
+            "reason_de": "Altdeal eines Termins, dessen Fall einen übernommenen Deal hat: wird in ihn zusammengeführt",
+            "reason_en": "legacy deal of an appointment whose case adopted a deal: merged into it",
+        }),
+    );
+    if !adopt(tx, OutboxKind::Deal, &key, &deal.id, &entry)? {
+        return Ok(());
+    }
+    queue_deal_merge(tx, survivor, &deal.id, case_key, location)?;
+    report.deals_merged += 1;
     Ok(())
 }
 

@@ -33,7 +33,7 @@ use crate::mapping::store::{MappingStoreError, contact_properties_to_clear, load
 use crate::mapping::{Mapping, Stage};
 use crate::plan::{LocationStages, StageIds};
 use crate::secrets::{IvorisSecrets, Secret, SecretError, SecretKey, Secrets};
-use crate::settings::Settings;
+use crate::settings::{LegacyDuplicates, Settings};
 
 use super::adopt::{LegacyPortal, read_legacy};
 use super::extract::{
@@ -458,7 +458,8 @@ async fn run_steps(
     // Both run in this one task and every SQLite transaction is synchronous,
     // so the two connections never interleave inside a transaction.
     let feed = LoadFeed::new();
-    let legacy = legacy_read(ledger, &hubspot, &provisioned, locations)?;
+    let merge_duplicates = env.settings.sync.legacy_duplicates == LegacyDuplicates::Merge;
+    let legacy = legacy_read(ledger, &hubspot, &provisioned, locations, merge_duplicates)?;
     // Drives the read while Ivoris is read; locations await it before
     // they plan.
     let read = async {
@@ -542,6 +543,7 @@ fn legacy_read<'a>(
     hubspot: &'a HubSpotClient,
     provisioned: &'a ProvisionReport,
     locations: &[&crate::settings::LocationSettings],
+    merge_duplicates: bool,
 ) -> Result<Option<LegacyRead<'a>>, LedgerError> {
     let mut kinds = Vec::new();
     for location in locations {
@@ -553,7 +555,8 @@ fn legacy_read<'a>(
     let contacts = kinds.contains(&OutboxKind::Contact);
     let deals = kinds.contains(&OutboxKind::Deal);
     let read = async move {
-        let portal = read_legacy(hubspot, contacts, deals, provisioned).await?;
+        let mut portal = read_legacy(hubspot, contacts, deals, provisioned).await?;
+        portal.merge_duplicates = merge_duplicates;
         tracing::info!(
             calls = portal.calls,
             records = portal.records,

@@ -162,7 +162,7 @@ fn location_name(model: &Model, key: &str) -> String {
 /// where a location did not get as far as planning, with its problem).
 pub fn result_rows(lang: Lang, summary: &SyncSummary) -> Vec<(String, Vec<String>)> {
     type Figure = fn(&AdoptionReport) -> u64;
-    let adoption: [(&str, &str, Figure); 5] = [
+    let adoption: [(&str, &str, Figure); 6] = [
         ("Kontakte übernommen", "Contacts adopted", |a| {
             a.contacts_adopted
         }),
@@ -172,6 +172,11 @@ pub fn result_rows(lang: Lang, summary: &SyncSummary) -> Vec<(String, Vec<String
             "Alte Deals als „Duplikat“ geschlossen",
             "Old deals closed lost \"Duplikat\"",
             |a| a.deals_closed,
+        ),
+        (
+            "Alte Deals in den Deal ihres Falls zusammengeführt",
+            "Old deals merged into their case's deal",
+            |a| a.deals_merged,
         ),
         ("Deals neu", "Deals created", |a| a.deals_created),
     ];

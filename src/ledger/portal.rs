@@ -98,6 +98,46 @@ pub fn merge_key(secondary: &str) -> String {
     format!("merge:contacts:{secondary}")
 }
 
+/// The outbox key of a merge of two deals.
+pub fn deal_merge_key(secondary: &str) -> String {
+    format!("merge:deals:{secondary}")
+}
+
+/// Queues, inside the caller's transaction, the merge of a deal of the
+/// previous integration (`secondary`) into the deal a case adopted
+/// (`primary`); `group` names the case for the audit log. A merge of the
+/// same deal already queued stays as it is. The caller audits the
+/// decision.
+pub fn queue_deal_merge(
+    tx: &Transaction<'_>,
+    primary: &str,
+    secondary: &str,
+    group: &str,
+    location: &str,
+) -> Result<bool, LedgerError> {
+    let key = deal_merge_key(secondary);
+    let queued = tx
+        .query_row(
+            "SELECT 1 FROM outbox WHERE kind = 'merge' AND record_key = ?1",
+            [&key],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if queued {
+        return Ok(false);
+    }
+    let payload = json!({
+        "object": "deals",
+        "primary": primary,
+        "secondary": secondary,
+        "group": group,
+    });
+    let hash = format!("{secondary}>{primary}@{}", now());
+    enqueue(tx, OutboxKind::Merge, &key, Some(location), &payload, &hash)?;
+    Ok(true)
+}
+
 /// The outbox key of a deal marked in the review.
 pub fn deal_mark_key(deal: &str) -> String {
     format!("hubspot:deal:{deal}")
@@ -244,6 +284,42 @@ impl Ledger {
                 },
             )?;
             Ok(keys)
+        })
+    }
+
+    /// Records a merge of two deals HubSpot carried out (or a read showed
+    /// done): the outbox row leaves, and every ledger row that pointed at
+    /// either deal (the case's adopted deal, the merged deal's reservation)
+    /// points at the survivor. Audited.
+    pub fn confirm_deal_merge(
+        &mut self,
+        row: i64,
+        merge: &MergeRequest,
+        survivor: &str,
+        already: bool,
+    ) -> Result<(), LedgerError> {
+        self.transaction(|tx| {
+            tx.execute("DELETE FROM outbox WHERE id = ?1", [row])?;
+            tx.execute(
+                "UPDATE hubspot_records SET hubspot_id = ?3
+                 WHERE kind = 'deal' AND hubspot_id IN (?1, ?2)",
+                params![merge.primary, merge.secondary, survivor],
+            )?;
+            insert(
+                tx,
+                &NewAuditEntry {
+                    actor: super::audit::os_user(),
+                    action: "legacy_deal_merged".into(),
+                    subject: merge.group.clone(),
+                    details: json!({
+                        "primary": merge.primary,
+                        "merged": merge.secondary,
+                        "survivor": survivor,
+                        "already_merged": already,
+                    }),
+                },
+            )?;
+            Ok(())
         })
     }
 

@@ -1,6 +1,7 @@
 //! The merge phase of the load: contacts the duplicate review decided to
-//! merge (DESIGN.md §6), sent before every other kind so the writes after
-//! them land on the survivor.
+//! merge (DESIGN.md §6), and legacy deals the switch-over merges into the
+//! deal their case adopted (`sync.legacy_duplicates = "merge"`), sent
+//! before every other kind so the writes after them land on the survivor.
 //!
 //! A merge cannot be undone and must never be sent twice — also not after
 //! HubSpot carried it out and the answer was lost. The outbox row is the
@@ -44,11 +45,20 @@ pub(super) async fn pass(loader: &mut Loader<'_>) -> Result<bool, LoadError> {
         };
         after = last.record_key.clone();
         for row in rows {
-            let Some(merge) = request(&row) else {
+            let Some((object, merge)) = request(&row) else {
                 fail(loader, &row, "Ungültiger Auftrag / Invalid request")?;
                 continue;
             };
-            match execute(loader.client, &merge).await {
+            match execute(loader.client, object, &merge).await {
+                Ok(merged) if object == ObjectKind::Deals => {
+                    loader.ledger.confirm_deal_merge(
+                        row.id,
+                        &merge,
+                        &merged.survivor,
+                        merged.already,
+                    )?;
+                    *loader.report.written.entry(OutboxKind::Merge).or_default() += 1;
+                }
                 Ok(merged) => {
                     loader.ledger.confirm_merge(
                         row.id,
@@ -69,19 +79,33 @@ pub(super) async fn pass(loader: &mut Loader<'_>) -> Result<bool, LoadError> {
     }
 }
 
-/// The merge an outbox row asks for.
-fn request(row: &OutboxItem) -> Option<MergeRequest> {
+/// The merge an outbox row asks for: contacts (the duplicate review's), or
+/// deals (`"object": "deals"`, a legacy deal into the deal its case
+/// adopted, `engine::adopt`).
+fn request(row: &OutboxItem) -> Option<(ObjectKind, MergeRequest)> {
     let text = |name: &str| row.payload.get(name)?.as_str().map(str::to_owned);
-    Some(MergeRequest {
-        primary: text("primary")?,
-        secondary: text("secondary")?,
-        group: text("group").unwrap_or_else(|| row.record_key.clone()),
-    })
+    let object = match text("object").as_deref() {
+        None | Some("contacts") => ObjectKind::Contacts,
+        Some("deals") => ObjectKind::Deals,
+        Some(_) => return None,
+    };
+    Some((
+        object,
+        MergeRequest {
+            primary: text("primary")?,
+            secondary: text("secondary")?,
+            group: text("group").unwrap_or_else(|| row.record_key.clone()),
+        },
+    ))
 }
 
-/// Reads the contact to be merged; merges it unless that already happened.
-async fn execute(client: &HubSpotClient, merge: &MergeRequest) -> Result<Merged, ClientError> {
-    let key = key_property(ObjectKind::Contacts);
+/// Reads the record to be merged; merges it unless that already happened.
+async fn execute(
+    client: &HubSpotClient,
+    object: ObjectKind,
+    merge: &MergeRequest,
+) -> Result<Merged, ClientError> {
+    let key = key_property(object);
     let wanted = [key.to_owned()];
     let own_key = |record: &crate::hubspot::wire::Record| {
         record
@@ -90,9 +114,7 @@ async fn execute(client: &HubSpotClient, merge: &MergeRequest) -> Result<Merged,
             .filter(|k| !k.trim().is_empty())
             .cloned()
     };
-    let secondary = client
-        .get(ObjectKind::Contacts, &merge.secondary, &wanted)
-        .await?;
+    let secondary = client.get(object, &merge.secondary, &wanted).await?;
     if secondary.id != merge.secondary {
         // HubSpot resolves a merged id to its survivor: done before.
         return Ok(Merged {
@@ -101,12 +123,8 @@ async fn execute(client: &HubSpotClient, merge: &MergeRequest) -> Result<Merged,
             already: true,
         });
     }
-    let primary = client
-        .get(ObjectKind::Contacts, &merge.primary, &wanted)
-        .await?;
-    let merged = client
-        .merge(ObjectKind::Contacts, &primary.id, &merge.secondary)
-        .await?;
+    let primary = client.get(object, &merge.primary, &wanted).await?;
+    let merged = client.merge(object, &primary.id, &merge.secondary).await?;
     Ok(Merged {
         main_key: own_key(&primary).or_else(|| own_key(&merged)),
         survivor: merged.id,
