@@ -17,6 +17,7 @@
 //! „kein Duplikat“ holds for exactly that group and a new member shows it
 //! again.
 
+pub mod drift;
 pub mod portal;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

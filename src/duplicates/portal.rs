@@ -245,6 +245,9 @@ pub struct PortalFindings {
     pub groups: Vec<PortalGroup>,
     /// The „Verloren-Liste“, by patient key.
     pub rebooked: Vec<Rebooked>,
+    /// Where the ledger and HubSpot disagree (`duplicates::drift`).
+    #[serde(default)]
+    pub drift: Vec<super::drift::Drift>,
 }
 
 /// Groups the portal's records and finds the „Verloren-Liste“.
@@ -260,7 +263,11 @@ pub fn find(
     groups.extend(legacy_groups(contacts, &index));
     groups.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
     let rebooked = rebooked(deals, facts, &index);
-    PortalFindings { groups, rebooked }
+    PortalFindings {
+        groups,
+        rebooked,
+        drift: Vec::new(),
+    }
 }
 
 /// Look-ups shared by the rules.
