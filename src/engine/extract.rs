@@ -33,6 +33,7 @@ use crate::ivoris::parse::{Parsed, Reject};
 use crate::ivoris::wire::{Appointment, DocumentEntry, Patient};
 use crate::ledger::cursors::stream;
 use crate::ledger::deletions;
+use crate::ledger::identity::{RecordKind, alias_of};
 use crate::ledger::{
     Batch, Ledger, LedgerError, LocationRow, MirrorOutcome, NewAuditEntry, NewQuarantine,
 };
@@ -1169,8 +1170,20 @@ fn changed_patients(
 ) -> Result<Vec<String>, LedgerError> {
     let mut changed = Vec::new();
     for patient in records {
-        if let Some(stored) = ledger.patient(location, &patient.id)?
-            && stored != patient.minimised()
+        // An imported patient is stored under its own key (`ledger::identity`).
+        let key = alias_of(
+            ledger.connection(),
+            location,
+            RecordKind::Patient,
+            &patient.id,
+        )?
+        .unwrap_or_else(|| patient.id.clone());
+        if let Some(stored) = ledger.patient(location, &key)?
+            && stored
+                != (Patient {
+                    id: key,
+                    ..patient.minimised()
+                })
         {
             changed.push(patient.id.clone());
         }
