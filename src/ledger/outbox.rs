@@ -90,7 +90,8 @@ impl OutboxKind {
         }
     }
 
-    fn parse(text: &str) -> Option<OutboxKind> {
+    /// The kind of a stored name.
+    pub fn parse(text: &str) -> Option<OutboxKind> {
         OutboxKind::PHASES.into_iter().find(|k| k.as_str() == text)
     }
 }

@@ -1,0 +1,1 @@
+//! Test exports (written later in this change).
