@@ -55,6 +55,9 @@ pub enum ImportRunError {
          {0} invalid rows – correct the file or leave the rows out explicitly (--drop-invalid)"
     )]
     InvalidRows(u64),
+    /// The settings or secrets a dry run needs (HubSpot's stages) are missing.
+    #[error("{0}")]
+    Environment(String),
     #[error(
         "Spaltenzuordnung unvollständig – jede Spalte braucht ein Feld oder „ignorieren“ (--columns) / \
          column assignment incomplete – every column needs a field or \"ignore\" (--columns)"
@@ -453,4 +456,21 @@ pub fn import(
         counts,
         cancelled,
     })
+}
+
+/// Makes sure the ledger knows a configured location before its first
+/// sync (imports may come first); takes the writer lock only to add it.
+pub fn ensure_location(
+    ledger_path: &Path,
+    location: &crate::settings::LocationSettings,
+) -> Result<(), ImportRunError> {
+    let known = Ledger::open(ledger_path)?
+        .locations()?
+        .iter()
+        .any(|l| l.key == location.key);
+    if !known {
+        let _lock = WriterLock::acquire(ledger_path, "import")?;
+        Ledger::open(ledger_path)?.upsert_location(&location.into())?;
+    }
+    Ok(())
 }
