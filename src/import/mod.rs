@@ -16,11 +16,10 @@
 //! The file is streamed: never more than one batch of rows is in memory.
 //! Submodules: `read` (bytes → numbered rows), `columns` (what a column
 //! is), `validate` (row → record, pure), `identity` (which mirror row it
-//! is), `write` (merge and store), `generate` (test exports from the
-//! sandbox's world).
+//! is), `write` (merge and store). Test exports of the sandbox's world
+//! are written by `sandbox::data::export`.
 
 pub mod columns;
-pub mod generate;
 pub mod identity;
 pub mod read;
 pub mod validate;

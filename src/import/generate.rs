@@ -1,1 +1,0 @@
-//! Test exports (written later in this change).
