@@ -244,6 +244,7 @@ pub fn summarise(
             }
         };
         while writer.next_batch(&mut batch, BATCH_ROWS)? {}
+        writer.finish(&mut batch)?;
         let after = RefCell::new(DealProperties::new());
         let report = plan_within(tx, location, &context, Some(&after))?;
         let mut hubspot: BTreeMap<OutboxKind, RecordEffect> = BTreeMap::new();
@@ -421,6 +422,7 @@ pub fn import(
             rows_per_second: writer.counts.rows_read as f64 / seconds,
         });
         if !more {
+            ledger.commit(|batch| writer.finish(batch))?;
             break;
         }
     }

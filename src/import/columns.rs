@@ -200,6 +200,7 @@ const PATIENT_FIELDS: &[(Field, &[&str])] = &[
         Field::InsuranceNumber,
         &["Versichertennummer", "Vers.-Nr.", "InsuranceNumber"],
     ),
+    (Field::Text, &["Bemerkung", "Notiz"]),
 ];
 
 const APPOINTMENT_FIELDS: &[(Field, &[&str])] = &[

@@ -347,12 +347,15 @@ pub struct WriteCounts {
     pub updated: u64,
     /// Rows identical to what the ledger holds.
     pub unchanged: u64,
+    /// Imported billing lines without UUID that a corrected file no longer
+    /// has on their day (see [`Writer::finish`]).
+    pub removed: u64,
 }
 
 impl WriteCounts {
     /// Mirror rows written (inserted or changed).
     pub fn written(&self) -> u64 {
-        self.inserted + self.updated
+        self.inserted + self.updated + self.removed
     }
 
     fn add(&mut self, outcome: MirrorOutcome) {
@@ -376,6 +379,9 @@ pub struct Writer<'s> {
     quarantine: bool,
     /// Whether the layout was remembered yet.
     layout_saved: bool,
+    /// Billing lines without UUID: the file is the whole truth of every
+    /// patient's day it has lines for (see [`Writer::finish`]).
+    day_scoped: bool,
     /// Counts so far.
     pub counts: WriteCounts,
 }
@@ -387,12 +393,25 @@ impl<'s> Writer<'s> {
         conn: &Connection,
         quarantine: bool,
     ) -> Result<Writer<'s>, ImportError> {
+        let assignment = &session.preview.assignment;
+        let day_scoped =
+            assignment.kind == ImportKind::Entries && assignment.position(Field::Uuid).is_none();
+        if day_scoped {
+            conn.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS import_lines (id TEXT PRIMARY KEY) WITHOUT ROWID;
+                 CREATE TEMP TABLE IF NOT EXISTS import_days (patient_id TEXT, date TEXT,
+                     PRIMARY KEY (patient_id, date)) WITHOUT ROWID;
+                 DELETE FROM temp.import_lines; DELETE FROM temp.import_days;",
+            )
+            .map_err(LedgerError::from)?;
+        }
         Ok(Writer {
             session,
             rows: open_rows(&session.request.path)?,
             resolver: session.resolver(conn)?,
             quarantine,
             layout_saved: false,
+            day_scoped,
             counts: WriteCounts::default(),
         })
     }
@@ -457,8 +476,24 @@ impl<'s> Writer<'s> {
             }
         }
         self.counts.rows_taken += resolved.len() as u64;
+        if self.day_scoped {
+            write::note_lines(batch.connection(), &resolved)?;
+        }
         let outcome = write::write_rows(batch, location, assignment, resolved)?;
         self.counts.add(outcome);
         Ok(more)
+    }
+
+    /// Completes a file that was read to its end. A billing line without
+    /// UUID has its amount and code in its identity, so a corrected amount
+    /// is a new line: imported lines (never those the API delivered) of a
+    /// patient's day the file has lines for, which the file no longer
+    /// has, are removed — the file is the truth of that day.
+    pub fn finish(&mut self, batch: &mut Batch<'_>) -> Result<(), LedgerError> {
+        if self.day_scoped {
+            self.counts.removed +=
+                write::remove_vanished_lines(batch.connection(), &self.session.request.location)?;
+        }
+        Ok(())
     }
 }

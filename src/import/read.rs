@@ -33,6 +33,80 @@ struct Breaks {
     lines_passed: usize,
     /// Bytes read so far.
     offset: u64,
+    /// Quote state of the bytes read, to find a quote that never closes.
+    quotes: QuoteScan,
+    /// Whether the end of the file was reached.
+    eof: bool,
+}
+
+/// Follows quoting byte by byte as the csv crate reads it: only a quote at
+/// the start of a cell opens a quoted cell, `""` inside is a quote.
+#[derive(Debug)]
+struct QuoteScan {
+    /// The file's delimiter.
+    delimiter: u8,
+    /// `\n` bytes so far.
+    lines: usize,
+    /// Inside a quoted cell.
+    in_quote: bool,
+    /// A quote inside a quoted cell, not yet known to close it.
+    quote_pending: bool,
+    /// At the start of a cell (only blanks since the last delimiter).
+    at_cell_start: bool,
+    /// Line where the open quoted cell began.
+    opened_at: usize,
+}
+
+impl QuoteScan {
+    fn new(delimiter: u8) -> QuoteScan {
+        QuoteScan {
+            delimiter,
+            lines: 0,
+            in_quote: false,
+            quote_pending: false,
+            at_cell_start: true,
+            opened_at: 0,
+        }
+    }
+
+    fn feed(&mut self, byte: u8) {
+        if byte == b'\n' {
+            self.lines += 1;
+        }
+        if self.quote_pending {
+            self.quote_pending = false;
+            if byte == b'"' {
+                return;
+            }
+            self.in_quote = false;
+        }
+        if self.in_quote {
+            self.quote_pending = byte == b'"';
+            return;
+        }
+        match byte {
+            b'"' if self.at_cell_start => {
+                self.in_quote = true;
+                self.at_cell_start = false;
+                self.opened_at = self.lines + 1;
+            }
+            b'\n' => self.at_cell_start = true,
+            b if b == self.delimiter => self.at_cell_start = true,
+            b' ' | b'\t' | b'\r' => {}
+            _ => self.at_cell_start = false,
+        }
+    }
+
+    /// The line of a quote still open at the end of the file.
+    fn unclosed(&self) -> Option<usize> {
+        (self.in_quote && !self.quote_pending).then_some(self.opened_at)
+    }
+}
+
+impl Default for QuoteScan {
+    fn default() -> Self {
+        QuoteScan::new(b';')
+    }
 }
 
 /// A reader that notes where line breaks are.
@@ -45,8 +119,10 @@ impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut breaks = self.breaks.borrow_mut();
+        breaks.eof |= n == 0 && !buf.is_empty();
         let start = breaks.offset;
         for (i, byte) in buf[..n].iter().enumerate() {
+            breaks.quotes.feed(*byte);
             if matches!(byte, b'\r' | b'\n') {
                 breaks.pending.push_back((start + i as u64, *byte == b'\n'));
             }
@@ -145,7 +221,10 @@ impl<R: Read> Rows<R> {
         let mut buffered = BufReader::with_capacity(SNIFF_BYTES, source);
         let start = buffered.fill_buf()?.to_vec();
         let format = sniff(&start);
-        let breaks = Rc::new(RefCell::new(Breaks::default()));
+        let breaks = Rc::new(RefCell::new(Breaks {
+            quotes: QuoteScan::new(format.delimiter),
+            ..Breaks::default()
+        }));
         if format.encoding == SourceEncoding::Utf8Bom {
             // The csv reader counts its bytes from after the BOM, as we do.
             buffered.consume(3);
@@ -232,7 +311,16 @@ impl<R: Read> Rows<R> {
             .iter()
             .map(|cell| cell.iter().filter(|b| **b == b'\n').count())
             .sum::<usize>();
-        if breaks > MAX_ROW_LINES || self.record.iter().any(|c| c.len() > MAX_CELL_BYTES) {
+        let state = self.breaks.borrow();
+        let unclosed = state
+            .quotes
+            .unclosed()
+            .filter(|open| state.eof && (line..=line + breaks).contains(open));
+        drop(state);
+        if unclosed.is_some()
+            || breaks > MAX_ROW_LINES
+            || self.record.iter().any(|c| c.len() > MAX_CELL_BYTES)
+        {
             return Err(RowError::new(
                 line,
                 "Anführungszeichen wird nicht geschlossen: der Rest der Datei wäre eine Zelle",
@@ -310,5 +398,9 @@ mod tests {
         let (_, rows, errors) = lines(&open);
         assert!(rows.is_empty());
         assert_eq!(errors, vec![2]);
+        let (_, rows, errors) = lines(b"A;B\n1;2\n3;\"open\n4;5\n");
+        assert_eq!((rows.len(), errors), (1, vec![3]));
+        let (_, rows, errors) = lines(b"A;B\n1;\"a \"\"b\"\"\"\n");
+        assert_eq!((rows[0].1[1].as_str(), errors.len()), ("a \"b\"", 0));
     }
 }

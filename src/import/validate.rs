@@ -233,7 +233,10 @@ impl Cells<'_> {
 fn excel_scientific(text: &str) -> Option<Option<String>> {
     let upper = text.trim().to_ascii_uppercase();
     let (mantissa, exponent) = upper.split_once('E')?;
-    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    let (negative, exponent) = match exponent.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, exponent.strip_prefix('+').unwrap_or(exponent)),
+    };
     let (whole, fraction) = match mantissa.split_once([',', '.']) {
         Some((whole, fraction)) => (whole, fraction),
         None => (mantissa, ""),
@@ -242,9 +245,16 @@ fn excel_scientific(text: &str) -> Option<Option<String>> {
     if !digits_only(whole) || !(fraction.is_empty() || digits_only(fraction)) {
         return None;
     }
+    // `13e` is a BEMA code, not a number.
+    if !digits_only(exponent) {
+        return None;
+    }
     let Ok(exponent) = exponent.parse::<usize>() else {
         return Some(None);
     };
+    if negative {
+        return Some(None);
+    }
     if exponent < fraction.len() || exponent > 18 {
         return Some(None);
     }
@@ -528,6 +538,8 @@ mod tests {
         );
         assert_eq!(excel_scientific("1,04E-01"), Some(None));
         assert_eq!(excel_scientific("13a"), None);
+        assert_eq!(excel_scientific("13e"), None);
+        assert_eq!(excel_scientific("1E+99"), Some(None));
     }
 
     #[test]

@@ -250,3 +250,41 @@ pub fn quarantine_row(
     })?;
     Ok(())
 }
+
+/// Notes the billing lines of a batch and their days (temporary tables of
+/// the connection, see `Writer::finish`).
+pub fn note_lines(conn: &Connection, rows: &[ResolvedRow]) -> Result<(), LedgerError> {
+    let mut line =
+        conn.prepare_cached("INSERT OR IGNORE INTO temp.import_lines (id) VALUES (?1)")?;
+    let mut day = conn.prepare_cached(
+        "INSERT OR IGNORE INTO temp.import_days (patient_id, date) VALUES (?1, ?2)",
+    )?;
+    for row in rows {
+        if let RowRecord::Entry(entry, _) = &row.record {
+            line.execute([&entry.id])?;
+            if let (Some(patient), Some(date)) = (&entry.patient_id, entry.date) {
+                day.execute(rusqlite::params![
+                    patient,
+                    date.format("%Y-%m-%d").to_string()
+                ])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes imported billing lines without UUID of the noted days that the
+/// file did not have; returns how many.
+pub fn remove_vanished_lines(conn: &Connection, location: &str) -> Result<u64, LedgerError> {
+    let removed = conn.execute(
+        "DELETE FROM document_entries
+         WHERE location_key = ?1 AND ivoris_id >= 'imp-e-' AND ivoris_id < 'imp-e.'
+           AND EXISTS (SELECT 1 FROM temp.import_days d
+                       WHERE d.patient_id = document_entries.patient_id AND d.date = document_entries.date)
+           AND NOT EXISTS (SELECT 1 FROM temp.import_lines l WHERE l.id = document_entries.ivoris_id)
+           AND NOT EXISTS (SELECT 1 FROM id_aliases a WHERE a.location_key = ?1 AND a.kind = 'entry'
+                           AND a.mirror_id = document_entries.ivoris_id)",
+        [location],
+    )?;
+    Ok(removed as u64)
+}

@@ -143,7 +143,18 @@ impl<W: Write> CsvSink<W> {
         match self.encoding {
             ExportEncoding::Utf8Bom => self.out.write_all(text.as_bytes())?,
             ExportEncoding::Windows1252 => {
-                let (encoded, _, _) = encoding_rs::WINDOWS_1252.encode(&text);
+                // Like Excel: a letter Windows-1252 lacks (ł, ı) becomes `?`.
+                let mut encoded = Vec::with_capacity(text.len());
+                let mut buffer = [0u8; 4];
+                for c in text.chars() {
+                    let (bytes, _, unmappable) =
+                        encoding_rs::WINDOWS_1252.encode(c.encode_utf8(&mut buffer));
+                    if unmappable {
+                        encoded.push(b'?');
+                    } else {
+                        encoded.extend_from_slice(&bytes);
+                    }
+                }
                 self.out.write_all(&encoded)?;
             }
         }
