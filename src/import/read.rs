@@ -352,7 +352,10 @@ impl<R: Read> Rows<R> {
 mod tests {
     use super::*;
 
-    fn lines(bytes: &[u8]) -> (Vec<String>, Vec<(usize, Vec<String>)>, Vec<usize>) {
+    /// Header, rows as (line, cells), and the lines of row errors.
+    type Read = (Vec<String>, Vec<(usize, Vec<String>)>, Vec<usize>);
+
+    fn lines(bytes: &[u8]) -> Read {
         let rows = Rows::open(bytes).expect("opens");
         let header = rows.header.clone();
         let mut ok = Vec::new();
