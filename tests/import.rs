@@ -825,3 +825,71 @@ async fn the_command_line_imports_refuses_and_waits_for_the_writer_lock() {
     assert_eq!(code, Some(4), "{err}");
     assert!(err.contains("Another sync"), "{err}");
 }
+
+#[test]
+fn a_corrected_file_resolves_the_rows_it_left_out_before() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ledger.sqlite");
+    let mut ledger = Ledger::open(&path).expect("ledger");
+    ledger
+        .upsert_location(&ivoris_hubspot_sync::ledger::LocationRow {
+            key: "mag".into(),
+            name: "Magdeburg".into(),
+            brand: None,
+            ivoris_url: "http://127.0.0.1:1".into(),
+            profile_id: None,
+        })
+        .expect("location");
+    drop(ledger);
+    let file = dir.path().join("patienten.csv");
+    let import_text = |text: &str| {
+        std::fs::write(&file, text).expect("written");
+        let session = open_session(
+            &path,
+            ImportRequest {
+                path: file.clone(),
+                kind: ImportKind::Patients,
+                location: "mag".into(),
+                choices: ColumnChoices::default(),
+            },
+        )
+        .expect("opens");
+        import(
+            &path,
+            &session,
+            ImportOptions { drop_invalid: true },
+            &|_| {},
+            &CancelFlag::new(),
+        )
+        .expect("imports")
+    };
+    let open = || {
+        Ledger::open(&path)
+            .expect("ledger")
+            .quarantined(Some("mag"))
+            .expect("quarantine")
+    };
+    let outcome =
+        import_text("Pat.-Nr.;Nachname;Geburtsdatum\n1;Alt;01.01.1980\n2;Neu;31.02.1980\n");
+    assert_eq!(outcome.counts.rows_left_out, 1);
+    let entries = open();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].item.source, "patienten.csv:3");
+    assert_eq!(entries[0].item.field.as_deref(), Some("Geburtsdatum"));
+    assert!(
+        entries[0].item.raw.contains("\"patient_number\":\"2\""),
+        "{}",
+        entries[0].item.raw
+    );
+    // The same file again: the row stays left out, once.
+    import_text("Pat.-Nr.;Nachname;Geburtsdatum\n1;Alt;01.01.1980\n2;Neu;31.02.1980\n");
+    assert_eq!(open().len(), 1);
+    // Corrected: taken, and its quarantine entry resolved.
+    let outcome =
+        import_text("Pat.-Nr.;Nachname;Geburtsdatum\n1;Alt;01.01.1980\n2;Neu;28.02.1980\n");
+    assert_eq!(
+        (outcome.counts.rows_left_out, outcome.counts.inserted),
+        (0, 1)
+    );
+    assert!(open().is_empty());
+}

@@ -426,6 +426,14 @@ pub fn import(
             break;
         }
     }
+    if !cancelled {
+        // Rows an earlier import of this file left out and that are fine now.
+        ledger.resolve_imported_again(
+            &session.request.location,
+            &session.preview.file_name,
+            &writer.left_out,
+        )?;
+    }
     let counts = writer.counts;
     let mut record = ImportRecord {
         id: 0,

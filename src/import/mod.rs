@@ -384,6 +384,8 @@ pub struct Writer<'s> {
     day_scoped: bool,
     /// Counts so far.
     pub counts: WriteCounts,
+    /// Quarantine sources (`<file>:<line>`) of the rows left out.
+    pub left_out: Vec<String>,
 }
 
 impl<'s> Writer<'s> {
@@ -413,6 +415,7 @@ impl<'s> Writer<'s> {
             layout_saved: false,
             day_scoped,
             counts: WriteCounts::default(),
+            left_out: Vec::new(),
         })
     }
 
@@ -458,6 +461,8 @@ impl<'s> Writer<'s> {
                 Ok(row) => resolved.push(row),
                 Err((error, row)) => {
                     self.counts.rows_left_out += 1;
+                    self.left_out
+                        .push(format!("{}:{}", session.preview.file_name, error.line));
                     if self.quarantine {
                         write::quarantine_row(
                             batch,
