@@ -32,6 +32,9 @@ pub struct ResolvedRow {
     pub line: usize,
     /// The record with `id` (and `patient_id`) set to mirror keys.
     pub record: RowRecord,
+    /// Whether the ledger is known to hold no record under this key (so
+    /// nothing needs to be read to merge over).
+    pub new: bool,
 }
 
 impl ResolvedRow {
@@ -59,6 +62,13 @@ pub struct Resolver {
     ordinals: HashMap<[u8; 16], u32>,
     /// Header of the column that names the patient, for messages.
     patient_column: String,
+    /// Whether the location held imported billing lines without UUID when
+    /// the pass began (else no synthetic key can exist yet).
+    synthetic_entries: bool,
+    /// Whether it held billing lines the API delivered.
+    api_entries: bool,
+    /// Set by the last key decision: no stored record has the key.
+    last_new: bool,
 }
 
 fn digest(text: &str) -> [u8; 16] {
@@ -100,6 +110,75 @@ impl Resolver {
             seen: HashMap::new(),
             ordinals: HashMap::new(),
             patient_column: patient_column.to_owned(),
+            synthetic_entries: any_entry(
+                conn,
+                location,
+                "ivoris_id >= 'imp-e-' AND ivoris_id < 'imp-e.'",
+            )?,
+            api_entries: any_entry(
+                conn,
+                location,
+                "NOT (ivoris_id >= 'imp-' AND ivoris_id < 'imp.')",
+            )?,
+            last_new: false,
+        })
+    }
+
+    /// Whether the location held imported billing lines without UUID
+    /// when the pass began.
+    pub fn had_synthetic_entries(&self) -> bool {
+        self.synthetic_entries
+    }
+
+    /// What [`Resolver::resolve`] would reject, found without reading the
+    /// mirror: an unknown patient, the same record twice (by UUID or
+    /// identity). The check pass over a whole file.
+    pub fn check(
+        &mut self,
+        conn: &Connection,
+        row: &ValidRow,
+    ) -> Result<Option<RowError>, LedgerError> {
+        let key = match &row.record {
+            RowRecord::Patient(patient) => match (&row.uuid, &patient.human_readable_id) {
+                (Some(uuid), _) => format!("u:{uuid}"),
+                (None, Some(number)) => format!("n:{}", normalise_patient_number(number)),
+                (None, None) => return Ok(None),
+            },
+            RowRecord::Appointment(appointment, patient) => {
+                let Some(patient_id) = self.known_patient(conn, patient)? else {
+                    return Ok(Some(self.unknown_patient(row.line)));
+                };
+                match &row.uuid {
+                    Some(uuid) => format!("u:{uuid}"),
+                    None => format!(
+                        "a:{patient_id}|{:?}|{}",
+                        appointment.start,
+                        appointment.type_label.as_deref().unwrap_or("").trim()
+                    ),
+                }
+            }
+            RowRecord::Entry(_, patient) => {
+                if self.known_patient(conn, patient)?.is_none() {
+                    return Ok(Some(self.unknown_patient(row.line)));
+                }
+                match &row.uuid {
+                    Some(uuid) => format!("u:{uuid}"),
+                    None => return Ok(None),
+                }
+            }
+        };
+        Ok(self.twice(&key, row.line))
+    }
+
+    /// The error for a record the file already had, noting it otherwise.
+    fn twice(&mut self, key: &str, line: usize) -> Option<RowError> {
+        let first = *self.seen.entry(digest(key)).or_insert(line);
+        (first != line).then(|| {
+            RowError::new(
+                line,
+                format!("derselbe Datensatz steht schon in Zeile {first} – eine der Zeilen korrigieren oder weglassen"),
+                format!("the same record is already in line {first} – correct or leave out one of the rows"),
+            )
         })
     }
 
@@ -111,6 +190,7 @@ impl Resolver {
         row: ValidRow,
     ) -> Result<Result<ResolvedRow, RowError>, LedgerError> {
         let line = row.line;
+        self.last_new = false;
         let record = match row.record {
             RowRecord::Patient(mut patient) => {
                 patient.id =
@@ -144,27 +224,22 @@ impl Resolver {
                 RowRecord::Entry(entry, patient)
             }
         };
-        let resolved = ResolvedRow { line, record };
+        let resolved = ResolvedRow {
+            line,
+            record,
+            new: self.last_new,
+        };
         // Synthetic billing lines are distinct by their ordinal.
         let distinct =
             matches!(resolved.record, RowRecord::Entry(..)) && is_synthetic(resolved.id());
-        if !distinct && let Some(first) = self.seen.insert(digest(resolved.id()), line) {
-            self.seen.insert(digest(resolved.id()), first);
-            return Ok(Err(RowError::new(
-                line,
-                format!(
-                    "derselbe Datensatz steht schon in Zeile {first} – eine der Zeilen korrigieren oder weglassen"
-                ),
-                format!(
-                    "the same record is already in line {first} – correct or leave out one of the rows"
-                ),
-            )));
+        if !distinct && let Some(error) = self.twice(resolved.id(), line) {
+            return Ok(Err(error));
         }
         Ok(Ok(resolved))
     }
 
     fn patient_key(
-        &self,
+        &mut self,
         conn: &Connection,
         uuid: Option<&str>,
         number: &Option<String>,
@@ -186,7 +261,11 @@ impl Resolver {
             }
             None => Ok(match (by_number, number) {
                 (Some(id), _) => id.clone(),
-                (None, Some(number)) => synthetic_patient_id(number),
+                (None, Some(number)) => {
+                    let id = synthetic_patient_id(number);
+                    self.last_new = !exists(conn, &self.location, RecordKind::Patient, &id)?;
+                    id
+                }
                 (None, None) => String::new(),
             }),
         }
@@ -213,7 +292,7 @@ impl Resolver {
     }
 
     fn appointment_key(
-        &self,
+        &mut self,
         conn: &Connection,
         patient_id: &str,
         appointment: &crate::ivoris::wire::Appointment,
@@ -243,6 +322,7 @@ impl Resolver {
                 |row| row.get(0),
             )
             .optional()?;
+        self.last_new = api.is_none();
         Ok(api.unwrap_or(synthetic))
     }
 
@@ -266,7 +346,11 @@ impl Resolver {
         let ordinal = *counter;
         *counter += 1;
         let synthetic = identity.synthetic_id(ordinal);
-        if exists(conn, &self.location, RecordKind::Entry, &synthetic)? {
+        if self.synthetic_entries && exists(conn, &self.location, RecordKind::Entry, &synthetic)? {
+            return Ok(synthetic);
+        }
+        if !self.api_entries {
+            self.last_new = true;
             return Ok(synthetic);
         }
         let api: Option<String> = conn
@@ -290,8 +374,17 @@ impl Resolver {
                 |row| row.get(0),
             )
             .optional()?;
+        self.last_new = api.is_none();
         Ok(api.unwrap_or(synthetic))
     }
+}
+
+/// Whether the location has a billing line whose key matches `filter`.
+fn any_entry(conn: &Connection, location: &str, filter: &str) -> Result<bool, LedgerError> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM document_entries WHERE location_key = ?1 AND {filter})"
+    );
+    Ok(conn.query_row(&sql, [location], |row| row.get(0))?)
 }
 
 impl Resolver {

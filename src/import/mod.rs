@@ -236,9 +236,9 @@ impl ImportSession {
                 Err((error, _)) => report.note(error),
                 Ok((mut valid, _)) => {
                     report.warn(std::mem::take(&mut valid.warnings));
-                    match resolver.resolve(conn, valid)? {
-                        Ok(_) => report.rows_valid += 1,
-                        Err(error) => report.note(error),
+                    match resolver.check(conn, &valid)? {
+                        None => report.rows_valid += 1,
+                        Some(error) => report.note(error),
                     }
                 }
             }
@@ -396,8 +396,11 @@ impl<'s> Writer<'s> {
         quarantine: bool,
     ) -> Result<Writer<'s>, ImportError> {
         let assignment = &session.preview.assignment;
-        let day_scoped =
-            assignment.kind == ImportKind::Entries && assignment.position(Field::Uuid).is_none();
+        let resolver = session.resolver(conn)?;
+        // Only lines imported before can vanish from a corrected file.
+        let day_scoped = assignment.kind == ImportKind::Entries
+            && assignment.position(Field::Uuid).is_none()
+            && resolver.had_synthetic_entries();
         if day_scoped {
             conn.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS import_lines (id TEXT PRIMARY KEY) WITHOUT ROWID;
@@ -410,7 +413,7 @@ impl<'s> Writer<'s> {
         Ok(Writer {
             session,
             rows: open_rows(&session.request.path)?,
-            resolver: session.resolver(conn)?,
+            resolver,
             quarantine,
             layout_saved: false,
             day_scoped,

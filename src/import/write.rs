@@ -33,7 +33,11 @@ pub fn write_rows(
     let mut appointments = Vec::new();
     let mut entries = Vec::new();
     for row in rows {
-        let stored = stored_json(conn, location, kind, row.id())?;
+        let stored = if row.new {
+            None
+        } else {
+            stored_json(conn, location, kind, row.id())?
+        };
         match row.record {
             RowRecord::Patient(file) => {
                 let stored = stored.and_then(|json| serde_json::from_str(&json).ok());
