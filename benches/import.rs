@@ -10,7 +10,9 @@
 //!
 //! Run with `cargo bench --bench import`; each number is printed with its
 //! target and PASS/FAIL. The million lines come first, so the peak memory
-//! is theirs.
+//! is theirs. `IMPORT_BENCH_SCALE=0.1` shrinks every size (a quick look,
+//! e.g. in the dev profile with `cargo test --bench import`; the targets
+//! hold for the full sizes in release).
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -48,6 +50,15 @@ const CODES: [(&str, &str, &str, i64); 6] = [
     ("lst", "GOZ", "2100", 123_450),
 ];
 
+/// `n` scaled by `IMPORT_BENCH_SCALE` (default 1).
+fn scaled(n: usize) -> usize {
+    let scale: f64 = std::env::var("IMPORT_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    ((n as f64 * scale) as usize).max(1)
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let streamed = streamed_million(dir.path());
@@ -55,19 +66,25 @@ fn main() {
     let dry_run = appointment_dry_run(dir.path());
     let mut all = true;
     all &= report(
-        &format!("{STREAMED_LINES} billing lines streamed, peak memory (VmHWM)"),
+        &format!(
+            "{} billing lines streamed, peak memory (VmHWM)",
+            scaled(STREAMED_LINES)
+        ),
         streamed.map_or("n/a".to_owned(), |mb| format!("{mb:.1} MB")),
         &format!("≤ {MAX_PEAK_MB} MB"),
         streamed.is_some_and(|mb| mb <= MAX_PEAK_MB),
     );
     all &= report(
-        &format!("{MEASURED_LINES} billing lines parsed, validated, written"),
+        &format!(
+            "{} billing lines parsed, validated, written",
+            scaled(MEASURED_LINES)
+        ),
         format!("{throughput:.0} rows/s"),
         &format!("≥ {MIN_ROWS_PER_SECOND}"),
         throughput >= MIN_ROWS_PER_SECOND,
     );
     all &= report(
-        &format!("dry-run summary of {APPOINTMENTS} appointments"),
+        &format!("dry-run summary of {} appointments", scaled(APPOINTMENTS)),
         format!("{dry_run:.2} s"),
         &format!("≤ {MAX_DRY_RUN_SECONDS} s"),
         dry_run <= MAX_DRY_RUN_SECONDS,
@@ -101,7 +118,7 @@ fn ledger_with_patients(dir: &Path, name: &str) -> PathBuf {
     let mut sink = sink(&file);
     sink.row(&["Pat.-Nr.", "Vorname", "Nachname", "Geburtsdatum"])
         .expect("header");
-    for p in 0..PATIENTS {
+    for p in 0..scaled(PATIENTS) {
         let birthday = NaiveDate::from_ymd_opt(
             1950 + (p % 60) as i32,
             1 + (p % 12) as u32,
@@ -167,13 +184,13 @@ fn write_entries(path: &Path, lines: usize) {
     let first = NaiveDate::from_ymd_opt(2020, 1, 1).expect("date");
     for i in 0..lines {
         let (entry_type, catalogue, code, cents) = CODES[i % CODES.len()];
-        let patient = i % PATIENTS;
+        let patient = i % scaled(PATIENTS);
         let entry = DocumentEntry {
             id: String::new(),
             profile_id: None,
             patient_id: None,
             practitioner_id: None,
-            date: Some(first + Duration::days((i / PATIENTS) as i64)),
+            date: Some(first + Duration::days((i / scaled(PATIENTS)) as i64)),
             entry_type: Some(entry_type.into()),
             catalogue: Some(catalogue.into()),
             code: Some(code.into()),
@@ -193,7 +210,7 @@ fn write_entries(path: &Path, lines: usize) {
 fn streamed_million(dir: &Path) -> Option<f64> {
     let ledger = ledger_with_patients(dir, "streamed");
     let file = dir.join("million.csv");
-    write_entries(&file, STREAMED_LINES);
+    write_entries(&file, scaled(STREAMED_LINES));
     let started = Instant::now();
     let rows = run_import(&ledger, &file, ImportKind::Entries);
     println!(
@@ -207,7 +224,7 @@ fn streamed_million(dir: &Path) -> Option<f64> {
 fn billing_throughput(dir: &Path) -> f64 {
     let ledger = ledger_with_patients(dir, "throughput");
     let file = dir.join("lines.csv");
-    write_entries(&file, MEASURED_LINES);
+    write_entries(&file, scaled(MEASURED_LINES));
     let started = Instant::now();
     let rows = run_import(&ledger, &file, ImportKind::Entries);
     rows as f64 / started.elapsed().as_secs_f64()
@@ -230,11 +247,12 @@ fn appointment_dry_run(dir: &Path) -> f64 {
     let first = NaiveDate::from_ymd_opt(2024, 1, 2).expect("date");
     let types = ["Erstberatung", "Kontrolle", "PZR", "Füllungstherapie"];
     let states = ["Completed", "Completed", "Completed", "Cancelled", "Booked"];
-    for i in 0..APPOINTMENTS {
-        let visit = i / PATIENTS;
+    let patients = scaled(PATIENTS);
+    for i in 0..scaled(APPOINTMENTS) {
+        let visit = i / patients;
         let day = first + Duration::days((visit * 35 + i % 30) as i64);
         sink.row(&[
-            number(i % PATIENTS),
+            number(i % patients),
             day.format("%d.%m.%Y").to_string(),
             format!("{:02}:{:02}", 8 + i % 9, (i % 4) * 15),
             "30".to_owned(),

@@ -307,7 +307,9 @@ impl Resolver {
         }
         let api: Option<String> = conn
             .prepare_cached(
-                "SELECT ivoris_id FROM appointments
+                // The patient's index: the key's range would make SQLite
+                // walk every appointment of the location.
+                "SELECT ivoris_id FROM appointments INDEXED BY appointments_by_patient
                  WHERE location_key = ?1 AND patient_id = ?2 AND start = ?3 AND type_label IS ?4
                    AND NOT (ivoris_id >= 'imp-' AND ivoris_id < 'imp.')
                  ORDER BY ivoris_id LIMIT 1",
@@ -355,7 +357,7 @@ impl Resolver {
         }
         let api: Option<String> = conn
             .prepare_cached(
-                "SELECT ivoris_id FROM document_entries
+                "SELECT ivoris_id FROM document_entries INDEXED BY document_entries_by_patient
                  WHERE location_key = ?1 AND patient_id = ?2 AND date = ?3 AND catalogue IS ?4
                    AND code IS ?5 AND amount_cents = ?6
                    AND NOT (ivoris_id >= 'imp-' AND ivoris_id < 'imp.')

@@ -369,7 +369,7 @@ fn translate_patient(
 }
 
 /// The first imported, not yet aliased row of `table` that `filter` (SQL
-/// over the row, parameters from ?3) selects.
+/// over the row, parameters from ?3, starting with its patient) selects.
 fn first_free_synthetic(
     conn: &Connection,
     location: &str,
@@ -377,8 +377,10 @@ fn first_free_synthetic(
     filter: &str,
     values: &[rusqlite::types::Value],
 ) -> Result<Option<String>, LedgerError> {
+    // The patient's index (every caller filters by patient): the key's
+    // range would make SQLite walk every imported row of the location.
     let sql = format!(
-        "SELECT ivoris_id FROM {table} t
+        "SELECT ivoris_id FROM {table} t INDEXED BY {table}_by_patient
          WHERE location_key = ?1 AND ivoris_id >= 'imp-' AND ivoris_id < 'imp.' AND {filter}
            AND NOT EXISTS (SELECT 1 FROM id_aliases x WHERE x.location_key = ?1
                            AND x.kind = ?2 AND x.mirror_id = t.ivoris_id)
