@@ -893,3 +893,120 @@ fn a_corrected_file_resolves_the_rows_it_left_out_before() {
     );
     assert!(open().is_empty());
 }
+
+/// A ledger with location `mag` and patients 1–50, for the small tests.
+fn small_ledger(dir: &Path) -> PathBuf {
+    let path = dir.join("ledger.sqlite");
+    let mut ledger = Ledger::open(&path).expect("ledger");
+    ledger
+        .upsert_location(&ivoris_hubspot_sync::ledger::LocationRow {
+            key: "mag".into(),
+            name: "Magdeburg".into(),
+            brand: None,
+            ivoris_url: "http://127.0.0.1:1".into(),
+            profile_id: None,
+        })
+        .expect("location");
+    drop(ledger);
+    let file = dir.join("patienten.csv");
+    let mut text = String::from("Pat.-Nr.;Nachname\n");
+    for n in 1..=50 {
+        text.push_str(&format!("{n};Name{n}\n"));
+    }
+    std::fs::write(&file, text).expect("written");
+    let session = open_session(&path, request(&file, ImportKind::Patients)).expect("opens");
+    import(
+        &path,
+        &session,
+        ImportOptions::default(),
+        &|_| {},
+        &CancelFlag::new(),
+    )
+    .expect("imports");
+    path
+}
+
+fn request(file: &Path, kind: ImportKind) -> ImportRequest {
+    ImportRequest {
+        path: file.to_owned(),
+        kind,
+        location: "mag".into(),
+        choices: ColumnChoices::default(),
+    }
+}
+
+#[test]
+fn a_cancelled_import_stops_between_whole_batches_and_resumes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = small_ledger(dir.path());
+    let file = dir.path().join("leistungen.csv");
+    let lines = 2 * ivoris_hubspot_sync::import::BATCH_ROWS + 123;
+    let mut text = String::from("Pat.-Nr.;Datum;Katalog;Ziffer;Betrag\n");
+    for i in 0..lines {
+        text.push_str(&format!(
+            "{};{}.01.2025;BEMA;13a;{},50\n",
+            1 + i % 50,
+            1 + i % 28,
+            10 + i
+        ));
+    }
+    std::fs::write(&file, text).expect("written");
+    let session = open_session(&path, request(&file, ImportKind::Entries)).expect("opens");
+    let cancel = CancelFlag::new();
+    let batches = std::cell::Cell::new(Vec::new());
+    let progress = |p: ivoris_hubspot_sync::engine::import::ImportProgress| {
+        let mut seen = batches.take();
+        seen.push(p.rows);
+        batches.set(seen);
+        assert!(p.rows_per_second > 0.0 && p.bytes <= p.total_bytes);
+        cancel.cancel();
+    };
+    let outcome = import(
+        &path,
+        &session,
+        ImportOptions::default(),
+        &progress,
+        &cancel,
+    )
+    .expect("imports");
+    assert!(outcome.cancelled);
+    assert_eq!(
+        batches.take(),
+        vec![ivoris_hubspot_sync::import::BATCH_ROWS as u64]
+    );
+    let stored = Ledger::open(&path)
+        .expect("ledger")
+        .counts(None)
+        .expect("counts")
+        .document_entries;
+    assert_eq!(
+        stored as usize,
+        ivoris_hubspot_sync::import::BATCH_ROWS,
+        "one whole batch"
+    );
+    assert_eq!(outcome.record.outcome, "cancelled");
+    // Again: the rest is added, the first batch is unchanged.
+    let outcome = import(
+        &path,
+        &session,
+        ImportOptions::default(),
+        &|_| {},
+        &CancelFlag::new(),
+    )
+    .expect("imports");
+    assert!(!outcome.cancelled);
+    assert_eq!(
+        outcome.counts.unchanged as usize,
+        ivoris_hubspot_sync::import::BATCH_ROWS
+    );
+    assert_eq!(
+        outcome.counts.inserted as usize,
+        lines - ivoris_hubspot_sync::import::BATCH_ROWS
+    );
+    let history = Ledger::open(&path)
+        .expect("ledger")
+        .import_history(10)
+        .expect("history");
+    let outcomes: Vec<&str> = history.iter().map(|h| h.outcome.as_str()).collect();
+    assert_eq!(outcomes, vec!["done", "cancelled", "done"]);
+}

@@ -498,6 +498,164 @@ impl Identified for DocumentEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::{Ledger, LocationRow};
+
+    fn ledger() -> Ledger {
+        let mut ledger = Ledger::open_in_memory().expect("ledger");
+        ledger
+            .upsert_location(&LocationRow {
+                key: "mag".into(),
+                name: "Magdeburg".into(),
+                brand: None,
+                ivoris_url: "http://127.0.0.1:1".into(),
+                profile_id: None,
+            })
+            .expect("location");
+        ledger
+    }
+
+    fn at(day: u32, hour: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2025, 3, day)
+            .and_then(|d| d.and_hms_opt(hour, 0, 0))
+            .expect("valid")
+    }
+
+    fn patient(id: &str, number: &str) -> Patient {
+        Patient {
+            id: id.into(),
+            human_readable_id: Some(number.into()),
+            firstname: None,
+            lastname: Some("Weiß".into()),
+            birthday: None,
+            gender: None,
+            email: None,
+            phone: None,
+            mobile: None,
+            address: None,
+            health_insurance: None,
+            current_insurance: None,
+            last_modified: None,
+        }
+    }
+
+    fn appointment(id: &str, patient: &str, start: NaiveDateTime) -> Appointment {
+        Appointment {
+            id: id.into(),
+            profile_id: None,
+            patient_id: Some(patient.into()),
+            practitioner_id: None,
+            dentist_chair_id: None,
+            template_id: None,
+            type_label: Some("PZR".into()),
+            start: Some(start),
+            duration_minutes: Some(30),
+            state: Some("Completed".into()),
+            confirmation_state: None,
+            last_modified: None,
+        }
+    }
+
+    fn entry(id: &str, patient: &str, day: u32) -> DocumentEntry {
+        DocumentEntry {
+            id: id.into(),
+            profile_id: None,
+            patient_id: Some(patient.into()),
+            practitioner_id: None,
+            date: NaiveDate::from_ymd_opt(2025, 3, day),
+            entry_type: Some("lst".into()),
+            catalogue: Some("GOZ".into()),
+            code: Some("1040".into()),
+            quantity: None,
+            factor: None,
+            amount: Some(101.36),
+            tooth: None,
+            text: None,
+            last_modified: None,
+        }
+    }
+
+    #[test]
+    fn api_records_land_on_the_imported_rows_of_the_same_identity() {
+        let mut ledger = ledger();
+        let p = synthetic_patient_id("0815");
+        let a = synthetic_appointment_id(&p, at(3, 9), Some("PZR"));
+        let identity = EntryIdentity {
+            patient_id: &p,
+            date: at(3, 9).date(),
+            catalogue: Some("GOZ"),
+            code: Some("1040"),
+            amount_cents: 10136,
+        };
+        let (e0, e1) = (identity.synthetic_id(0), identity.synthetic_id(1));
+        ledger
+            .mirror("mag", &[patient(&p, "815")])
+            .expect("patient");
+        ledger
+            .mirror("mag", &[appointment(&a, &p, at(3, 9))])
+            .expect("appointment");
+        ledger
+            .mirror("mag", &[entry(&e0, &p, 3), entry(&e1, &p, 3)])
+            .expect("entries");
+        let before = ledger.counts(None).expect("counts");
+
+        // The API: the same patient (number with its zero), appointment and
+        // two equal lines, plus one appointment that was never imported.
+        ledger
+            .mirror("mag", &[patient("u-p", "0815")])
+            .expect("patient");
+        let outcome = ledger
+            .mirror(
+                "mag",
+                &[
+                    appointment("u-a", "u-p", at(3, 9)),
+                    appointment("u-b", "u-p", at(4, 9)),
+                ],
+            )
+            .expect("appointments");
+        // u-a is the imported appointment, as imported: unchanged.
+        assert_eq!(
+            (outcome.inserted, outcome.updated, outcome.unchanged),
+            (1, 0, 1)
+        );
+        ledger
+            .mirror("mag", &[entry("u-e1", "u-p", 3), entry("u-e2", "u-p", 3)])
+            .expect("entries");
+        let after = ledger.counts(None).expect("counts");
+        assert_eq!(after.patients, before.patients);
+        assert_eq!(after.appointments, before.appointments + 1);
+        assert_eq!(after.document_entries, before.document_entries);
+        let conn = ledger.connection();
+        assert_eq!(
+            alias_of(conn, "mag", RecordKind::Patient, "u-p").expect("alias"),
+            Some(p.clone())
+        );
+        assert_eq!(
+            alias_of(conn, "mag", RecordKind::Appointment, "u-a").expect("alias"),
+            Some(a)
+        );
+        let lines: Vec<Option<String>> = ["u-e1", "u-e2"]
+            .iter()
+            .map(|id| alias_of(conn, "mag", RecordKind::Entry, id).expect("alias"))
+            .collect();
+        assert_eq!(lines.iter().flatten().count(), 2);
+        assert_ne!(lines[0], lines[1], "equal lines land on distinct rows");
+        // The new appointment refers to the imported patient's key, and the
+        // sweep asks Ivoris by the Ivoris id.
+        let stored = ledger
+            .appointment("mag", "u-b")
+            .expect("read")
+            .expect("stored");
+        assert_eq!(stored.patient_id.as_deref(), Some(p.as_str()));
+        assert_eq!(
+            ledger.patient_ids_after("mag", "").expect("ids"),
+            vec!["u-p".to_owned()]
+        );
+        // Read again: nothing changes.
+        let again = ledger
+            .mirror("mag", &[patient("u-p", "0815")])
+            .expect("patient");
+        assert_eq!((again.inserted, again.updated), (0, 0));
+    }
 
     #[test]
     fn patient_numbers_compare_without_excels_damage() {
