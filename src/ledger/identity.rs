@@ -202,6 +202,26 @@ pub fn alias_of(
         .optional()?)
 }
 
+/// The Ivoris id a mirror key stands for: the key itself, the Ivoris id
+/// an imported row is an alias of, or `None` for an imported row the API
+/// never delivered (Ivoris cannot be asked about it).
+pub fn api_id_of(
+    conn: &Connection,
+    location: &str,
+    kind: RecordKind,
+    mirror_id: &str,
+) -> Result<Option<String>, LedgerError> {
+    if !is_synthetic(mirror_id) {
+        return Ok(Some(mirror_id.to_owned()));
+    }
+    Ok(conn
+        .prepare_cached(
+            "SELECT api_id FROM id_aliases WHERE location_key = ?1 AND kind = ?2 AND mirror_id = ?3",
+        )?
+        .query_row(params![location, kind.name(), mirror_id], |row| row.get(0))
+        .optional()?)
+}
+
 fn add_alias(
     conn: &Connection,
     location: &str,
