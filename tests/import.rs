@@ -495,7 +495,7 @@ async fn check_invalid(
         &CancelFlag::new(),
     );
     assert!(
-        matches!(refused, Err(ImportRunError::InvalidRows(n)) if n == expected.len() as u64),
+        matches!(&refused, Err(ImportRunError::InvalidRows(r)) if r.rows_invalid == expected.len() as u64),
         "{refused:?}"
     );
     assert_eq!(counts(bed), before, "{file}: refused means nothing written");

@@ -13,7 +13,7 @@ use anyhow::Context;
 use ivoris_hubspot_sync::csvio::RowError;
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::import::{
-    ImportOptions, ImportOutcome, ImportProgress, ImportRunError, ImportSummary, check, dry_run,
+    ImportOptions, ImportOutcome, ImportProgress, ImportRunError, ImportSummary, dry_run,
     ensure_location, import, open_session,
 };
 use ivoris_hubspot_sync::import::{
@@ -111,8 +111,13 @@ pub fn run(args: ImportArgs, config: Option<&Path>, dirs: &DataDirs) -> anyhow::
             eprintln!("{error}");
             Ok(Ended::Locked)
         }
-        Err(ImportRunError::InvalidRows(count)) => {
-            eprintln!("{}", ImportRunError::InvalidRows(count));
+        Err(ImportRunError::InvalidRows(report)) => {
+            print_problems(
+                &report.errors,
+                report.rows_invalid,
+                "ungültige Zeilen / invalid rows",
+            );
+            eprintln!("{}", ImportRunError::InvalidRows(report));
             Ok(Ended::Outcome(RunOutcome::Failed))
         }
         Err(error) => Err(error.into()),
@@ -144,12 +149,6 @@ fn run_import(
     session: &ImportSession,
     drop_invalid: bool,
 ) -> Result<ImportOutcome, ImportRunError> {
-    let report = check(ledger_path, session)?;
-    print_problems(
-        &report.errors,
-        report.rows_invalid,
-        "ungültige Zeilen / invalid rows",
-    );
     let cancel = CancelFlag::new();
     let on_interrupt = cancel.clone();
     // Ctrl+C ends the current batch and stops; what was written stays whole.
@@ -276,6 +275,12 @@ fn print_summary(summary: &ImportSummary) {
 }
 
 fn print_outcome(outcome: &ImportOutcome) {
+    let check = &outcome.check;
+    print_problems(
+        &check.errors,
+        check.rows_invalid,
+        "ungültige Zeilen / invalid rows",
+    );
     let counts = &outcome.counts;
     if outcome.cancelled {
         println!("Abgebrochen nach ganzen Stapeln / cancelled after whole batches");

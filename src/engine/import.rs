@@ -50,11 +50,14 @@ pub enum ImportRunError {
     Locked(#[from] LockError),
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// The file has invalid rows and they were not to be left out; the
+    /// check says which (nothing was written).
     #[error(
-        "{0} ungültige Zeilen – Datei korrigieren oder die Zeilen ausdrücklich weglassen (--drop-invalid) / \
-         {0} invalid rows – correct the file or leave the rows out explicitly (--drop-invalid)"
+        "{n} ungültige Zeilen – Datei korrigieren oder die Zeilen ausdrücklich weglassen (--drop-invalid) / \
+         {n} invalid rows – correct the file or leave the rows out explicitly (--drop-invalid)",
+        n = .0.rows_invalid
     )]
-    InvalidRows(u64),
+    InvalidRows(Box<CheckReport>),
     /// The settings or secrets a dry run needs (HubSpot's stages) are missing.
     #[error("{0}")]
     Environment(String),
@@ -400,7 +403,7 @@ pub fn import(
         return Err(ImportRunError::Columns);
     }
     if check.rows_invalid > 0 && !options.drop_invalid {
-        return Err(ImportRunError::InvalidRows(check.rows_invalid));
+        return Err(ImportRunError::InvalidRows(Box::new(check)));
     }
     let path = &session.request.path;
     let total_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
