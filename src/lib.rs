@@ -8,6 +8,7 @@ pub mod engine;
 pub mod files;
 pub mod gui;
 pub mod hubspot;
+pub mod import;
 pub mod ivoris;
 pub mod kpi;
 pub mod ledger;

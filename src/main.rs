@@ -5,9 +5,12 @@
 //! PNG and closes it, `--panel NAME` chooses the view.
 //!
 //! Exit codes: 0 success; 1 failed (an error, a location could not be
-//! synced, or a mapping import with invalid rows saved nothing); 2 wrong usage; 3 finished, but writes failed (retried later) or
-//! dead letters or quarantined records need a look; 4 another sync holds the
-//! ledger (`sync`, `retry`, `mapping apply`); 130 cancelled.
+//! synced, a mapping import with invalid rows saved nothing, or a CSV
+//! import refused: columns unassigned, invalid rows without
+//! `--drop-invalid`); 2 wrong usage; 3 finished, but writes failed
+//! (retried later) or dead letters or quarantined records need a look
+//! (also: an import left invalid rows out); 4 another sync holds the
+//! ledger (`sync`, `retry`, `mapping apply`, `import`); 130 cancelled.
 //!
 //! On Windows the exe is a GUI-subsystem program; commands started from a
 //! console print into it (`console.rs`).
@@ -84,6 +87,8 @@ enum Command {
     Backup(commands::backup::BackupArgs),
     /// Put a backup back in place of the ledger (refused while a sync runs).
     Restore(commands::backup::RestoreArgs),
+    /// Historical CSV export (patients, appointments, billing lines) into the ledger.
+    Import(commands::import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -146,6 +151,7 @@ fn main() -> ExitCode {
         Some(Command::Restore(args)) => {
             commands::backup::run_restore(args, cli.config.as_deref(), &dirs)
         }
+        Some(Command::Import(args)) => commands::import::run(args, cli.config.as_deref(), &dirs),
     };
     match result {
         Ok(Ended::Outcome(RunOutcome::Success)) => ExitCode::SUCCESS,

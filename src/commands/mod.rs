@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod duplicates;
 pub mod gui;
+pub mod import;
 pub mod kpi;
 pub mod mapping;
 pub mod retry;

@@ -33,6 +33,7 @@ use crate::ivoris::parse::{Parsed, Reject};
 use crate::ivoris::wire::{Appointment, DocumentEntry, Patient};
 use crate::ledger::cursors::stream;
 use crate::ledger::deletions;
+use crate::ledger::identity::{RecordKind, alias_of, api_id_of};
 use crate::ledger::{
     Batch, Ledger, LedgerError, LocationRow, MirrorOutcome, NewAuditEntry, NewQuarantine,
 };
@@ -925,12 +926,20 @@ impl Run<'_> {
             return Ok(());
         }
         let location = self.location;
-        let missing: Vec<String> = deletions::live_patient_ids(self.ledger.connection(), location)?
-            .into_iter()
-            .filter(|id| !self.patients_seen.contains(id) && !self.patients_unreadable.contains(id))
-            .collect();
-        let mut gone = Vec::new();
-        for id in missing {
+        // (Ivoris id, mirror key): an imported patient is asked by the
+        // Ivoris id it is an alias of; one the API never named is not.
+        let mut missing = Vec::new();
+        for key in deletions::live_patient_ids(self.ledger.connection(), location)? {
+            let conn = self.ledger.connection();
+            let Some(id) = api_id_of(conn, location, RecordKind::Patient, &key)? else {
+                continue;
+            };
+            if !self.patients_seen.contains(&id) && !self.patients_unreadable.contains(&id) {
+                missing.push((id, key));
+            }
+        }
+        let mut gone: Vec<(String, String)> = Vec::new();
+        for (id, key) in missing {
             self.check_cancel()?;
             let answer = self
                 .client
@@ -938,7 +947,7 @@ impl Run<'_> {
                 .await
                 .map_err(|error| Halt::Ivoris(Phase::Patienten, error))?;
             if answer.records.is_empty() && answer.rejects.is_empty() {
-                gone.push(id);
+                gone.push((id, key));
             } else {
                 self.ledger
                     .commit(|batch| batch.mirror(location, &answer.records))?;
@@ -948,10 +957,11 @@ impl Run<'_> {
             return Ok(());
         }
         let now = format_date_time(self.plan.now);
+        let (ids, keys): (Vec<String>, Vec<String>) = gone.into_iter().unzip();
         self.ledger
-            .commit(|batch| batch.delete_patients(location, &gone, &now))?;
-        self.note_deleted("patient", &gone)?;
-        self.report.deleted.patients += gone.len() as u64;
+            .commit(|batch| batch.delete_patients(location, &keys, &now))?;
+        self.note_deleted("patient", &ids)?;
+        self.report.deleted.patients += ids.len() as u64;
         Ok(())
     }
 
@@ -965,18 +975,25 @@ impl Run<'_> {
         };
         let location = self.location;
         let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
-        let mut by_patient: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (id, patient) in deletions::appointments_between(
-            self.ledger.connection(),
-            location,
-            &day(first),
-            &day(last),
-        )? {
+        // Ivoris ids throughout (imported rows by their aliases; one the
+        // API never delivered is not looked for), the mirror key beside.
+        let mut by_patient: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        let conn = self.ledger.connection();
+        for (key, patient) in
+            deletions::appointments_between(conn, location, &day(first), &day(last))?
+        {
+            let Some(id) = api_id_of(conn, location, RecordKind::Appointment, &key)? else {
+                continue;
+            };
+            let patient = match patient {
+                Some(patient) => api_id_of(conn, location, RecordKind::Patient, &patient)?,
+                None => None,
+            };
             if let Some(patient) = patient.filter(|_| !self.appointment_days.contains_key(&id)) {
-                by_patient.entry(patient).or_default().push(id);
+                by_patient.entry(patient).or_default().push((id, key));
             }
         }
-        let mut gone = Vec::new();
+        let mut gone: Vec<(String, String)> = Vec::new();
         for (patient, ids) in by_patient {
             self.check_cancel()?;
             let answer = self
@@ -996,12 +1013,12 @@ impl Run<'_> {
             let moved: Vec<_> = answer
                 .records
                 .iter()
-                .filter(|a| ids.contains(&a.id))
+                .filter(|a| ids.iter().any(|(id, _)| *id == a.id))
                 .cloned()
                 .collect();
             gone.extend(
                 ids.iter()
-                    .filter(|id| !present.contains(id.as_str()))
+                    .filter(|(id, _)| !present.contains(id.as_str()))
                     .cloned(),
             );
             if !moved.is_empty() {
@@ -1012,10 +1029,11 @@ impl Run<'_> {
             return Ok(());
         }
         let now = format_date_time(self.plan.now);
+        let (ids, keys): (Vec<String>, Vec<String>) = gone.into_iter().unzip();
         let moved = self
             .ledger
-            .commit(|batch| batch.delete_appointments(location, &gone, &now))?;
-        self.note_deleted("appointment", &gone)?;
+            .commit(|batch| batch.delete_appointments(location, &keys, &now))?;
+        self.note_deleted("appointment", &ids)?;
         self.report.deleted.appointments += moved;
         Ok(())
     }
@@ -1169,8 +1187,20 @@ fn changed_patients(
 ) -> Result<Vec<String>, LedgerError> {
     let mut changed = Vec::new();
     for patient in records {
-        if let Some(stored) = ledger.patient(location, &patient.id)?
-            && stored != patient.minimised()
+        // An imported patient is stored under its own key (`ledger::identity`).
+        let key = alias_of(
+            ledger.connection(),
+            location,
+            RecordKind::Patient,
+            &patient.id,
+        )?
+        .unwrap_or_else(|| patient.id.clone());
+        if let Some(stored) = ledger.patient(location, &key)?
+            && stored
+                != (Patient {
+                    id: key,
+                    ..patient.minimised()
+                })
         {
             changed.push(patient.id.clone());
         }

@@ -7,6 +7,7 @@ pub mod decisions;
 pub mod duplicates;
 pub mod extract;
 pub mod handle;
+pub mod import;
 pub mod load;
 pub mod mapping_ops;
 pub mod planner;

@@ -192,49 +192,115 @@ fn plan_scope(
     scope: PlanScope,
     deals: Option<&RefCell<DealProperties>>,
 ) -> Result<PlanReport, LedgerError> {
-    let mut facts = Facts::load(ledger.connection(), location)?;
     let mut report = PlanReport {
         location: location.to_owned(),
         ..PlanReport::default()
     };
-    let mut patients = facts.patient_cases(ledger, location)?;
-    hold_back_unmapped_states(&mut facts, &patients, context.mapping, &mut report);
+    let mut prepared = Prepared::load(ledger.connection(), location, context, &mut report)?;
     if !rehearse && scope.cases() {
-        let still: Vec<&str> = facts
+        let still: Vec<&str> = prepared
+            .facts
             .rejects
             .iter()
             .filter_map(|r| r.record_id.as_deref())
             .collect();
         ledger.resolve_planned_again(location, &still)?;
-        for reject in &facts.rejects {
+        for reject in &prepared.facts.rejects {
             if ledger.quarantine(reject)?.is_some() {
                 report.quarantined += 1;
             }
         }
     }
-    let known = Known::load(ledger)?;
-    // Every patient is planned on its own: the rules run on several threads
-    // over disjoint patients, then the decisions and changed records are
-    // written in patient order, as one transaction.
-    let mut work: Vec<(&PatientFacts, PatientCases)> = facts
-        .patients
-        .iter()
-        .map(|patient| {
-            let cases = patients
-                .remove(&patient.id)
-                .unwrap_or_else(|| PatientCases::new(location, &patient.id));
-            (patient, cases)
+    let body =
+        |tx: &Transaction<'_>| prepared.write(tx, location, context, scope, deals, &mut report);
+    if rehearse {
+        ledger.rehearse(body)?;
+    } else {
+        ledger.transaction(body)?;
+    }
+    Ok(report)
+}
+
+/// Plans every scope of one location inside a transaction the caller holds
+/// (and rolls back): the import's dry run writes the file's rows and plans
+/// in one transaction, so the plan sees them. The planner's quarantine is
+/// not touched, as in any rehearsal.
+pub fn plan_within(
+    tx: &Transaction<'_>,
+    location: &str,
+    context: &PlanContext<'_>,
+    deals: Option<&RefCell<DealProperties>>,
+) -> Result<PlanReport, LedgerError> {
+    let mut report = PlanReport {
+        location: location.to_owned(),
+        ..PlanReport::default()
+    };
+    let mut prepared = Prepared::load(tx, location, context, &mut report)?;
+    prepared.write(tx, location, context, PlanScope::All, deals, &mut report)?;
+    Ok(report)
+}
+
+/// What a plan reads before it writes: the facts, the recorded cases and
+/// the hashes HubSpot confirmed or that wait.
+struct Prepared {
+    /// The mirror's facts of the location.
+    facts: Facts,
+    /// Recorded cases per patient.
+    patients: HashMap<String, PatientCases>,
+    /// Confirmed and queued hashes.
+    known: Known,
+}
+
+impl Prepared {
+    fn load(
+        conn: &Connection,
+        location: &str,
+        context: &PlanContext<'_>,
+        report: &mut PlanReport,
+    ) -> Result<Prepared, LedgerError> {
+        let mut facts = Facts::load(conn, location)?;
+        let patients = facts.patient_cases(conn, location)?;
+        hold_back_unmapped_states(&mut facts, &patients, context.mapping, report);
+        let known = Known::load(conn)?;
+        Ok(Prepared {
+            facts,
+            patients,
+            known,
         })
-        .collect();
-    let body = |tx: &Transaction<'_>| -> Result<(), LedgerError> {
+    }
+
+    fn write(
+        &mut self,
+        tx: &Transaction<'_>,
+        location: &str,
+        context: &PlanContext<'_>,
+        scope: PlanScope,
+        deals: Option<&RefCell<DealProperties>>,
+        report: &mut PlanReport,
+    ) -> Result<(), LedgerError> {
+        let (facts, known) = (&self.facts, &self.known);
+        // Every patient is planned on its own: the rules run on several
+        // threads over disjoint patients, then the decisions and changed
+        // records are written in patient order, in the caller's transaction.
+        let mut work: Vec<(&PatientFacts, PatientCases)> = facts
+            .patients
+            .iter()
+            .map(|patient| {
+                let cases = self
+                    .patients
+                    .remove(&patient.id)
+                    .unwrap_or_else(|| PatientCases::new(location, &patient.id));
+                (patient, cases)
+            })
+            .collect();
         // A bounded number of patients at a time, so the payloads waiting
         // to be written never hold a whole location in memory.
         for part in work.chunks_mut(PATIENTS_PER_STEP) {
-            for mut plan in plan_patients(part, &facts, &known, context, scope, deals.is_some()) {
+            for mut plan in plan_patients(part, facts, known, context, scope, deals.is_some()) {
                 if let Some(deals) = deals {
                     deals.borrow_mut().extend(plan.deals.drain(..));
                 }
-                plan.apply(tx, location, &mut report)?;
+                plan.apply(tx, location, report)?;
             }
         }
         // The switch-over: adopt what the portal holds before the load
@@ -249,13 +315,7 @@ fn plan_scope(
             }
         }
         Ok(())
-    };
-    if rehearse {
-        ledger.rehearse(body)?;
-    } else {
-        ledger.transaction(body)?;
     }
-    Ok(report)
 }
 
 /// Derives every patient's cases and stages at `now` as the next plan
@@ -277,7 +337,7 @@ pub fn observe_location<T: Send>(
     visit: impl Fn(&mut T, PatientView<'_>) + Sync,
 ) -> Result<Vec<T>, LedgerError> {
     let facts = Facts::load(ledger.connection(), location)?;
-    let mut recorded = facts.patient_cases(ledger, location)?;
+    let mut recorded = facts.patient_cases(ledger.connection(), location)?;
     let mut work: Vec<(&PatientFacts, PatientCases)> = facts
         .patients
         .iter()
@@ -707,12 +767,12 @@ fn kind_index(kind: OutboxKind) -> usize {
 }
 
 impl Known {
-    fn load(ledger: &Ledger) -> Result<Known, LedgerError> {
+    fn load(conn: &Connection) -> Result<Known, LedgerError> {
         let mut known = Known::default();
-        for (kind, key, hash) in ledger.confirmed_hashes()? {
+        for (kind, key, hash) in crate::ledger::outbox::confirmed_hashes(conn)? {
             known.confirmed[kind_index(kind)].insert(key, hash);
         }
-        for (kind, key, hash) in ledger.queued_hashes()? {
+        for (kind, key, hash) in crate::ledger::outbox::queued_hashes(conn)? {
             known.queued[kind_index(kind)].insert(key, hash);
         }
         Ok(known)
@@ -939,11 +999,11 @@ impl Facts {
     /// The recorded cases of every patient, with their members' current facts.
     fn patient_cases(
         &self,
-        ledger: &Ledger,
+        conn: &Connection,
         location: &str,
     ) -> Result<HashMap<String, PatientCases>, LedgerError> {
         let mut by_patient: HashMap<String, PatientCases> = HashMap::new();
-        for row in ledger.cases(location)? {
+        for row in crate::ledger::cases::cases(conn, location)? {
             let Some(opened_at) = parse_date_time(&row.opened_at) else {
                 continue;
             };
@@ -961,7 +1021,7 @@ impl Facts {
                     duplicate: row.duplicate,
                 });
         }
-        for member in ledger.case_members(location)? {
+        for member in crate::ledger::cases::case_members(conn, location)? {
             let cases = by_patient
                 .entry(member.patient_id.clone())
                 .or_insert_with(|| PatientCases::new(location, &member.patient_id));

@@ -134,7 +134,7 @@ fn client(env: &SyncEnvironment) -> Result<HubSpotClient, SyncError> {
 
 /// Resolves pipeline and stage ids for every stage label of `mappings`
 /// without changing the portal.
-async fn resolve(
+pub(super) async fn resolve(
     env: &SyncEnvironment,
     mappings: &[&Mapping],
 ) -> Result<ProvisionReport, SyncError> {

@@ -5,7 +5,7 @@
 //! the plan decides, and never changed; the stage is not stored at all — it
 //! is derived again from the members on every run.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, Transaction, params};
 
 use super::{Ledger, LedgerError, now};
 
@@ -70,36 +70,46 @@ impl Ledger {
     /// the latest case — the one new appointments join and the only one
     /// that may stay open (`plan::stage::derive_stages`).
     pub fn cases(&self, location: &str) -> Result<Vec<CaseRow>, LedgerError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT case_key, patient_id, opening_appointment_id, opened_at, duplicate
-             FROM cases WHERE location_key = ?1 ORDER BY patient_id, created_at, rowid",
-        )?;
-        let rows = statement.query_map([location], |row| {
-            Ok(CaseRow {
-                case_key: row.get(0)?,
-                patient_id: row.get(1)?,
-                opening_appointment_id: row.get(2)?,
-                opened_at: row.get(3)?,
-                duplicate: row.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        cases(&self.conn, location)
     }
 
     /// Every decided appointment of a location.
     pub fn case_members(&self, location: &str) -> Result<Vec<MemberRow>, LedgerError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT appointment_id, patient_id, case_key FROM case_members WHERE location_key = ?1",
-        )?;
-        let rows = statement.query_map([location], |row| {
-            Ok(MemberRow {
-                appointment_id: row.get(0)?,
-                patient_id: row.get(1)?,
-                case_key: row.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        case_members(&self.conn, location)
     }
+}
+
+/// [`Ledger::cases`] on `conn` (also inside a transaction).
+pub fn cases(conn: &Connection, location: &str) -> Result<Vec<CaseRow>, LedgerError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT case_key, patient_id, opening_appointment_id, opened_at, duplicate
+             FROM cases WHERE location_key = ?1 ORDER BY patient_id, created_at, rowid",
+    )?;
+    let rows = statement.query_map([location], |row| {
+        Ok(CaseRow {
+            case_key: row.get(0)?,
+            patient_id: row.get(1)?,
+            opening_appointment_id: row.get(2)?,
+            opened_at: row.get(3)?,
+            duplicate: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// [`Ledger::case_members`] on `conn` (also inside a transaction).
+pub fn case_members(conn: &Connection, location: &str) -> Result<Vec<MemberRow>, LedgerError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT appointment_id, patient_id, case_key FROM case_members WHERE location_key = ?1",
+    )?;
+    let rows = statement.query_map([location], |row| {
+        Ok(MemberRow {
+            appointment_id: row.get(0)?,
+            patient_id: row.get(1)?,
+            case_key: row.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Records a newly opened case inside the planning transaction.

@@ -50,7 +50,18 @@ pub struct Batch<'t> {
     tx: &'t Transaction<'t>,
 }
 
-impl Batch<'_> {
+impl<'t> Batch<'t> {
+    /// Writes of an open transaction (a dry run that rolls back, planning
+    /// in the same transaction).
+    pub fn over(tx: &'t Transaction<'t>) -> Batch<'t> {
+        Batch { tx }
+    }
+
+    /// The transaction's connection, for reads that must see this batch.
+    pub fn connection(&self) -> &rusqlite::Connection {
+        self.tx
+    }
+
     /// Mirrors records like [`Ledger::mirror`], inside this transaction.
     pub fn mirror<R: Mirrored>(
         &mut self,
@@ -186,16 +197,22 @@ impl Ledger {
         )?)
     }
 
-    /// Ids of the mirrored patients of a location after `after`, in order:
-    /// what a resumed sweep still has to read.
+    /// Ivoris ids of the mirrored patients of a location after `after`, in
+    /// order: what a resumed sweep still has to read. An imported patient
+    /// is asked by the Ivoris id it is an alias of, one without any is not
+    /// asked (`ledger::identity`).
     pub fn patient_ids_after(
         &self,
         location: &str,
         after: &str,
     ) -> Result<Vec<String>, LedgerError> {
         let mut statement = self.conn.prepare(
-            "SELECT ivoris_id FROM patients WHERE location_key = ?1 AND ivoris_id > ?2
-             ORDER BY ivoris_id",
+            "SELECT id FROM (
+                SELECT ivoris_id AS id FROM patients WHERE location_key = ?1
+                  AND NOT (ivoris_id >= 'imp-' AND ivoris_id < 'imp.')
+                UNION
+                SELECT api_id FROM id_aliases WHERE location_key = ?1 AND kind = 'patient')
+             WHERE id > ?2 ORDER BY id",
         )?;
         let rows = statement.query_map([location, after], |row| row.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -12,13 +12,17 @@
 //!   „Patient vergessen“ erases), the run summary counts it.
 //!
 //! A record that appears again is simply mirrored again; mirroring clears
-//! its deletion.
+//! its deletion. Records imported from a CSV export that the API never
+//! delivered (no alias, `ledger::identity`) are never found deleted: there
+//! is nothing to ask Ivoris about, and history the API does not serve must
+//! stay.
 
 use std::collections::HashSet;
 
 use rusqlite::{Connection, Transaction, params};
 
 use super::LedgerError;
+use super::identity::{RecordKind, alias_of, api_id_of};
 
 /// The tables of this module (a migration of the ledger's schema).
 pub const DELETIONS_MIGRATION: &str = "
@@ -45,27 +49,36 @@ CREATE TABLE deleted_patients (
 
 /// Removes the mirrored billing lines of `patient` whose Id is not in
 /// `present` (the patient's complete answer, quarantined lines included);
-/// returns their Ids.
+/// returns their Ids. Ivoris ids are compared through the aliases of
+/// imported rows; a line only imported is never removed.
 pub(super) fn remove_missing_entries(
     tx: &Transaction<'_>,
     location: &str,
     patient: &str,
     present: &HashSet<&str>,
 ) -> Result<Vec<String>, LedgerError> {
+    // An imported patient's lines are stored under its key (`identity`).
+    let patient =
+        alias_of(tx, location, RecordKind::Patient, patient)?.unwrap_or_else(|| patient.to_owned());
     let mut select = tx.prepare_cached(
         "SELECT ivoris_id FROM document_entries WHERE location_key = ?1 AND patient_id = ?2",
     )?;
     let stored: Vec<String> = select
-        .query_map([location, patient], |row| row.get(0))?
+        .query_map([location, &patient], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     let mut delete = tx.prepare_cached(
         "DELETE FROM document_entries WHERE location_key = ?1 AND ivoris_id = ?2",
     )?;
     let mut removed = Vec::new();
     for id in stored {
-        if !present.contains(id.as_str()) {
+        // A line only imported was never in an answer: history the API may
+        // not serve stays.
+        let Some(ivoris_id) = api_id_of(tx, location, RecordKind::Entry, &id)? else {
+            continue;
+        };
+        if !present.contains(ivoris_id.as_str()) {
             delete.execute([location, &id])?;
-            removed.push(id);
+            removed.push(ivoris_id);
         }
     }
     Ok(removed)

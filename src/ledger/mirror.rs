@@ -9,6 +9,8 @@
 //! rewritten, which is where "only changes are written" (DESIGN.md §3.5)
 //! starts. Each batch is one transaction: a failure leaves nothing written.
 
+use std::borrow::Cow;
+
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Transaction, params_from_iter};
 use serde::Serialize;
@@ -44,6 +46,20 @@ pub trait Mirrored: Serialize + Minimised + sealed::Sealed {
     const COLUMNS: &'static [&'static str];
     fn id(&self) -> &str;
     fn values(&self) -> Vec<Value>;
+
+    /// The batch as the mirror stores it: for the kinds that can be
+    /// imported, Ivoris ids of imported rows translated to their keys
+    /// (`ledger::identity`); the batch itself for the others.
+    fn stored_ids<'r>(
+        _conn: &rusqlite::Connection,
+        _location: &str,
+        records: &'r [Self],
+    ) -> Result<Cow<'r, [Self]>, LedgerError>
+    where
+        Self: Sized,
+    {
+        Ok(Cow::Borrowed(records))
+    }
 }
 
 mod sealed {
@@ -77,6 +93,14 @@ fn real(value: Option<f64>) -> Value {
 }
 
 impl Mirrored for wire::Patient {
+    fn stored_ids<'r>(
+        conn: &rusqlite::Connection,
+        location: &str,
+        records: &'r [Self],
+    ) -> Result<Cow<'r, [Self]>, LedgerError> {
+        super::identity::resolve(conn, location, records)
+    }
+
     const TABLE: &'static str = "patients";
     const COLUMNS: &'static [&'static str] = &[
         "human_readable_id",
@@ -117,6 +141,14 @@ impl Mirrored for wire::Patient {
 }
 
 impl Mirrored for wire::Appointment {
+    fn stored_ids<'r>(
+        conn: &rusqlite::Connection,
+        location: &str,
+        records: &'r [Self],
+    ) -> Result<Cow<'r, [Self]>, LedgerError> {
+        super::identity::resolve(conn, location, records)
+    }
+
     const TABLE: &'static str = "appointments";
     const COLUMNS: &'static [&'static str] = &[
         "patient_id",
@@ -154,6 +186,14 @@ impl Mirrored for wire::Appointment {
 }
 
 impl Mirrored for wire::DocumentEntry {
+    fn stored_ids<'r>(
+        conn: &rusqlite::Connection,
+        location: &str,
+        records: &'r [Self],
+    ) -> Result<Cow<'r, [Self]>, LedgerError> {
+        super::identity::resolve(conn, location, records)
+    }
+
     const TABLE: &'static str = "document_entries";
     const COLUMNS: &'static [&'static str] = &[
         "patient_id",
@@ -255,6 +295,8 @@ pub(super) fn upsert<R: Mirrored>(
         });
     }
     Ledger::require_location(tx, location)?;
+    let records = R::stored_ids(tx, location, records)?;
+    let records = records.as_ref();
     // A record that was quarantined when it came in broken is fine now.
     super::quarantine::resolve_read_again(tx, location, records.iter().map(Mirrored::id))?;
 

@@ -17,6 +17,8 @@ pub mod cases;
 pub mod cursors;
 pub mod deletions;
 pub mod health;
+pub mod identity;
+pub mod imports;
 pub mod lock;
 pub mod mirror;
 pub mod outbox;

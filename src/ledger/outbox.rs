@@ -8,7 +8,7 @@
 //! A row that keeps failing becomes a dead letter with a readable reason and
 //! waits for a person („Erneut versuchen“ / „Verwerfen“).
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use super::{Ledger, LedgerError, now};
@@ -90,7 +90,8 @@ impl OutboxKind {
         }
     }
 
-    fn parse(text: &str) -> Option<OutboxKind> {
+    /// The kind of a stored name.
+    pub fn parse(text: &str) -> Option<OutboxKind> {
         OutboxKind::PHASES.into_iter().find(|k| k.as_str() == text)
     }
 }
@@ -265,6 +266,40 @@ fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<(OutboxItem, String)> {
 fn with_payload((mut item, payload): (OutboxItem, String)) -> Result<OutboxItem, LedgerError> {
     item.payload = serde_json::from_str(&payload)?;
     Ok(item)
+}
+
+/// Every hash HubSpot confirmed, on `conn` (also inside a transaction).
+pub fn confirmed_hashes(
+    conn: &Connection,
+) -> Result<Vec<(OutboxKind, String, String)>, LedgerError> {
+    hashes(
+        conn,
+        "SELECT kind, record_key, confirmed_hash FROM hubspot_records WHERE confirmed_hash IS NOT NULL",
+    )
+}
+
+/// Every payload hash waiting in the outbox (pending or dead), on `conn`.
+pub fn queued_hashes(conn: &Connection) -> Result<Vec<(OutboxKind, String, String)>, LedgerError> {
+    hashes(conn, "SELECT kind, record_key, payload_hash FROM outbox")
+}
+
+fn hashes(conn: &Connection, sql: &str) -> Result<Vec<(OutboxKind, String, String)>, LedgerError> {
+    let mut statement = conn.prepare(sql)?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut hashes = Vec::new();
+    for row in rows {
+        let (kind, key, hash) = row?;
+        if let Some(kind) = OutboxKind::parse(&kind) {
+            hashes.push((kind, key, hash));
+        }
+    }
+    Ok(hashes)
 }
 
 impl Ledger {
@@ -529,31 +564,12 @@ impl Ledger {
 
     /// Every confirmed content hash: (kind, record key, hash).
     pub fn confirmed_hashes(&self) -> Result<Vec<(OutboxKind, String, String)>, LedgerError> {
-        self.hashes("SELECT kind, record_key, confirmed_hash FROM hubspot_records WHERE confirmed_hash IS NOT NULL")
+        confirmed_hashes(&self.conn)
     }
 
     /// Every payload hash waiting in the outbox (pending or dead).
     pub fn queued_hashes(&self) -> Result<Vec<(OutboxKind, String, String)>, LedgerError> {
-        self.hashes("SELECT kind, record_key, payload_hash FROM outbox")
-    }
-
-    fn hashes(&self, sql: &str) -> Result<Vec<(OutboxKind, String, String)>, LedgerError> {
-        let mut statement = self.conn.prepare(sql)?;
-        let rows = statement.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut hashes = Vec::new();
-        for row in rows {
-            let (kind, key, hash) = row?;
-            if let Some(kind) = OutboxKind::parse(&kind) {
-                hashes.push((kind, key, hash));
-            }
-        }
-        Ok(hashes)
+        queued_hashes(&self.conn)
     }
 
     /// Patients with an e-mail address whose contact HubSpot has not

@@ -156,6 +156,27 @@ pub(super) fn resolve_read_again<'a>(
 }
 
 impl Ledger {
+    /// Resolves the open entries an earlier import of the file `file_name`
+    /// left out and this complete import did not leave out again (the
+    /// file was corrected). `still` are the sources (`<file>:<line>`) left
+    /// out this time.
+    pub fn resolve_imported_again(
+        &mut self,
+        location: &str,
+        file_name: &str,
+        still: &[String],
+    ) -> Result<usize, LedgerError> {
+        let still = serde_json::to_string(still)?;
+        let prefix = format!("{file_name}:");
+        Ok(self.conn.execute(
+            "UPDATE quarantine SET resolved_at = ?4
+             WHERE resolved_at IS NULL AND location_key = ?1
+               AND substr(source, 1, length(?2)) = ?2
+               AND source NOT IN (SELECT value FROM json_each(?3))",
+            params![location, prefix, still, now()],
+        )?)
+    }
+
     /// Resolves the planner's open entries of a location that its latest
     /// plan no longer raised (the mapping learned a state, a record was
     /// corrected). `still` names the records the plan rejected again.

@@ -185,6 +185,8 @@ const STEPS: &[M<'static>] = &[
     M::up(super::adoption::ADOPTION_MIGRATION).foreign_key_check(),
     M::up(super::deletions::DELETIONS_MIGRATION).foreign_key_check(),
     M::up(super::portal::PORTAL_MIGRATION).foreign_key_check(),
+    M::up(super::identity::ALIASES_MIGRATION).foreign_key_check(),
+    M::up(super::imports::IMPORTS_MIGRATION).foreign_key_check(),
 ];
 
 /// Schema version of a ledger created by this build.

@@ -12,6 +12,7 @@
 //! independently from the raw records.
 
 pub mod care;
+pub mod export;
 pub mod people;
 
 use std::collections::{HashMap, HashSet};

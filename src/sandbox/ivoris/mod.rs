@@ -382,6 +382,22 @@ impl IvorisSim {
             .or_default() += 1;
     }
 
+    /// Empties every location's patients, appointments and billing lines:
+    /// an installation that serves nothing (its history came by CSV
+    /// import). Reference data stays.
+    pub fn forget_records(&self) {
+        let mut state = write(&self.state);
+        for location in &mut state.world.locations {
+            location.patients.clear();
+            location.appointments.clear();
+            location.entries.clear();
+            location.pending_entries.clear();
+        }
+        for location in 0..state.world.locations.len() {
+            state.reindex(location);
+        }
+    }
+
     /// Moves the clock `days` days forward, simulating each practice day.
     pub fn advance_days(&self, days: u32) -> AdvanceSummary {
         let mut state = write(&self.state);
