@@ -2,7 +2,8 @@
 //! part on the command line. `scan` lists every contact and deal of the
 //! portal (read only, Ctrl+C stops it) and caches what it finds in the
 //! ledger — the same scan as „HubSpot prüfen“ in the app; `list` prints the
-//! cached findings. Printed are kinds, HubSpot ids and keys with the
+//! cached findings, with the records out of step with HubSpot; `resend`
+//! makes those due again (writer lock). Printed are kinds, HubSpot ids and keys with the
 //! patient part masked — no names, no addresses.
 
 use std::path::Path;
@@ -10,11 +11,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 
+use ivoris_hubspot_sync::duplicates::drift::DriftKind;
 use ivoris_hubspot_sync::duplicates::portal::PortalGroup;
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::portal_review::{PortalReview, review};
 use ivoris_hubspot_sync::engine::scan::{ScanError, ScanProgress, scan};
 use ivoris_hubspot_sync::gui::portal_duplicates::mask_key;
+use ivoris_hubspot_sync::ledger::audit::os_user;
+use ivoris_hubspot_sync::ledger::lock::{LockError, WriterLock};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 use ivoris_hubspot_sync::settings::{DataDirs, Settings};
 
@@ -33,6 +37,10 @@ enum DuplicatesAction {
     Scan,
     /// Print what the last scan found.
     List,
+    /// Repair what the last scan found out of step with HubSpot (records
+    /// deleted by hand, records that lost our key): the next sync writes
+    /// them again.
+    Resend,
 }
 
 /// Runs `duplicates scan` or `duplicates list`.
@@ -44,9 +52,69 @@ pub fn run(args: DuplicatesArgs, config: Option<&Path>, dirs: &DataDirs) -> anyh
             let path = settings.ledger_path(dirs);
             let ledger = Ledger::open(&path).with_context(|| format!("{}", path.display()))?;
             print_review(&review(&ledger)?);
+            print_drift(&ledger)?;
             Ok(Ended::Outcome(RunOutcome::Success))
         }
+        DuplicatesAction::Resend => run_resend(config, dirs),
     }
+}
+
+/// `duplicates resend`: under the writer lock, the records the last scan
+/// found out of step are made due again for the next sync.
+fn run_resend(config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
+    let settings = Settings::load(config, dirs)?;
+    let path = settings.ledger_path(dirs);
+    let _lock = match WriterLock::acquire(&path, "duplicates resend") {
+        Ok(lock) => lock,
+        Err(error @ LockError::Held { .. }) => {
+            eprintln!("{error}");
+            return Ok(Ended::Locked);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let mut ledger = Ledger::open(&path).with_context(|| format!("{}", path.display()))?;
+    let drift = ledger
+        .portal_scan()?
+        .map(|scan| scan.findings.drift)
+        .unwrap_or_default();
+    let repaired = ledger.resend_drift(&drift, &os_user())?;
+    println!(
+        "{repaired} Datensätze werden beim nächsten Lauf erneut geschrieben / \
+         {repaired} records will be written again by the next run"
+    );
+    Ok(Ended::Outcome(RunOutcome::Success))
+}
+
+/// What the last scan found out of step with HubSpot, keys masked.
+fn print_drift(ledger: &Ledger) -> anyhow::Result<()> {
+    let Some(scan) = ledger.portal_scan()? else {
+        return Ok(());
+    };
+    let drift = &scan.findings.drift;
+    if drift.is_empty() {
+        println!(
+            "Abgleich mit HubSpot: alles wie im Ledger / reconciliation with HubSpot: as the ledger says"
+        );
+        return Ok(());
+    }
+    println!(
+        "Abgleich mit HubSpot / reconciliation with HubSpot: {} Datensätze abweichend / records out of step (duplicates resend schreibt sie erneut / writes them again)",
+        drift.len()
+    );
+    for item in drift {
+        let problem = match &item.problem {
+            DriftKind::Missing => "fehlt in HubSpot / missing in HubSpot",
+            DriftKind::KeyChanged { .. } => "Schlüssel geändert / key changed",
+        };
+        println!(
+            "  {:<8} {:<12} {}  ({})",
+            item.kind,
+            item.hubspot_id,
+            problem,
+            mask_key(&item.record_key)
+        );
+    }
+    Ok(())
 }
 
 fn run_scan(config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
@@ -78,6 +146,7 @@ fn run_scan(config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
             );
             let ledger = Ledger::open(&env.ledger_path)?;
             print_review(&review(&ledger)?);
+            print_drift(&ledger)?;
             Ok(Ended::Outcome(RunOutcome::Success))
         }
         Err(ScanError::Cancelled) => Ok(Ended::Outcome(RunOutcome::Cancelled)),

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::duplicates::drift::drift;
 use crate::duplicates::portal::{
     Booking, DealState, KnownPatient, LedgerFacts, PortalContact, PortalDeal, find,
 };
@@ -105,16 +106,23 @@ pub async fn scan(
     let client = hubspot_client(env)?;
     let ledger_path = env.ledger_path.clone();
     let now = (env.clock)();
+    // What the ledger believes HubSpot holds is read before the listing
+    // starts: a record a sync confirms meanwhile is not taken for missing.
     let facts = tokio::task::spawn_blocking(move || {
         let ledger = Ledger::open(&ledger_path)?;
-        ledger_facts(&ledger, now)
+        Ok::<_, LedgerError>((
+            ledger_facts(&ledger, now)?,
+            ledger.believed_records()?,
+            ledger.merged_patient_keys()?,
+        ))
     });
     let listed = list_portal(&client, progress, cancel).await?;
-    let facts = facts
+    let (facts, believed, merged) = facts
         .await
         .map_err(|e| ScanError::Internal(e.to_string()))??;
     let started = Instant::now();
-    let findings = find(&listed.contacts, &listed.deals, &facts);
+    let mut findings = find(&listed.contacts, &listed.deals, &facts);
+    findings.drift = drift(&believed, &listed.contacts, &listed.deals, &merged);
     let grouping = started.elapsed();
     let summary = ScanSummary {
         contacts: listed.contacts.len() as u64,

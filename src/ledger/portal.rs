@@ -7,12 +7,15 @@
 //! no names) and, where HubSpot is to be changed, with its outbox row:
 //! the intent is stored before anything is sent (invariant 2).
 
+use std::collections::HashSet;
+
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use super::audit::{NewAuditEntry, insert};
 use super::outbox::{OutboxKind, enqueue};
 use super::{Ledger, LedgerError, now};
+use crate::duplicates::drift::{Believed, Drift, DriftKind};
 use crate::duplicates::portal::{DUPLICATE_REASON, PortalFindings};
 
 /// Schema step: the scan's cache, merged contacts.
@@ -320,6 +323,85 @@ impl Ledger {
                 },
             )?;
             Ok(())
+        })
+    }
+
+    /// The contacts and case deals the ledger believes HubSpot holds:
+    /// kind, key, HubSpot id (the closures of legacy deals left out).
+    pub fn believed_records(&self) -> Result<Vec<Believed>, LedgerError> {
+        let mut statement = self.conn.prepare(
+            "SELECT kind, record_key, hubspot_id FROM hubspot_records
+             WHERE kind IN ('contact', 'deal') AND hubspot_id IS NOT NULL
+               AND instr(record_key, ?1) = 0
+             ORDER BY kind, record_key",
+        )?;
+        let rows = statement
+            .query_map([super::adoption::CLOSURE_MARK], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Patient keys written by id onto a contact that carries another
+    /// patient's key (after a merge).
+    pub fn merged_patient_keys(&self) -> Result<HashSet<String>, LedgerError> {
+        let mut statement = self.conn.prepare("SELECT record_key FROM contact_merges")?;
+        let keys = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(keys)
+    }
+
+    /// Repairs what a scan found drifted (the caller holds the writer
+    /// lock): a record HubSpot no longer lists loses its id and hash (the
+    /// next sync creates it again by key); a record that lost our key
+    /// keeps its id and loses its hash (the next sync writes it by id, our
+    /// key included). Only rows still as the scan saw them are touched;
+    /// audited. Returns the rows repaired.
+    pub fn resend_drift(&mut self, drift: &[Drift], actor: &str) -> Result<u64, LedgerError> {
+        self.transaction(|tx| {
+            let mut repaired = 0;
+            for item in drift {
+                let sql = match item.problem {
+                    DriftKind::Missing => {
+                        "UPDATE hubspot_records SET hubspot_id = NULL, confirmed_hash = NULL
+                         WHERE kind = ?1 AND record_key = ?2 AND hubspot_id = ?3"
+                    }
+                    DriftKind::KeyChanged { .. } => {
+                        "UPDATE hubspot_records SET confirmed_hash = NULL
+                         WHERE kind = ?1 AND record_key = ?2 AND hubspot_id = ?3"
+                    }
+                };
+                let changed = tx.execute(sql, params![item.kind, item.record_key, item.hubspot_id])?;
+                // A record made again needs its associations again
+                // (`<kinds>|<from key>><to key>`).
+                if changed > 0 && item.problem == DriftKind::Missing {
+                    tx.execute(
+                        "UPDATE hubspot_records SET confirmed_hash = NULL
+                         WHERE kind = 'association'
+                           AND (record_key LIKE '%|' || ?1 || '>%' OR record_key LIKE '%>' || ?1)",
+                        [&item.record_key],
+                    )?;
+                }
+                repaired += changed;
+            }
+            insert(
+                tx,
+                &NewAuditEntry {
+                    actor: actor.to_owned(),
+                    action: "hubspot.resend".into(),
+                    subject: "drift".into(),
+                    details: json!({
+                        "records": drift
+                            .iter()
+                            .map(|d| json!({"kind": d.kind, "key": d.record_key, "hubspot_id": d.hubspot_id}))
+                            .collect::<Vec<_>>(),
+                        "repaired": repaired,
+                    }),
+                },
+            )?;
+            Ok(repaired as u64)
         })
     }
 
