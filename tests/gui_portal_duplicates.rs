@@ -44,6 +44,9 @@ fn review_merge_confirm_and_the_decision_log() {
         app.model.portal.scanning.is_none()
             && matches!(&app.model.portal.review, Some(Ok(r)) if !r.groups.is_empty())
     });
+    // Right after a sync HubSpot holds what the ledger knows.
+    harness
+        .get_by_label_contains("HubSpot hat alle Kontakte und Deals so, wie der Ledger sie kennt");
     let (group, merged) = {
         let app = harness.state();
         let Some(Ok(review)) = &app.model.portal.review else {

@@ -56,6 +56,9 @@ pub enum Decision {
         /// The group it belongs to.
         group: String,
     },
+    /// Make the records the last scan found out of step with HubSpot due
+    /// again (`Ledger::resend_drift`).
+    ResendDrift,
     /// Mark (or unmark) one case as a confirmed duplicate.
     MarkCase {
         /// Case key.
@@ -87,6 +90,8 @@ pub enum Applied {
     MergeQueued(bool),
     /// A deal (by id or by its case) was marked (`true`) or unmarked.
     DealMarked(bool),
+    /// Records out of step with HubSpot made due again.
+    Resent(u64),
 }
 
 /// Why a decision was not applied.
@@ -127,6 +132,13 @@ impl Decision {
             Decision::RetryDead(ids) => Applied::Retried(ledger.retry_dead(ids)?),
             Decision::DiscardDead(id) => Applied::Discarded(ledger.discard_dead(*id)?),
             Decision::Merge(merge) => Applied::MergeQueued(ledger.queue_merge(merge, actor)?),
+            Decision::ResendDrift => {
+                let drift = ledger
+                    .portal_scan()?
+                    .map(|scan| scan.findings.drift)
+                    .unwrap_or_default();
+                Applied::Resent(ledger.resend_drift(&drift, actor)?)
+            }
             Decision::MarkPortalDeal { mark, group } => {
                 ledger.mark_portal_deal(mark, group, actor)?;
                 Applied::DealMarked(mark.duplicate)

@@ -225,6 +225,8 @@ pub enum Command {
         group: String,
     },
     /// Mark (or unmark) one case as a confirmed duplicate.
+    /// Make the records the last scan found out of step with HubSpot due again.
+    ResendDrift,
     MarkCase {
         /// Case key.
         case_key: String,
@@ -673,6 +675,10 @@ impl EngineHandle {
                                 };
                                 decisions.push(env.ledger_path.clone(), decision);
                             }
+                            Command::ResendDrift => {
+                                let Some(env) = current else { continue };
+                                decisions.push(env.ledger_path.clone(), Decision::ResendDrift);
+                            }
                             Command::DismissDuplicate(key) => {
                                 let Some(env) = current else { continue };
                                 decisions.push(env.ledger_path.clone(), Decision::Dismiss(key));
@@ -877,6 +883,9 @@ fn decided(applied: Applied) -> Event {
         Applied::DealMarked(false) => Event::DuplicateDecided(
             "Markierung zurückgenommen – die nächste Synchronisation stellt den Deal wieder her / Mark undone – the next sync restores the deal".into(),
         ),
+        Applied::Resent(count) => Event::DuplicateDecided(format!(
+            "{count} Datensätze werden bei der nächsten Synchronisation erneut geschrieben / {count} records will be written again by the next sync"
+        )),
         Applied::Retried(count) => Event::Retried(count),
         Applied::Discarded(removed) => Event::Discarded(removed),
     }
@@ -929,6 +938,7 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             | Command::MergeContacts(_)
             | Command::MarkPortalDeal { .. }
             | Command::MarkCase { .. }
+            | Command::ResendDrift
             | Command::RetryDead(_)
             | Command::DiscardDead(_)
             | Command::Cancel

@@ -46,6 +46,8 @@ pub struct PortalReview {
     pub marked_cases: HashSet<String>,
     /// Contacts whose merge waits to be sent.
     pub queued_merges: HashSet<String>,
+    /// Records out of step with HubSpot (deleted or re-keyed by hand).
+    pub drift: Vec<crate::duplicates::drift::Drift>,
 }
 
 /// Reads the review from the ledger: the cached findings without the
@@ -78,6 +80,7 @@ pub fn review(ledger: &Ledger) -> Result<PortalReview, LedgerError> {
         }),
         groups,
         rebooked: scan.findings.rebooked,
+        drift: scan.findings.drift,
         marked_deals: ledger.marked_deals()?,
         marked_cases: ledger.marked_cases()?,
         queued_merges: ledger.queued_merges()?,

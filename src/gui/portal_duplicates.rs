@@ -87,6 +87,8 @@ pub enum PortalIntent {
     },
     /// „Kein Duplikat“.
     Dismiss(String),
+    /// „Erneut senden“: repair what the scan found out of step.
+    ResendDrift,
 }
 
 /// Takes the engine's events for this part; returns `false` for others.
@@ -132,6 +134,7 @@ pub fn commands(model: &mut PortalModel, intent: PortalIntent) -> Vec<Command> {
             group,
         }],
         PortalIntent::Dismiss(key) => vec![Command::DismissDuplicate(key)],
+        PortalIntent::ResendDrift => vec![Command::ResendDrift, Command::PortalReview],
     }
 }
 
@@ -178,6 +181,7 @@ pub fn portal_ui(
         Tab::HubSpot => {
             scan_bar_ui(ui, lang, model, &mut intents);
             if let Some(review) = loaded(ui, lang, &model.review) {
+                drift_ui(ui, lang, review, &mut intents);
                 groups_ui(ui, lang, review, view, &mut intents);
             }
         }
@@ -191,6 +195,52 @@ pub fn portal_ui(
     }
     confirm_merge_ui(ui, lang, view, &mut intents);
     intents
+}
+
+/// The reconciliation with HubSpot: records the ledger believes HubSpot
+/// holds that were deleted there or lost our key by hand, with „Erneut
+/// senden“.
+fn drift_ui(ui: &mut egui::Ui, lang: Lang, review: &PortalReview, intents: &mut Vec<PortalIntent>) {
+    use crate::duplicates::drift::DriftKind;
+    if review.drift.is_empty() {
+        ui.weak(lang.pick(
+            "Abgleich: HubSpot hat alle Kontakte und Deals so, wie der Ledger sie kennt.",
+            "Reconciliation: HubSpot holds every contact and deal as the ledger knows them.",
+        ));
+        return;
+    }
+    let missing = review
+        .drift
+        .iter()
+        .filter(|d| d.problem == DriftKind::Missing)
+        .count() as u64;
+    let rekeyed = review.drift.len() as u64 - missing;
+    ui.horizontal_wrapped(|ui| {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!(
+                "{}: {} {}, {} {}.",
+                lang.pick("Abgleich", "Reconciliation"),
+                lang.number(missing),
+                lang.pick(
+                    "in HubSpot gelöscht (von Hand?)",
+                    "deleted in HubSpot (by hand?)"
+                ),
+                lang.number(rekeyed),
+                lang.pick("ohne unseren Schlüssel", "without our key"),
+            ),
+        );
+        if ui
+            .button(lang.pick("Erneut senden", "Send again"))
+            .on_hover_text(lang.pick(
+                "Die nächste Synchronisation legt Gelöschtes neu an und schreibt den Schlüssel zurück",
+                "The next sync creates deleted records again and writes the key back",
+            ))
+            .clicked()
+        {
+            intents.push(PortalIntent::ResendDrift);
+        }
+    });
 }
 
 /// The review once read, else a spinner or the error.
