@@ -9,8 +9,10 @@
 //! import refused: columns unassigned, invalid rows without
 //! `--drop-invalid`); 2 wrong usage; 3 finished, but writes failed
 //! (retried later) or dead letters or quarantined records need a look
-//! (also: an import left invalid rows out); 4 another sync holds the
-//! ledger (`sync`, `retry`, `mapping apply`, `import`); 130 cancelled.
+//! (also: an import left invalid rows out, or a patient was forgotten but
+//! HubSpot has not erased everything yet); 4 another sync holds the
+//! ledger (`sync`, `retry`, `mapping apply`, `import`, `restore`,
+//! `forget-patient`); 130 cancelled.
 //!
 //! On Windows the exe is a GUI-subsystem program; commands started from a
 //! console print into it (`console.rs`).
@@ -89,6 +91,8 @@ enum Command {
     Restore(commands::backup::RestoreArgs),
     /// Historical CSV export (patients, appointments, billing lines) into the ledger.
     Import(commands::import::ImportArgs),
+    /// Forget a patient (GDPR Art. 17): erase it in HubSpot and the ledger, never sync it again.
+    ForgetPatient(commands::forget::ForgetArgs),
 }
 
 fn main() -> ExitCode {
@@ -152,6 +156,9 @@ fn main() -> ExitCode {
             commands::backup::run_restore(args, cli.config.as_deref(), &dirs)
         }
         Some(Command::Import(args)) => commands::import::run(args, cli.config.as_deref(), &dirs),
+        Some(Command::ForgetPatient(args)) => {
+            commands::forget::run(args, cli.config.as_deref(), &dirs)
+        }
     };
     match result {
         Ok(Ended::Outcome(RunOutcome::Success)) => ExitCode::SUCCESS,

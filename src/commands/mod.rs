@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod duplicates;
+pub mod forget;
 pub mod gui;
 pub mod import;
 pub mod kpi;

@@ -540,6 +540,7 @@ impl Run<'_> {
     async fn all_steps(&mut self) -> Result<(), Halt> {
         self.reference_data().await?;
         self.patients().await?;
+        self.lifted_patients().await?;
         self.appointment_windows().await?;
         if self.plan.use_change_route {
             self.changed_appointments().await?;
@@ -654,6 +655,48 @@ impl Run<'_> {
             done += 1;
             self.publish(phase, done, None);
         }
+    }
+
+    /// Patients whose tombstone was lifted (`forget-patient --lift`): read
+    /// again whole — the patient, every appointment, every billing line
+    /// without a window — since their history lies before the windows.
+    async fn lifted_patients(&mut self) -> Result<(), Halt> {
+        let location = self.location;
+        for patient in self.ledger.lifted_patients(location)? {
+            self.check_cancel()?;
+            let phase = Phase::Patienten;
+            let fail = |error| Halt::Ivoris(phase, error);
+            let found = self.client.patient(&patient).await.map_err(fail)?;
+            let appointments = self
+                .client
+                .patient_appointments(&patient)
+                .await
+                .map_err(fail)?;
+            let entries = self
+                .client
+                .document_entries(&patient, self.profile, None, None)
+                .await
+                .map_err(fail)?;
+            let outcome = self.ledger.commit(|batch| {
+                batch.reread_done(location, &patient)?;
+                let outcome = batch.mirror(location, &found.records)?;
+                batch.mirror(location, &appointments.records)?;
+                batch.mirror(location, &entries.records)?;
+                quarantine_rejects(batch, location, route::PATIENT, &found.rejects)?;
+                quarantine_rejects(
+                    batch,
+                    location,
+                    route::PATIENT_APPOINTMENTS,
+                    &appointments.rejects,
+                )?;
+                quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &entries.rejects)?;
+                Ok(outcome)
+            })?;
+            self.report.patients.add(outcome);
+            self.entries_asked.insert(patient.clone());
+            tracing::info!(%location, "patient read again after its tombstone was lifted");
+        }
+        Ok(())
     }
 
     /// The first day to read: where the last run stopped, but never later

@@ -17,6 +17,7 @@
 //! queued so far (full batches only, until planning is finished).
 
 mod contacts;
+mod erasure;
 mod merges;
 
 use std::collections::BTreeMap;
@@ -95,6 +96,30 @@ pub async fn load_merges(
 ) -> Result<LoadReport, LoadError> {
     let mut loader = Loader::new(ledger, client, None, &|_, _, _| {}, cancel);
     merges::pass(&mut loader).await?;
+    Ok(loader.report)
+}
+
+/// Sends the queued erasures of forgotten patients (`forget-patient`)
+/// right away, without the rest of the queue.
+pub async fn erase(
+    ledger: &mut Ledger,
+    client: &HubSpotClient,
+    cancel: &CancelFlag,
+) -> Result<LoadReport, LoadError> {
+    let mut loader = Loader::new(ledger, client, None, &|_, _, _| {}, cancel);
+    let total = loader
+        .ledger
+        .outbox_counts()?
+        .by_kind
+        .iter()
+        .find(|(k, _, _)| *k == OutboxKind::Erasure)
+        .map_or(0, |(_, pending, _)| *pending);
+    let mut progress = PhaseProgress {
+        kind: OutboxKind::Erasure,
+        total,
+        done: 0,
+    };
+    erasure::pass(&mut loader, &mut progress).await?;
     Ok(loader.report)
 }
 
@@ -323,6 +348,7 @@ async fn round(loader: &mut Loader<'_>, partial_batches: bool) -> Result<(), Loa
                     association_pass(loader, partial_batches, &mut progress).await?
                 }
                 OutboxKind::Merge => merges::pass(loader).await?,
+                OutboxKind::Erasure => erasure::pass(loader, &mut progress).await?,
                 _ => pass(loader, kind, partial_batches, &mut progress).await?,
             };
             if halted {
@@ -558,7 +584,7 @@ fn object_kind(kind: OutboxKind) -> Option<ObjectKind> {
         OutboxKind::Contact => Some(ObjectKind::Contacts),
         OutboxKind::Deal => Some(ObjectKind::Deals),
         OutboxKind::Appointment => Some(ObjectKind::Appointments),
-        OutboxKind::Association | OutboxKind::Merge => None,
+        OutboxKind::Association | OutboxKind::Merge | OutboxKind::Erasure => None,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod decisions;
 pub mod duplicates;
 pub mod extract;
+pub mod forget;
 pub mod handle;
 pub mod import;
 pub mod load;

@@ -750,12 +750,12 @@ impl<'k> Out<'k> {
 #[derive(Default)]
 struct Known {
     /// From `hubspot_records`, indexed by [`kind_index`].
-    confirmed: [HashMap<String, String>; 5],
+    confirmed: [HashMap<String, String>; 6],
     /// From the outbox (pending or dead), indexed by [`kind_index`].
-    queued: [HashMap<String, String>; 5],
+    queued: [HashMap<String, String>; 6],
 }
 
-/// Position of a kind in [`OutboxKind::PHASES`].
+/// Index of a kind in [`Known`]'s tables (erasures are never planned).
 fn kind_index(kind: OutboxKind) -> usize {
     match kind {
         OutboxKind::Contact => 0,
@@ -763,6 +763,7 @@ fn kind_index(kind: OutboxKind) -> usize {
         OutboxKind::Appointment => 2,
         OutboxKind::Association => 3,
         OutboxKind::Merge => 4,
+        OutboxKind::Erasure => 5,
     }
 }
 

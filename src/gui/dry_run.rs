@@ -232,6 +232,7 @@ fn kind_label(lang: Lang, kind: OutboxKind) -> String {
         OutboxKind::Appointment => ("Termine", "Appointments"),
         OutboxKind::Association => ("Verknüpfungen", "Associations"),
         OutboxKind::Merge => ("Zusammenführungen", "Merges"),
+        OutboxKind::Erasure => ("Löschungen (DSGVO)", "Erasures (GDPR)"),
     };
     lang.pick(de, en).to_owned()
 }

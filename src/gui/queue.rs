@@ -63,6 +63,7 @@ pub fn kind_name(lang: Lang, kind: OutboxKind) -> &'static str {
         OutboxKind::Appointment => lang.pick("Termine", "appointments"),
         OutboxKind::Association => lang.pick("Verknüpfungen", "associations"),
         OutboxKind::Merge => lang.pick("Zusammenführungen", "merges"),
+        OutboxKind::Erasure => lang.pick("Löschungen (DSGVO)", "erasures (GDPR)"),
     }
 }
 
@@ -74,6 +75,7 @@ fn kind_single(lang: Lang, kind: OutboxKind) -> &'static str {
         OutboxKind::Appointment => lang.pick("Termin", "appointment"),
         OutboxKind::Association => lang.pick("Verknüpfung", "association"),
         OutboxKind::Merge => lang.pick("Zusammenführung", "merge"),
+        OutboxKind::Erasure => lang.pick("Löschung (DSGVO)", "erasure (GDPR)"),
     }
 }
 

@@ -134,6 +134,11 @@ impl<'t> Batch<'t> {
         Ok(())
     }
 
+    /// Marks a patient whose tombstone was lifted as read again.
+    pub fn reread_done(&mut self, location: &str, patient: &str) -> Result<(), LedgerError> {
+        super::erasure::reread_done(self.tx, location, patient)
+    }
+
     /// Reads a cursor as this transaction sees it.
     pub fn cursor(&self, location: &str, stream: &str) -> Result<Option<String>, LedgerError> {
         get(self.tx, location, stream)

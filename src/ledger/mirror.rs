@@ -60,6 +60,12 @@ pub trait Mirrored: Serialize + Minimised + sealed::Sealed {
     {
         Ok(Cow::Borrowed(records))
     }
+
+    /// The patient the record belongs to (itself for a patient): records
+    /// of a forgotten patient are never stored (`ledger/erasure.rs`).
+    fn patient(&self) -> Option<&str> {
+        None
+    }
 }
 
 mod sealed {
@@ -138,6 +144,10 @@ impl Mirrored for wire::Patient {
             date_time(&self.last_modified),
         ]
     }
+
+    fn patient(&self) -> Option<&str> {
+        Some(&self.id)
+    }
 }
 
 impl Mirrored for wire::Appointment {
@@ -182,6 +192,10 @@ impl Mirrored for wire::Appointment {
             text(&self.confirmation_state),
             date_time(&self.last_modified),
         ]
+    }
+
+    fn patient(&self) -> Option<&str> {
+        self.patient_id.as_deref()
     }
 }
 
@@ -229,6 +243,10 @@ impl Mirrored for wire::DocumentEntry {
             real(self.factor),
             date_time(&self.last_modified),
         ]
+    }
+
+    fn patient(&self) -> Option<&str> {
+        self.patient_id.as_deref()
     }
 }
 
@@ -332,10 +350,18 @@ pub(super) fn upsert<R: Mirrored>(
 
     let now = now();
     let mut outcome = MirrorOutcome::default();
+    let screen = super::erasure::any_forgotten(tx, location)?;
     let mut find = tx.prepare_cached(&select)?;
     let mut insert = tx.prepare_cached(&insert)?;
     let mut update = tx.prepare_cached(&update)?;
     for record in records {
+        // A forgotten patient's records stay out (its tombstone).
+        if screen
+            && let Some(patient) = record.patient()
+            && super::erasure::forgotten(tx, location, patient)?
+        {
+            continue;
+        }
         let reduced = record.minimised();
         let json = serde_json::to_string(&reduced)?;
         let hash = content_hash(&json);

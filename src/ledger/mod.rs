@@ -16,6 +16,7 @@ pub mod backup;
 pub mod cases;
 pub mod cursors;
 pub mod deletions;
+pub mod erasure;
 pub mod health;
 pub mod identity;
 pub mod imports;

@@ -46,6 +46,9 @@ CREATE INDEX outbox_by_state ON outbox (state, kind, record_key);
 /// What an outbox row writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OutboxKind {
+    /// Erasing a forgotten patient's record (`ledger/erasure.rs`): a GDPR
+    /// delete of the contact, an archive of a deal or appointment record.
+    Erasure,
     /// A contact upsert keyed by `ivoris_patient_key`.
     Contact,
     /// A deal upsert keyed by `ivoris_case_key`.
@@ -61,9 +64,13 @@ pub enum OutboxKind {
 }
 
 impl OutboxKind {
-    /// All kinds in the order they are sent: a deal needs its contact, an
-    /// association needs both ends.
-    pub const PHASES: [OutboxKind; 5] = [
+    /// All kinds in the order they are sent: erasures first (a patient
+    /// forgotten and then lifted is re-created after its old records are
+    /// gone; no merge lands on a contact that is to be erased), then the
+    /// review's merges, a deal needs its contact, an association needs
+    /// both ends.
+    pub const PHASES: [OutboxKind; 6] = [
+        OutboxKind::Erasure,
         OutboxKind::Merge,
         OutboxKind::Contact,
         OutboxKind::Deal,
@@ -71,7 +78,8 @@ impl OutboxKind {
         OutboxKind::Association,
     ];
 
-    /// The kinds planning queues (everything but the review's merges).
+    /// The kinds planning queues (not the review's merges, not the
+    /// erasures of `forget-patient`): what a plan's summary counts.
     pub const PLANNED: [OutboxKind; 4] = [
         OutboxKind::Contact,
         OutboxKind::Deal,
@@ -82,6 +90,7 @@ impl OutboxKind {
     /// Stored name.
     pub fn as_str(self) -> &'static str {
         match self {
+            OutboxKind::Erasure => "erasure",
             OutboxKind::Contact => "contact",
             OutboxKind::Deal => "deal",
             OutboxKind::Appointment => "appointment",

@@ -199,6 +199,15 @@ impl Ledger {
 /// transaction); `None` when the same open entry exists.
 pub(super) fn insert(conn: &Connection, item: &NewQuarantine) -> Result<Option<i64>, LedgerError> {
     Ledger::require_location(conn, &item.location_key)?;
+    // A malformed record of a forgotten patient is not kept either.
+    if super::erasure::mentions_forgotten(
+        conn,
+        &item.location_key,
+        item.record_id.as_deref(),
+        &item.raw,
+    )? {
+        return Ok(None);
+    }
     let raw_hash = blake3::hash(item.raw.as_bytes()).to_hex().to_string();
     let inserted = conn.execute(
         "INSERT OR IGNORE INTO quarantine
