@@ -260,6 +260,8 @@ pub enum Command {
     Provision,
     /// A request of the mapping editor.
     Mapping(super::mapping_ops::MappingCommand),
+    /// Backup, restore, forgetting a patient (Einstellungen).
+    Privacy(super::privacy_ops::PrivacyCommand),
     /// End the engine thread (window closed).
     Shutdown,
 }
@@ -389,6 +391,8 @@ pub enum Event {
     Provisioned(Box<Result<ProvisionReport, String>>),
     /// The answer to a [`Command::Mapping`].
     Mapping(Box<super::mapping_ops::MappingEvent>),
+    /// What a backup, restore or erasure did.
+    Privacy(Box<super::privacy_ops::PrivacyEvent>),
 }
 
 /// Sends an event and wakes the GUI.
@@ -628,6 +632,14 @@ impl EngineHandle {
                                 tokio::spawn(async move {
                                     let event = super::mapping_ops::handle(&env, command).await;
                                     emit(Event::Mapping(Box::new(event)));
+                                });
+                            }
+                            Command::Privacy(command) => {
+                                let Some(env) = current else { continue };
+                                let emit = emit.clone();
+                                tokio::spawn(async move {
+                                    let event = super::privacy_ops::handle(&env, command).await;
+                                    emit(Event::Privacy(Box::new(event)));
                                 });
                             }
                             Command::Shutdown => {
@@ -947,7 +959,8 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             | Command::SecretStatus(_)
             | Command::TestConnection(_)
             | Command::Provision
-            | Command::Mapping(_) => Event::QueryFailed("Kein Lesebefehl / Not a query".into()),
+            | Command::Mapping(_)
+            | Command::Privacy(_) => Event::QueryFailed("Kein Lesebefehl / Not a query".into()),
         })
     })();
     result.unwrap_or_else(|e| Event::QueryFailed(e.to_string()))

@@ -13,6 +13,7 @@ pub mod load;
 pub mod mapping_ops;
 pub mod planner;
 pub mod portal_review;
+pub mod privacy_ops;
 pub mod reapply;
 pub mod reconcile;
 pub mod run;

@@ -15,6 +15,7 @@ use std::time::Instant;
 use crate::engine::handle::{
     Command, EngineHandle, EngineSetup, Event, QueuePage, SettingsHome, Waker,
 };
+use crate::engine::privacy_ops::{PrivacyCommand, PrivacyEvent};
 use crate::engine::run::SyncRequest;
 use crate::logging::LiveLine;
 use crate::settings::Settings;
@@ -28,7 +29,7 @@ use super::state::{
 };
 use super::{
     about, coming, dashboard, dry_run, duplicates, log, mapping, nav, overview, portal_duplicates,
-    queue, settings, top_bar,
+    privacy, queue, settings, top_bar,
 };
 
 /// Key of the persisted UI state in eframe's storage.
@@ -113,6 +114,7 @@ impl PanelState {
         self.queue.confirm_discard = None;
         self.about.open = false;
         self.duplicates.portal.confirm_merge = None;
+        self.settings.privacy.confirm_restore = false;
     }
 }
 
@@ -367,6 +369,24 @@ impl SyncApp {
                 }
                 self.model.provision = Some(*result);
             }
+            Event::Privacy(event) => {
+                let changed = matches!(
+                    *event,
+                    PrivacyEvent::Restored(Ok(_))
+                        | PrivacyEvent::Forgotten(Ok(_))
+                        | PrivacyEvent::Lifted(Ok(_))
+                );
+                if matches!(*event, PrivacyEvent::Forgotten(Ok(_))) {
+                    self.model.privacy.preview = None;
+                }
+                let notice = privacy::on_event(&mut self.model.privacy, *event, lang);
+                if !notice.text.is_empty() {
+                    self.model.notice = Some(notice);
+                }
+                if changed {
+                    self.reload_after_change();
+                }
+            }
             Event::Mapping(event) => {
                 let (notice, commands) = mapping::on_event(&mut self.model.mapping, *event, lang);
                 if notice.is_some() {
@@ -441,6 +461,16 @@ impl SyncApp {
             }
             Some((Pick::KpiExportDir, path)) => {
                 self.panels.dashboard.export_dir = path.display().to_string();
+            }
+            Some((Pick::BackupTarget, path)) => {
+                self.panels.settings.privacy.backup_path = path.display().to_string();
+                self.apply(Intent::Privacy(privacy::PrivacyIntent::Engine(
+                    PrivacyCommand::Backup(path),
+                )));
+            }
+            Some((Pick::BackupSource, path)) => {
+                self.panels.settings.privacy.backup_path = path.display().to_string();
+                self.panels.settings.privacy.confirm_restore = true;
             }
             None => {}
         }
@@ -690,6 +720,8 @@ impl SyncApp {
                     Pick::MappingExportDir | Pick::KpiExportDir => {
                         lang.pick("Ordner für den Export", "Folder for the export")
                     }
+                    Pick::BackupTarget => lang.pick("Sicherung speichern", "Save backup"),
+                    Pick::BackupSource => lang.pick("Sicherung wiederherstellen", "Restore backup"),
                 };
                 let repaint = self.repaint.clone();
                 self.dialogs.open(pick, title, move || repaint());
@@ -698,6 +730,19 @@ impl SyncApp {
                 for command in mapping::apply(&mut self.model.mapping, intent) {
                     self.engine.send(Command::Mapping(command));
                 }
+            }
+            Intent::Privacy(privacy::PrivacyIntent::Engine(command)) => {
+                if !self.model.privacy.busy {
+                    self.model.privacy.busy = true;
+                    self.model.privacy.result = None;
+                    self.engine.send(Command::Privacy(command));
+                }
+            }
+            Intent::Privacy(privacy::PrivacyIntent::ClosePreview) => {
+                self.model.privacy.preview = None;
+            }
+            Intent::Privacy(privacy::PrivacyIntent::AskRestore) => {
+                self.panels.settings.privacy.confirm_restore = true;
             }
             Intent::Duplicates(intent) => self.engine.send(match intent {
                 duplicates::DuplicatesIntent::Reload => Command::Duplicates,

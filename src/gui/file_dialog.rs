@@ -19,6 +19,10 @@ pub enum Pick {
     MappingExportDir,
     /// The folder the dashboard's CSV files are written to.
     KpiExportDir,
+    /// The file a backup of the ledger is written to.
+    BackupTarget,
+    /// A backup to restore.
+    BackupSource,
 }
 
 /// The dialog that is open, if any.
@@ -47,6 +51,10 @@ impl FileDialogs {
                         .add_filter("CSV / ZIP", &["csv", "CSV", "txt", "zip", "ZIP"])
                         .pick_file(),
                     Pick::MappingExportDir | Pick::KpiExportDir => dialog.pick_folder(),
+                    Pick::BackupTarget => {
+                        dialog.set_file_name("ledger-sicherung.sqlite").save_file()
+                    }
+                    Pick::BackupSource => dialog.pick_file(),
                 };
                 let _ = answer.send(chosen);
                 wake();

@@ -22,6 +22,7 @@ pub mod nav;
 pub mod outcome;
 pub mod overview;
 pub mod portal_duplicates;
+pub mod privacy;
 pub mod queue;
 pub mod run_progress;
 pub mod schedule;

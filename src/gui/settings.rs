@@ -265,12 +265,17 @@ pub struct SettingsView {
     pub problems: Vec<Problem>,
     /// The draft the problems belong to; a changed draft is checked again.
     pub checked: Option<SettingsDraft>,
+    /// „Datenschutz und Sicherung“ (not part of the settings file).
+    pub privacy: super::privacy::PrivacyView,
 }
 
 impl SettingsView {
     /// Forgets the form, so it is built again from the saved settings.
     pub fn reset(&mut self) {
-        *self = SettingsView::default();
+        *self = SettingsView {
+            privacy: std::mem::take(&mut self.privacy),
+            ..SettingsView::default()
+        };
     }
 }
 
@@ -336,6 +341,8 @@ pub fn settings_ui(ui: &mut egui::Ui, model: &Model, view: &mut SettingsView) ->
             schedule_ui(ui, lang, draft, problems);
             ui.add_space(12.0);
             appearance_ui(ui, model, &mut intents);
+            ui.add_space(12.0);
+            intents.extend(super::privacy::privacy_ui(ui, model, &mut view.privacy));
             ui.add_space(8.0);
             if let Some(path) = &model.settings_path {
                 ui.weak(format!(
