@@ -75,6 +75,23 @@ pub fn backup(ledger: &Path, to: &Path) -> Result<Snapshot, BackupError> {
         });
     }
     let source = Ledger::open(ledger)?;
+    let snapshot = write_copy(source.connection(), to, check)?;
+    tracing::info!(
+        schema = snapshot.schema_version,
+        bytes = snapshot.bytes,
+        "ledger backed up"
+    );
+    Ok(snapshot)
+}
+
+/// Copies the open database `from` into the private file `to` (written
+/// beside it and renamed), a single file without WAL, and checks the copy
+/// with `verify` before it takes the name.
+fn write_copy(
+    from: &Connection,
+    to: &Path,
+    verify: fn(&Path) -> Result<Snapshot, BackupError>,
+) -> Result<Snapshot, BackupError> {
     let partial = with_suffix(to, ".partial");
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -90,19 +107,41 @@ pub fn backup(ledger: &Path, to: &Path) -> Result<Snapshot, BackupError> {
         .map_err(io(&partial))?;
     {
         let mut copy = Connection::open(&partial).map_err(LedgerError::from)?;
-        copy_all(source.connection(), &mut copy)?;
+        copy_all(from, &mut copy)?;
         // One self-contained file: no WAL to carry along.
         copy.pragma_update_and_check(None, "journal_mode", "DELETE", |_| Ok(()))
             .map_err(LedgerError::from)?;
     }
-    let snapshot = check(&partial)?;
+    let snapshot = verify(&partial)?;
     std::fs::rename(&partial, to).map_err(io(to))?;
-    tracing::info!(
-        schema = snapshot.schema_version,
-        bytes = snapshot.bytes,
-        "ledger backed up"
-    );
     Ok(snapshot)
+}
+
+/// The automatic backup written before the schema of an existing ledger is
+/// upgraded: `<ledger>.before-v<new version>.bak`.
+pub fn before_upgrade_path(ledger: &Path, to_version: usize) -> PathBuf {
+    with_suffix(ledger, &format!(".before-v{to_version}.bak"))
+}
+
+/// Saves the ledger as it is before its schema is upgraded from `found`
+/// (`Ledger::open` calls this before migrating; an upgrade without this
+/// copy does not happen).
+pub(super) fn before_upgrade(
+    conn: &Connection,
+    ledger: &Path,
+    found: usize,
+) -> Result<PathBuf, BackupError> {
+    let to = before_upgrade_path(ledger, schema::LATEST_VERSION);
+    // Any older schema, even one from before the outbox existed.
+    let snapshot = write_copy(conn, &to, check_sound)?;
+    tracing::info!(
+        from = found,
+        to = schema::LATEST_VERSION,
+        bytes = snapshot.bytes,
+        file = %to.file_name().unwrap_or_default().to_string_lossy(),
+        "ledger backed up before its schema is upgraded"
+    );
+    Ok(to)
 }
 
 /// Replaces the ledger at `ledger` with the backup `from`; refused while a
@@ -140,27 +179,8 @@ fn copy_all(from: &Connection, to: &mut Connection) -> Result<(), LedgerError> {
 /// Whether `path` is a ledger this program can restore: a sound SQLite
 /// file with the ledger's tables and a schema no newer than this program's.
 pub fn check(path: &Path) -> Result<Snapshot, BackupError> {
-    let not_a_ledger = |de: &str, en: &str| BackupError::NotALedger {
-        path: path.to_owned(),
-        reason_de: de.to_owned(),
-        reason_en: en.to_owned(),
-    };
-    let bytes = std::fs::metadata(path)
-        .map_err(|source| BackupError::Io {
-            path: path.to_owned(),
-            source,
-        })?
-        .len();
+    let snapshot = check_sound(path)?;
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|_| not_a_ledger("nicht zu öffnen", "cannot be opened"))?;
-    let sound = conn
-        .query_row("PRAGMA quick_check", [], |row| row.get::<_, String>(0))
-        .map_err(|_| not_a_ledger("keine SQLite-Datenbank", "not an SQLite database"))?;
-    if sound != "ok" {
-        return Err(not_a_ledger("beschädigt", "damaged"));
-    }
-    let version = conn
-        .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
         .map_err(LedgerError::from)?;
     let has_tables = conn
         .query_row(
@@ -170,23 +190,53 @@ pub fn check(path: &Path) -> Result<Snapshot, BackupError> {
             |row| row.get::<_, i64>(0),
         )
         .map_err(LedgerError::from)?;
-    if version <= 0 || has_tables < 3 {
+    if snapshot.schema_version == 0 || has_tables < 3 {
         return Err(not_a_ledger(
+            path,
             "ohne die Tabellen des Ledgers",
             "without the ledger's tables",
         ));
     }
-    let found = usize::try_from(version).unwrap_or(usize::MAX);
-    if found > schema::LATEST_VERSION {
+    if snapshot.schema_version > schema::LATEST_VERSION {
         return Err(BackupError::TooNew {
-            found,
+            found: snapshot.schema_version,
             known: schema::LATEST_VERSION,
         });
     }
+    Ok(snapshot)
+}
+
+/// Whether `path` is a sound SQLite file; its schema version and size.
+fn check_sound(path: &Path) -> Result<Snapshot, BackupError> {
+    let bytes = std::fs::metadata(path)
+        .map_err(|source| BackupError::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|_| not_a_ledger(path, "nicht zu öffnen", "cannot be opened"))?;
+    let sound = conn
+        .query_row("PRAGMA quick_check", [], |row| row.get::<_, String>(0))
+        .map_err(|_| not_a_ledger(path, "keine SQLite-Datenbank", "not an SQLite database"))?;
+    if sound != "ok" {
+        return Err(not_a_ledger(path, "beschädigt", "damaged"));
+    }
+    let version = conn
+        .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+        .map_err(LedgerError::from)?;
     Ok(Snapshot {
-        schema_version: found,
+        schema_version: usize::try_from(version).unwrap_or(usize::MAX),
         bytes,
     })
+}
+
+fn not_a_ledger(path: &Path, de: &str, en: &str) -> BackupError {
+    BackupError::NotALedger {
+        path: path.to_owned(),
+        reason_de: de.to_owned(),
+        reason_en: en.to_owned(),
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

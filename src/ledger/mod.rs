@@ -85,6 +85,11 @@ pub enum LedgerError {
     UnknownLocation(String),
     #[error("Datensatz kann nicht als JSON gespeichert werden / Cannot store record as JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(
+        "Vor dem Aktualisieren des Ledgers ließ sich keine Sicherung schreiben; er bleibt, wie er ist / \
+         No backup could be written before upgrading the ledger; it is left as it is: {0}"
+    )]
+    UpgradeBackup(Box<backup::BackupError>),
 }
 
 /// SQLite's files beside the ledger in WAL mode.
@@ -153,7 +158,9 @@ pub struct Ledger {
 
 impl Ledger {
     /// Opens (creating if needed) the ledger file and brings its schema to
-    /// the latest version.
+    /// the latest version. A ledger of an older schema is first copied to
+    /// `<ledger>.before-v<N>.bak` (private; `backup::before_upgrade`): no
+    /// migration without that copy.
     ///
     /// The file, its WAL and shared-memory files are private to the user
     /// (`0600` on Unix, narrowed if they were wider); a directory it has to
@@ -174,7 +181,15 @@ impl Ledger {
         for suffix in WAL_SUFFIXES {
             files::narrow_or_warn(&sibling_file(path, suffix));
         }
-        let ledger = Ledger::prepare(Connection::open(path)?)?;
+        let conn = Connection::open(path)?;
+        // An existing ledger of an older schema is saved before it is
+        // upgraded: a migration cannot be undone, a copy can be restored.
+        let found = user_version(&conn)?;
+        if found > 0 && found < schema::LATEST_VERSION {
+            backup::before_upgrade(&conn, path, found)
+                .map_err(|error| LedgerError::UpgradeBackup(Box::new(error)))?;
+        }
+        let ledger = Ledger::prepare(conn)?;
         for suffix in WAL_SUFFIXES {
             files::narrow_or_warn(&sibling_file(path, suffix));
         }
@@ -207,8 +222,7 @@ impl Ledger {
         conn.set_prepared_statement_cache_capacity(64);
         conn.busy_timeout(BUSY_TIMEOUT)?;
 
-        let found = conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))?;
-        let found = usize::try_from(found).unwrap_or(usize::MAX);
+        let found = user_version(&conn)?;
         if found > schema::LATEST_VERSION {
             return Err(LedgerError::TooNew {
                 found,
@@ -302,6 +316,12 @@ impl Ledger {
             .optional()?;
         known.ok_or_else(|| LedgerError::UnknownLocation(location.to_owned()))
     }
+}
+
+/// The schema version a ledger file carries (`PRAGMA user_version`).
+fn user_version(conn: &Connection) -> Result<usize, LedgerError> {
+    let found = conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))?;
+    Ok(usize::try_from(found).unwrap_or(usize::MAX))
 }
 
 /// Current UTC time as stored in bookkeeping columns.
