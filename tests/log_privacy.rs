@@ -1,18 +1,28 @@
 //! Invariant 7: a sandbox run's log never contains a patient's name, e-mail,
 //! phone number or birthday — at any level, from any module.
 //!
-//! The run reads every patient, appointment and billing line through the
-//! Ivoris simulation, writes every patient as a contact into the HubSpot
-//! simulation, searches by e-mail, provokes conflicts and advances the
-//! simulated clock, all with a TRACE subscriber capturing every event. The
-//! personal values checked are taken from the generated data itself.
+//! Two runs. The first reads every patient, appointment and billing line
+//! through the Ivoris simulation, writes every patient as a contact into the
+//! HubSpot simulation, searches by e-mail, provokes conflicts and advances
+//! the simulated clock, all with a TRACE subscriber capturing every event.
+//! The second is the product itself: the real binary, its logging set up as
+//! the app sets it up (daily file in the data directory, stderr), at TRACE
+//! in both, runs the engine with its own clients against an in-process
+//! sandbox — a sync with a conflicting e-mail address, `status`, a
+//! `forget-patient`, a sync after the simulated clock moved on — and its
+//! log files and stderr are searched. The personal values checked are taken
+//! from the generated data itself.
 
+mod engine_support;
+
+use engine_support::{bed, bin_command, options};
 use ivoris_hubspot_sync::ivoris::wire::Patient;
 use ivoris_hubspot_sync::logging::CapturedLog;
 use ivoris_hubspot_sync::sandbox::{Sandbox, SandboxOptions, credentials};
 use serde_json::{Value, json};
 
-/// Every personal value of a patient, in the forms a log line could show.
+/// Every personal value of a patient, in the forms the seed holds them and
+/// a log line could show them.
 fn personal_values(patient: &Patient) -> Vec<String> {
     let mut values: Vec<String> = [
         &patient.firstname,
@@ -193,4 +203,98 @@ fn a_sandbox_run_logs_no_personal_data() {
             );
         }
     }
+}
+
+/// Every synthetic patient of the bed's sandbox, with its location.
+fn sandbox_patients(bed: &engine_support::Bed) -> Vec<(String, Patient)> {
+    bed.sandbox.ivoris.with_world(|world| {
+        world
+            .locations
+            .iter()
+            .flat_map(|l| l.patients.iter().map(|p| (l.key.clone(), p.clone())))
+            .collect()
+    })
+}
+
+/// Runs the binary; returns its stderr (its stdout is for the user and may
+/// name what the user asked for).
+fn product(bed: &engine_support::Bed, args: &[&str]) -> String {
+    let output = bin_command(bed, args[0])
+        .args(&args[1..])
+        .arg("-vv")
+        .env("RUST_LOG", "trace")
+        .output()
+        .expect("the binary runs");
+    assert!(
+        matches!(output.status.code(), Some(0 | 3)),
+        "{args:?}: {output:?}"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_products_log_files_and_stderr_hold_no_personal_data_after_a_sync() {
+    let bed = bed(options(1401)).await;
+    let patients = sandbox_patients(&bed);
+    assert!(patients.len() > 100, "{} patients", patients.len());
+    // Two patients at different locations share an address: the load
+    // resolves the conflict and logs about it.
+    let (first, second) = (
+        &patients[0],
+        patients
+            .iter()
+            .find(|(l, _)| *l != patients[0].0)
+            .expect("two locations"),
+    );
+    if let Some(email) = &first.1.email {
+        bed.sandbox
+            .ivoris
+            .set_patient_email(&second.0, &second.1.id, Some(email))
+            .expect("shared address");
+    }
+
+    let mut stderr = product(&bed, &["sync"]);
+    stderr.push_str(&product(&bed, &["status"]));
+    let (location, forgotten) = &patients[2];
+    stderr.push_str(&product(
+        &bed,
+        &[
+            "forget-patient",
+            "--yes",
+            "--location",
+            location,
+            "--patient",
+            &forgotten.id,
+        ],
+    ));
+    bed.sandbox.ivoris.advance_days(2);
+    stderr.push_str(&product(&bed, &["sync"]));
+
+    let logs = bed.dir.path().join("data").join("logs");
+    let mut files = String::new();
+    for entry in std::fs::read_dir(&logs).expect("the log directory") {
+        files.push_str(&std::fs::read_to_string(entry.expect("entry").path()).expect("log file"));
+    }
+    assert!(
+        files.contains("ivoris extraction finished") && files.contains("patient forgotten"),
+        "the log files were written"
+    );
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "stderr was captured at -vv"
+    );
+    // Patients as they are now too (the clock moved on: changed records).
+    let mut checked = patients.clone();
+    checked.extend(sandbox_patients(&bed));
+    let mut found = Vec::new();
+    for (_, patient) in &checked {
+        for value in personal_values(patient) {
+            for (name, text) in [("log file", &files), ("stderr", &stderr)] {
+                if text.contains(&value) {
+                    found.push(format!("{name}: a value of patient {}", patient.id));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "personal data logged: {found:?}");
 }
