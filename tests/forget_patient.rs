@@ -416,3 +416,48 @@ async fn a_contact_shared_across_locations_is_forgotten_only_for_all_and_never_u
         "the shared contact is deleted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_a_backup_from_before_the_erasure_does_not_bring_the_patient_back() {
+    let bed = bed(options(1303)).await;
+    let first = run(&bed.env).await;
+    assert_eq!(first.outcome, RunOutcome::Success, "{:?}", first.message);
+    let (location, patient, values) = distinctive_patient(&bed);
+    let key = BTreeSet::from([format!("{location}:{}", patient.id)]);
+    let saved = bed.dir.path().join("vorher.sqlite");
+    ivoris_hubspot_sync::ledger::backup::backup(&bed.env.ledger_path, &saved).expect("backup");
+
+    let report = forget::forget_patient(
+        &bed.env,
+        &ForgetRequest {
+            location: location.clone(),
+            patient: patient.id.clone(),
+            all_locations: false,
+        },
+    )
+    .await
+    .expect("forgotten");
+    assert_eq!(report.pending, 0, "{:?}", report.hubspot_error);
+    ivoris_hubspot_sync::ledger::backup::restore(&bed.env.ledger_path, &saved).expect("restored");
+
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    assert_eq!(
+        ledger.tombstones().expect("tombstones").len(),
+        1,
+        "still forgotten"
+    );
+    assert_eq!(
+        ledger.find_patient(&location, &patient.id).expect("query"),
+        None
+    );
+    drop(ledger);
+    assert!(found_in(&ledger_bytes(&bed.env.ledger_path), &values).is_empty());
+    let after = run(&bed.env).await;
+    assert_eq!(after.outcome, RunOutcome::Success, "{:?}", after.message);
+    let sim = &bed.sandbox.hubspot;
+    assert_eq!(
+        live_with_keys(sim, "contacts", "ivoris_patient_key", &key),
+        0,
+        "not re-created"
+    );
+}

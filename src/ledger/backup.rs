@@ -12,13 +12,17 @@
 //! with the ledger's tables and a schema no newer than this program's (an
 //! older one is upgraded at the next open). The current ledger is first
 //! saved beside itself (`<ledger>.before-restore`), then overwritten page by
-//! page through the backup API, so readers never see a torn file.
+//! page through the backup API, so readers never see a torn file. Patients
+//! forgotten in the replaced ledger (tombstones in force) are forgotten
+//! again in the restored one: a backup from before an erasure must not
+//! bring them back.
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
+use super::erasure::PatientRef;
 use super::lock::{LockError, WriterLock};
 use super::{Ledger, LedgerError, schema};
 use crate::files;
@@ -156,10 +160,37 @@ pub fn restore(ledger: &Path, from: &Path) -> Result<Snapshot, BackupError> {
     let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(LedgerError::from)?;
     let mut live = Ledger::open(ledger)?;
+    let forgotten: Vec<PatientRef> = live
+        .tombstones()?
+        .into_iter()
+        .filter(|t| t.lifted_on.is_none())
+        .map(|t| t.patient)
+        .collect();
     copy_all(&source, &mut live.conn)?;
     drop(live);
     // Opening migrates a backup of an older schema and checks the result.
-    Ledger::open(ledger)?;
+    let mut restored = Ledger::open(ledger)?;
+    // A backup from before an erasure still holds the patient: it is
+    // forgotten again, so a restore never brings a forgotten patient back.
+    let missing: Vec<PatientRef> = {
+        let kept: Vec<PatientRef> = restored
+            .tombstones()?
+            .into_iter()
+            .filter(|t| t.lifted_on.is_none())
+            .map(|t| t.patient)
+            .collect();
+        forgotten
+            .into_iter()
+            .filter(|p| !kept.contains(p))
+            .collect()
+    };
+    if !missing.is_empty() {
+        restored.forget_patients(&missing, "restore")?;
+        tracing::info!(
+            patients = missing.len(),
+            "forgotten patients forgotten again after the restore"
+        );
+    }
     tracing::info!(schema = snapshot.schema_version, "ledger restored");
     Ok(snapshot)
 }
