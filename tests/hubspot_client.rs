@@ -108,6 +108,16 @@ async fn both_path_families_reach_the_sandbox_with_their_templates() {
                 format!("{prefix}/pipelines"),
             )
         };
+        client
+            .gdpr_delete_contact(&contact.results[0].id)
+            .await
+            .unwrap();
+        // Only a numbered path is published for the GDPR delete.
+        assert_eq!(
+            hs.sim
+                .requests_to("POST /crm/v3/objects/contacts/gdpr-delete"),
+            1
+        );
         for template in [
             format!("POST {objects}/contacts/batch/upsert"),
             format!("POST {objects}/deals/batch/upsert"),

@@ -808,10 +808,16 @@ impl HubSpotClient {
     /// Deletes a contact for good (GDPR); it cannot be restored. A contact
     /// that is already gone counts as deleted, so a retry after a lost
     /// answer (whose first attempt did delete it) succeeds.
+    ///
+    /// HubSpot publishes this endpoint only in the numbered family
+    /// (`POST /crm/v3/objects/contacts/gdpr-delete`, listed among the legacy
+    /// APIs); no date-versioned form is known, so it is called by that path
+    /// under every configured version — the one numbered path a `2026-03`
+    /// client uses.
     pub async fn gdpr_delete_contact(&self, id: &str) -> Result<(), ClientError> {
         let path = format!(
             "{}/gdpr-delete",
-            self.path(ApiFamily::Objects, ObjectKind::Contacts)
+            api_path(&ApiVersion::V3, ApiFamily::Objects, ObjectKind::Contacts)
         );
         let call =
             Call::new("gdpr_delete", Method::POST, path).json(&GdprDeleteBody { object_id: id })?;
