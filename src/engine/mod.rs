@@ -8,6 +8,7 @@ pub mod duplicates;
 pub mod extract;
 pub mod handle;
 pub mod import;
+pub mod import_ops;
 pub mod load;
 pub mod mapping_ops;
 pub mod planner;

@@ -19,6 +19,8 @@ pub enum Pick {
     MappingExportDir,
     /// The folder the dashboard's CSV files are written to.
     KpiExportDir,
+    /// An Ivoris CSV export for the historical import.
+    ImportFile,
 }
 
 /// The dialog that is open, if any.
@@ -45,6 +47,9 @@ impl FileDialogs {
                 let chosen = match pick {
                     Pick::MappingImport => dialog
                         .add_filter("CSV / ZIP", &["csv", "CSV", "txt", "zip", "ZIP"])
+                        .pick_file(),
+                    Pick::ImportFile => dialog
+                        .add_filter("CSV", &["csv", "CSV", "txt", "TXT"])
                         .pick_file(),
                     Pick::MappingExportDir | Pick::KpiExportDir => dialog.pick_folder(),
                 };

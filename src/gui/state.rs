@@ -19,7 +19,9 @@ use crate::settings::Settings;
 use super::i18n::Lang;
 use super::run_progress::RunProgress;
 use super::schedule::Schedule;
-use super::{dashboard, duplicates, file_dialog, log, mapping, portal_duplicates, settings};
+use super::{
+    dashboard, duplicates, file_dialog, import, log, mapping, portal_duplicates, settings,
+};
 
 /// Rows per queue page asked of the engine.
 pub const QUEUE_PAGE: usize = 100;
@@ -233,6 +235,8 @@ pub struct Model {
     pub duplicates: Option<Result<Vec<crate::engine::duplicates::ReviewGroup>, String>>,
     /// The review's second part: HubSpot's duplicates and the decision log.
     pub portal: portal_duplicates::PortalModel,
+    /// What the engine told the Import view, and what is chosen there.
+    pub import: import::ImportModel,
 }
 
 impl Model {
@@ -301,6 +305,8 @@ pub enum Intent {
     Duplicates(duplicates::DuplicatesIntent),
     /// Something for the review's second part (HubSpot).
     Portal(portal_duplicates::PortalIntent),
+    /// Something for the Import view.
+    Import(import::ImportIntent),
 }
 
 #[cfg(test)]
