@@ -161,3 +161,43 @@ fn choose_assign_check_dry_run_import_and_the_history() {
     drop(harness);
     drop(bed);
 }
+
+/// A file dropped on the window, as eframe hands it over.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_file_dropped_on_the_window_is_opened() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(92)));
+    let file = fixture("patients_unknown_columns.csv");
+    let mut harness = app_harness(bed.env.clone(), Panel::Import, None);
+    step_until(&mut harness, "the history", |app| {
+        app.model.import.history.is_some()
+    });
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(file.clone())));
+    step_until(&mut harness, "the preview", |app| {
+        app.model.import.session.is_some() || app.model.import.error.is_some()
+    });
+    assert_eq!(harness.state().model.import.error, None);
+    let import = &harness.state().model.import;
+    assert_eq!(import.path.as_ref(), Some(&file));
+    let preview = &import.session.as_ref().expect("session").preview;
+    assert_eq!(preview.rows.len() as u64, data_rows(&file));
+    harness.get_by_label_contains("Zeichensatz: ");
+    drop(harness);
+    drop(bed);
+}
