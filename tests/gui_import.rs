@@ -133,6 +133,17 @@ fn choose_assign_check_dry_run_import_and_the_history() {
     });
     assert_eq!(harness.state().model.import.error, None);
     harness.get_by_label_contains("Probelauf – nichts wurde gespeichert");
+    {
+        let summary = harness
+            .state()
+            .model
+            .import
+            .summary
+            .clone()
+            .expect("summary");
+        // A fresh ledger: every row of the file would be a new patient.
+        assert_eq!(summary.records.inserted, rows);
+    }
     let before = Ledger::open(&ledger_path)
         .expect("ledger")
         .counts(Some(&location.key))
