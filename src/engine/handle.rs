@@ -262,6 +262,10 @@ pub enum Command {
     Mapping(super::mapping_ops::MappingCommand),
     /// Backup, restore, forgetting a patient (Einstellungen).
     Privacy(super::privacy_ops::PrivacyCommand),
+    /// A request of the Import view.
+    Import(super::import_ops::ImportCommand),
+    /// Stop the running import after its current batch.
+    CancelImport,
     /// End the engine thread (window closed).
     Shutdown,
 }
@@ -393,6 +397,8 @@ pub enum Event {
     Mapping(Box<super::mapping_ops::MappingEvent>),
     /// What a backup, restore or erasure did.
     Privacy(Box<super::privacy_ops::PrivacyEvent>),
+    /// An answer to a [`Command::Import`] (or the running import's progress).
+    Import(Box<super::import_ops::ImportEvent>),
 }
 
 /// Sends an event and wakes the GUI.
@@ -468,6 +474,7 @@ impl EngineHandle {
                     };
                     let running: Arc<Mutex<Option<CancelFlag>>> = Arc::new(Mutex::new(None));
                     let scanning: Arc<Mutex<Option<CancelFlag>>> = Arc::new(Mutex::new(None));
+                    let importing: Arc<Mutex<Option<CancelFlag>>> = Arc::new(Mutex::new(None));
                     // Queued merges are sent as soon as their decision is saved.
                     let (merge_queued, mut merges_due) =
                         tokio::sync::mpsc::unbounded_channel::<()>();
@@ -515,6 +522,7 @@ impl EngineHandle {
                                 | Command::TestConnection(_)
                                 | Command::Cancel
                                 | Command::CancelScan
+                                | Command::CancelImport
                                 | Command::Shutdown
                         );
                         let current = match (&env, needs_env) {
@@ -658,6 +666,19 @@ impl EngineHandle {
                             }
                             Command::CancelScan => {
                                 if let Some(flag) = scanning
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .as_ref()
+                                {
+                                    flag.cancel();
+                                }
+                            }
+                            Command::Import(command) => {
+                                let Some(env) = current else { continue };
+                                start_import_step(env, command, &importing, &emit);
+                            }
+                            Command::CancelImport => {
+                                if let Some(flag) = importing
                                     .lock()
                                     .unwrap_or_else(PoisonError::into_inner)
                                     .as_ref()
@@ -840,6 +861,39 @@ fn start_scan(env: Arc<SyncEnvironment>, scanning: &Arc<Mutex<Option<CancelFlag>
     });
 }
 
+/// Runs one request of the Import view; an import registers its cancel
+/// flag, and a second one while it runs is refused.
+fn start_import_step(
+    env: Arc<SyncEnvironment>,
+    command: super::import_ops::ImportCommand,
+    importing: &Arc<Mutex<Option<CancelFlag>>>,
+    emit: &Emit,
+) {
+    use super::import_ops::{ImportEvent, handle};
+    let cancel = CancelFlag::new();
+    let run = command.is_run();
+    if run {
+        let mut slot = importing.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_some() {
+            emit(Event::Import(Box::new(ImportEvent::Busy)));
+            return;
+        }
+        *slot = Some(cancel.clone());
+    }
+    let (emit, importing) = (emit.clone(), importing.clone());
+    tokio::spawn(async move {
+        let progress = {
+            let emit = emit.clone();
+            move |p| emit(Event::Import(Box::new(ImportEvent::Progress(p))))
+        };
+        let event = handle(&env, command, progress, cancel).await;
+        if run {
+            *importing.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
+        emit(Event::Import(Box::new(event)));
+    });
+}
+
 /// Starts the worker that applies decisions under the writer lock and
 /// reports each as an event; a queued merge is announced on `merge_queued`.
 fn start_decisions(
@@ -960,7 +1014,9 @@ fn answer(env: &SyncEnvironment, query: Command) -> Event {
             | Command::TestConnection(_)
             | Command::Provision
             | Command::Mapping(_)
-            | Command::Privacy(_) => Event::QueryFailed("Kein Lesebefehl / Not a query".into()),
+            | Command::Privacy(_)
+            | Command::Import(_)
+            | Command::CancelImport => Event::QueryFailed("Kein Lesebefehl / Not a query".into()),
         })
     })();
     result.unwrap_or_else(|e| Event::QueryFailed(e.to_string()))

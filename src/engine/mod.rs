@@ -9,6 +9,7 @@ pub mod extract;
 pub mod forget;
 pub mod handle;
 pub mod import;
+pub mod import_ops;
 pub mod load;
 pub mod mapping_ops;
 pub mod planner;

@@ -28,7 +28,7 @@ use super::state::{
     Intent, LastResult, Model, Notice, Panel, QUEUE_PAGE, QueueCache, Theme, UiState,
 };
 use super::{
-    about, coming, dashboard, dry_run, duplicates, log, mapping, nav, overview, portal_duplicates,
+    about, dashboard, dry_run, duplicates, import, log, mapping, nav, overview, portal_duplicates,
     privacy, queue, settings, top_bar,
 };
 
@@ -104,6 +104,8 @@ pub struct PanelState {
     pub dashboard: dashboard::DashboardView,
     /// The duplicate review.
     pub duplicates: duplicates::DuplicatesView,
+    /// The Import view.
+    pub import: import::ImportView,
     /// The „Über“ dialog.
     pub about: about::AboutView,
 }
@@ -396,6 +398,11 @@ impl SyncApp {
                     self.engine.send(Command::Mapping(command));
                 }
             }
+            Event::Import(event) => {
+                for command in import::on_event(&mut self.model.import, *event) {
+                    self.engine.send(command);
+                }
+            }
         }
         if queue_changed {
             self.reload_after_change();
@@ -472,17 +479,34 @@ impl SyncApp {
                 self.panels.settings.privacy.backup_path = path.display().to_string();
                 self.panels.settings.privacy.confirm_restore = true;
             }
+            Some((Pick::ImportFile, path)) => self.open_import_file(path),
             None => {}
         }
-        if self.model.ui.panel == Panel::Mapping {
-            let dropped: Option<PathBuf> =
-                ctx.input(|input| input.raw.dropped_files.first().map(|f| f.path().to_owned()));
-            import = import.or(dropped);
+        let dropped: Option<PathBuf> =
+            ctx.input(|input| input.raw.dropped_files.first().map(|f| f.path().to_owned()));
+        match self.model.ui.panel {
+            Panel::Mapping => import = import.or(dropped),
+            Panel::Import => {
+                if let Some(path) = dropped {
+                    self.open_import_file(path);
+                }
+            }
+            _ => {}
         }
         if let Some(path) = import {
             self.panels.mapping.import_path = path.display().to_string();
             self.apply(Intent::Mapping(mapping::MappingIntent::Import(path)));
         }
+    }
+
+    /// A file chosen or dropped for the Import view: shown in its field and
+    /// opened at once (the preview follows).
+    fn open_import_file(&mut self, path: PathBuf) {
+        if self.model.import.busy() {
+            return;
+        }
+        self.panels.import.path = path.display().to_string();
+        self.apply(Intent::Import(import::ImportIntent::Open(path)));
     }
 
     /// Starts a sync of the chosen locations (`manual` or `schedule`), or
@@ -607,6 +631,7 @@ impl SyncApp {
             )),
             Panel::Dashboard => self.request_kpi(),
             Panel::Duplicates => self.engine.send(Command::Duplicates),
+            Panel::Import => self.apply(Intent::Import(import::ImportIntent::LoadHistory)),
             _ => self.engine.send(Command::Refresh),
         }
     }
@@ -722,6 +747,7 @@ impl SyncApp {
                     }
                     Pick::BackupTarget => lang.pick("Sicherung speichern", "Save backup"),
                     Pick::BackupSource => lang.pick("Sicherung wiederherstellen", "Restore backup"),
+                    Pick::ImportFile => lang.pick("CSV-Export von Ivoris", "Ivoris CSV export"),
                 };
                 let repaint = self.repaint.clone();
                 self.dialogs.open(pick, title, move || repaint());
@@ -757,6 +783,11 @@ impl SyncApp {
                     duplicate,
                 },
             }),
+            Intent::Import(intent) => {
+                for command in import::apply(&mut self.model.import, intent) {
+                    self.engine.send(command);
+                }
+            }
             Intent::Portal(intent) => {
                 for command in portal_duplicates::commands(&mut self.model.portal, intent) {
                     self.engine.send(command);
@@ -829,6 +860,7 @@ impl SyncApp {
             Panel::Mapping => self.model.mapping.state.is_some(),
             Panel::Dashboard => self.model.kpi.report.is_some() && !self.model.kpi.loading,
             Panel::Duplicates => self.model.duplicates.is_some(),
+            Panel::Import => self.model.import.history.is_some(),
             _ => true,
         };
         if self.model.running || !panel_ready {
@@ -922,7 +954,7 @@ impl SyncApp {
                 Panel::Mapping => mapping::mapping_ui(ui, model, &mut panels.mapping),
                 Panel::Dashboard => dashboard::dashboard_ui(ui, model, &mut panels.dashboard),
                 Panel::Duplicates => duplicates::duplicates_ui(ui, model, &mut panels.duplicates),
-                coming_panel => coming::coming_ui(ui, model, coming_panel),
+                Panel::Import => import::import_ui(ui, model, &mut panels.import),
             };
             intents.extend(panel_intents);
         });

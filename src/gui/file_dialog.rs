@@ -23,6 +23,8 @@ pub enum Pick {
     BackupTarget,
     /// A backup to restore.
     BackupSource,
+    /// An Ivoris CSV export for the historical import.
+    ImportFile,
 }
 
 /// The dialog that is open, if any.
@@ -49,6 +51,9 @@ impl FileDialogs {
                 let chosen = match pick {
                     Pick::MappingImport => dialog
                         .add_filter("CSV / ZIP", &["csv", "CSV", "txt", "zip", "ZIP"])
+                        .pick_file(),
+                    Pick::ImportFile => dialog
+                        .add_filter("CSV", &["csv", "CSV", "txt", "TXT"])
                         .pick_file(),
                     Pick::MappingExportDir | Pick::KpiExportDir => dialog.pick_folder(),
                     Pick::BackupTarget => {

@@ -10,12 +10,12 @@
 
 pub mod about;
 pub mod app;
-pub mod coming;
 pub mod dashboard;
 pub mod dry_run;
 pub mod duplicates;
 pub mod file_dialog;
 pub mod i18n;
+pub mod import;
 pub mod log;
 pub mod mapping;
 pub mod nav;

@@ -1,6 +1,5 @@
 //! The left navigation: one entry per view, the chosen one highlighted.
-//! The view that a later version fills (Import) is marked as such. At the
-//! bottom: „Über“ (version, paths, licences).
+//! At the bottom: „Über“ (version, paths, licences).
 
 use super::state::{Intent, Model, Panel};
 
@@ -10,11 +9,7 @@ pub fn nav_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
     let lang = model.lang();
     ui.add_space(8.0);
     for panel in Panel::ALL {
-        let later = panel == Panel::Import;
-        let mut text = egui::RichText::new(panel.title(lang)).size(15.0);
-        if later {
-            text = text.weak();
-        }
+        let text = egui::RichText::new(panel.title(lang)).size(15.0);
         let selected = model.ui.panel == panel;
         let response = ui.add_sized(
             [ui.available_width(), 30.0],

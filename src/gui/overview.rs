@@ -6,7 +6,7 @@ use egui_extras::{Column, TableBuilder};
 
 use super::i18n::Lang;
 use super::log::{local_time, runs_table_ui};
-use super::outcome::{outcome_color, outcome_text};
+use super::outcome::outcome_color;
 use super::state::{Intent, Model, Panel};
 use crate::ledger::{Health, RunOutcome};
 
@@ -291,16 +291,4 @@ fn differences_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
                 });
             });
     });
-}
-
-/// When the latest run started, in words (used by the coming panels too).
-pub fn latest_run_text(model: &Model) -> Option<String> {
-    let lang = model.lang();
-    let run = model.overview.as_ref()?.runs.first()?;
-    Some(format!(
-        "{} {} – {}",
-        lang.pick("Letzter Lauf:", "Latest run:"),
-        local_time(&run.started_at),
-        outcome_text(lang, run.outcome)
-    ))
 }

@@ -20,7 +20,7 @@ use super::i18n::Lang;
 use super::run_progress::RunProgress;
 use super::schedule::Schedule;
 use super::{
-    dashboard, duplicates, file_dialog, log, mapping, portal_duplicates, privacy, settings,
+    dashboard, duplicates, file_dialog, import, log, mapping, portal_duplicates, privacy, settings,
 };
 
 /// Rows per queue page asked of the engine.
@@ -237,6 +237,8 @@ pub struct Model {
     pub portal: portal_duplicates::PortalModel,
     /// Backup, restore and erasure answers (Einstellungen).
     pub privacy: privacy::PrivacyModel,
+    /// What the engine told the Import view, and what is chosen there.
+    pub import: import::ImportModel,
 }
 
 impl Model {
@@ -307,6 +309,8 @@ pub enum Intent {
     Portal(portal_duplicates::PortalIntent),
     /// Backup, restore, forgetting a patient.
     Privacy(privacy::PrivacyIntent),
+    /// Something for the Import view.
+    Import(import::ImportIntent),
 }
 
 #[cfg(test)]

@@ -1,0 +1,214 @@
+//! The Import view driven through its accessibility tree: kind and
+//! location chosen, a fixture export typed in and opened, its unknown
+//! columns assigned in the preview's header, „Prüfen“, „Probelauf“ (in
+//! HubSpot terms, against the sandbox), „Importieren“ — then the history
+//! lists the file and the ledger holds exactly the file's rows.
+
+mod engine_support;
+mod gui_support;
+
+use std::path::PathBuf;
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use engine_support::{bed, options};
+use gui_support::{app_harness, step_until};
+use ivoris_hubspot_sync::gui::{Panel, SyncApp};
+use ivoris_hubspot_sync::ledger::Ledger;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name)
+}
+
+/// Data rows of a CSV file: its non-empty lines after the header.
+fn data_rows(path: &PathBuf) -> u64 {
+    let text = std::fs::read_to_string(path).expect("fixture");
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .count() as u64
+}
+
+/// Opens the combo box `labelled` and picks `option` in it.
+fn choose(harness: &mut Harness<'_, SyncApp>, labelled: &str, option: &str) {
+    harness.get_by_label(labelled).click();
+    harness.run_steps(3);
+    harness.get_by_label(option).click();
+    harness.run_steps(2);
+}
+
+#[test]
+fn choose_assign_check_dry_run_import_and_the_history() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(91)));
+    let location = bed
+        .env
+        .settings
+        .locations
+        .last()
+        .expect("a location")
+        .clone();
+    let ledger_path = bed.env.ledger_path.clone();
+    let file = fixture("patients_unknown_columns.csv");
+    let mut harness = app_harness(bed.env.clone(), Panel::Import, None);
+    step_until(&mut harness, "the empty history", |app| {
+        app.model.import.history.as_ref().is_some_and(Vec::is_empty)
+    });
+    harness.get_by_label_contains("Noch kein Import");
+
+    choose(&mut harness, "Art:", "Termine");
+    choose(&mut harness, "Art:", "Patienten");
+    choose(&mut harness, "Standort:", &location.name);
+    assert_eq!(
+        harness.state().model.import.location.as_deref(),
+        Some(location.key.as_str())
+    );
+    harness.get_by_label("Datei:").click();
+    harness.run_steps(1);
+    harness
+        .get_by_label("Datei:")
+        .type_text(&file.display().to_string());
+    harness.run_steps(2);
+    harness.get_by_label("Öffnen").click();
+    harness.run_steps(2);
+    {
+        let import = &harness.state().model.import;
+        assert!(
+            import.opening || import.session.is_some(),
+            "„Öffnen“ opens the file: {:?} {:?} {:?}",
+            import.path,
+            import.location,
+            import.error
+        );
+    }
+    step_until(&mut harness, "the preview", |app| !app.model.import.opening);
+    assert_eq!(harness.state().model.import.error, None);
+    // Both unknown columns block the import until assigned.
+    assert_eq!(
+        harness
+            .state()
+            .model
+            .import
+            .session
+            .as_ref()
+            .map(|s| s.preview.column_problems.len()),
+        Some(3)
+    );
+    choose(&mut harness, "Kartei", "patient_number");
+    step_until(&mut harness, "the file opened with the choice", |app| {
+        !app.model.import.opening
+    });
+    assert_eq!(harness.state().model.import.error, None);
+    choose(&mut harness, "Hinweis", "ignorieren");
+    step_until(&mut harness, "the assignment complete", |app| {
+        app.model
+            .import
+            .session
+            .as_ref()
+            .is_some_and(|s| s.preview.column_problems.is_empty())
+    });
+
+    harness.get_by_label("Prüfen").click();
+    step_until(&mut harness, "the check", |app| {
+        app.model.import.check.is_some() && !app.model.import.checking
+    });
+    let rows = data_rows(&file);
+    {
+        let check = harness.state().model.import.check.clone().expect("check");
+        assert_eq!((check.rows_read, check.rows_invalid), (rows, 0));
+    }
+    harness.get_by_label_contains("Alle Zeilen können importiert werden");
+
+    // The top bar has a „Probelauf“ of the sync too; the view's comes after it.
+    harness
+        .get_all_by_label("Probelauf")
+        .last()
+        .expect("the view's „Probelauf“")
+        .click();
+    step_until(&mut harness, "the dry run", |app| {
+        !app.model.import.dry_running
+            && (app.model.import.summary.is_some() || app.model.import.error.is_some())
+    });
+    assert_eq!(harness.state().model.import.error, None);
+    harness.get_by_label_contains("Probelauf – nichts wurde gespeichert");
+    {
+        let summary = harness
+            .state()
+            .model
+            .import
+            .summary
+            .clone()
+            .expect("summary");
+        // A fresh ledger: every row of the file would be a new patient.
+        assert_eq!(summary.records.inserted, rows);
+    }
+    let before = Ledger::open(&ledger_path)
+        .expect("ledger")
+        .counts(Some(&location.key))
+        .expect("counts")
+        .patients;
+
+    harness.get_by_label("Importieren").click();
+    step_until(&mut harness, "the import and its history row", |app| {
+        app.model.import.outcome.is_some()
+            && app
+                .model
+                .import
+                .history
+                .as_ref()
+                .is_some_and(|h| h.len() == 1)
+    });
+    assert_eq!(harness.state().model.import.error, None);
+    harness.get_by_label_contains("Import abgeschlossen");
+    harness.get_by_label("patients_unknown_columns.csv");
+    let after = Ledger::open(&ledger_path)
+        .expect("ledger")
+        .counts(Some(&location.key))
+        .expect("counts")
+        .patients;
+    assert_eq!(after - before, rows, "the ledger gained the file's rows");
+    drop(harness);
+    drop(bed);
+}
+
+/// A file dropped on the window, as eframe hands it over.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_file_dropped_on_the_window_is_opened() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(92)));
+    let file = fixture("patients_unknown_columns.csv");
+    let mut harness = app_harness(bed.env.clone(), Panel::Import, None);
+    step_until(&mut harness, "the history", |app| {
+        app.model.import.history.is_some()
+    });
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(file.clone())));
+    step_until(&mut harness, "the preview", |app| {
+        app.model.import.session.is_some() || app.model.import.error.is_some()
+    });
+    assert_eq!(harness.state().model.import.error, None);
+    let import = &harness.state().model.import;
+    assert_eq!(import.path.as_ref(), Some(&file));
+    let preview = &import.session.as_ref().expect("session").preview;
+    assert_eq!(preview.rows.len() as u64, data_rows(&file));
+    harness.get_by_label_contains("Zeichensatz: ");
+    drop(harness);
+    drop(bed);
+}
