@@ -584,6 +584,8 @@ fn plan_patients(
     confirmed: &HashMap<String, String>,
 ) -> u64 {
     let mut changed = 0;
+    // Once per run, as the engine does (`contact_properties_to_clear`).
+    let cleared = mapping.cleared_contact_properties([]);
     // Keyed by kind and key: a deal shares its key with its opening appointment.
     let mut diff = |key: String, hash: String| {
         if confirmed.get(&key) != Some(&hash) {
@@ -598,8 +600,7 @@ fn plan_patients(
         let contact_key = patient_key(location, &patient.id);
         diff(
             contact_key,
-            contact_properties(patient, mapping, &mapping.cleared_contact_properties([]))
-                .content_hash(),
+            contact_properties(patient, mapping, &cleared).content_hash(),
         );
         let spans = cases.entries_by_case(entries);
         let outcomes = derive_stages_by_span(&cases, &spans, mapping, context.now);
