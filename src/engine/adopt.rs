@@ -404,6 +404,28 @@ pub fn adopt_deals(
     Ok(())
 }
 
+/// Reserves an open legacy deal for a closure or a merge: its HubSpot id
+/// is recorded under the closure key (so nothing else adopts it) with the
+/// audit entry `action` (`details` plus the deal's id and appointment).
+/// Returns the key, or `None` when the deal was taken already.
+fn reserve(
+    tx: &Transaction<'_>,
+    location: &str,
+    appointment: &str,
+    deal: &LegacyDeal,
+    action: &str,
+    mut details: serde_json::Value,
+) -> Result<Option<String>, LedgerError> {
+    if hubspot_id_taken(tx, OutboxKind::Deal, &deal.id)? {
+        return Ok(None);
+    }
+    let key = closure_key(location, &deal.id);
+    details["hubspot_id"] = json!(deal.id);
+    details["appointment_key"] = json!(format!("{location}:{appointment}"));
+    let entry = audit_entry(action, &key, details);
+    Ok(adopt(tx, OutboxKind::Deal, &key, &deal.id, &entry)?.then_some(key))
+}
+
 /// Queues the closure of an open legacy deal: lost „Duplikat“ in the
 /// location's pipeline, sent by id; audited.
 fn close(
@@ -415,24 +437,22 @@ fn close(
     stages: &StageIds,
     report: &mut AdoptionReport,
 ) -> Result<(), LedgerError> {
-    if hubspot_id_taken(tx, OutboxKind::Deal, &deal.id)? {
-        return Ok(());
-    }
-    let key = closure_key(location, &deal.id);
-    let entry = audit_entry(
+    let details = json!({
+        "case_key": case_key,
+        "reason_de": "Altdeal eines Termins, dessen Fall einen eigenen Deal hat: verloren „Duplikat“",
+        "reason_en": "legacy deal of an appointment whose case has its own deal: lost \"Duplikat\"",
+    });
+    let Some(key) = reserve(
+        tx,
+        location,
+        appointment,
+        deal,
         "legacy_deal_closed",
-        &key,
-        json!({
-            "hubspot_id": deal.id,
-            "appointment_key": format!("{location}:{appointment}"),
-            "case_key": case_key,
-            "reason_de": "Altdeal eines Termins, dessen Fall einen eigenen Deal hat: verloren „Duplikat“",
-            "reason_en": "legacy deal of an appointment whose case has its own deal: lost \"Duplikat\"",
-        }),
-    );
-    if !adopt(tx, OutboxKind::Deal, &key, &deal.id, &entry)? {
+        details,
+    )?
+    else {
         return Ok(());
-    }
+    };
     let payload = json!({
         "pipeline": stages.pipeline,
         "dealstage": stages.lost,
@@ -464,23 +484,22 @@ fn merge(
     survivor: &str,
     report: &mut AdoptionReport,
 ) -> Result<(), LedgerError> {
-    if hubspot_id_taken(tx, OutboxKind::Deal, &deal.id)? {
-        return Ok(());
-    }
-    let key = closure_key(location, &deal.id);
-    let entry = audit_entry(
+    let details = json!({
+        "into": survivor,
+        "case_key": case_key,
+        "reason_de": "Altdeal eines Termins, dessen Fall einen übernommenen Deal hat: wird in ihn zusammengeführt",
+        "reason_en": "legacy deal of an appointment whose case adopted a deal: merged into it",
+    });
+    if reserve(
+        tx,
+        location,
+        appointment,
+        deal,
         "legacy_deal_merge_queued",
-        &key,
-        json!({
-            "hubspot_id": deal.id,
-            "into": survivor,
-            "appointment_key": format!("{location}:{appointment}"),
-            "case_key": case_key,
-            "reason_de": "Altdeal eines Termins, dessen Fall einen übernommenen Deal hat: wird in ihn zusammengeführt",
-            "reason_en": "legacy deal of an appointment whose case adopted a deal: merged into it",
-        }),
-    );
-    if !adopt(tx, OutboxKind::Deal, &key, &deal.id, &entry)? {
+        details,
+    )?
+    .is_none()
+    {
         return Ok(());
     }
     queue_deal_merge(tx, survivor, &deal.id, case_key, location)?;
