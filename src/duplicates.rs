@@ -19,6 +19,7 @@
 
 pub mod drift;
 pub mod portal;
+pub mod values;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
