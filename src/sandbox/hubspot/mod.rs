@@ -36,7 +36,7 @@ use serde::Serialize;
 pub use error::SimError;
 pub use faults::FaultSettings;
 pub use model::ObjectType;
-pub use store::{RecordSnapshot, StateSnapshot};
+pub use store::{RecordSnapshot, StateSnapshot, ValueNotation};
 
 use super::data::World;
 use super::{BatchFailures, PortalSeed, SandboxOptions, credentials};
@@ -255,6 +255,26 @@ impl HubSpotSim {
         Ok(id.to_string())
     }
 
+    /// Changes a record as a person does in HubSpot's UI: HubSpot's rules
+    /// apply (value formats, the stage within the pipeline, unique values;
+    /// an empty value clears), but no API call is counted and no limit or
+    /// fault applies. For tests of what the app notices.
+    pub fn edit_by_hand(
+        &self,
+        object_type: &str,
+        id: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<(), SimError> {
+        let object_type = parse_type(object_type)?;
+        let props: Props = properties
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        let now = self.now();
+        lock(&self.store).update(object_type, id, props, &now)?;
+        Ok(())
+    }
+
     /// Fills the portal as a clean sync would have left it, straight into
     /// the store (no HTTP, no counters, no validation — for scans and
     /// benchmarks of big portals): per patient [`seed::clean_patient`] of
@@ -393,6 +413,20 @@ impl HubSpotSim {
     pub fn set_batch_failures(&self, mode: BatchFailures) {
         self.whole_call_batches
             .store(mode == BatchFailures::WholeCall, Ordering::Relaxed);
+    }
+
+    /// Switches how reads render the values records hold
+    /// ([`ValueNotation`]: as written, or numbers and dates in another
+    /// notation, as a real portal may give them back).
+    pub fn set_value_notation(&self, notation: ValueNotation) {
+        for types in &mut lock(&self.store).types {
+            types.notation = notation;
+        }
+    }
+
+    /// How reads render values now.
+    pub fn value_notation(&self) -> ValueNotation {
+        lock(&self.store).types[0].notation
     }
 
     pub fn batch_failures(&self) -> BatchFailures {

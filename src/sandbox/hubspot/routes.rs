@@ -24,6 +24,10 @@
 //! - `GET|POST /_sandbox/batch-failures` `{"mode": "multi-status" | "whole-call"}`
 //!   → the mode / 204 ([`BatchFailures`]: 207 per input, or the whole call
 //!   refused over its first bad input)
+//! - `GET|POST /_sandbox/value-notation` `{"notation": "as-written" | "rendered"}`
+//!   → the notation / 204 ([`ValueNotation`](super::ValueNotation): values
+//!   read back as written, or numbers with a trailing zero more, dates as
+//!   epoch milliseconds and date-times with milliseconds)
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -811,6 +815,11 @@ struct BatchFailuresInput {
     mode: BatchFailures,
 }
 
+#[derive(Debug, Deserialize)]
+struct ValueNotationInput {
+    notation: super::ValueNotation,
+}
+
 fn inspect(
     sim: &HubSpotSim,
     method: &Method,
@@ -880,6 +889,14 @@ fn inspect(
         }),
         ("POST", "batch-failures") => parse_json::<BatchFailuresInput>(body).and_then(|input| {
             sim.set_batch_failures(input.mode);
+            done
+        }),
+        ("GET", "value-notation") => Ok(Reply {
+            status: 200,
+            body: Some(json!({ "notation": sim.value_notation() })),
+        }),
+        ("POST", "value-notation") => parse_json::<ValueNotationInput>(body).and_then(|input| {
+            sim.set_value_notation(input.notation);
             done
         }),
         _ => Err(SimError::new(404, "OBJECT_NOT_FOUND", "resource not found")),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
@@ -96,6 +96,23 @@ impl Record {
     }
 }
 
+/// How reads render the values records hold. A real portal need not give
+/// a value back as it was written (HubSpot keeps numbers and dates typed):
+/// a test switches to [`ValueNotation::Rendered`] to check that a client
+/// compares values as values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueNotation {
+    /// Every value as written (the default).
+    #[default]
+    AsWritten,
+    /// `number` properties with one trailing zero more (`171.50` →
+    /// `171.500`, `42` → `42.0`), `date` properties as epoch milliseconds,
+    /// `datetime` properties as ISO 8601 with milliseconds
+    /// (`2024-01-02T00:00:00.000Z`). Text stays as written.
+    Rendered,
+}
+
 /// Everything about one object type.
 #[derive(Debug)]
 pub struct TypeStore {
@@ -113,6 +130,8 @@ pub struct TypeStore {
     unique: HashMap<String, HashMap<String, u64>>,
     /// Ids merged away → the id they were merged into.
     pub merged: HashMap<u64, u64>,
+    /// How reads render values.
+    pub notation: ValueNotation,
 }
 
 impl TypeStore {
@@ -125,11 +144,36 @@ impl TypeStore {
             groups: seeded_groups(object_type),
             unique: HashMap::new(),
             merged: HashMap::new(),
+            notation: ValueNotation::AsWritten,
         };
         for property in seeded_properties(object_type) {
             store.add_property(property);
         }
         store
+    }
+
+    /// A value as a read gives it back (see [`ValueNotation`]).
+    pub fn render(&self, name: &str, value: &str) -> String {
+        let kind = match (self.notation, self.property(name)) {
+            (ValueNotation::Rendered, Some(property))
+                if !value.trim().is_empty() && !property.is_read_only() =>
+            {
+                property.kind.as_str()
+            }
+            _ => return value.to_owned(),
+        };
+        match kind {
+            "number" if value.contains('.') => format!("{value}0"),
+            "number" => format!("{value}.0"),
+            "date" => parse_time_ms(value).map_or_else(|| value.to_owned(), |ms| ms.to_string()),
+            "datetime" => parse_time_ms(value)
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map_or_else(
+                    || value.to_owned(),
+                    |time| time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                ),
+            _ => value.to_owned(),
+        }
     }
 
     pub fn property(&self, name: &str) -> Option<&PropertyDef> {
@@ -880,21 +924,22 @@ pub fn props_json(
     history: &[String],
 ) -> Value {
     let mut properties = Map::new();
+    let value = |name: &str| json!(props.get(name).map(|v| store.render(name, v)));
     match selection {
         Selection::All => {
-            for (name, value) in props {
-                properties.insert(name.clone(), json!(value));
+            for (name, written) in props {
+                properties.insert(name.clone(), json!(store.render(name, written)));
             }
         }
         Selection::Default => {
             for name in store.object_type.default_read_properties() {
-                properties.insert((*name).to_string(), json!(props.get(*name)));
+                properties.insert((*name).to_string(), value(name));
             }
         }
         Selection::Named(names) => {
             for name in names {
                 if store.property(name).is_some() {
-                    properties.insert(name.clone(), json!(props.get(name)));
+                    properties.insert(name.clone(), value(name));
                 }
             }
             for name in [
