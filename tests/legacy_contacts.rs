@@ -2,7 +2,9 @@
 //! older integration, and e-mail addresses that HubSpot keeps unique while
 //! Ivoris does not (the same person at two locations, a family sharing one
 //! address). The patients are created here, so who should end up where
-//! follows from the script; the rules are those of `engine::load`. Every
+//! follows from the script; the rules are those of `engine::load` (an old
+//! contact with a patient's address is adopted when its names — and its
+//! birthday, where it has one — are the patient's). Every
 //! scenario runs twice: against a portal that answers batch failures per
 //! input (207) and against one that refuses the whole batch.
 
@@ -59,6 +61,7 @@ in_both_modes!(
     a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck,
     a_new_ledger_finds_the_keyed_records_instead_of_duplicating_them,
     a_parents_contact_with_the_family_address_is_not_adopted_by_the_child,
+    an_old_contact_with_the_address_is_adopted_only_with_the_patients_birthday,
 );
 
 fn patient(id: &str, first: &str, last: &str, born: (i32, u32, u32), email: &str) -> Patient {
@@ -637,6 +640,105 @@ async fn a_parents_contact_with_the_family_address_is_not_adopted_by_the_child(
             .any(|e| e.entry.action == "email_withheld"),
         "listed for review"
     );
+    let writes = hubspot.write_calls();
+    let again = run(&bed.env).await;
+    assert_eq!(again.outcome, RunOutcome::Success);
+    assert_eq!(hubspot.write_calls(), writes, "nothing left to write");
+}
+
+/// Two patients whose addresses sit on contacts of the old integration
+/// with the same names: one of them has the patient's birthday (in another
+/// notation) and is adopted; the other has another birthday — someone
+/// else of the same name — and is left alone: the patient's contact is
+/// written without the address and listed for review. (A contact without
+/// a birthday is decided by the names:
+/// `a_contact_of_the_old_integration_is_adopted_and_its_deals_left_alone`.)
+async fn an_old_contact_with_the_address_is_adopted_only_with_the_patients_birthday(
+    mode: BatchFailures,
+) {
+    let bed = bed(in_mode(61, mode)).await;
+    let ivoris = &bed.sandbox.ivoris;
+    let hubspot = &bed.sandbox.hubspot;
+    let l = bed.sandbox.locations[0].key.clone();
+    let same_email = "erika.geburtstag@beispiel.test";
+    let other_email = "hans.geburtstag@beispiel.test";
+    enrol(
+        ivoris,
+        &l,
+        patient("L-511", "Erika", "Geburtstag", (1971, 4, 12), same_email),
+    );
+    enrol(
+        ivoris,
+        &l,
+        patient("L-512", "Hans", "Geburtstag", (1960, 1, 5), other_email),
+    );
+    let same = hubspot
+        .seed_legacy(
+            "contacts",
+            &[
+                ("email", same_email),
+                ("firstname", "Erika"),
+                ("lastname", "Geburtstag"),
+                ("date_of_birth", "1971-04-12T00:00:00Z"),
+            ],
+        )
+        .expect("legacy contact");
+    let other = hubspot
+        .seed_legacy(
+            "contacts",
+            &[
+                ("email", other_email),
+                ("firstname", "Hans"),
+                ("lastname", "Geburtstag"),
+                ("date_of_birth", "1960-01-06"),
+            ],
+        )
+        .expect("legacy contact");
+    let other_before = live(hubspot, "contacts")
+        .into_iter()
+        .find(|c| c.id == other)
+        .expect("seeded");
+
+    let summary = run(&bed.env).await;
+    assert_eq!(
+        summary.outcome,
+        RunOutcome::Success,
+        "{:?}",
+        summary.message
+    );
+    assert_eq!(summary.dead_letters, 0, "no dead letter");
+    let contacts = live(hubspot, "contacts");
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let withheld = |key: &str| {
+        ledger
+            .audit_log(Some(key), 100)
+            .expect("audit log")
+            .iter()
+            .any(|e| e.entry.action == "email_withheld")
+    };
+
+    let adopted_key = format!("{l}:L-511");
+    let holders = holding_key(&contacts, &adopted_key);
+    assert_eq!(holders.len(), 1, "{adopted_key} on one contact");
+    assert_eq!(
+        holders[0].id, same,
+        "the contact with the birthday is adopted"
+    );
+    assert_eq!(with_email(&contacts, same_email).len(), 1);
+    assert!(!withheld(&adopted_key));
+
+    let kept_key = format!("{l}:L-512");
+    let mine = holding_key(&contacts, &kept_key);
+    assert_eq!(mine.len(), 1, "{kept_key} has a contact of its own");
+    assert_ne!(mine[0].id, other, "another birthday: not adopted");
+    assert_eq!(prop(mine[0], "email"), "", "written without the address");
+    assert!(withheld(&kept_key), "listed for review");
+    let after = contacts.iter().find(|c| c.id == other).expect("kept");
+    assert_eq!(
+        after.properties, other_before.properties,
+        "the other person's contact is untouched"
+    );
+
     let writes = hubspot.write_calls();
     let again = run(&bed.env).await;
     assert_eq!(again.outcome, RunOutcome::Success);

@@ -3,9 +3,11 @@
 //! HubSpot keeps a contact's e-mail address unique, Ivoris does not. When
 //! another contact has a patient's address:
 //! - the other contact carries no patient key (created by an older
-//!   integration or by hand) and no name other than the patient's: it is
-//!   adopted — our key is set on it and the upsert then lands on it (with
-//!   another name it is someone else's, see below);
+//!   integration or by hand), no name other than the patient's and — where
+//!   both are known — no other birthday (in the contact property the
+//!   mapping names for it, in any date notation): it is adopted — our key
+//!   is set on it and the upsert then lands on it (with another name or
+//!   birthday it is someone else's, see below);
 //! - it belongs to the same person at another location (same name; same
 //!   birthday where the ledger knows both): the patient is linked to that
 //!   contact, which records every patient key in `ivoris_patient_keys`;
@@ -43,18 +45,20 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 
 use super::{
     Adopted, BATCH, Loader, PhaseProgress, apply_outcome, bisecting, fail, input_reason,
     properties, refused, splits, stamp, upsert_inputs, upsert_parts, whole_call_failed,
 };
 use crate::duplicates::normalise_name;
+use crate::duplicates::values::date_of;
 use crate::hubspot::provision::key_property;
 use crate::hubspot::wire::{Filter, FilterGroup, SearchRequest};
 use crate::hubspot::{BatchOutcome, ClientError, HubSpotClient, ObjectKind, UpsertInput};
 use crate::ledger::audit::os_user;
 use crate::ledger::{Ledger, LedgerError, NewAuditEntry, OutboxItem, OutboxKind};
+use crate::mapping::PatientField;
 
 use super::LoadError;
 
@@ -66,8 +70,10 @@ const EMAIL: &str = "email";
 /// Every patient key a contact stands for (linked patients).
 const PATIENT_KEYS: &str = "ivoris_patient_keys";
 
-/// What a conflict's resolution needs to know about the contact in the way.
-fn wanted() -> Vec<String> {
+/// What a conflict's resolution needs to know about the contact in the
+/// way: keys, names, address and — where the mapping names a property for
+/// it — the birthday.
+fn wanted(birthday: Option<&str>) -> Vec<String> {
     [
         key_property(ObjectKind::Contacts),
         PATIENT_KEYS,
@@ -75,8 +81,10 @@ fn wanted() -> Vec<String> {
         "lastname",
         EMAIL,
     ]
+    .into_iter()
+    .chain(birthday)
     .map(String::from)
-    .to_vec()
+    .collect()
 }
 
 /// What the contact phase learned about the portal during one load; kept
@@ -108,9 +116,31 @@ pub(super) struct Session {
     portal: Option<HashMap<String, String>>,
     /// Whether [`survey`] has weighed listing the portal in this load.
     surveyed: bool,
+    /// The contact property that holds the birthday in the mapping in
+    /// force (enabled or not: the previous integration may have filled
+    /// it), once read; `Some(None)` when the mapping names none.
+    birthday: Option<Option<String>>,
 }
 
 impl Session {
+    /// The birthday's contact property (see [`Session::birthday`]); a
+    /// mapping that cannot be read names none (names alone decide).
+    fn birthday_property(&mut self, ledger: &Ledger) -> Option<String> {
+        self.birthday
+            .get_or_insert_with(|| {
+                crate::mapping::store::load_applied(ledger)
+                    .ok()
+                    .and_then(|(_, mapping)| {
+                        mapping
+                            .contact_fields
+                            .iter()
+                            .find(|rule| rule.field == PatientField::Birthday)
+                            .map(|rule| rule.property.clone())
+                    })
+            })
+            .clone()
+    }
+
     fn is_checked(&self, row: &OutboxItem) -> bool {
         self.checked.get(&row.record_key) == Some(&row.payload_hash)
     }
@@ -455,9 +485,10 @@ async fn screen(
     let mut emails: Vec<String> = to_read.iter().map(|(_, email)| email.clone()).collect();
     emails.sort();
     emails.dedup();
+    let wanted = wanted(loader.contacts.birthday_property(loader.ledger).as_deref());
     let holders: HashMap<String, (String, Props)> = match loader
         .client
-        .batch_read_by_property(ObjectKind::Contacts, EMAIL, &emails, &wanted())
+        .batch_read_by_property(ObjectKind::Contacts, EMAIL, &emails, &wanted)
         .await
     {
         Ok(outcome) => outcome
@@ -546,11 +577,8 @@ async fn survey(loader: &mut Loader<'_>) -> Result<(), LoadError> {
     if pages >= reads {
         return Ok(());
     }
-    let records = match loader
-        .client
-        .list_all(ObjectKind::Contacts, &wanted())
-        .await
-    {
+    let wanted = wanted(loader.contacts.birthday_property(loader.ledger).as_deref());
+    let records = match loader.client.list_all(ObjectKind::Contacts, &wanted).await {
         Ok(records) => records,
         Err(error) => {
             tracing::warn!(
@@ -665,7 +693,13 @@ async fn resolve_chunk(loader: &mut Loader<'_>, chunk: &[Conflict]) -> Result<()
     if !read_unseen(loader, chunk).await? {
         return Ok(());
     }
-    let mut decisions = decide(loader.ledger, chunk, &mut loader.contacts.seen)?;
+    let birthday = loader.contacts.birthday_property(loader.ledger);
+    let mut decisions = decide(
+        loader.ledger,
+        chunk,
+        &mut loader.contacts.seen,
+        birthday.as_deref(),
+    )?;
     update_others(loader, &mut decisions).await?;
     upsert_resolved(loader, &decisions).await
 }
@@ -684,9 +718,10 @@ async fn read_unseen(loader: &mut Loader<'_>, chunk: &[Conflict]) -> Result<bool
     if ids.is_empty() {
         return Ok(true);
     }
+    let wanted = wanted(loader.contacts.birthday_property(loader.ledger).as_deref());
     match loader
         .client
-        .batch_read_by_id(ObjectKind::Contacts, &ids, &wanted())
+        .batch_read_by_id(ObjectKind::Contacts, &ids, &wanted)
         .await
     {
         Ok(outcome) => {
@@ -704,11 +739,13 @@ async fn read_unseen(loader: &mut Loader<'_>, chunk: &[Conflict]) -> Result<bool
 
 /// Adopt, link or withhold, conflict by conflict. `seen` follows the
 /// decisions, so a second patient with the address of a contact the first
-/// one adopts is linked to it or withheld in the same chunk.
+/// one adopts is linked to it or withheld in the same chunk. `birthday` is
+/// the contact property holding the birthday, if the mapping names one.
 fn decide<'c>(
     ledger: &Ledger,
     chunk: &'c [Conflict],
     seen: &mut HashMap<String, Props>,
+    birthday: Option<&str>,
 ) -> Result<Decisions<'c>, LedgerError> {
     let key_name = key_property(ObjectKind::Contacts);
     let mut decisions = Decisions::default();
@@ -735,10 +772,12 @@ fn decide<'c>(
             .and_then(|c| c.hubspot_id);
         let action = match &other_key {
             _ if own.as_ref().is_some_and(|own| *own != existing) => Resolution::Withhold,
-            // An unkeyed contact is this patient's only if its name does
-            // not say otherwise: a family's shared address may sit on a
-            // parent's contact entered by hand.
-            None if !may_be_patient(&mine, &other) => Resolution::Withhold,
+            // An unkeyed contact is this patient's only if its name and
+            // birthday do not say otherwise: a family's shared address may
+            // sit on a parent's contact entered by hand.
+            None if !may_be_patient(&mine, &other, born(ledger, item, &other, birthday)?) => {
+                Resolution::Withhold
+            }
             None => Resolution::Adopt,
             Some(key) if same_person(ledger, &mine, &item.record_key, key, &other)? => {
                 Resolution::Link
@@ -782,18 +821,46 @@ fn decide<'c>(
     Ok(decisions)
 }
 
+/// The patient's birthday (from the ledger) and the one the contact in
+/// the way holds in `birthday` (the mapping's property), each if known.
+fn born(
+    ledger: &Ledger,
+    item: &OutboxItem,
+    other: &Props,
+    birthday: Option<&str>,
+) -> Result<(Option<NaiveDate>, Option<NaiveDate>), LedgerError> {
+    let theirs = birthday
+        .and_then(|property| other.get(property))
+        .and_then(|value| date_of(value));
+    let mine = match theirs {
+        Some(_) => patient_birthday(ledger, &item.record_key)?.and_then(|b| date_of(&b)),
+        None => None,
+    };
+    Ok((mine, theirs))
+}
+
 /// Whether an unkeyed contact may stand for the patient: the names it has
 /// (first, last) match the patient's, compared normalised (case, umlauts,
-/// accents, spaces and punctuation do not count); a name it lacks says
-/// nothing against it.
-fn may_be_patient(mine: &Props, other: &Props) -> bool {
-    ["firstname", "lastname"].iter().all(|field| {
+/// accents, spaces and punctuation do not count), and so does the
+/// birthday where both are known (`born`: the patient's, the contact's);
+/// a name or birthday it lacks says nothing against it.
+fn may_be_patient(
+    mine: &Props,
+    other: &Props,
+    born: (Option<NaiveDate>, Option<NaiveDate>),
+) -> bool {
+    let names = ["firstname", "lastname"].iter().all(|field| {
         let theirs = other
             .get(*field)
             .map(|v| normalise_name(v))
             .unwrap_or_default();
         theirs.is_empty() || mine.get(*field).map(|v| normalise_name(v)) == Some(theirs)
-    })
+    });
+    let birthday = match born {
+        (Some(mine), Some(theirs)) => mine == theirs,
+        _ => true,
+    };
+    names && birthday
 }
 
 /// Adds patient keys to the `ivoris_patient_keys` of an update, sorted,
@@ -1003,24 +1070,31 @@ fn same_person(
     if !names_match {
         return Ok(false);
     }
-    let birthday = |key: &str| -> Result<Option<String>, LedgerError> {
-        let Some((location, id)) = key.split_once(':') else {
-            return Ok(None);
-        };
-        Ok(ledger
-            .connection()
-            .query_row(
-                "SELECT birthday FROM patients WHERE location_key = ?1 AND ivoris_id = ?2",
-                [location, id],
-                |row| row.get::<_, Option<String>>(0),
-            )
-            .ok()
-            .flatten())
+    Ok(
+        match (
+            patient_birthday(ledger, my_key)?,
+            patient_birthday(ledger, other_key)?,
+        ) {
+            (Some(a), Some(b)) => a.get(..10) == b.get(..10),
+            _ => true,
+        },
+    )
+}
+
+/// The birthday the ledger has for a patient key, as stored.
+fn patient_birthday(ledger: &Ledger, key: &str) -> Result<Option<String>, LedgerError> {
+    let Some((location, id)) = key.split_once(':') else {
+        return Ok(None);
     };
-    Ok(match (birthday(my_key)?, birthday(other_key)?) {
-        (Some(a), Some(b)) => a.get(..10) == b.get(..10),
-        _ => true,
-    })
+    Ok(ledger
+        .connection()
+        .query_row(
+            "SELECT birthday FROM patients WHERE location_key = ?1 AND ivoris_id = ?2",
+            [location, id],
+            |row| row.get::<_, Option<String>>(0),
+        )
+        .ok()
+        .flatten())
 }
 
 fn normalise(name: &str) -> String {
@@ -1030,4 +1104,31 @@ fn normalise(name: &str) -> String {
         .replace('ö', "oe")
         .replace('ü', "ue")
         .replace('ß', "ss")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> Props {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn an_unkeyed_contact_is_the_patients_if_names_and_a_known_birthday_match() {
+        let mine = props(&[("firstname", "Erika"), ("lastname", "Altbestand")]);
+        let same = props(&[("firstname", "ERIKA"), ("lastname", "Altbestand")]);
+        let day = |d| NaiveDate::from_ymd_opt(1971, 4, d);
+        assert!(may_be_patient(&mine, &same, (None, None)));
+        assert!(may_be_patient(&mine, &same, (day(12), None)));
+        assert!(may_be_patient(&mine, &same, (None, day(12))));
+        assert!(may_be_patient(&mine, &same, (day(12), day(12))));
+        assert!(!may_be_patient(&mine, &same, (day(12), day(13))));
+        let other = props(&[("firstname", "Petra")]);
+        assert!(!may_be_patient(&mine, &other, (day(12), day(12))));
+        assert!(may_be_patient(&mine, &Props::new(), (None, None)));
+    }
 }
