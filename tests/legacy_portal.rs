@@ -301,8 +301,9 @@ fn check_contacts(sim: &HubSpotSim, world: &World, seeded: &Seeded, before: &[Re
 
 /// Every case exactly one deal — the seed's deal of its opening
 /// appointment where there is one; per patient and location at most one
-/// open deal; no legacy deal of a decided appointment left open; the
-/// hand-made deals untouched; nothing deleted.
+/// open deal; no legacy deal of a decided appointment left open, the
+/// closed ones in the old pipeline's lost stage; the hand-made deals
+/// untouched; nothing deleted.
 fn check_deals(
     sim: &HubSpotSim,
     world: &World,
@@ -412,11 +413,46 @@ fn check_deals(
             );
         }
     }
-    // The old pipeline is left only by adopted and closed deals.
+    // The old pipeline is left only by adopted deals: a legacy deal the
+    // switch-over closed stays in its own pipeline, in that pipeline's lost
+    // stage (as the seed made it: its last stage, „Verloren“).
     assert!(
         seeded.description.old_pipeline,
         "{OLD_PIPELINE} seeded for the deals above"
     );
+    let (old_pipeline, old_lost) = old_lost_stage(seeded, before);
+    let adopted: HashSet<&str> = case_deals.values().copied().collect();
+    let mut closed_here = 0;
+    for old in before {
+        let now = by_id.get(old.id.as_str()).expect("kept");
+        if adopted.contains(old.id.as_str()) || !open(old) || open(now) {
+            continue;
+        }
+        closed_here += 1;
+        assert_eq!(
+            (prop(now, "pipeline"), prop(now, "dealstage")),
+            (old_pipeline, old_lost),
+            "legacy deal {} closed in its own pipeline",
+            old.id
+        );
+        assert_eq!(prop(now, "verlustgrund"), "Duplikat", "deal {}", old.id);
+    }
+    assert!(closed_here > 0, "the switch-over closed legacy deals");
+}
+
+/// The old pipeline's id and the id of its lost stage, read off a seeded
+/// deal the seed put into that stage.
+fn old_lost_stage<'a>(seeded: &Seeded, before: &'a [RecordSnapshot]) -> (&'a str, &'a str) {
+    let lost_label = seed::OLD_STAGES[seed::OLD_STAGES.len() - 1];
+    seeded
+        .description
+        .deals
+        .iter()
+        .zip(&seeded.deal_ids)
+        .filter(|(deal, _)| deal.stage == lost_label)
+        .find_map(|(_, id)| before.iter().find(|d| d.id == *id))
+        .map(|deal| (prop(deal, "pipeline"), prop(deal, "dealstage")))
+        .expect("a seeded deal in the old pipeline's lost stage")
 }
 
 /// Every adoption audited with keys and HubSpot ids only.

@@ -20,7 +20,11 @@
 //!   open one, then one not lost „Duplikat“, lowest id); every other open
 //!   legacy deal of an appointment the plan decided (the other members of
 //!   the case, second deals of one appointment, appointments outside any
-//!   case) is closed lost „Duplikat“ in the location's pipeline.
+//!   case) is closed lost „Duplikat“ in its own pipeline's lost stage
+//!   (closed, probability 0) — moving it into the location's pipeline
+//!   would distort the previous integration's pipeline reports —, or in the
+//!   location's lost stage when its pipeline has none (the audit entry
+//!   says so).
 //!
 //! An adoption is a `hubspot_records` row without confirmed hash
 //! (`ledger::adoption`): the load writes the record's first payload by
@@ -31,7 +35,7 @@
 //! decisions are rehearsed and rolled back: the report says what would be
 //! adopted, closed and created.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rusqlite::Transaction;
 use serde_json::json;
@@ -74,6 +78,8 @@ struct LegacyContact {
 struct LegacyDeal {
     /// HubSpot id.
     id: String,
+    /// Its `pipeline`, if set.
+    pipeline: Option<String>,
     /// Whether its stage is open.
     open: bool,
     /// Whether it was closed lost „Duplikat“ already.
@@ -89,6 +95,9 @@ pub struct LegacyPortal {
     by_patient_id: HashMap<String, Vec<usize>>,
     /// Unkeyed deals by `ivoris_appointment_id`, by HubSpot id order.
     deals: HashMap<String, Vec<LegacyDeal>>,
+    /// Per pipeline id its lost stage (from provisioning's pipeline read):
+    /// where a legacy deal is closed.
+    lost_stages: BTreeMap<String, String>,
     /// Whether the other open legacy deals of a case with an adopted deal
     /// are merged into it instead of closed (`sync.legacy_duplicates`).
     pub merge_duplicates: bool,
@@ -204,9 +213,11 @@ pub async fn read_legacy(
     }
     if deals {
         let closed = &provisioned.closed_stages;
+        portal.lost_stages = provisioned.lost_stages.clone();
         let wanted = [
             LEGACY_APPOINTMENT_ID,
             "ivoris_case_key",
+            "pipeline",
             "dealstage",
             "verlustgrund",
         ]
@@ -226,6 +237,7 @@ pub async fn read_legacy(
             let stage = get("dealstage").unwrap_or_default();
             let open = !closed.contains(stage);
             let duplicate = !open && get("verlustgrund") == Some(DUPLICATE);
+            let pipeline = get("pipeline").filter(|p| !p.is_empty()).map(String::from);
             let appointment = appointment.to_owned();
             portal
                 .deals
@@ -233,6 +245,7 @@ pub async fn read_legacy(
                 .or_default()
                 .push(LegacyDeal {
                     id: record.id,
+                    pipeline,
                     open,
                     duplicate,
                 });
@@ -318,7 +331,8 @@ fn choose_contact<'p>(
 
 /// Adopts the legacy deal of each new case's opening appointment and
 /// closes every other open legacy deal of the location's decided
-/// appointments lost „Duplikat“ (see the module documentation), once per
+/// appointments lost „Duplikat“, in its own pipeline where it can (see the
+/// module documentation), once per
 /// location; counts what the load will create. Inside the planning
 /// transaction, after the cases were formed and their rows queued.
 pub fn adopt_deals(
@@ -394,7 +408,7 @@ pub fn adopt_deals(
                 appointment,
                 case_key.as_deref(),
                 deal,
-                stages,
+                &closing(deal, portal, stages),
                 report,
             )?;
         }
@@ -426,22 +440,66 @@ fn reserve(
     Ok(adopt(tx, OutboxKind::Deal, &key, &deal.id, &entry)?.then_some(key))
 }
 
-/// Queues the closure of an open legacy deal: lost „Duplikat“ in the
-/// location's pipeline, sent by id; audited.
+/// Where a legacy deal is closed lost: the lost stage of its own pipeline
+/// when that has one, else the location's pipeline and lost stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Closing {
+    /// `pipeline` to write.
+    pipeline: String,
+    /// `dealstage` to write.
+    stage: String,
+    /// Whether the deal leaves its own pipeline (it has none, or its
+    /// pipeline has no lost stage).
+    moved: bool,
+}
+
+/// The closing stage of `deal` (see [`Closing`]).
+fn closing(deal: &LegacyDeal, portal: &LegacyPortal, stages: &StageIds) -> Closing {
+    let own = deal
+        .pipeline
+        .as_ref()
+        .and_then(|pipeline| Some((pipeline, portal.lost_stages.get(pipeline)?)));
+    match own {
+        Some((pipeline, stage)) => Closing {
+            pipeline: pipeline.clone(),
+            stage: stage.clone(),
+            moved: false,
+        },
+        None => Closing {
+            pipeline: stages.pipeline.clone(),
+            stage: stages.lost.clone(),
+            moved: true,
+        },
+    }
+}
+
+/// Queues the closure of an open legacy deal: lost „Duplikat“ in its own
+/// pipeline's lost stage, or the location's ([`closing`]), sent by id;
+/// audited with where it was closed.
 fn close(
     tx: &Transaction<'_>,
     location: &str,
     appointment: &str,
     case_key: Option<&str>,
     deal: &LegacyDeal,
-    stages: &StageIds,
+    closing: &Closing,
     report: &mut AdoptionReport,
 ) -> Result<(), LedgerError> {
-    let details = json!({
+    let mut details = json!({
         "case_key": case_key,
         "reason_de": "Altdeal eines Termins, dessen Fall einen eigenen Deal hat: verloren „Duplikat“",
         "reason_en": "legacy deal of an appointment whose case has its own deal: lost \"Duplikat\"",
+        "pipeline": closing.pipeline,
+        "dealstage": closing.stage,
     });
+    if closing.moved {
+        details["moved_de"] = json!(
+            "Die Pipeline des Altdeals hat keine Verloren-Phase: in die Verloren-Phase der Pipeline des Standorts verschoben"
+        );
+        details["moved_en"] = json!(
+            "the legacy deal's pipeline has no lost stage: moved into the lost stage of the location's pipeline"
+        );
+    }
     let Some(key) = reserve(
         tx,
         location,
@@ -454,8 +512,8 @@ fn close(
         return Ok(());
     };
     let payload = json!({
-        "pipeline": stages.pipeline,
-        "dealstage": stages.lost,
+        "pipeline": closing.pipeline,
+        "dealstage": closing.stage,
         "verlustgrund": DUPLICATE,
     });
     let hash = blake3::hash(payload.to_string().as_bytes()).to_hex();
@@ -510,4 +568,56 @@ fn merge(
 /// Outbox key of the closure of a legacy deal.
 pub fn closure_key(location: &str, hubspot_id: &str) -> String {
     format!("{location}{CLOSURE_MARK}{hubspot_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stages() -> StageIds {
+        StageIds {
+            pipeline: "ours".into(),
+            booked: "b".into(),
+            consulted: "c".into(),
+            in_treatment: "t".into(),
+            won: "w".into(),
+            lost: "ours-lost".into(),
+        }
+    }
+
+    fn deal(pipeline: Option<&str>) -> LegacyDeal {
+        LegacyDeal {
+            id: "7".into(),
+            pipeline: pipeline.map(String::from),
+            open: true,
+            duplicate: false,
+        }
+    }
+
+    #[test]
+    fn a_legacy_deal_is_closed_in_its_own_pipeline_where_that_has_a_lost_stage() {
+        let portal = LegacyPortal {
+            lost_stages: [("old".to_owned(), "old-lost".to_owned())].into(),
+            ..LegacyPortal::default()
+        };
+        let closing_of = |pipeline| closing(&deal(pipeline), &portal, &stages());
+        assert_eq!(
+            closing_of(Some("old")),
+            Closing {
+                pipeline: "old".into(),
+                stage: "old-lost".into(),
+                moved: false
+            }
+        );
+        for elsewhere in [Some("without-lost-stage"), None] {
+            assert_eq!(
+                closing_of(elsewhere),
+                Closing {
+                    pipeline: "ours".into(),
+                    stage: "ours-lost".into(),
+                    moved: true
+                }
+            );
+        }
+    }
 }

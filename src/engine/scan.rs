@@ -340,26 +340,15 @@ pub struct StageTable {
 pub fn stage_table(pipelines: &[Pipeline]) -> StageTable {
     let mut table = StageTable::default();
     for pipeline in pipelines.iter().filter(|p| !p.archived) {
+        if let Some(lost) = pipeline.lost_stage() {
+            table.lost.insert(pipeline.id.clone(), lost.id.clone());
+        }
         for stage in &pipeline.stages {
-            let probability = stage
-                .metadata
-                .as_ref()
-                .and_then(|m| m.get("probability"))
-                .and_then(|v| match v {
-                    serde_json::Value::String(s) => s.parse::<f64>().ok(),
-                    other => other.as_f64(),
-                });
-            let state = match (stage.is_closed(), probability) {
+            let state = match (stage.is_closed(), stage.is_lost()) {
                 (false, _) => DealState::Open,
-                (true, Some(p)) if p <= 0.0 => DealState::Lost,
-                (true, _) => DealState::Won,
+                (true, true) => DealState::Lost,
+                (true, false) => DealState::Won,
             };
-            if state == DealState::Lost {
-                table
-                    .lost
-                    .entry(pipeline.id.clone())
-                    .or_insert_with(|| stage.id.clone());
-            }
             table
                 .stages
                 .insert(stage.id.clone(), (stage.label.clone(), state));

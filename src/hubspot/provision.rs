@@ -192,6 +192,10 @@ pub struct ProvisionReport {
     pub appointments: AppointmentsStatus,
     /// Every closed stage (won or lost) of every deal pipeline, by id.
     pub closed_stages: BTreeSet<String>,
+    /// Per pipeline id its lost stage (closed, probability 0), for every
+    /// pipeline that has one — also pipelines the sync does not write to
+    /// (the previous integration's).
+    pub lost_stages: BTreeMap<String, String>,
     /// The names of every property the portal has, per type whose
     /// properties were read (not in a dry run, which only resolves).
     pub portal_properties: BTreeMap<ObjectKind, BTreeSet<String>>,
@@ -368,6 +372,7 @@ pub async fn resolve(
         other_pipelines: BTreeMap::new(),
         appointments,
         closed_stages: BTreeSet::new(),
+        lost_stages: BTreeMap::new(),
         portal_properties: BTreeMap::new(),
     };
 
@@ -378,6 +383,11 @@ pub async fn resolve(
         .flat_map(|p| &p.stages)
         .filter(|stage| stage.is_closed())
         .map(|stage| stage.id.clone())
+        .collect();
+    report.lost_stages = pipelines
+        .iter()
+        .filter(|p| !p.archived)
+        .filter_map(|p| Some((p.id.clone(), p.lost_stage()?.id.clone())))
         .collect();
     let (id, stage_ids) = resolve_pipeline(&pipelines, &spec.pipeline_label, &spec.stage_labels)?;
     report.pipeline_id = id;

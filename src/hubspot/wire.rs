@@ -483,6 +483,30 @@ impl PipelineStage {
             .and_then(|m| m.get("isClosed"))
             .is_some_and(|v| v.as_str() == Some("true") || v.as_bool() == Some(true))
     }
+
+    /// `probability` as a number (HubSpot sends `"0.0"`, `"0"`, `"1.0"`).
+    pub fn probability(&self) -> Option<f64> {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.get("probability"))
+            .and_then(|v| match v {
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                other => other.as_f64(),
+            })
+    }
+
+    /// Whether the stage ends a deal lost: closed with probability 0.
+    pub fn is_lost(&self) -> bool {
+        self.is_closed() && self.probability().is_some_and(|p| p <= 0.0)
+    }
+}
+
+impl Pipeline {
+    /// The pipeline's first stage (in HubSpot's order) that ends a deal
+    /// lost, archived stages left out.
+    pub fn lost_stage(&self) -> Option<&PipelineStage> {
+        self.stages.iter().find(|s| !s.archived && s.is_lost())
+    }
 }
 
 /// A property definition as HubSpot lists it.
