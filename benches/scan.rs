@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use ivoris_hubspot_sync::duplicates::drift::ValueProperties;
 use ivoris_hubspot_sync::duplicates::portal::{KnownPatient, LedgerFacts, find};
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::scan::list_portal;
@@ -66,7 +67,7 @@ fn main() {
         ))
         .expect("client");
 
-        let listed = list_portal(&client, &|_| {}, &CancelFlag::new())
+        let listed = list_portal(&client, &ValueProperties::default(), &|_| {}, &CancelFlag::new())
             .await
             .expect("listed");
         assert_eq!(listed.contacts.len(), CONTACTS);

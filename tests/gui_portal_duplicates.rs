@@ -3,7 +3,9 @@
 //! → a group side by side → „In Hauptdatensatz zusammenführen“ → the
 //! confirmation („Endgültig zusammenführen“) → the merge carried out in
 //! the sandbox once → „Protokoll der Entscheidungen“ lists the request and
-//! the merge with keys masked.
+//! the merge with keys masked. Values changed by hand in HubSpot are
+//! counted and listed with property names in clear and personal values
+//! masked; „Erneut senden“ makes those records due again.
 
 mod engine_support;
 mod gui_support;
@@ -13,6 +15,7 @@ use engine_support::{bed, options, run};
 use gui_support::{app_harness, step_until};
 use ivoris_hubspot_sync::duplicates::portal::Members;
 use ivoris_hubspot_sync::gui::Panel;
+use ivoris_hubspot_sync::ledger::{Ledger, OutboxKind};
 use ivoris_hubspot_sync::sandbox::{PortalSeed, SandboxOptions, Size};
 
 #[test]
@@ -114,4 +117,97 @@ fn merges(sim: &ivoris_hubspot_sync::sandbox::hubspot::HubSpotSim) -> u64 {
         .filter(|(template, _)| template.ends_with("/merge"))
         .map(|(_, count)| count)
         .sum()
+}
+
+fn prop<'a>(
+    record: &'a ivoris_hubspot_sync::sandbox::hubspot::RecordSnapshot,
+    name: &str,
+) -> &'a str {
+    record.properties.get(name).map_or("", String::as_str)
+}
+
+#[test]
+fn values_changed_by_hand_are_listed_masked_and_sent_again() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(async {
+        let bed = bed(options(89)).await;
+        run(&bed.env).await;
+        bed
+    });
+    let sim = bed.sandbox.hubspot.clone();
+    let live = |object: &str| {
+        sim.records(object)
+            .expect("records")
+            .into_iter()
+            .filter(|r| !r.archived)
+            .collect::<Vec<_>>()
+    };
+    let contact = live("contacts")
+        .into_iter()
+        .find(|c| {
+            !prop(c, "lastname").is_empty()
+                && !prop(c, "ivoris_patient_key").is_empty()
+                && !prop(c, "ivoris_patient_keys").contains(';')
+        })
+        .expect("a contact");
+    let deal = live("deals")
+        .into_iter()
+        .find(|d| !prop(d, "ivoris_case_key").is_empty() && prop(d, "amount") != "4711.00")
+        .expect("a case deal");
+    let lastname = format!("{}-Hand", prop(&contact, "lastname"));
+    sim.edit_by_hand("contacts", &contact.id, &[("lastname", lastname.as_str())])
+        .expect("edited");
+    sim.edit_by_hand("deals", &deal.id, &[("amount", "4711.00")])
+        .expect("edited");
+
+    let mut harness = app_harness(bed.env.clone(), Panel::Duplicates, None);
+    step_until(&mut harness, "the panel", |app| {
+        app.model.duplicates.is_some()
+    });
+    harness.get_by_label("In HubSpot").click();
+    step_until(
+        &mut harness,
+        "the empty review",
+        |app| matches!(&app.model.portal.review, Some(Ok(r)) if r.scan.is_none()),
+    );
+    harness.get_by_label("HubSpot prüfen").click();
+    step_until(&mut harness, "the scan's findings", |app| {
+        app.model.portal.scanning.is_none()
+            && matches!(&app.model.portal.review, Some(Ok(r)) if !r.drift.is_empty())
+    });
+    harness.get_by_label_contains("2 in HubSpot von Hand geändert");
+    harness
+        .get_by_label("In HubSpot von Hand geändert – erneut senden überschreibt die Änderung mit den Werten aus Ivoris")
+        .click();
+    harness.run_steps(3);
+    // The property name in clear, the personal values masked.
+    let line = harness
+        .get_by_label_contains("· lastname: ")
+        .value()
+        .unwrap_or_default();
+    let (_, values) = line.split_once("· lastname: ").expect("the values");
+    let (ours, found) = values.split_once(" -> ").expect("both values");
+    assert!(
+        ours.starts_with("pii:") && found.starts_with("pii:"),
+        "{line}"
+    );
+    assert!(!line.contains(&lastname) && !line.contains(prop(&contact, "lastname")));
+    let line = harness
+        .get_by_label_contains("· amount: ")
+        .value()
+        .unwrap_or_default();
+    assert!(
+        line.contains(&format!("{} -> 4711.00", prop(&deal, "amount"))),
+        "{line}"
+    );
+
+    harness.get_by_label("Erneut senden").click();
+    let key = prop(&contact, "ivoris_patient_key").to_owned();
+    let ledger_path = bed.env.ledger_path.clone();
+    step_until(&mut harness, "the records due again", |_| {
+        Ledger::open(&ledger_path)
+            .ok()
+            .and_then(|l| l.confirmed(OutboxKind::Contact, &key).ok().flatten())
+            .is_some_and(|c| c.hash.is_none())
+    });
 }

@@ -8,8 +8,10 @@
 //! The second is the product itself: the real binary, its logging set up as
 //! the app sets it up (daily file in the data directory, stderr), at TRACE
 //! in both, runs the engine with its own clients against an in-process
-//! sandbox — a sync with a conflicting e-mail address, `status`, a
-//! `forget-patient`, a sync after the simulated clock moved on — and its
+//! sandbox — a sync with a conflicting e-mail address, `status`, a last
+//! name changed by hand in HubSpot found by `duplicates scan`, listed and
+//! sent again, a `forget-patient`, a sync after the simulated clock moved
+//! on — and its
 //! log files and stderr are searched. The personal values checked are taken
 //! from the generated data itself.
 
@@ -255,6 +257,46 @@ async fn the_products_log_files_and_stderr_hold_no_personal_data_after_a_sync() 
 
     let mut stderr = product(&bed, &["sync"]);
     stderr.push_str(&product(&bed, &["status"]));
+    // A last name changed by hand in HubSpot: the scan finds it, the list
+    // shows it masked, „resend“ makes the next sync write it back.
+    let changed = patients[3..]
+        .iter()
+        .find_map(|(location, patient)| {
+            let key = format!("{location}:{}", patient.id);
+            let lastname = patient
+                .lastname
+                .clone()
+                .filter(|n| n.chars().count() >= 4)?;
+            let contact = bed
+                .sandbox
+                .hubspot
+                .records("contacts")
+                .expect("contacts")
+                .into_iter()
+                .find(|c| {
+                    c.properties.get("ivoris_patient_key") == Some(&key)
+                        && !c
+                            .properties
+                            .get("ivoris_patient_keys")
+                            .is_some_and(|k| k.contains(';'))
+                })?;
+            Some((contact.id, lastname))
+        })
+        .expect("a contact of its own");
+    let edited = format!("{}-Hand", changed.1);
+    bed.sandbox
+        .hubspot
+        .edit_by_hand("contacts", &changed.0, &[("lastname", edited.as_str())])
+        .expect("edited by hand");
+    stderr.push_str(&product(&bed, &["duplicates", "scan"]));
+    let listed = bin_command(&bed, "duplicates")
+        .arg("list")
+        .output()
+        .expect("the binary runs");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("lastname: pii:"), "{listed}");
+    assert!(!listed.contains(&changed.1), "the list masks the values");
+    stderr.push_str(&product(&bed, &["duplicates", "resend"]));
     let (location, forgotten) = &patients[2];
     stderr.push_str(&product(
         &bed,

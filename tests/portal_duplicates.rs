@@ -22,6 +22,7 @@ mod engine_support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use engine_support::{bed, options, run};
+use ivoris_hubspot_sync::duplicates::drift::ValueProperties;
 use ivoris_hubspot_sync::duplicates::portal::{
     KnownPatient, LedgerFacts, Members, PortalKind, find,
 };
@@ -378,9 +379,14 @@ async fn no_group_among_five_thousand_clean_contacts_and_ten_thousand_deals() {
     let sim = &bed.sandbox.hubspot;
     sim.seed_clean_portal("magdeburg", 5_000, 2);
     let client = hubspot_client(&bed.env).expect("client");
-    let listed = list_portal(&client, &|_| {}, &CancelFlag::new())
-        .await
-        .expect("listed");
+    let listed = list_portal(
+        &client,
+        &ValueProperties::default(),
+        &|_| {},
+        &CancelFlag::new(),
+    )
+    .await
+    .expect("listed");
     assert_eq!(listed.contacts.len(), 5_000);
     assert_eq!(listed.deals.len(), 10_000);
     assert!(
@@ -417,9 +423,14 @@ async fn a_deal_lost_as_duplicate_comes_back_and_a_dismissed_group_stays_away() 
     scanned(&bed.env).await;
     // A deal without our key (made by hand), as the scan listed it.
     let client = hubspot_client(&bed.env).expect("client");
-    let listed = list_portal(&client, &|_| {}, &CancelFlag::new())
-        .await
-        .expect("listed");
+    let listed = list_portal(
+        &client,
+        &ValueProperties::default(),
+        &|_| {},
+        &CancelFlag::new(),
+    )
+    .await
+    .expect("listed");
     let deal = listed
         .deals
         .iter()

@@ -4,13 +4,18 @@
 //! previous schema (`tests/fixtures/upgrade/`, made by
 //! `regenerate_the_upgrade_fixture`, see its README) open with the current
 //! code keeping every patient, case, HubSpot id, queued write, audit entry
-//! and mapping version — and a sync against the sandbox afterwards works.
+//! and mapping version — and a sync against the sandbox afterwards works;
+//! its records confirmed before the upgrade carry no kept values and are
+//! simply not compared by a scan of HubSpot.
 
 mod engine_support;
 
 use std::path::{Path, PathBuf};
 
 use engine_support::{bed, options, run};
+use ivoris_hubspot_sync::duplicates::drift::DriftKind;
+use ivoris_hubspot_sync::engine::extract::CancelFlag;
+use ivoris_hubspot_sync::engine::scan::scan;
 use ivoris_hubspot_sync::ledger::backup;
 use ivoris_hubspot_sync::ledger::schema::{LATEST_VERSION, migrations};
 use ivoris_hubspot_sync::ledger::{Ledger, NewAuditEntry, RunOutcome};
@@ -22,7 +27,7 @@ use ivoris_hubspot_sync::sandbox::SandboxOptions;
 use ivoris_hubspot_sync::settings::{DataDirs, Settings};
 
 /// The schema the previous release wrote.
-const PREVIOUS_VERSION: usize = 16;
+const PREVIOUS_VERSION: usize = 17;
 /// Seed of the sandbox the fixture was synced from.
 const FIXTURE_SEED: u64 = 1312;
 
@@ -199,7 +204,15 @@ async fn the_previous_versions_ledger_and_settings_upgrade_and_sync() {
     let ledger = Ledger::open(&bed.env.ledger_path).expect("upgraded");
     assert_eq!(ledger.schema_version().expect("version"), LATEST_VERSION);
     assert_eq!(counts(ledger.connection()), before, "everything kept");
-    assert!(ledger.tombstones().expect("new table").is_empty());
+    let kept: i64 = ledger
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM hubspot_records WHERE confirmed_values IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .expect("new column");
+    assert_eq!(kept, 0, "values were not kept before");
     drop(ledger);
     let saved = backup::before_upgrade_path(&bed.env.ledger_path, LATEST_VERSION);
     assert_eq!(
@@ -240,6 +253,40 @@ async fn the_previous_versions_ledger_and_settings_upgrade_and_sync() {
     drop(ledger);
     let again = run(&bed.env).await;
     assert_eq!(again.counts.written, 0, "{:?}", again.load);
+
+    // Records confirmed before the upgrade have no kept values: a scan
+    // compares the values of the ones written since only, and finds them
+    // as written. (The fixture's other records were written to the
+    // sandbox of the day it was made, so this one reports them missing.)
+    scan(&bed.env, &|_| {}, &CancelFlag::new())
+        .await
+        .expect("scan");
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let believed = ledger.believed_records().expect("believed");
+    assert!(believed.iter().any(|r| r.confirmed.is_none()));
+    let written: Vec<&str> = believed
+        .iter()
+        .filter(|r| r.confirmed.is_some())
+        .map(|r| r.record_key.as_str())
+        .collect();
+    assert_eq!(
+        written.len(),
+        pending.len(),
+        "values kept for the writes since"
+    );
+    let drift = ledger
+        .portal_scan()
+        .expect("scan read")
+        .expect("scanned")
+        .findings
+        .drift;
+    assert!(
+        drift
+            .iter()
+            .all(|d| d.problem == DriftKind::Missing && !written.contains(&d.record_key.as_str())),
+        "{:?}",
+        drift.iter().find(|d| d.problem != DriftKind::Missing)
+    );
 }
 
 /// Makes `tests/fixtures/upgrade/` (see its README): a sync of one practice
@@ -291,7 +338,8 @@ async fn regenerate_the_upgrade_fixture() {
     // Schema steps after the previous version, taken back; the refused
     // writes are due again (their retry time lies in the past).
     conn.execute_batch(&format!(
-        "DROP TABLE tombstones; PRAGMA user_version = {PREVIOUS_VERSION};
+        "ALTER TABLE hubspot_records DROP COLUMN confirmed_values;
+         PRAGMA user_version = {PREVIOUS_VERSION};
          UPDATE outbox SET next_attempt_at = '2026-01-01T00:00:00.000Z';
          VACUUM;"
     ))

@@ -4,19 +4,20 @@
 //! ledger — the same scan as „HubSpot prüfen“ in the app; `list` prints the
 //! cached findings, with the records out of step with HubSpot; `resend`
 //! makes those due again (writer lock). Printed are kinds, HubSpot ids and keys with the
-//! patient part masked — no names, no addresses.
+//! patient part masked, and the names of properties changed by hand with
+//! their values — masked where personal — no names, no addresses.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 
-use ivoris_hubspot_sync::duplicates::drift::DriftKind;
+use ivoris_hubspot_sync::duplicates::drift::{DriftCounts, DriftKind};
 use ivoris_hubspot_sync::duplicates::portal::PortalGroup;
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::portal_review::{PortalReview, review};
 use ivoris_hubspot_sync::engine::scan::{ScanError, ScanProgress, scan};
-use ivoris_hubspot_sync::gui::portal_duplicates::mask_key;
+use ivoris_hubspot_sync::gui::portal_duplicates::{mask_key, shown_value};
 use ivoris_hubspot_sync::ledger::audit::os_user;
 use ivoris_hubspot_sync::ledger::lock::{LockError, WriterLock};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
@@ -38,8 +39,8 @@ enum DuplicatesAction {
     /// Print what the last scan found.
     List,
     /// Repair what the last scan found out of step with HubSpot (records
-    /// deleted by hand, records that lost our key): the next sync writes
-    /// them again.
+    /// deleted by hand, records that lost our key, values changed by hand):
+    /// the next sync writes them again, with the values from Ivoris.
     Resend,
 }
 
@@ -97,14 +98,24 @@ fn print_drift(ledger: &Ledger) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let counts = DriftCounts::of(drift);
     println!(
-        "Abgleich mit HubSpot / reconciliation with HubSpot: {} Datensätze abweichend / records out of step (duplicates resend schreibt sie erneut / writes them again)",
-        drift.len()
+        "Abgleich mit HubSpot / reconciliation with HubSpot: {} Datensätze abweichend / records out of step \
+         ({} gelöscht / deleted, {} Schlüssel geändert / key changed, {} von Hand geändert / changed by hand; \
+         duplicates resend schreibt sie erneut, von Hand geänderte Werte werden mit den Werten aus Ivoris überschrieben / \
+         writes them again, values changed by hand are overwritten with the values from Ivoris)",
+        counts.total(),
+        counts.missing,
+        counts.key_changed,
+        counts.value_changed,
     );
     for item in drift {
         let problem = match &item.problem {
             DriftKind::Missing => "fehlt in HubSpot / missing in HubSpot",
             DriftKind::KeyChanged { .. } => "Schlüssel geändert / key changed",
+            DriftKind::ValueChanged { .. } => {
+                "in HubSpot von Hand geändert / changed by hand in HubSpot"
+            }
         };
         println!(
             "  {:<8} {:<12} {}  ({})",
@@ -113,6 +124,16 @@ fn print_drift(ledger: &Ledger) -> anyhow::Result<()> {
             problem,
             mask_key(&item.record_key)
         );
+        if let DriftKind::ValueChanged { changes } = &item.problem {
+            for change in changes {
+                println!(
+                    "           {}: {} -> {}",
+                    change.property,
+                    shown_value(&item.kind, &change.property, change.ours.as_deref()),
+                    shown_value(&item.kind, &change.property, change.found.as_deref()),
+                );
+            }
+        }
     }
     Ok(())
 }

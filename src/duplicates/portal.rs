@@ -51,6 +51,10 @@ pub struct PortalContact {
     pub firstname: Option<String>,
     /// `lastname`.
     pub lastname: Option<String>,
+    /// The listed values of the properties the app writes (what the
+    /// reconciliation compares, `super::drift`); personal, so never cached.
+    #[serde(skip)]
+    pub values: BTreeMap<String, String>,
 }
 
 /// Where a deal's stage stands.
@@ -92,6 +96,10 @@ pub struct PortalDeal {
     pub lost_stage: Option<String>,
     /// HubSpot ids of the associated contacts.
     pub contacts: Vec<String>,
+    /// The listed values of the properties the app writes (what the
+    /// reconciliation compares, `super::drift`); not cached.
+    #[serde(skip)]
+    pub values: BTreeMap<String, String>,
 }
 
 impl PortalDeal {

@@ -31,7 +31,7 @@ use crate::hubspot::provision::key_property;
 use crate::hubspot::{
     BatchOutcome, ClientError, HubSpotClient, InputError, ObjectKind, UpsertInput,
 };
-use crate::ledger::{Ledger, LedgerError, OutboxItem, OutboxKind};
+use crate::ledger::{Confirmation, Ledger, LedgerError, OutboxItem, OutboxKind};
 
 use super::extract::CancelFlag;
 
@@ -530,22 +530,21 @@ async fn update_adopted(
 }
 
 /// Writes adopted contacts whose e-mail address another contact has
-/// without it, confirmed with the whole payload (the address stays
-/// withheld until it changes) and audited as `email_withheld`.
+/// without it, confirmed with the whole payload's hash (the address stays
+/// withheld until it changes) and the values sent, and audited as
+/// `email_withheld`.
 async fn update_without_email(
     loader: &mut Loader<'_>,
     rows: &[(OutboxItem, String)],
     taken: &[usize],
 ) -> Result<(), LoadError> {
     let chosen: Vec<&(OutboxItem, String)> = taken.iter().filter_map(|i| rows.get(*i)).collect();
-    let items: Vec<OutboxItem> = chosen.iter().map(|(item, _)| item.clone()).collect();
-    let inputs: Vec<(String, BTreeMap<String, String>)> = chosen
+    // Confirmed with the values sent: the address is not among them.
+    let items: Vec<OutboxItem> = chosen.iter().map(|(item, _)| without_email(item)).collect();
+    let inputs: Vec<(String, BTreeMap<String, String>)> = items
         .iter()
-        .map(|(item, id)| {
-            let mut without = properties(item);
-            without.remove("email");
-            (id.clone(), without)
-        })
+        .zip(&chosen)
+        .map(|(item, (_, id))| (id.clone(), properties(item)))
         .collect();
     let client = loader.client;
     let sent = bisecting(&inputs, false, |part| {
@@ -577,6 +576,16 @@ async fn update_without_email(
         whole_call_failed(loader, concerned, error)?;
     }
     Ok(())
+}
+
+/// A contact row as written without its e-mail address (someone else's
+/// contact has it).
+fn without_email(item: &OutboxItem) -> OutboxItem {
+    let mut item = item.clone();
+    if let Some(map) = item.payload.as_object_mut() {
+        map.remove(contacts::EMAIL);
+    }
+    item
 }
 
 fn object_kind(kind: OutboxKind) -> Option<ObjectKind> {
@@ -783,18 +792,10 @@ fn apply_outcome(
     items: &[OutboxItem],
     outcome: BatchOutcome,
 ) -> Result<Vec<contacts::Conflict>, LoadError> {
-    let confirmed: Vec<(i64, String, String, String)> = outcome
+    let confirmed: Vec<Confirmation> = outcome
         .results
         .iter()
-        .filter_map(|result| {
-            let item = items.get(result.index)?;
-            Some((
-                item.id,
-                item.record_key.clone(),
-                item.payload_hash.clone(),
-                result.id.clone(),
-            ))
-        })
+        .filter_map(|result| Some(confirmation(items.get(result.index)?, &result.id)))
         .collect();
     *loader.report.written.entry(kind).or_default() += confirmed.len() as u64;
     loader.ledger.confirm(kind, &confirmed)?;
@@ -813,6 +814,19 @@ fn apply_outcome(
     }
     // `not_applied` rows are still due and go out with a later batch.
     Ok(conflicts)
+}
+
+/// HubSpot confirmed `item` as the record `hubspot_id`, with the
+/// properties of its payload (as sent: callers that send fewer strip them
+/// from the item first).
+fn confirmation(item: &OutboxItem, hubspot_id: &str) -> Confirmation {
+    Confirmation {
+        row: item.id,
+        record_key: item.record_key.clone(),
+        hash: item.payload_hash.clone(),
+        hubspot_id: hubspot_id.to_owned(),
+        values: Some(properties(item)),
+    }
 }
 
 fn input_reason(error: &InputError) -> String {
@@ -961,12 +975,10 @@ async fn send_associations(
     let mut confirmed = Vec::new();
     for ((item, from_id, _), result) in members.iter().zip(results) {
         match result {
-            Ok(()) => confirmed.push((
-                item.id,
-                item.record_key.clone(),
-                item.payload_hash.clone(),
-                from_id.clone(),
-            )),
+            Ok(()) => confirmed.push(Confirmation {
+                values: None,
+                ..confirmation(item, from_id)
+            }),
             Err(error) => fail(loader, item, &input_reason(&error))?,
         }
     }

@@ -5,15 +5,23 @@
 //! [`crate::duplicates::portal::find`] and caches the findings in the
 //! ledger (`ledger::portal`), where the review reads them.
 //!
+//! The same listing reconciles the ledger with HubSpot
+//! ([`crate::duplicates::drift`]): besides what the grouping needs it asks
+//! for the properties the app wrote (their names from the values the
+//! ledger kept with HubSpot's confirmations; as many as the list call's
+//! URL takes), so records deleted, re-keyed or changed by hand are found
+//! at no extra call. What the ledger believes is read before the listing;
+//! values are compared only for records no write touched while it ran.
+//!
 //! The scan only reads: HubSpot is not changed and the ledger only gets
 //! its cache, so it needs no writer lock and may run beside a sync.
 //! Progress goes to a callback, a [`CancelFlag`] stops it between pages.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::duplicates::drift::drift;
+use crate::duplicates::drift::{DriftCounts, ValueProperties, compared, drift, settled};
 use crate::duplicates::portal::{
     Booking, DealState, KnownPatient, LedgerFacts, PortalContact, PortalDeal, find,
 };
@@ -52,6 +60,8 @@ pub struct ScanSummary {
     pub groups: u64,
     /// Entries of the „Verloren-Liste“.
     pub rebooked: u64,
+    /// Records out of step with the ledger, by problem.
+    pub drift: DriftCounts,
     /// Time spent listing.
     pub listing: Duration,
     /// Time spent grouping.
@@ -104,25 +114,34 @@ pub async fn scan(
     cancel: &CancelFlag,
 ) -> Result<ScanSummary, ScanError> {
     let client = hubspot_client(env)?;
-    let ledger_path = env.ledger_path.clone();
     let now = (env.clock)();
     // What the ledger believes HubSpot holds is read before the listing
     // starts: a record a sync confirms meanwhile is not taken for missing.
-    let facts = tokio::task::spawn_blocking(move || {
-        let ledger = Ledger::open(&ledger_path)?;
-        Ok::<_, LedgerError>((
-            ledger_facts(&ledger, now)?,
+    let (before, merged, names) = blocking(&env.ledger_path, |ledger| {
+        Ok((
             ledger.believed_records()?,
             ledger.merged_patient_keys()?,
+            ledger.confirmed_property_names()?,
         ))
-    });
-    let listed = list_portal(&client, progress, cancel).await?;
-    let (facts, believed, merged) = facts
+    })
+    .await?;
+    let values = value_properties(&names);
+    let ledger_path = env.ledger_path.clone();
+    let facts =
+        tokio::task::spawn_blocking(move || ledger_facts(&Ledger::open(&ledger_path)?, now));
+    let listed = list_portal(&client, &values, progress, cancel).await?;
+    let facts = facts
         .await
         .map_err(|e| ScanError::Internal(e.to_string()))??;
+    // Values a sync wrote while the listing ran are not compared.
+    let (after, queued) = blocking(&env.ledger_path, |ledger| {
+        Ok((ledger.believed_records()?, ledger.queued_records()?))
+    })
+    .await?;
+    let believed = settled(before, &after, &queued);
     let started = Instant::now();
     let mut findings = find(&listed.contacts, &listed.deals, &facts);
-    findings.drift = drift(&believed, &listed.contacts, &listed.deals, &merged);
+    findings.drift = drift(&believed, &listed.contacts, &listed.deals, &merged, &values);
     let grouping = started.elapsed();
     let summary = ScanSummary {
         contacts: listed.contacts.len() as u64,
@@ -130,6 +149,7 @@ pub async fn scan(
         calls: listed.calls,
         groups: findings.groups.len() as u64,
         rebooked: findings.rebooked.len() as u64,
+        drift: DriftCounts::of(&findings.drift),
         listing: listed.took,
         grouping,
     };
@@ -150,9 +170,88 @@ pub async fn scan(
         calls = summary.calls,
         groups = summary.groups,
         rebooked = summary.rebooked,
-        "portal scanned for duplicates"
+        missing = summary.drift.missing,
+        key_changed = summary.drift.key_changed,
+        value_changed = summary.drift.value_changed,
+        "portal scanned for duplicates and reconciled with the ledger"
     );
     Ok(summary)
+}
+
+/// Runs `read` on the ledger at `path` on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    path: &std::path::Path,
+    read: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, ScanError> {
+    let path = path.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || read(&Ledger::open(&path)?))
+        .await
+        .map_err(|e| ScanError::Internal(e.to_string()))?;
+    Ok(result?)
+}
+
+/// At most this many characters of property names in one list call's
+/// `properties` parameter: the list endpoints take them in the URL, which
+/// must stay well below what servers accept (HubSpot answers 414 above).
+const MAX_PROPERTIES_PARAM: usize = 2_000;
+
+/// The properties whose values the listing reads to compare them: the
+/// names of the values the ledger kept (`names`, by kind), without keys
+/// and HubSpot's own, as far as the URL of the list call allows (the
+/// grouping's properties always go first). Left-out properties are not
+/// compared; how many is logged.
+pub fn value_properties(names: &BTreeMap<String, BTreeSet<String>>) -> ValueProperties {
+    let pick = |kind: &str, base: &[&str]| {
+        let mut length: usize = base.iter().map(|name| name.len() + 1).sum();
+        let mut chosen = BTreeSet::new();
+        let mut left_out = 0_u64;
+        for name in names.get(kind).into_iter().flatten() {
+            if !compared(name) {
+                continue;
+            }
+            if !base.contains(&name.as_str()) {
+                if length + name.len() + 1 > MAX_PROPERTIES_PARAM {
+                    left_out += 1;
+                    continue;
+                }
+                length += name.len() + 1;
+            }
+            chosen.insert(name.clone());
+        }
+        if left_out > 0 {
+            tracing::warn!(
+                kind,
+                left_out,
+                "properties not compared with HubSpot: the list call's address would be too long"
+            );
+        }
+        chosen
+    };
+    ValueProperties {
+        contacts: pick("contact", &CONTACT_PROPERTIES),
+        deals: pick("deal", &DEAL_PROPERTIES),
+    }
+}
+
+/// The grouping's properties, then the further ones to compare.
+fn request_properties(base: &[&str], values: &BTreeSet<String>) -> Vec<String> {
+    base.iter()
+        .map(|name| (*name).to_owned())
+        .chain(
+            values
+                .iter()
+                .filter(|name| !base.contains(&name.as_str()))
+                .cloned(),
+        )
+        .collect()
+}
+
+/// The values of `wanted` a listed record holds.
+fn listed_values(record: &Record, wanted: &BTreeSet<String>) -> BTreeMap<String, String> {
+    wanted
+        .iter()
+        .filter_map(|name| Some((name.clone(), record.properties.get(name)?.clone())))
+        .collect()
 }
 
 /// The portal as listed.
@@ -168,9 +267,11 @@ pub struct Listed {
     pub took: Duration,
 }
 
-/// Lists contacts and deals side by side (the rate limiter paces both).
+/// Lists contacts and deals side by side (the rate limiter paces both),
+/// with the values of `values` besides what the grouping needs.
 pub async fn list_portal(
     client: &HubSpotClient,
+    values: &ValueProperties,
     progress: &(dyn Fn(ScanProgress) + Sync),
     cancel: &CancelFlag,
 ) -> Result<Listed, ScanError> {
@@ -189,8 +290,8 @@ pub async fn list_portal(
         progress,
     };
     let (contacts, deals) = tokio::join!(
-        list_contacts(client, &counters, cancel),
-        list_deals(client, &stages, &counters, cancel)
+        list_contacts(client, &values.contacts, &counters, cancel),
+        list_deals(client, &values.deals, &stages, &counters, cancel)
     );
     Ok(Listed {
         contacts: contacts?,
@@ -237,16 +338,13 @@ async fn count(client: &HubSpotClient, kind: ObjectKind) -> Option<u64> {
         .map(|page| page.total)
 }
 
-fn names(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
-
 async fn list_contacts(
     client: &HubSpotClient,
+    values: &BTreeSet<String>,
     counters: &Counters<'_>,
     cancel: &CancelFlag,
 ) -> Result<Vec<PortalContact>, ScanError> {
-    let properties = names(&CONTACT_PROPERTIES);
+    let properties = request_properties(&CONTACT_PROPERTIES, values);
     let mut contacts = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -257,7 +355,11 @@ async fn list_contacts(
             .list_page(ObjectKind::Contacts, &properties, after.as_deref())
             .await?;
         counters.page(&counters.contacts, page.records.len());
-        contacts.extend(page.records.into_iter().map(contact));
+        contacts.extend(
+            page.records
+                .into_iter()
+                .map(|record| contact(record, values)),
+        );
         match page.next_after {
             Some(next) if Some(&next) != after.as_ref() => after = Some(next),
             _ => return Ok(contacts),
@@ -267,11 +369,12 @@ async fn list_contacts(
 
 async fn list_deals(
     client: &HubSpotClient,
+    values: &BTreeSet<String>,
     stages: &StageTable,
     counters: &Counters<'_>,
     cancel: &CancelFlag,
 ) -> Result<Vec<PortalDeal>, ScanError> {
-    let properties = names(&DEAL_PROPERTIES);
+    let properties = request_properties(&DEAL_PROPERTIES, values);
     let mut deals = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -290,7 +393,7 @@ async fn list_deals(
         deals.extend(
             records
                 .into_iter()
-                .map(|(record, contacts)| deal(record, contacts, stages)),
+                .map(|(record, contacts)| deal(record, contacts, stages, values)),
         );
         match next {
             Some(next) if Some(&next) != after.as_ref() => after = Some(next),
@@ -308,8 +411,9 @@ fn text(record: &Record, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn contact(record: Record) -> PortalContact {
+fn contact(record: Record, values: &BTreeSet<String>) -> PortalContact {
     PortalContact {
+        values: listed_values(&record, values),
         patient_key: text(&record, "ivoris_patient_key"),
         patient_keys: text(&record, "ivoris_patient_keys")
             .map(|keys| {
@@ -357,11 +461,17 @@ pub fn stage_table(pipelines: &[Pipeline]) -> StageTable {
     table
 }
 
-fn deal(record: Record, contacts: Vec<String>, stages: &StageTable) -> PortalDeal {
+fn deal(
+    record: Record,
+    contacts: Vec<String>,
+    stages: &StageTable,
+    values: &BTreeSet<String>,
+) -> PortalDeal {
     let stage = text(&record, "dealstage");
     let pipeline = text(&record, "pipeline");
     let known = stage.as_ref().and_then(|s| stages.stages.get(s));
     PortalDeal {
+        values: listed_values(&record, values),
         case_key: text(&record, "ivoris_case_key"),
         legacy_appointment_id: text(&record, "ivoris_appointment_id"),
         name: text(&record, "dealname"),

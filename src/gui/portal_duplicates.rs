@@ -198,10 +198,10 @@ pub fn portal_ui(
 }
 
 /// The reconciliation with HubSpot: records the ledger believes HubSpot
-/// holds that were deleted there or lost our key by hand, with „Erneut
-/// senden“.
+/// holds that were deleted there, lost our key or had values changed by
+/// hand, with „Erneut senden“ and the changed values (masked).
 fn drift_ui(ui: &mut egui::Ui, lang: Lang, review: &PortalReview, intents: &mut Vec<PortalIntent>) {
-    use crate::duplicates::drift::DriftKind;
+    use crate::duplicates::drift::DriftCounts;
     if review.drift.is_empty() {
         ui.weak(lang.pick(
             "Abgleich: HubSpot hat alle Kontakte und Deals so, wie der Ledger sie kennt.",
@@ -209,38 +209,91 @@ fn drift_ui(ui: &mut egui::Ui, lang: Lang, review: &PortalReview, intents: &mut 
         ));
         return;
     }
-    let missing = review
-        .drift
-        .iter()
-        .filter(|d| d.problem == DriftKind::Missing)
-        .count() as u64;
-    let rekeyed = review.drift.len() as u64 - missing;
+    let counts = DriftCounts::of(&review.drift);
     ui.horizontal_wrapped(|ui| {
         ui.colored_label(
             ui.visuals().warn_fg_color,
             format!(
-                "{}: {} {}, {} {}.",
+                "{}: {} {}, {} {}, {} {}.",
                 lang.pick("Abgleich", "Reconciliation"),
-                lang.number(missing),
+                lang.number(counts.missing),
                 lang.pick(
                     "in HubSpot gelöscht (von Hand?)",
                     "deleted in HubSpot (by hand?)"
                 ),
-                lang.number(rekeyed),
+                lang.number(counts.key_changed),
                 lang.pick("ohne unseren Schlüssel", "without our key"),
+                lang.number(counts.value_changed),
+                lang.pick("in HubSpot von Hand geändert", "changed by hand in HubSpot"),
             ),
         );
         if ui
             .button(lang.pick("Erneut senden", "Send again"))
             .on_hover_text(lang.pick(
-                "Die nächste Synchronisation legt Gelöschtes neu an und schreibt den Schlüssel zurück",
-                "The next sync creates deleted records again and writes the key back",
+                "Die nächste Synchronisation legt Gelöschtes neu an, schreibt den Schlüssel zurück und überschreibt von Hand geänderte Werte mit den Werten aus Ivoris",
+                "The next sync creates deleted records again, writes the key back and overwrites values changed by hand with the values from Ivoris",
             ))
             .clicked()
         {
             intents.push(PortalIntent::ResendDrift);
         }
     });
+    if counts.value_changed > 0 {
+        value_changes_ui(ui, lang, review);
+    }
+}
+
+/// The records whose values were changed by hand: property names in
+/// clear, personal values masked as the keys are.
+fn value_changes_ui(ui: &mut egui::Ui, lang: Lang, review: &PortalReview) {
+    use crate::duplicates::drift::DriftKind;
+    egui::CollapsingHeader::new(lang.pick(
+        "In HubSpot von Hand geändert – erneut senden überschreibt die Änderung mit den Werten aus Ivoris",
+        "Changed by hand in HubSpot – sending again overwrites the change with the values from Ivoris",
+    ))
+    .id_salt("portal_value_drift")
+    .show(ui, |ui| {
+        egui::ScrollArea::vertical()
+            .id_salt("portal_value_drift_list")
+            .max_height(160.0)
+            .show(ui, |ui| {
+                for item in &review.drift {
+                    let DriftKind::ValueChanged { changes } = &item.problem else {
+                        continue;
+                    };
+                    for change in changes {
+                        ui.label(format!(
+                            "{} {} · {} · {}: {} -> {}",
+                            drift_kind_label(lang, &item.kind),
+                            item.hubspot_id,
+                            mask_key(&item.record_key),
+                            change.property,
+                            shown_value(&item.kind, &change.property, change.ours.as_deref()),
+                            shown_value(&item.kind, &change.property, change.found.as_deref()),
+                        ));
+                    }
+                }
+            });
+    });
+}
+
+/// `contact` / `deal` in words.
+fn drift_kind_label(lang: Lang, kind: &str) -> &'static str {
+    match kind {
+        "contact" => lang.pick("Kontakt", "Contact"),
+        _ => lang.pick("Deal", "Deal"),
+    }
+}
+
+/// A value of a record out of step as shown and printed: masked like a
+/// key where it is personal (`duplicates::drift::is_personal`), else in
+/// clear; `–` for none.
+pub fn shown_value(kind: &str, property: &str, value: Option<&str>) -> String {
+    match value {
+        None => "–".to_owned(),
+        Some(value) if crate::duplicates::drift::is_personal(kind, property) => Masked(value).tag(),
+        Some(value) => value.to_owned(),
+    }
 }
 
 /// The review once read, else a spinner or the error.

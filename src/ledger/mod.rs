@@ -42,7 +42,8 @@ pub use cursors::Batch;
 pub use health::{Health, Side};
 pub use mirror::{MirrorOutcome, Mirrored};
 pub use outbox::{
-    Confirmed, ConfirmedCounts, Enqueued, OutboxCounts, OutboxFilter, OutboxItem, OutboxKind,
+    Confirmation, Confirmed, ConfirmedCounts, Enqueued, OutboxCounts, OutboxFilter, OutboxItem,
+    OutboxKind,
 };
 pub use quarantine::{NewQuarantine, QuarantineEntry};
 pub use runs::{RunCounts, RunOutcome, RunRecord};

@@ -8,6 +8,8 @@
 //! A row that keeps failing becomes a dead letter with a readable reason and
 //! waits for a person („Erneut versuchen“ / „Verwerfen“).
 
+use std::collections::BTreeMap;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
@@ -41,6 +43,15 @@ CREATE TABLE outbox (
     UNIQUE (kind, record_key)
 ) STRICT;
 CREATE INDEX outbox_by_state ON outbox (state, kind, record_key);
+"#;
+
+/// Schema step: the values HubSpot confirmed for a contact or deal (JSON
+/// object of the properties sent), so the scan can tell values changed by
+/// hand in HubSpot (`duplicates::drift`). Rows confirmed before this step
+/// have none and are not compared until their next write.
+pub(super) const CONFIRMED_VALUES_MIGRATION: &str = r#"
+ALTER TABLE hubspot_records ADD COLUMN confirmed_values TEXT
+    CHECK (confirmed_values IS NULL OR json_valid(confirmed_values));
 "#;
 
 /// What an outbox row writes.
@@ -185,6 +196,24 @@ pub struct ConfirmedCounts {
     pub deals: u64,
     /// Appointment records with a HubSpot id.
     pub appointments: u64,
+}
+
+/// HubSpot's confirmation of one outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The outbox row (removed unless a newer payload replaced it).
+    pub row: i64,
+    /// The record's key.
+    pub record_key: String,
+    /// The payload hash sent: becomes the confirmed hash.
+    pub hash: String,
+    /// HubSpot's id of the record.
+    pub hubspot_id: String,
+    /// The properties HubSpot took, as sent; kept for contacts and deals so
+    /// a scan can tell values changed by hand. `None` where the record does
+    /// not hold them as ours alone (a patient linked to another patient's
+    /// contact) or the row is no record (an association).
+    pub values: Option<BTreeMap<String, String>>,
 }
 
 /// What HubSpot last confirmed for a record.
@@ -467,25 +496,37 @@ impl Ledger {
         Ok(counts)
     }
 
-    /// HubSpot confirmed these rows (`(row id, payload hash sent, HubSpot id)`):
-    /// record id and hash, and remove each row unless a newer payload
+    /// HubSpot confirmed these rows: record id, hash and — for contacts and
+    /// deals — the values sent, and remove each row unless a newer payload
     /// replaced it meanwhile. One transaction.
     pub fn confirm(
         &mut self,
         kind: OutboxKind,
-        confirmed: &[(i64, String, String, String)],
+        confirmed: &[Confirmation],
     ) -> Result<(), LedgerError> {
         let now = now();
+        let keeps_values = matches!(kind, OutboxKind::Contact | OutboxKind::Deal);
         self.transaction(|tx| {
-            for (row, record_key, hash, hubspot_id) in confirmed {
-                tx.prepare_cached("INSERT INTO hubspot_records (kind, record_key, hubspot_id, confirmed_hash, confirmed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
+            for confirmation in confirmed {
+                let values = match confirmation.values.as_ref().filter(|_| keeps_values) {
+                    Some(values) => Some(serde_json::to_string(values)?),
+                    None => None,
+                };
+                tx.prepare_cached("INSERT INTO hubspot_records (kind, record_key, hubspot_id, confirmed_hash, confirmed_at, confirmed_values)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (kind, record_key) DO UPDATE SET
                         hubspot_id = excluded.hubspot_id, confirmed_hash = excluded.confirmed_hash,
-                        confirmed_at = excluded.confirmed_at")?
-            .execute(params![kind.as_str(), record_key, hubspot_id, hash, now])?;
+                        confirmed_at = excluded.confirmed_at, confirmed_values = excluded.confirmed_values")?
+                .execute(params![
+                    kind.as_str(),
+                    confirmation.record_key,
+                    confirmation.hubspot_id,
+                    confirmation.hash,
+                    now,
+                    values
+                ])?;
                 tx.prepare_cached("DELETE FROM outbox WHERE id = ?1 AND payload_hash = ?2")?
-            .execute(params![row, hash])?;
+                    .execute(params![confirmation.row, confirmation.hash])?;
             }
             Ok(())
         })
@@ -622,6 +663,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn confirmation(row: i64, key: &str, hash: &str, id: &str) -> Confirmation {
+        Confirmation {
+            row,
+            record_key: key.into(),
+            hash: hash.into(),
+            hubspot_id: id.into(),
+            values: None,
+        }
+    }
+
     fn queue(ledger: &mut Ledger, key: &str, payload: Value, hash: &str) -> Enqueued {
         ledger
             .transaction(|tx| {
@@ -665,7 +716,7 @@ mod tests {
         ledger
             .confirm(
                 OutboxKind::Contact,
-                &[(row, "m:1".into(), "h1".into(), "501".into())],
+                &[confirmation(row, "m:1", "h1", "501")],
             )
             .expect("confirm");
         assert_eq!(ledger.outbox_counts().expect("counts").pending(), 0);
@@ -696,7 +747,7 @@ mod tests {
         ledger
             .confirm(
                 OutboxKind::Contact,
-                &[(row, "m:1".into(), "h1".into(), "501".into())],
+                &[confirmation(row, "m:1", "h1", "501")],
             )
             .expect("confirm");
         let due = ledger.due(OutboxKind::Contact, "9999", 10).expect("due");
@@ -831,11 +882,11 @@ mod tests {
         let confirmed: Vec<_> = rows
             .iter()
             .map(|r| {
-                (
+                confirmation(
                     r.id,
-                    r.record_key.clone(),
-                    r.payload_hash.clone(),
-                    format!("{}", r.id + 100),
+                    &r.record_key,
+                    &r.payload_hash,
+                    &format!("{}", r.id + 100),
                 )
             })
             .collect();

@@ -7,7 +7,7 @@
 //! no names) and, where HubSpot is to be changed, with its outbox row:
 //! the intent is stored before anything is sent (invariant 2).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
@@ -254,7 +254,8 @@ impl Ledger {
             let keys = keys_pointing_at(tx, &[&merge.primary, &merge.secondary])?;
             for key in &keys {
                 tx.execute(
-                    "UPDATE hubspot_records SET hubspot_id = ?2, confirmed_hash = NULL
+                    "UPDATE hubspot_records SET hubspot_id = ?2, confirmed_hash = NULL,
+                        confirmed_values = NULL
                      WHERE kind = 'contact' AND record_key = ?1",
                     params![key, survivor],
                 )?;
@@ -293,7 +294,9 @@ impl Ledger {
     /// Records a merge of two deals HubSpot carried out (or a read showed
     /// done): the outbox row leaves, and every ledger row that pointed at
     /// either deal (the case's adopted deal, the merged deal's reservation)
-    /// points at the survivor. Audited.
+    /// points at the survivor. What HubSpot's merge left in the survivor's
+    /// properties was decided there, not written by us: its kept values are
+    /// dropped (not compared until the next write). Audited.
     pub fn confirm_deal_merge(
         &mut self,
         row: i64,
@@ -304,7 +307,7 @@ impl Ledger {
         self.transaction(|tx| {
             tx.execute("DELETE FROM outbox WHERE id = ?1", [row])?;
             tx.execute(
-                "UPDATE hubspot_records SET hubspot_id = ?3
+                "UPDATE hubspot_records SET hubspot_id = ?3, confirmed_values = NULL
                  WHERE kind = 'deal' AND hubspot_id IN (?1, ?2)",
                 params![merge.primary, merge.secondary, survivor],
             )?;
@@ -326,21 +329,68 @@ impl Ledger {
         })
     }
 
-    /// The contacts and case deals the ledger believes HubSpot holds:
-    /// kind, key, HubSpot id (the closures of legacy deals left out).
+    /// The contacts and case deals the ledger believes HubSpot holds, with
+    /// the values HubSpot confirmed where the ledger kept them. Left out:
+    /// the closures of legacy deals and the review's marks of deals without
+    /// our key (decisions on records that are not ours).
     pub fn believed_records(&self) -> Result<Vec<Believed>, LedgerError> {
         let mut statement = self.conn.prepare(
-            "SELECT kind, record_key, hubspot_id FROM hubspot_records
+            "SELECT kind, record_key, hubspot_id, confirmed_values FROM hubspot_records
              WHERE kind IN ('contact', 'deal') AND hubspot_id IS NOT NULL
-               AND instr(record_key, ?1) = 0
+               AND instr(record_key, ?1) = 0 AND record_key NOT LIKE 'hubspot:%'
              ORDER BY kind, record_key",
         )?;
-        let rows = statement
-            .query_map([super::adoption::CLOSURE_MARK], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        let rows = statement.query_map([super::adoption::CLOSURE_MARK], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        let mut believed = Vec::new();
+        for row in rows {
+            let (kind, record_key, hubspot_id, values) = row?;
+            // Kept values that do not read are not compared (never a panic).
+            let confirmed = values.and_then(|v| serde_json::from_str(&v).ok());
+            believed.push(Believed {
+                kind,
+                record_key,
+                hubspot_id,
+                confirmed,
+            });
+        }
+        Ok(believed)
+    }
+
+    /// The names of the properties whose confirmed values the ledger kept,
+    /// per kind (`contact`, `deal`): what a scan lists to compare them.
+    pub fn confirmed_property_names(
+        &self,
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, LedgerError> {
+        let mut statement = self.conn.prepare(
+            "SELECT DISTINCT h.kind, j.key FROM hubspot_records h, json_each(h.confirmed_values) j
+             WHERE h.kind IN ('contact', 'deal') AND h.confirmed_values IS NOT NULL",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for row in rows {
+            let (kind, name) = row?;
+            names.entry(kind).or_default().insert(name);
+        }
+        Ok(names)
+    }
+
+    /// Contacts and deals with a write in the outbox (pending or dead), as
+    /// `(kind, record key)`: HubSpot may hold their next values already.
+    pub fn queued_records(&self) -> Result<HashSet<(String, String)>, LedgerError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT kind, record_key FROM outbox WHERE kind IN ('contact', 'deal')")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Patient keys written by id onto a contact that carries another
@@ -355,25 +405,29 @@ impl Ledger {
 
     /// Repairs what a scan found drifted (the caller holds the writer
     /// lock): a record HubSpot no longer lists loses its id and hash (the
-    /// next sync creates it again by key); a record that lost our key
-    /// keeps its id and loses its hash (the next sync writes it by id, our
-    /// key included). Only rows still as the scan saw them are touched;
-    /// audited. Returns the rows repaired.
+    /// next sync creates it again by key); a record that lost our key or
+    /// whose values were changed by hand keeps its id and loses its hash
+    /// (the next sync writes it by id, our key and our values included,
+    /// overwriting the change). Only rows still as the scan saw them are
+    /// touched; audited (property names, no values). Returns the rows
+    /// repaired.
     pub fn resend_drift(&mut self, drift: &[Drift], actor: &str) -> Result<u64, LedgerError> {
         self.transaction(|tx| {
             let mut repaired = 0;
             for item in drift {
                 let sql = match item.problem {
                     DriftKind::Missing => {
-                        "UPDATE hubspot_records SET hubspot_id = NULL, confirmed_hash = NULL
+                        "UPDATE hubspot_records SET hubspot_id = NULL, confirmed_hash = NULL,
+                            confirmed_values = NULL
                          WHERE kind = ?1 AND record_key = ?2 AND hubspot_id = ?3"
                     }
-                    DriftKind::KeyChanged { .. } => {
-                        "UPDATE hubspot_records SET confirmed_hash = NULL
+                    DriftKind::KeyChanged { .. } | DriftKind::ValueChanged { .. } => {
+                        "UPDATE hubspot_records SET confirmed_hash = NULL, confirmed_values = NULL
                          WHERE kind = ?1 AND record_key = ?2 AND hubspot_id = ?3"
                     }
                 };
-                let changed = tx.execute(sql, params![item.kind, item.record_key, item.hubspot_id])?;
+                let changed =
+                    tx.execute(sql, params![item.kind, item.record_key, item.hubspot_id])?;
                 // A record made again needs its associations again
                 // (`<kinds>|<from key>><to key>`).
                 if changed > 0 && item.problem == DriftKind::Missing {
@@ -393,10 +447,7 @@ impl Ledger {
                     action: "hubspot.resend".into(),
                     subject: "drift".into(),
                     details: json!({
-                        "records": drift
-                            .iter()
-                            .map(|d| json!({"kind": d.kind, "key": d.record_key, "hubspot_id": d.hubspot_id}))
-                            .collect::<Vec<_>>(),
+                        "records": drift.iter().map(resend_entry).collect::<Vec<_>>(),
                         "repaired": repaired,
                     }),
                 },
@@ -597,6 +648,17 @@ impl Ledger {
     }
 }
 
+/// A drifted record in the audit entry of „Erneut senden“: keys, HubSpot
+/// id, what was wrong and the names of changed properties — no values.
+fn resend_entry(item: &Drift) -> serde_json::Value {
+    let mut entry =
+        json!({"kind": item.kind, "key": item.record_key, "hubspot_id": item.hubspot_id});
+    if let DriftKind::ValueChanged { changes } = &item.problem {
+        entry["changed"] = json!(changes.iter().map(|c| &c.property).collect::<Vec<_>>());
+    }
+    entry
+}
+
 /// Patient keys whose contact is one of `ids`.
 fn keys_pointing_at(tx: &Transaction<'_>, ids: &[&str]) -> Result<Vec<String>, LedgerError> {
     let mut keys = Vec::new();
@@ -613,4 +675,151 @@ fn keys_pointing_at(tx: &Transaction<'_>, ids: &[&str]) -> Result<Vec<String>, L
     keys.sort();
     keys.dedup();
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::duplicates::drift::ValueChange;
+    use crate::ledger::outbox::{Confirmation, OutboxKind, enqueue};
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Queues and confirms one row of `kind` as HubSpot id `id`.
+    fn confirmed(
+        ledger: &mut Ledger,
+        kind: OutboxKind,
+        key: &str,
+        id: &str,
+        sent: &[(&str, &str)],
+    ) {
+        let hash = format!("h-{key}");
+        ledger
+            .transaction(|tx| enqueue(tx, kind, key, None, &json!({}), &hash))
+            .expect("queued");
+        let row = ledger.due(kind, "9999", 100).expect("due")[0].id;
+        ledger
+            .confirm(
+                kind,
+                &[Confirmation {
+                    row,
+                    record_key: key.into(),
+                    hash,
+                    hubspot_id: id.into(),
+                    values: Some(values(sent)),
+                }],
+            )
+            .expect("confirmed");
+    }
+
+    #[test]
+    fn confirmed_values_are_kept_for_contacts_and_deals_and_dropped_by_a_resend() {
+        let mut ledger = Ledger::open_in_memory().expect("ledger");
+        confirmed(
+            &mut ledger,
+            OutboxKind::Contact,
+            "a:1",
+            "10",
+            &[("lastname", "Müller")],
+        );
+        confirmed(
+            &mut ledger,
+            OutboxKind::Deal,
+            "a:c1",
+            "20",
+            &[("amount", "1.00")],
+        );
+        confirmed(
+            &mut ledger,
+            OutboxKind::Deal,
+            "a:altdeal:30",
+            "30",
+            &[("dealstage", "x")],
+        );
+        confirmed(
+            &mut ledger,
+            OutboxKind::Deal,
+            "hubspot:deal:31",
+            "31",
+            &[("dealstage", "x")],
+        );
+        confirmed(
+            &mut ledger,
+            OutboxKind::Association,
+            "contact|a:1>a:c1",
+            "10",
+            &[("x", "y")],
+        );
+
+        // Closures and marks of deals without our key are decisions, not
+        // believed records.
+        let (contact, deal) = (
+            values(&[("lastname", "Müller")]),
+            values(&[("amount", "1.00")]),
+        );
+        assert_eq!(
+            ledger.believed_records().expect("believed"),
+            vec![
+                Believed {
+                    kind: "contact".into(),
+                    record_key: "a:1".into(),
+                    hubspot_id: "10".into(),
+                    confirmed: Some(contact),
+                },
+                Believed {
+                    kind: "deal".into(),
+                    record_key: "a:c1".into(),
+                    hubspot_id: "20".into(),
+                    confirmed: Some(deal),
+                },
+            ]
+        );
+        let names = ledger.confirmed_property_names().expect("names");
+        assert_eq!(names["contact"], ["lastname".to_owned()].into());
+        assert_eq!(
+            names["deal"],
+            ["amount".to_owned(), "dealstage".to_owned()].into()
+        );
+        assert!(ledger.queued_records().expect("queued").is_empty());
+
+        let drift = Drift {
+            kind: "contact".into(),
+            record_key: "a:1".into(),
+            hubspot_id: "10".into(),
+            problem: DriftKind::ValueChanged {
+                changes: vec![ValueChange {
+                    property: "lastname".into(),
+                    ours: Some("Müller".into()),
+                    found: Some("Mueller".into()),
+                }],
+            },
+        };
+        assert_eq!(ledger.resend_drift(&[drift], "test").expect("resend"), 1);
+        let after = ledger
+            .confirmed(OutboxKind::Contact, "a:1")
+            .expect("read")
+            .expect("row");
+        assert_eq!(
+            (after.hubspot_id.as_deref(), after.hash),
+            (Some("10"), None)
+        );
+        let believed = ledger.believed_records().expect("believed");
+        assert_eq!(believed[0].confirmed, None, "values dropped with the hash");
+        // The audit entry names the property, not the values.
+        let entry = &ledger.audit_log(None, 10).expect("audit")[0];
+        assert_eq!(
+            entry.entry.details["records"][0]["changed"],
+            json!(["lastname"])
+        );
+        assert!(!entry.entry.details.to_string().contains("Müller"));
+    }
 }

@@ -188,6 +188,7 @@ const STEPS: &[M<'static>] = &[
     M::up(super::identity::ALIASES_MIGRATION).foreign_key_check(),
     M::up(super::imports::IMPORTS_MIGRATION).foreign_key_check(),
     M::up(super::erasure::ERASURE_MIGRATION).foreign_key_check(),
+    M::up(super::outbox::CONFIRMED_VALUES_MIGRATION).foreign_key_check(),
 ];
 
 /// Schema version of a ledger created by this build.

@@ -48,8 +48,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use chrono::{NaiveDate, Utc};
 
 use super::{
-    Adopted, BATCH, Loader, PhaseProgress, apply_outcome, bisecting, fail, input_reason,
-    properties, refused, splits, stamp, upsert_inputs, upsert_parts, whole_call_failed,
+    Adopted, BATCH, Loader, PhaseProgress, apply_outcome, bisecting, confirmation, fail,
+    input_reason, properties, refused, splits, stamp, upsert_inputs, upsert_parts,
+    whole_call_failed, without_email,
 };
 use crate::duplicates::normalise_name;
 use crate::duplicates::values::date_of;
@@ -57,7 +58,7 @@ use crate::hubspot::provision::key_property;
 use crate::hubspot::wire::{Filter, FilterGroup, SearchRequest};
 use crate::hubspot::{BatchOutcome, ClientError, HubSpotClient, ObjectKind, UpsertInput};
 use crate::ledger::audit::os_user;
-use crate::ledger::{Ledger, LedgerError, NewAuditEntry, OutboxItem, OutboxKind};
+use crate::ledger::{Confirmation, Ledger, LedgerError, NewAuditEntry, OutboxItem, OutboxKind};
 use crate::mapping::PatientField;
 
 use super::LoadError;
@@ -66,7 +67,7 @@ use super::LoadError;
 type Props = BTreeMap<String, String>;
 
 /// The contact property HubSpot keeps unique besides our key.
-const EMAIL: &str = "email";
+pub(super) const EMAIL: &str = "email";
 /// Every patient key a contact stands for (linked patients).
 const PATIENT_KEYS: &str = "ivoris_patient_keys";
 
@@ -939,16 +940,14 @@ async fn update_others(
     decisions.adopted.retain(|(_, id)| !failed.contains_key(id));
     decisions.linked.retain(|(_, id)| !failed.contains_key(id));
     loader.report.adopted += decisions.adopted.len() as u64;
-    let confirmed: Vec<(i64, String, String, String)> = decisions
+    // A linked patient's values were not written: the contact holds the
+    // other patient's.
+    let confirmed: Vec<Confirmation> = decisions
         .linked
         .iter()
-        .map(|(item, id)| {
-            (
-                item.id,
-                item.record_key.clone(),
-                item.payload_hash.clone(),
-                id.clone(),
-            )
+        .map(|(item, id)| Confirmation {
+            values: None,
+            ..confirmation(item, id)
         })
         .collect();
     loader.ledger.confirm(OutboxKind::Contact, &confirmed)?;
@@ -977,12 +976,10 @@ async fn upsert_resolved(
         })
         .collect();
     for (item, _) in &decisions.withheld {
-        let mut without = properties(item);
-        without.remove(EMAIL);
         rows.push(item);
         inputs.push(UpsertInput {
             key: item.record_key.clone(),
-            properties: without,
+            properties: properties(&without_email(item)),
         });
     }
     if inputs.is_empty() {
@@ -1016,13 +1013,13 @@ fn confirm_resolved(
         let Some(item) = rows.get(result.index) else {
             continue;
         };
-        confirmed.push((
-            item.id,
-            item.record_key.clone(),
-            item.payload_hash.clone(),
-            result.id.clone(),
-        ));
-        if let Some((_, other)) = decisions.withheld.iter().find(|(w, _)| w.id == item.id) {
+        let withheld = decisions.withheld.iter().find(|(w, _)| w.id == item.id);
+        let written = match withheld {
+            Some(_) => without_email(item),
+            None => (*item).clone(),
+        };
+        confirmed.push(confirmation(&written, &result.id));
+        if let Some((_, other)) = withheld {
             loader.report.email_withheld += 1;
             loader.ledger.audit(&NewAuditEntry {
                 actor: os_user(),
