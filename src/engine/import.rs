@@ -8,8 +8,9 @@
 //! stage or revenue would change, and up to [`SAMPLE_SIZE`] examples keyed
 //! by case key (no personal data). [`import`] checks the file, refuses it
 //! while rows are invalid unless they are to be left out, and writes it in
-//! batches of [`BATCH_ROWS`] rows, one transaction each, under the writer
-//! lock; progress by callback, cancellation by flag between batches. Every
+//! batches of [`BATCH_ROWS`] rows under the writer lock, several batches
+//! per transaction; progress by callback, cancellation by flag between
+//! batches (the whole batches read before it are kept). Every
 //! import is recorded in the history and the audit log.
 //!
 //! The GUI's Import view uses these on the engine thread: open a session
@@ -351,6 +352,12 @@ fn compare_deals(
     }
 }
 
+/// Batches of [`BATCH_ROWS`] rows committed together. Progress and
+/// cancellation act at every batch; one transaction over several batches
+/// rewrites the ledger's pages (and its write-ahead log) far less often
+/// than one per batch — the file's keys land all over the tables.
+const BATCHES_PER_TRANSACTION: usize = 10;
+
 /// Options of a real import.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportOptions {
@@ -410,13 +417,7 @@ pub fn import(
     let hash = file_hash(path)?;
     let mut writer = Writer::start(session, ledger.connection(), true)?;
     let clock = Instant::now();
-    let mut cancelled = false;
-    loop {
-        if cancel.is_cancelled() {
-            cancelled = true;
-            break;
-        }
-        let more = ledger.commit(|batch| writer.next_batch(batch, BATCH_ROWS))?;
+    let report = |writer: &Writer<'_>| {
         let seconds = clock.elapsed().as_secs_f64().max(1e-6);
         progress(ImportProgress {
             rows: writer.counts.rows_read,
@@ -424,11 +425,26 @@ pub fn import(
             total_bytes,
             rows_per_second: writer.counts.rows_read as f64 / seconds,
         });
-        if !more {
-            ledger.commit(|batch| writer.finish(batch))?;
-            break;
+    };
+    let cancelled = loop {
+        let step = ledger.commit(|batch| {
+            for _ in 0..BATCHES_PER_TRANSACTION {
+                if cancel.is_cancelled() {
+                    return Ok(Some(true));
+                }
+                let more = writer.next_batch(batch, BATCH_ROWS)?;
+                report(&writer);
+                if !more {
+                    writer.finish(batch)?;
+                    return Ok(Some(false));
+                }
+            }
+            Ok(None)
+        })?;
+        if let Some(cancelled) = step {
+            break cancelled;
         }
-    }
+    };
     if !cancelled {
         // Rows an earlier import of this file left out and that are fine now.
         ledger.resolve_imported_again(
