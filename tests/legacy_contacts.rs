@@ -13,7 +13,7 @@ mod engine_support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
-use engine_support::{bed, options, run};
+use engine_support::{bed, options, run, run_clean, run_ok};
 use ivoris_hubspot_sync::ivoris::wire::{Appointment, Patient};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 use ivoris_hubspot_sync::sandbox::data::World;
@@ -232,14 +232,7 @@ async fn a_contact_of_the_old_integration_is_adopted_and_its_deals_left_alone(mo
         .expect("legacy deal");
     let legacy_deals: Vec<RecordSnapshot> = live(hubspot, "deals");
 
-    let summary = run(&bed.env).await;
-    assert_eq!(
-        summary.outcome,
-        RunOutcome::Success,
-        "{:?}",
-        summary.message
-    );
-    assert_eq!(summary.dead_letters, 0, "no dead letter");
+    run_clean(&bed.env).await;
 
     let contacts = live(hubspot, "contacts");
     let key = format!("{l}:L-501");
@@ -305,14 +298,7 @@ async fn one_person_at_two_locations_is_one_contact_with_both_keys(mode: BatchFa
         );
     }
 
-    let summary = run(&bed.env).await;
-    assert_eq!(
-        summary.outcome,
-        RunOutcome::Success,
-        "{:?}",
-        summary.message
-    );
-    assert_eq!(summary.dead_letters, 0, "no dead letter");
+    run_clean(&bed.env).await;
 
     let contacts = live(hubspot, "contacts");
     let keys = [format!("{first}:L-601"), format!("{second}:L-602")];
@@ -403,14 +389,7 @@ async fn a_family_sharing_one_address_gets_separate_contacts_and_a_review(mode: 
         enrol(ivoris, &l, patient(id, first, "Gemeinsam", born, email));
     }
 
-    let summary = run(&bed.env).await;
-    assert_eq!(
-        summary.outcome,
-        RunOutcome::Success,
-        "{:?}",
-        summary.message
-    );
-    assert_eq!(summary.dead_letters, 0, "no dead letter");
+    run_clean(&bed.env).await;
 
     let contacts = live(hubspot, "contacts");
     let holders = with_email(&contacts, email);
@@ -506,13 +485,7 @@ async fn a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck(
             &[("email", "petra.neu@beispiel.test"), ("firstname", "Petra")],
         )
         .expect("legacy contact");
-    let summary = run(&bed.env).await;
-    assert_eq!(
-        summary.outcome,
-        RunOutcome::Success,
-        "{:?}",
-        summary.message
-    );
+    run_ok(&bed.env).await;
     let key = format!("{l}:L-801");
     let ours = holding_key(&live(hubspot, "contacts"), &key)[0].id.clone();
     assert_ne!(ours, legacy);
@@ -522,13 +495,7 @@ async fn a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck(
         .set_patient_email(&l, "L-801", Some("petra.neu@beispiel.test"))
         .expect("e-mail");
     for _ in 0..3 {
-        let summary = run(&bed.env).await;
-        assert_eq!(
-            summary.outcome,
-            RunOutcome::Success,
-            "{:?}",
-            summary.message
-        );
+        run_ok(&bed.env).await;
     }
     let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
     let queue = ledger.outbox_counts().expect("counts");
@@ -551,13 +518,7 @@ async fn a_patient_who_takes_on_an_address_of_the_old_integration_is_not_stuck(
 async fn a_new_ledger_finds_the_keyed_records_instead_of_duplicating_them(mode: BatchFailures) {
     let bed = bed(in_mode(59, mode)).await;
     let hubspot = &bed.sandbox.hubspot;
-    let summary = run(&bed.env).await;
-    assert_eq!(
-        summary.outcome,
-        RunOutcome::Success,
-        "{:?}",
-        summary.message
-    );
+    run_ok(&bed.env).await;
     let ids = |object: &str| -> BTreeSet<String> {
         live(hubspot, object).into_iter().map(|r| r.id).collect()
     };
@@ -611,14 +572,7 @@ async fn a_parents_contact_with_the_family_address_is_not_adopted_by_the_child(
         patient("L-801", "Jonas", "Handschrift", (2014, 6, 3), email),
     );
 
-    let summary = run(&bed.env).await;
-    assert_eq!(
-        summary.outcome,
-        RunOutcome::Success,
-        "{:?}",
-        summary.message
-    );
-    assert_eq!(summary.dead_letters, 0, "no dead letter");
+    run_clean(&bed.env).await;
     let contacts = live(hubspot, "contacts");
     let after = contacts.iter().find(|c| c.id == mother).expect("kept");
     assert_eq!(
@@ -699,14 +653,7 @@ async fn an_old_contact_with_the_address_is_adopted_only_with_the_patients_birth
         .find(|c| c.id == other)
         .expect("seeded");
 
-    let summary = run(&bed.env).await;
-    assert_eq!(
-        summary.outcome,
-        RunOutcome::Success,
-        "{:?}",
-        summary.message
-    );
-    assert_eq!(summary.dead_letters, 0, "no dead letter");
+    run_clean(&bed.env).await;
     let contacts = live(hubspot, "contacts");
     let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
     let withheld = |key: &str| {

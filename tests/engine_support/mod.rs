@@ -95,6 +95,25 @@ pub async fn run(env: &SyncEnvironment) -> SyncSummary {
         .expect("sync runs")
 }
 
+/// One sync that must succeed (its message shown if not).
+pub async fn run_ok(env: &SyncEnvironment) -> SyncSummary {
+    let summary = run(env).await;
+    assert_eq!(
+        summary.outcome,
+        ivoris_hubspot_sync::ledger::RunOutcome::Success,
+        "{:?}",
+        summary.message
+    );
+    summary
+}
+
+/// One sync that must succeed and leave no dead letter.
+pub async fn run_clean(env: &SyncEnvironment) -> SyncSummary {
+    let summary = run_ok(env).await;
+    assert_eq!(summary.dead_letters, 0, "no dead letter");
+    summary
+}
+
 /// System properties HubSpot stamps itself; they differ between two portals
 /// (ids, times) and say nothing about what the sync wrote.
 const SYSTEM_PROPERTIES: [&str; 5] = [
