@@ -17,7 +17,7 @@ mod engine_support;
 
 use std::collections::{BTreeMap, HashSet};
 
-use engine_support::{bed, options, run};
+use engine_support::{bed, live, options, prop, run};
 use ivoris_hubspot_sync::duplicates::drift::{Drift, DriftKind, ValueChange};
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::run::SyncEnvironment;
@@ -25,18 +25,6 @@ use ivoris_hubspot_sync::engine::scan::scan;
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 use ivoris_hubspot_sync::sandbox::hubspot::{HubSpotSim, RecordSnapshot, ValueNotation};
 use ivoris_hubspot_sync::sandbox::{SandboxOptions, Size, credentials};
-
-fn live(sim: &HubSpotSim, object: &str) -> Vec<RecordSnapshot> {
-    sim.records(object)
-        .expect("records")
-        .into_iter()
-        .filter(|r| !r.archived)
-        .collect()
-}
-
-fn prop<'a>(record: &'a RecordSnapshot, name: &str) -> &'a str {
-    record.properties.get(name).map_or("", String::as_str)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_changed_by_hand_in_hubspot_are_found_and_restored() {

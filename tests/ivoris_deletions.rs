@@ -6,22 +6,10 @@
 
 mod engine_support;
 
-use engine_support::{bed, options, run};
+use engine_support::{bed, live, options, prop, run};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
-use ivoris_hubspot_sync::sandbox::hubspot::{HubSpotSim, RecordSnapshot};
+use ivoris_hubspot_sync::sandbox::hubspot::HubSpotSim;
 use ivoris_hubspot_sync::sandbox::ivoris::RecordKind;
-
-fn live(sim: &HubSpotSim, object: &str) -> Vec<RecordSnapshot> {
-    sim.records(object)
-        .expect("records")
-        .into_iter()
-        .filter(|r| !r.archived)
-        .collect()
-}
-
-fn prop<'a>(record: &'a RecordSnapshot, name: &str) -> &'a str {
-    record.properties.get(name).map_or("", String::as_str)
-}
 
 /// Every deal's `amount`, in cents.
 fn total_amount(sim: &HubSpotSim) -> i64 {

@@ -13,11 +13,11 @@ mod engine_support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
-use engine_support::{bed, options, run, run_clean, run_ok};
+use engine_support::{bed, live, options, prop, run, run_clean, run_ok};
 use ivoris_hubspot_sync::ivoris::wire::{Appointment, Patient};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 use ivoris_hubspot_sync::sandbox::data::World;
-use ivoris_hubspot_sync::sandbox::hubspot::{HubSpotSim, RecordSnapshot};
+use ivoris_hubspot_sync::sandbox::hubspot::RecordSnapshot;
 use ivoris_hubspot_sync::sandbox::ivoris::IvorisSim;
 use ivoris_hubspot_sync::sandbox::{BatchFailures, SandboxOptions};
 
@@ -148,18 +148,6 @@ fn people_by_email(world: &World) -> BTreeMap<String, BTreeMap<Person, BTreeSet<
 
 /// First name, last name, birthday.
 type Person = (String, String, String);
-
-fn live(sim: &HubSpotSim, object: &str) -> Vec<RecordSnapshot> {
-    sim.records(object)
-        .expect("records")
-        .into_iter()
-        .filter(|r| !r.archived)
-        .collect()
-}
-
-fn prop<'a>(record: &'a RecordSnapshot, name: &str) -> &'a str {
-    record.properties.get(name).map_or("", String::as_str)
-}
 
 fn with_email<'a>(contacts: &'a [RecordSnapshot], email: &str) -> Vec<&'a RecordSnapshot> {
     contacts

@@ -13,7 +13,7 @@ mod engine_support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use engine_support::{bed, options, run, sync_command};
+use engine_support::{bed, options, prop, run, sync_command};
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::run::{SyncRequest, sync};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
@@ -33,10 +33,6 @@ fn live(sim: &HubSpotSim, object: &str) -> Vec<RecordSnapshot> {
         .collect();
     records.sort_by_key(|r| r.id.parse::<u64>().unwrap_or(u64::MAX));
     records
-}
-
-fn prop<'a>(record: &'a RecordSnapshot, name: &str) -> &'a str {
-    record.properties.get(name).map_or("", String::as_str)
 }
 
 /// The patient keys a contact stands for: its own and the linked ones.

@@ -21,7 +21,7 @@ mod engine_support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use engine_support::{bed, options, run};
+use engine_support::{bed, options, prop, run};
 use ivoris_hubspot_sync::duplicates::drift::ValueProperties;
 use ivoris_hubspot_sync::duplicates::portal::{
     KnownPatient, LedgerFacts, Members, PortalKind, find,
@@ -47,10 +47,6 @@ fn live(sim: &HubSpotSim, object: &str) -> Vec<RecordSnapshot> {
         .collect();
     records.sort_by_key(|r| r.id.parse::<u64>().unwrap_or(u64::MAX));
     records
-}
-
-fn prop<'a>(record: &'a RecordSnapshot, name: &str) -> &'a str {
-    record.properties.get(name).map_or("", String::as_str)
 }
 
 fn legacy_options() -> SandboxOptions {

@@ -10,7 +10,7 @@ mod engine_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use engine_support::{bed, options, run};
+use engine_support::{bed, options, prop, run};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 use ivoris_hubspot_sync::sandbox::data::World;
 use ivoris_hubspot_sync::sandbox::hubspot::{Counters, HubSpotSim, RecordSnapshot};
@@ -74,10 +74,6 @@ fn live(sim: &HubSpotSim) -> Vec<RecordSnapshot> {
         .into_iter()
         .filter(|r| !r.archived)
         .collect()
-}
-
-fn prop<'a>(record: &'a RecordSnapshot, name: &str) -> &'a str {
-    record.properties.get(name).map_or("", String::as_str)
 }
 
 /// The patient keys a contact stands for: its own and the linked ones.

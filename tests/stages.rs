@@ -9,7 +9,7 @@ mod engine_support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
-use engine_support::{Bed, bed, options, run};
+use engine_support::{Bed, bed, options, prop, run};
 use ivoris_hubspot_sync::ivoris::wire::{Appointment, DocumentEntry, Patient};
 use ivoris_hubspot_sync::ledger::{OutboxKind, RunOutcome};
 use ivoris_hubspot_sync::sandbox::credentials;
@@ -58,10 +58,6 @@ fn deals(sim: &HubSpotSim) -> BTreeMap<String, RecordSnapshot> {
         .filter(|r| !r.archived)
         .filter_map(|r| Some((r.properties.get("ivoris_case_key")?.clone(), r)))
         .collect()
-}
-
-fn prop<'a>(record: &'a RecordSnapshot, name: &str) -> &'a str {
-    record.properties.get(name).map_or("", String::as_str)
 }
 
 /// A patient of the scenario: unique name and e-mail, no history.

@@ -385,3 +385,23 @@ pub fn wait_for(
     }
     false
 }
+
+/// The records of `object` HubSpot holds, archived ones left out.
+pub fn live(
+    sim: &HubSpotSim,
+    object: &str,
+) -> Vec<ivoris_hubspot_sync::sandbox::hubspot::RecordSnapshot> {
+    sim.records(object)
+        .expect("records")
+        .into_iter()
+        .filter(|r| !r.archived)
+        .collect()
+}
+
+/// A property of a record, empty where it has none.
+pub fn prop<'a>(
+    record: &'a ivoris_hubspot_sync::sandbox::hubspot::RecordSnapshot,
+    name: &str,
+) -> &'a str {
+    record.properties.get(name).map_or("", String::as_str)
+}
