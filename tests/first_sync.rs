@@ -6,11 +6,16 @@
 mod engine_support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use chrono::Duration;
 use engine_support::{Bed, bed, keyed_state, options, run};
+use ivoris_hubspot_sync::engine::extract::{CancelFlag, Phase};
+use ivoris_hubspot_sync::engine::run::{Progress, SyncRequest, sync};
+use ivoris_hubspot_sync::ledger::{Ledger, OutboxKind, RunOutcome};
 use ivoris_hubspot_sync::plan::properties::appointment_key;
 use ivoris_hubspot_sync::sandbox::ivoris::{FaultUpdate, RequestRecord};
+use ivoris_hubspot_sync::sandbox::{SandboxOptions, Size};
 
 const ENTRIES: &str = "GET /Documentation/v1/DocumentEntries";
 
@@ -175,4 +180,118 @@ async fn the_first_sync_asks_every_patient_once_without_a_window_and_gets_every_
         lines_stored as usize, entries,
         "every billing line is in the ledger"
     );
+}
+
+/// A location's deals reach HubSpot while its billing lines are still being
+/// read: the cases of the patients whose lines are in are planned in parts.
+/// The parts together queue exactly what the one plan of a dry run said,
+/// every case has exactly one deal, and a re-sync writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deals_are_sent_while_billing_lines_are_still_read() {
+    let bed = bed(SandboxOptions {
+        size: Size::Medium,
+        ..options(74)
+    })
+    .await;
+    // Every answer takes a moment, as over the relay.
+    bed.sandbox.ivoris.update_faults(&FaultUpdate {
+        slow_rate: Some(1.0),
+        slow_delay_ms: Some(1),
+        ..FaultUpdate::default()
+    });
+    let dry = sync(
+        &bed.env,
+        &SyncRequest {
+            dry_run: true,
+            trigger: "test".into(),
+            ..SyncRequest::default()
+        },
+        &|_| {},
+        &CancelFlag::new(),
+    )
+    .await
+    .expect("dry run");
+
+    // The sweep's position per location, and a copy of it taken when
+    // HubSpot confirmed the first deals.
+    let sweep: Mutex<SweepPositions> = Mutex::default();
+    let at_first_deals: Mutex<Option<SweepPositions>> = Mutex::default();
+    let progress = |step: Progress| match step {
+        Progress::Extract(p) if p.phase == Phase::Leistungen => {
+            lock(&sweep).insert(p.location, (p.done, p.total));
+        }
+        Progress::Loading {
+            kind: OutboxKind::Deal,
+            done,
+            ..
+        } if done > 0 => {
+            let mut first = lock(&at_first_deals);
+            if first.is_none() {
+                *first = Some(lock(&sweep).clone());
+            }
+        }
+        _ => {}
+    };
+    let request = SyncRequest {
+        trigger: "test".into(),
+        ..SyncRequest::default()
+    };
+    let summary = sync(&bed.env, &request, &progress, &CancelFlag::new())
+        .await
+        .expect("sync");
+    assert_eq!(
+        summary.outcome,
+        RunOutcome::Success,
+        "{:?}",
+        summary.message
+    );
+
+    let seen = lock(&at_first_deals).clone().expect("deals were written");
+    let locations = bed.sandbox.ivoris.with_world(|w| w.locations.len());
+    let still_reading = seen
+        .values()
+        .filter(|(done, total)| total.is_some_and(|t| *done < t))
+        .count()
+        + locations.saturating_sub(seen.len());
+    assert!(
+        still_reading > 0,
+        "the first deals were written while a sweep was still reading: {seen:?}"
+    );
+
+    for (dry, real) in dry.locations.iter().zip(&summary.locations) {
+        let (Some(dry), Some(real)) = (&dry.plan, &real.plan) else {
+            panic!("both runs planned {}", real.key);
+        };
+        assert_eq!(
+            dry.queued, real.queued,
+            "{}: what the parts queued",
+            real.location
+        );
+        assert_eq!(dry.cases_opened, real.cases_opened, "{}", real.location);
+    }
+    let state = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    assert!(state.duplicates.is_empty(), "{:?}", state.duplicates);
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let mut cases = BTreeSet::new();
+    for location in &summary.locations {
+        for case in ledger.cases(&location.key).expect("cases") {
+            cases.insert(case.case_key);
+        }
+    }
+    let deals: BTreeSet<String> = state.deals.keys().cloned().collect();
+    assert_eq!(deals, cases, "every case has exactly one deal");
+
+    let writes = bed.sandbox.hubspot.write_calls();
+    let again = run(&bed.env).await;
+    assert_eq!(again.counts.written, 0, "a re-sync writes nothing");
+    assert_eq!(bed.sandbox.hubspot.write_calls(), writes);
+}
+
+/// Patients swept and to sweep, per location.
+type SweepPositions = BTreeMap<String, (u64, Option<u64>)>;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -37,7 +37,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rusqlite::Transaction;
+use rusqlite::{Transaction, params};
 use serde_json::json;
 
 use crate::duplicates::normalise_name;
@@ -51,7 +51,7 @@ use crate::ledger::outbox::enqueue;
 use crate::ledger::portal::queue_deal_merge;
 use crate::ledger::{LedgerError, NewAuditEntry, OutboxKind};
 use crate::plan::properties::patient_key;
-use crate::plan::{PatientFacts, StageIds};
+use crate::plan::{PatientFacts, PatientRange, StageIds};
 
 /// Legacy contact property: the bare Ivoris patient id.
 pub const LEGACY_PATIENT_ID: &str = "ivoris_patient_id";
@@ -330,31 +330,42 @@ fn choose_contact<'p>(
 }
 
 /// Adopts the legacy deal of each new case's opening appointment and
-/// closes every other open legacy deal of the location's decided
-/// appointments lost „Duplikat“, in its own pipeline where it can (see the
-/// module documentation), once per
-/// location; counts what the load will create. Inside the planning
-/// transaction, after the cases were formed and their rows queued.
+/// closes every other open legacy deal of the decided appointments lost
+/// „Duplikat“, in its own pipeline where it can (see the module
+/// documentation), for the patients of `range`; counts what the load will
+/// create. Inside the planning transaction, after the cases were formed
+/// and their rows queued. A location planned in parts adopts part by part
+/// (a patient's cases are all in one part); the open-ended last part marks
+/// the location's adoption done, after which this does nothing.
 pub fn adopt_deals(
     tx: &Transaction<'_>,
     location: &str,
     stages: &StageIds,
     portal: &LegacyPortal,
+    range: &PatientRange,
     report: &mut AdoptionReport,
 ) -> Result<(), LedgerError> {
     if adopted(tx, location, OutboxKind::Deal)? {
         return Ok(());
     }
+    let bounds = params![location, range.after, range.through];
     let mut kept: HashSet<&str> = HashSet::new();
     // Case → the legacy deal it adopted (a merge's survivor).
     let mut primary: HashMap<&str, &str> = HashMap::new();
     let cases: Vec<(String, String)> = {
         let mut statement = tx.prepare_cached(
-            "SELECT case_key, opening_appointment_id FROM cases WHERE location_key = ?1 ORDER BY case_key",
+            "SELECT case_key, opening_appointment_id FROM cases
+             WHERE location_key = ?1 AND (?2 IS NULL OR patient_id > ?2)
+               AND (?3 IS NULL OR patient_id <= ?3)
+             ORDER BY case_key",
         )?;
-        let rows = statement.query_map([location], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let rows = statement.query_map(bounds, |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
+    // What the load will create: the part's deals queued without a
+    // HubSpot record, less those adopted below (earlier parts' rows may
+    // still wait, so the count is a difference).
+    let waiting = queued_without_record(tx, location, OutboxKind::Deal)?;
     for (case_key, opening) in &cases {
         if hubspot_id(tx, OutboxKind::Deal, case_key)?.is_some() {
             continue;
@@ -383,9 +394,12 @@ pub fn adopt_deals(
     }
     let members: Vec<(String, Option<String>)> = {
         let mut statement = tx.prepare_cached(
-            "SELECT appointment_id, case_key FROM case_members WHERE location_key = ?1 ORDER BY appointment_id",
+            "SELECT appointment_id, case_key FROM case_members
+             WHERE location_key = ?1 AND (?2 IS NULL OR patient_id > ?2)
+               AND (?3 IS NULL OR patient_id <= ?3)
+             ORDER BY appointment_id",
         )?;
-        let rows = statement.query_map([location], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let rows = statement.query_map(bounds, |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
     for (appointment, case_key) in &members {
@@ -413,8 +427,11 @@ pub fn adopt_deals(
             )?;
         }
     }
-    mark_adopted(tx, location, OutboxKind::Deal)?;
-    report.deals_created += queued_without_record(tx, location, OutboxKind::Deal)?;
+    if range.open_end() {
+        mark_adopted(tx, location, OutboxKind::Deal)?;
+    }
+    report.deals_created +=
+        queued_without_record(tx, location, OutboxKind::Deal)?.saturating_sub(waiting);
     Ok(())
 }
 

@@ -335,10 +335,25 @@ struct Run<'a> {
     patients_unreadable: HashSet<String>,
     /// Entry Id → date, as seen this run.
     entry_days: HashMap<String, Option<NaiveDate>>,
-    /// Called once all records but the billing lines of a full sweep are
-    /// in the ledger, before the sweep starts.
-    before_sweep: &'a mut (dyn FnMut(&mut Ledger) -> Result<(), LedgerError> + Send),
+    /// Told when a full sweep starts and after each of its commits.
+    on_sweep: &'a mut SweepHook<'a>,
 }
+
+/// How far a full sweep of billing lines is, told to the caller of
+/// [`extract_location_with`] with the ledger in between commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepStep<'s> {
+    /// Everything but the billing lines is committed (patients and
+    /// appointments are complete); the sweep starts.
+    Starting,
+    /// The billing lines of every patient up to and including this Ivoris
+    /// id (in id order) are committed.
+    Swept(&'s str),
+}
+
+/// The caller's part in a full sweep (see [`SweepStep`]).
+pub type SweepHook<'h> =
+    dyn FnMut(&mut Ledger, SweepStep<'_>) -> Result<(), LedgerError> + Send + 'h;
 
 /// Extracts one location into the ledger. Ivoris failures stop the location
 /// and are reported in [`ExtractReport::stopped`]; only ledger failures are
@@ -358,24 +373,24 @@ pub async fn extract_location(
         plan,
         progress,
         cancel,
-        &mut |_| Ok(()),
+        &mut |_, _| Ok(()),
     )
     .await
 }
 
-/// Like [`extract_location`], and calls `before_sweep` with the ledger once
-/// everything but the billing lines of a due full sweep is committed
-/// (patients and appointments are complete then), so the caller can plan
-/// and send what does not depend on billing lines while the sweep reads.
-/// Not called when no sweep is due or the extraction stops earlier.
-pub async fn extract_location_with(
+/// Like [`extract_location`], and tells `on_sweep` with the ledger when a
+/// due full sweep starts (patients and appointments are complete then) and
+/// whenever it committed more billing lines, so the caller can plan and
+/// send what is complete while the sweep reads on. Not called when no
+/// sweep is due or the extraction stops earlier.
+pub async fn extract_location_with<'h>(
     client: &IvorisClient,
     ledger: &mut Ledger,
     location: &LocationSettings,
     plan: &ExtractPlan,
     progress: &(dyn Fn(ExtractProgress) + Sync),
     cancel: &CancelFlag,
-    before_sweep: &mut (dyn FnMut(&mut Ledger) -> Result<(), LedgerError> + Send),
+    on_sweep: &'h mut SweepHook<'h>,
 ) -> Result<ExtractReport, ExtractError> {
     ledger.upsert_location(&LocationRow::from(location))?;
     let before = client.counters();
@@ -399,7 +414,7 @@ pub async fn extract_location_with(
         listing_complete: false,
         patients_unreadable: HashSet::new(),
         entry_days: HashMap::new(),
-        before_sweep,
+        on_sweep,
     };
     let outcome = run.all_steps().await;
     let mut report = run.finish(&before);
@@ -549,7 +564,7 @@ impl Run<'_> {
             self.check_cancel()?;
             self.deleted_patients().await?;
             self.deleted_appointments().await?;
-            (self.before_sweep)(self.ledger)?;
+            (self.on_sweep)(self.ledger, SweepStep::Starting)?;
             self.sweep().await?;
         }
         Ok(())
@@ -1151,6 +1166,7 @@ impl Run<'_> {
             self.record_entries(swept, outcome);
             done += chunk.len() as u64;
             self.publish(phase, done, Some(total));
+            (self.on_sweep)(self.ledger, SweepStep::Swept(last))?;
         }
         let finished = format_date_time(self.plan.now);
         self.ledger.commit(|batch| {

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDate, NaiveDateTime};
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, Transaction, params};
 use serde_json::{Value, json};
 
 use super::adopt::{AdoptionReport, LegacyPortal, adopt_contacts, adopt_deals};
@@ -27,7 +27,7 @@ use crate::mapping::Mapping;
 use crate::plan::properties::{appointment_key, patient_key};
 use crate::plan::{
     AppointmentFacts, Case, DealContext, Decision, EntryFacts, LocationStages, PatientCases,
-    PatientFacts, appointment_properties, contact_properties, deal_properties,
+    PatientFacts, PatientRange, appointment_properties, contact_properties, deal_properties,
     derive_stages_by_span,
 };
 
@@ -192,33 +192,174 @@ fn plan_scope(
     scope: PlanScope,
     deals: Option<&RefCell<DealProperties>>,
 ) -> Result<PlanReport, LedgerError> {
+    let mut still = Vec::new();
+    let part = Part {
+        scope,
+        range: &PatientRange::ALL,
+        rehearse,
+    };
+    let report = plan_part(ledger, location, context, &part, deals, &mut still)?;
+    if !rehearse && scope.cases() {
+        resolve_planned_again(ledger, location, &still)?;
+    }
+    Ok(report)
+}
+
+/// Which part of a location one plan covers.
+struct Part<'r> {
+    /// Which records.
+    scope: PlanScope,
+    /// Whose.
+    range: &'r PatientRange,
+    /// Whether nothing is kept (dry run).
+    rehearse: bool,
+}
+
+/// Plans `part` of a location: quarantines the records of its patients
+/// the rules cannot use (outside a rehearsal, for case scopes), adding
+/// their ids to `still`, then writes the plan in one transaction.
+fn plan_part(
+    ledger: &mut Ledger,
+    location: &str,
+    context: &PlanContext<'_>,
+    part: &Part<'_>,
+    deals: Option<&RefCell<DealProperties>>,
+    still: &mut Vec<String>,
+) -> Result<PlanReport, LedgerError> {
     let mut report = PlanReport {
         location: location.to_owned(),
         ..PlanReport::default()
     };
-    let mut prepared = Prepared::load(ledger.connection(), location, context, &mut report)?;
-    if !rehearse && scope.cases() {
-        let still: Vec<&str> = prepared
-            .facts
-            .rejects
-            .iter()
-            .filter_map(|r| r.record_id.as_deref())
-            .collect();
-        ledger.resolve_planned_again(location, &still)?;
+    let mut prepared = Prepared::load(
+        ledger.connection(),
+        location,
+        context,
+        part.range,
+        &mut report,
+    )?;
+    if !part.rehearse && part.scope.cases() {
         for reject in &prepared.facts.rejects {
+            still.extend(reject.record_id.clone());
             if ledger.quarantine(reject)?.is_some() {
                 report.quarantined += 1;
             }
         }
     }
     let body =
-        |tx: &Transaction<'_>| prepared.write(tx, location, context, scope, deals, &mut report);
-    if rehearse {
+        |tx: &Transaction<'_>| prepared.write(tx, location, context, part, deals, &mut report);
+    if part.rehearse {
         ledger.rehearse(body)?;
     } else {
         ledger.transaction(body)?;
     }
     Ok(report)
+}
+
+/// Closes the planner's quarantine entries of `location` whose records
+/// are no longer among the unusable (`still`).
+fn resolve_planned_again(
+    ledger: &mut Ledger,
+    location: &str,
+    still: &[String],
+) -> Result<(), LedgerError> {
+    let still: Vec<&str> = still.iter().map(String::as_str).collect();
+    ledger.resolve_planned_again(location, &still)?;
+    Ok(())
+}
+
+/// Plans the cases of one location in parts while its billing lines are
+/// swept, patients in Ivoris id order: each part is the patients whose
+/// lines are all in, so their deals are sent while the sweep reads on.
+/// The parts together plan exactly what one [`PlanScope::Cases`] plan
+/// after the sweep would; the last part, [`PartPlanner::finish`], takes the
+/// patients after the last part, the records that name no patient, the
+/// quarantine's bookkeeping and the end of the switch-over's adoption.
+/// Never a rehearsal: a dry run plans once, after the extraction.
+pub struct PartPlanner {
+    /// The location.
+    location: String,
+    /// The last patient planned so far.
+    through: Option<String>,
+    /// Ids of the records the parts quarantined.
+    still: Vec<String>,
+    /// The parts' reports, summed.
+    report: PlanReport,
+}
+
+impl PartPlanner {
+    /// Nothing planned yet.
+    pub fn new(location: &str) -> PartPlanner {
+        PartPlanner {
+            location: location.to_owned(),
+            through: None,
+            still: Vec::new(),
+            report: PlanReport {
+                location: location.to_owned(),
+                ..PlanReport::default()
+            },
+        }
+    }
+
+    /// Plans the cases of the patients after the last part up to and
+    /// including `through`.
+    pub fn plan_through(
+        &mut self,
+        ledger: &mut Ledger,
+        context: &PlanContext<'_>,
+        through: &str,
+    ) -> Result<(), LedgerError> {
+        let range = PatientRange {
+            after: self.through.clone(),
+            through: Some(through.to_owned()),
+        };
+        self.plan(ledger, context, &range)?;
+        self.through = range.through;
+        Ok(())
+    }
+
+    /// What the parts planned so far did, when the sweep stopped before
+    /// its end (the next run plans the rest).
+    pub fn into_report(self) -> PlanReport {
+        self.report
+    }
+
+    /// Plans the rest of the location and returns what all parts did.
+    pub fn finish(
+        mut self,
+        ledger: &mut Ledger,
+        context: &PlanContext<'_>,
+    ) -> Result<PlanReport, LedgerError> {
+        let range = PatientRange {
+            after: self.through.take(),
+            through: None,
+        };
+        self.plan(ledger, context, &range)?;
+        resolve_planned_again(ledger, &self.location, &self.still)?;
+        Ok(self.report)
+    }
+
+    fn plan(
+        &mut self,
+        ledger: &mut Ledger,
+        context: &PlanContext<'_>,
+        range: &PatientRange,
+    ) -> Result<(), LedgerError> {
+        let part = Part {
+            scope: PlanScope::Cases,
+            range,
+            rehearse: false,
+        };
+        let planned = plan_part(
+            ledger,
+            &self.location,
+            context,
+            &part,
+            None,
+            &mut self.still,
+        )?;
+        self.report.absorb(planned);
+        Ok(())
+    }
 }
 
 /// Plans every scope of one location inside a transaction the caller holds
@@ -235,8 +376,13 @@ pub fn plan_within(
         location: location.to_owned(),
         ..PlanReport::default()
     };
-    let mut prepared = Prepared::load(tx, location, context, &mut report)?;
-    prepared.write(tx, location, context, PlanScope::All, deals, &mut report)?;
+    let mut prepared = Prepared::load(tx, location, context, &PatientRange::ALL, &mut report)?;
+    let part = Part {
+        scope: PlanScope::All,
+        range: &PatientRange::ALL,
+        rehearse: true,
+    };
+    prepared.write(tx, location, context, &part, deals, &mut report)?;
     Ok(report)
 }
 
@@ -256,9 +402,10 @@ impl Prepared {
         conn: &Connection,
         location: &str,
         context: &PlanContext<'_>,
+        range: &PatientRange,
         report: &mut PlanReport,
     ) -> Result<Prepared, LedgerError> {
-        let mut facts = Facts::load(conn, location)?;
+        let mut facts = Facts::load(conn, location, range)?;
         let patients = facts.patient_cases(conn, location)?;
         hold_back_unmapped_states(&mut facts, &patients, context.mapping, report);
         let known = Known::load(conn)?;
@@ -274,10 +421,11 @@ impl Prepared {
         tx: &Transaction<'_>,
         location: &str,
         context: &PlanContext<'_>,
-        scope: PlanScope,
+        part: &Part<'_>,
         deals: Option<&RefCell<DealProperties>>,
         report: &mut PlanReport,
     ) -> Result<(), LedgerError> {
+        let scope = part.scope;
         let (facts, known) = (&self.facts, &self.known);
         // Every patient is planned on its own: the rules run on several
         // threads over disjoint patients, then the decisions and changed
@@ -311,7 +459,14 @@ impl Prepared {
             }
             if scope.cases() {
                 let stages = context.stage_ids.of(location);
-                adopt_deals(tx, location, stages, portal, &mut report.adoption)?;
+                adopt_deals(
+                    tx,
+                    location,
+                    stages,
+                    portal,
+                    part.range,
+                    &mut report.adoption,
+                )?;
             }
         }
         Ok(())
@@ -336,7 +491,7 @@ pub fn observe_location<T: Send>(
     start: impl Fn() -> T + Sync,
     visit: impl Fn(&mut T, PatientView<'_>) + Sync,
 ) -> Result<Vec<T>, LedgerError> {
-    let facts = Facts::load(ledger.connection(), location)?;
+    let facts = Facts::load(ledger.connection(), location, &PatientRange::ALL)?;
     let mut recorded = facts.patient_cases(ledger.connection(), location)?;
     let mut work: Vec<(&PatientFacts, PatientCases)> = facts
         .patients
@@ -839,7 +994,9 @@ impl Facts {
         (appointments, entries)
     }
 
-    fn load(conn: &Connection, location: &str) -> Result<Facts, LedgerError> {
+    /// The facts of the patients in `range`; an open-ended range also
+    /// takes the records that name no patient (rejects).
+    fn load(conn: &Connection, location: &str, range: &PatientRange) -> Result<Facts, LedgerError> {
         let mut rejects = Vec::new();
         let mut reject = |table: &str, id: String, field: &str, de: &str, en: &str| {
             rejects.push(NewQuarantine {
@@ -853,21 +1010,24 @@ impl Facts {
             });
         };
 
-        let patients = load_patients(conn, location)?;
+        let patients = load_patients_in(conn, location, range)?;
+        let bounds = params![location, range.after, range.through];
 
         let mut appointments: HashMap<String, Vec<AppointmentFacts>> = HashMap::new();
         let mut statement = conn.prepare_cached(
             // Appointments deleted in Ivoris stay facts, cancelled
             // (`ledger::deletions`).
-            "SELECT ivoris_id, patient_id, start, duration_minutes, state, type_label, template_id,
-                    0 AS deleted
-             FROM appointments WHERE location_key = ?1
-             UNION ALL
-             SELECT ivoris_id, patient_id, start, duration_minutes, state, type_label, template_id,
-                    1 AS deleted
-             FROM deleted_appointments WHERE location_key = ?1",
+            &format!(
+                "SELECT ivoris_id, patient_id, start, duration_minutes, state, type_label,
+                        template_id, 0 AS deleted
+                 FROM appointments WHERE location_key = ?1 AND {IN_RANGE}
+                 UNION ALL
+                 SELECT ivoris_id, patient_id, start, duration_minutes, state, type_label,
+                        template_id, 1 AS deleted
+                 FROM deleted_appointments WHERE location_key = ?1 AND {IN_RANGE}"
+            ),
         )?;
-        let rows = statement.query_map([location], |row| {
+        let rows = statement.query_map(bounds, |row| {
             Ok((
                 (
                     row.get::<_, String>(0)?,
@@ -921,11 +1081,11 @@ impl Facts {
         }
 
         let mut entries: HashMap<String, Vec<EntryFacts>> = HashMap::new();
-        let mut statement = conn.prepare_cached(
+        let mut statement = conn.prepare_cached(&format!(
             "SELECT ivoris_id, patient_id, date, entry_type, catalogue, code, amount_cents
-             FROM document_entries WHERE location_key = ?1",
-        )?;
-        let rows = statement.query_map([location], |row| {
+             FROM document_entries WHERE location_key = ?1 AND {IN_RANGE}"
+        ))?;
+        let rows = statement.query_map(bounds, |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, Option<String>>(1)?,
@@ -1061,13 +1221,33 @@ fn parse_day(text: &str) -> Option<NaiveDate> {
         .or_else(|| parse_date_time(text).map(|t| t.date()))
 }
 
+/// The condition on `patient_id` (`?2` the range's `after`, `?3` its
+/// `through`) that selects the records of a [`PatientRange`]: an
+/// open-ended range also selects the records without a patient.
+const IN_RANGE: &str = "((?2 IS NULL OR patient_id > ?2) AND (?3 IS NULL OR patient_id <= ?3)
+     OR ?3 IS NULL AND (patient_id IS NULL OR patient_id = ''))";
+
 /// Every mirrored patient of `location` as the rules see it, ordered by
 /// Ivoris id.
 pub fn load_patients(conn: &Connection, location: &str) -> Result<Vec<PatientFacts>, LedgerError> {
+    load_patients_in(conn, location, &PatientRange::ALL)
+}
+
+/// The mirrored patients of `location` in `range`, ordered by Ivoris id.
+fn load_patients_in(
+    conn: &Connection,
+    location: &str,
+    range: &PatientRange,
+) -> Result<Vec<PatientFacts>, LedgerError> {
     let mut patients = Vec::new();
-    let mut statement = conn
-        .prepare_cached("SELECT record FROM patients WHERE location_key = ?1 ORDER BY ivoris_id")?;
-    let rows = statement.query_map([location], |row| row.get::<_, String>(0))?;
+    let mut statement = conn.prepare_cached(
+        "SELECT record FROM patients WHERE location_key = ?1
+           AND (?2 IS NULL OR ivoris_id > ?2) AND (?3 IS NULL OR ivoris_id <= ?3)
+         ORDER BY ivoris_id",
+    )?;
+    let rows = statement.query_map(params![location, range.after, range.through], |row| {
+        row.get::<_, String>(0)
+    })?;
     for row in rows {
         let patient: Patient = serde_json::from_str(&row?)?;
         patients.push(patient_facts(location, patient));

@@ -37,16 +37,22 @@ use crate::settings::{LegacyDuplicates, Settings};
 
 use super::adopt::{LegacyPortal, read_legacy};
 use super::extract::{
-    CancelFlag, ExtractPlan, ExtractProgress, ExtractReport, extract_location_with,
+    CancelFlag, ExtractPlan, ExtractProgress, ExtractReport, SweepStep, extract_location_with,
 };
 use super::load::{LoadError, LoadFeed, LoadReport, load_following};
-use super::planner::{PlanContext, PlanReport, PlanScope, plan_location};
+use super::planner::{PartPlanner, PlanContext, PlanReport, PlanScope, plan_location};
 use super::reconcile::reconcile;
 
 /// What the portal held at the start of the run, read once beside the
 /// extraction and awaited by every location that still adopts (its first
 /// plan).
 type LegacyRead<'a> = Shared<BoxFuture<'a, Result<Arc<LegacyPortal>, ClientError>>>;
+
+/// Sweep commits (of `extract::SWEEP_BATCH` patients each) between two
+/// planned parts of a location's cases: about 250 patients, a few seconds
+/// of reading, so HubSpot gets deals while Ivoris is still read, and few
+/// enough plans that re-reading the outbox's hashes for each costs little.
+const SWEEP_STEPS_PER_PART: usize = 10;
 
 /// Local Berlin time as the engine sees it; injected so the sandbox's
 /// simulated clock and tests can set it.
@@ -686,32 +692,47 @@ async fn produce_location(
     // the portal's records first.
     let adopting = !ledger.adoption_pending(&location.key)?.is_empty();
     let legacy = legacy.filter(|_| adopting);
-    // Contacts and appointment records do not depend on billing lines:
-    // planned before the sweep, they are sent while it reads — when
-    // adopting, only if the portal has been read by then.
+    // While billing lines are swept, what is complete is planned and sent:
+    // contacts and appointment records (they do not depend on billing
+    // lines) when the sweep starts, and the cases of every next
+    // `PATIENTS_PER_PART` patients once their lines are in — when adopting,
+    // only once the portal has been read. A dry run plans after the sweep.
     let mut early: Option<PlanReport> = None;
-    let mut before_sweep = |ledger: &mut Ledger| -> Result<(), LedgerError> {
-        let portal = match legacy.map(|read| read.clone().now_or_never()) {
-            None => None,
-            Some(Some(Ok(portal))) => Some(portal),
-            Some(_) => return Ok(()),
-        };
-        progress(Progress::Planning {
-            location: location.key.clone(),
-        });
-        let context = PlanContext {
-            legacy: portal.as_deref(),
-            ..*context
-        };
-        let planned = plan_location(
-            ledger,
-            &location.key,
-            &context,
-            request.dry_run,
-            PlanScope::Records,
-        )?;
-        feed.queued();
-        early = Some(planned);
+    let mut parts = (!request.dry_run).then(|| PartPlanner::new(&location.key));
+    let mut portal_read: Option<Arc<LegacyPortal>> = None;
+    let mut steps = 0usize;
+    let mut on_sweep = |ledger: &mut Ledger, step: SweepStep<'_>| -> Result<(), LedgerError> {
+        if early.is_none() {
+            portal_read = match legacy.map(|read| read.clone().now_or_never()) {
+                None => None,
+                Some(Some(Ok(portal))) => Some(portal),
+                Some(_) => return Ok(()),
+            };
+            let context = PlanContext {
+                legacy: portal_read.as_deref(),
+                ..*context
+            };
+            let planned = plan_location(
+                ledger,
+                &location.key,
+                &context,
+                request.dry_run,
+                PlanScope::Records,
+            )?;
+            feed.queued();
+            early = Some(planned);
+        }
+        if let (SweepStep::Swept(through), Some(parts)) = (step, parts.as_mut()) {
+            steps += 1;
+            if steps.is_multiple_of(SWEEP_STEPS_PER_PART) {
+                let context = PlanContext {
+                    legacy: portal_read.as_deref(),
+                    ..*context
+                };
+                parts.plan_through(ledger, &context, through)?;
+                feed.queued();
+            }
+        }
         Ok(())
     };
     let report = extract_location_with(
@@ -721,7 +742,7 @@ async fn produce_location(
         &plan,
         &|p| progress(Progress::Extract(p)),
         cancel,
-        &mut before_sweep,
+        &mut on_sweep,
     )
     .await
     .map_err(|e| match e {
@@ -751,15 +772,25 @@ async fn produce_location(
         produced.cancelled = true;
         return Ok(produced);
     }
+    // Only planned parts (and the early records) count when the location
+    // stops before the sweep ends.
+    let planned_so_far = |early: Option<PlanReport>, parts: Option<PartPlanner>| {
+        early.map(|mut early| {
+            if let Some(parts) = parts {
+                early.absorb(parts.into_report());
+            }
+            early
+        })
+    };
     if let Some(stopped) = &report.stopped {
         entry.problem = Some(stopped.error.to_string());
-        entry.plan = early;
+        entry.plan = planned_so_far(early, parts);
     } else {
         let portal = match legacy_portal(legacy).await {
             Ok(portal) => portal,
             Err(problem) => {
                 entry.problem = Some(problem);
-                entry.plan = early;
+                entry.plan = planned_so_far(early, parts);
                 entry.extract = Some(report);
                 return Ok(produced);
             }
@@ -767,17 +798,27 @@ async fn produce_location(
         progress(Progress::Planning {
             location: location.key.clone(),
         });
-        let scope = if early.is_some() {
-            PlanScope::Cases
-        } else {
-            PlanScope::All
-        };
         let context = PlanContext {
             legacy: portal.as_deref(),
             ..*context
         };
-        let mut planned =
-            plan_location(&mut ledger, &location.key, &context, request.dry_run, scope)?;
+        let mut planned = match (&early, parts) {
+            (Some(_), Some(parts)) => parts.finish(&mut ledger, &context)?,
+            (Some(_), None) => plan_location(
+                &mut ledger,
+                &location.key,
+                &context,
+                request.dry_run,
+                PlanScope::Cases,
+            )?,
+            (None, _) => plan_location(
+                &mut ledger,
+                &location.key,
+                &context,
+                request.dry_run,
+                PlanScope::All,
+            )?,
+        };
         feed.queued();
         if let Some(early) = early {
             planned.absorb(early);

@@ -6,6 +6,37 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::mapping::{AppointmentState, Mapping};
 
+/// The patients one plan covers, by Ivoris id: those after `after` up to
+/// and including `through`, unbounded where `None`. A location whose
+/// billing lines are swept (patients in id order) is planned in such
+/// parts, each once its patients' lines are in; the last part is open at
+/// the end and also takes the records that name no patient.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientRange {
+    /// The last patient before the range.
+    pub after: Option<String>,
+    /// The last patient of the range.
+    pub through: Option<String>,
+}
+
+impl PatientRange {
+    /// Every patient of the location.
+    pub const ALL: PatientRange = PatientRange {
+        after: None,
+        through: None,
+    };
+
+    /// Whether the range reaches the end of the location's patients.
+    pub fn open_end(&self) -> bool {
+        self.through.is_none()
+    }
+
+    /// Whether the range is every patient of the location.
+    pub fn is_all(&self) -> bool {
+        self.after.is_none() && self.through.is_none()
+    }
+}
+
 /// A patient of one location.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PatientFacts {

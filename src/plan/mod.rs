@@ -15,7 +15,7 @@ pub mod revenue;
 pub mod stage;
 
 pub use case::{Assignment, Case, CaseEntries, Decision, PatientCases, UnassignedReason, assign};
-pub use facts::{AppointmentFacts, EntryFacts, PatientFacts};
+pub use facts::{AppointmentFacts, EntryFacts, PatientFacts, PatientRange};
 pub use properties::{
     DealContext, LocationStages, PropertySet, StageIds, appointment_properties, berlin_instant,
     contact_properties, deal_properties, hubspot_date, hubspot_datetime,
