@@ -454,7 +454,11 @@ pub fn format_cents(cents: i64) -> String {
 /// `yyyy-mm-dd` and ISO date-times. `None` for anything else.
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
     let text = text.trim();
-    if let Some(date) = parse_date_time(text) {
+    // Only a text with a time part is tried as date and time: the formats
+    // are tried one by one, which a file of plain dates pays on every cell.
+    if text.contains([' ', 'T'])
+        && let Some(date) = parse_date_time(text)
+    {
         return Some(date.date());
     }
     if text.len() == 8 && text.chars().all(|c| c.is_ascii_digit()) {
@@ -488,14 +492,18 @@ pub fn parse_date(text: &str) -> Option<NaiveDate> {
 /// A date-time: `dd.mm.yyyy hh:mm[:ss]` or ISO `yyyy-mm-ddThh:mm[:ss]`.
 pub fn parse_date_time(text: &str) -> Option<NaiveDateTime> {
     let text = text.trim();
-    let formats = [
-        "%d.%m.%Y %H:%M",
-        "%d.%m.%Y %H:%M:%S",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ];
+    // German dates have dots, ISO ones dashes: only that family's formats
+    // are tried.
+    let formats: &[&str] = if text.contains('.') {
+        &["%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S"]
+    } else {
+        &[
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%d %H:%M",
+        ]
+    };
     formats
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())

@@ -101,8 +101,8 @@ impl Env {
         }
     }
 
-    fn client(&self, index: usize) -> IvorisClient {
-        IvorisClient::new(self.config(index)).unwrap()
+    fn client(&self, index: usize) -> Arc<IvorisClient> {
+        Arc::new(IvorisClient::new(self.config(index)).unwrap())
     }
 
     /// The ledger file of this test, opened anew as after a restart.
@@ -126,7 +126,7 @@ impl Env {
 
     async fn extract(
         &self,
-        client: &IvorisClient,
+        client: &Arc<IvorisClient>,
         ledger: &mut Ledger,
         index: usize,
         plan: &ExtractPlan,
@@ -327,7 +327,7 @@ async fn until_complete(
 ) -> Vec<ExtractReport> {
     let mut reports = Vec::new();
     for _ in 0..30 {
-        let client = IvorisClient::new(config.clone()).unwrap();
+        let client = Arc::new(IvorisClient::new(config.clone()).unwrap());
         let mut ledger = env.ledger();
         let mut plan = env.plan();
         plan.full_sweep_due =
@@ -674,18 +674,20 @@ async fn a_failing_server_stops_its_location_while_others_go_on() {
         unavailable_rate: Some(1.0),
         ..FaultUpdate::default()
     });
-    let failing = IvorisClient::new(IvorisClientConfig {
-        retry: RetryPolicy {
-            max_retries: 1,
-            ..quick_retries()
-        },
-        breaker: BreakerPolicy {
-            threshold: 1,
-            cool_down: Duration::from_secs(60),
-        },
-        ..env.config(0)
-    })
-    .unwrap();
+    let failing = Arc::new(
+        IvorisClient::new(IvorisClientConfig {
+            retry: RetryPolicy {
+                max_retries: 1,
+                ..quick_retries()
+            },
+            breaker: BreakerPolicy {
+                threshold: 1,
+                cool_down: Duration::from_secs(60),
+            },
+            ..env.config(0)
+        })
+        .unwrap(),
+    );
     let mut ledger = env.ledger();
     let report = env.extract(&failing, &mut ledger, 0, &env.plan()).await;
     let stopped = report.stopped.expect("stopped");
@@ -786,7 +788,7 @@ async fn an_extraction_dropped_at_any_await_loses_nothing() {
     };
     let mut dropped = 0;
     for deadline_ms in [15, 40, 90, 160, 250, 400] {
-        let client = IvorisClient::new(config.clone()).unwrap();
+        let client = Arc::new(IvorisClient::new(config.clone()).unwrap());
         let mut ledger = env.ledger();
         let plan = env.plan();
         let run = env.extract(&client, &mut ledger, 0, &plan);

@@ -100,6 +100,9 @@ pub struct ExtractPlan {
     pub use_change_route: bool,
     /// Whether every patient's billing lines are read again this run.
     pub full_sweep_due: bool,
+    /// Whether the load runs beside the extraction on the same task: the
+    /// sweep then leaves it at least half of the task (see `sweep`).
+    pub beside_load: bool,
 }
 
 impl ExtractPlan {
@@ -115,6 +118,7 @@ impl ExtractPlan {
             far_window_days: DEFAULT_FAR_WINDOW_DAYS,
             use_change_route: true,
             full_sweep_due: false,
+            beside_load: false,
         }
     }
 
@@ -301,7 +305,7 @@ impl From<LedgerError> for Halt {
 /// State of one run of one location.
 struct Run<'a> {
     /// The installation of this location.
-    client: &'a IvorisClient,
+    client: &'a Arc<IvorisClient>,
     /// Where every step is committed.
     ledger: &'a mut Ledger,
     /// Location key, the namespace of all records.
@@ -359,7 +363,7 @@ pub type SweepHook<'h> =
 /// and are reported in [`ExtractReport::stopped`]; only ledger failures are
 /// errors.
 pub async fn extract_location(
-    client: &IvorisClient,
+    client: &Arc<IvorisClient>,
     ledger: &mut Ledger,
     location: &LocationSettings,
     plan: &ExtractPlan,
@@ -384,7 +388,7 @@ pub async fn extract_location(
 /// send what is complete while the sweep reads on. Not called when no
 /// sweep is due or the extraction stops earlier.
 pub async fn extract_location_with<'h>(
-    client: &IvorisClient,
+    client: &Arc<IvorisClient>,
     ledger: &mut Ledger,
     location: &LocationSettings,
     plan: &ExtractPlan,
@@ -1137,36 +1141,43 @@ impl Run<'_> {
         let patients = self.ledger.patient_ids_after(location, &after)?;
         let total = patients.len() as u64;
         let mut done = 0;
-        for chunk in patients.chunks(SWEEP_BATCH) {
+        let chunks: Vec<Vec<String>> = patients
+            .chunks(SWEEP_BATCH)
+            .map(<[String]>::to_vec)
+            .collect();
+        let mut hauls = ask_ahead(self.client, self.profile, self.cancel, chunks);
+        while let Some(swept) = hauls.next().await {
             self.check_cancel()?;
-            let mut swept = entries_for(
-                self.client,
-                self.profile,
-                self.cancel,
-                chunk.to_vec(),
-                None,
-                None,
-            )
-            .await?;
+            let started = std::time::Instant::now();
+            let mut swept = swept?;
             swept.duplicates += dedupe_by_id(&mut swept.records, |e| &e.id);
-            let Some(last) = chunk.last() else {
+            let Some(last) = swept.patients.last().cloned() else {
                 continue;
             };
             let (outcome, removed) = self.ledger.commit(|batch| {
                 let outcome = batch.mirror(location, &swept.records)?;
                 quarantine_rejects(batch, location, route::DOCUMENT_ENTRIES, &swept.rejects)?;
                 let removed = remove_missing_entries(batch, location, &swept)?;
-                batch.set_cursor(location, stream::ENTRY_SWEEP, last)?;
+                batch.set_cursor(location, stream::ENTRY_SWEEP, &last)?;
                 Ok((outcome, removed))
             })?;
             self.note_deleted("document_entry", &removed)?;
             self.report.deleted.entries += removed.len() as u64;
             self.report.patients_swept += swept.patients.len() as u64;
             self.entries_asked.extend(swept.patients.iter().cloned());
+            let asked = swept.patients.len() as u64;
             self.record_entries(swept, outcome);
-            done += chunk.len() as u64;
+            done += asked;
             self.publish(phase, done, Some(total));
-            (self.on_sweep)(self.ledger, SweepStep::Swept(last))?;
+            (self.on_sweep)(self.ledger, SweepStep::Swept(&last))?;
+            // The answers wait ready in the channel: without a pause this
+            // loop would keep the run's task to itself and the load beside
+            // it would starve. Pausing as long as the step took leaves the
+            // load at least half of the task; the sweep still ends well
+            // before HubSpot's rate limit lets the load end.
+            if self.plan.beside_load {
+                tokio::time::sleep(started.elapsed()).await;
+            }
         }
         let finished = format_date_time(self.plan.now);
         self.ledger.commit(|batch| {
@@ -1200,6 +1211,55 @@ fn remove_missing_entries(
         removed.extend(batch.remove_missing_entries(location, patient, &present)?);
     }
     Ok(removed)
+}
+
+/// The answers of a sweep, asked ahead of the commits.
+struct AskedAhead {
+    /// Each chunk's lines, in the chunks' order; ends after the first error.
+    answers: tokio::sync::mpsc::Receiver<Result<EntryHaul, Halt>>,
+    /// The task that asks; stopped when the sweep ends early.
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AskedAhead {
+    async fn next(&mut self) -> Option<Result<EntryHaul, Halt>> {
+        self.answers.recv().await
+    }
+}
+
+impl Drop for AskedAhead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Chunks a sweep asks ahead of its commits: about a hundred patients'
+/// lines wait at most.
+const SWEEP_CHUNKS_AHEAD: usize = 4;
+
+/// Asks Ivoris for the billing lines of each chunk of patients in a task
+/// of its own — still one request in flight, chunk after chunk — so the
+/// answers keep coming while the run commits, plans and loads on its own
+/// task, and the pacing measures the server's latency, not the run's.
+fn ask_ahead(
+    client: &Arc<IvorisClient>,
+    profile: Option<&str>,
+    cancel: &CancelFlag,
+    chunks: Vec<Vec<String>>,
+) -> AskedAhead {
+    let (sender, answers) = tokio::sync::mpsc::channel(SWEEP_CHUNKS_AHEAD);
+    let (client, cancel) = (Arc::clone(client), cancel.clone());
+    let profile = profile.map(str::to_owned);
+    let task = tokio::spawn(async move {
+        for chunk in chunks {
+            let haul = entries_for(&client, profile.as_deref(), &cancel, chunk, None, None).await;
+            let failed = haul.is_err();
+            if sender.send(haul).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    AskedAhead { answers, task }
 }
 
 /// Asks Ivoris for the billing lines of `patients` (nothing is stored yet).

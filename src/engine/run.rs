@@ -669,7 +669,7 @@ async fn produce_location(
         cancelled: false,
     };
     let client = match ivoris_client(env, location) {
-        Ok(client) => client,
+        Ok(client) => Arc::new(client),
         Err(problem) => {
             produced.entry.problem = Some(problem);
             return Ok(produced);
@@ -678,6 +678,7 @@ async fn produce_location(
     let mut ledger = Ledger::open(&env.ledger_path)?;
     let now = context.now;
     let mut plan = ExtractPlan::new(now);
+    plan.beside_load = !request.dry_run;
     // The first extraction sweeps too (nothing recorded yet): it is the one
     // unwindowed billing-line ask per patient, and cases are formed from its
     // data with sticky membership.
