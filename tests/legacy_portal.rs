@@ -257,6 +257,17 @@ async fn switch_over(options: SandboxOptions) -> (std::sync::Arc<HubSpotSim>, u6
         );
     }
     let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    // Every case's deal was either adopted or created.
+    for location in &summary.locations {
+        let adoption = location.plan.as_ref().map(|p| p.adoption).expect("planned");
+        let cases = ledger.cases(&location.key).expect("cases").len() as u64;
+        assert_eq!(
+            adoption.deals_adopted + adoption.deals_created,
+            cases,
+            "{}: adopted and created deals",
+            location.key
+        );
+    }
     // The overview's "Deals (HubSpot)" are the cases' deals; the closed
     // legacy deals are not counted among them.
     let confirmed = ledger.confirmed_counts().expect("counts");

@@ -333,16 +333,18 @@ fn choose_contact<'p>(
 /// closes every other open legacy deal of the decided appointments lost
 /// „Duplikat“, in its own pipeline where it can (see the module
 /// documentation), for the patients of `range`; counts what the load will
-/// create. Inside the planning transaction, after the cases were formed
-/// and their rows queued. A location planned in parts adopts part by part
-/// (a patient's cases are all in one part); the open-ended last part marks
+/// create: the deals queued without a HubSpot record beyond `waiting`,
+/// the count [`deals_waiting`] gave before the part's rows were queued.
+/// Inside the planning transaction, after the cases were formed and their
+/// rows queued. A location planned in parts adopts part by part (a
+/// patient's cases are all in one part); the open-ended last part marks
 /// the location's adoption done, after which this does nothing.
 pub fn adopt_deals(
     tx: &Transaction<'_>,
     location: &str,
-    stages: &StageIds,
-    portal: &LegacyPortal,
+    (stages, portal): (&StageIds, &LegacyPortal),
     range: &PatientRange,
+    waiting: u64,
     report: &mut AdoptionReport,
 ) -> Result<(), LedgerError> {
     if adopted(tx, location, OutboxKind::Deal)? {
@@ -362,10 +364,6 @@ pub fn adopt_deals(
         let rows = statement.query_map(bounds, |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
-    // What the load will create: the part's deals queued without a
-    // HubSpot record, less those adopted below (earlier parts' rows may
-    // still wait, so the count is a difference).
-    let waiting = queued_without_record(tx, location, OutboxKind::Deal)?;
     for (case_key, opening) in &cases {
         if hubspot_id(tx, OutboxKind::Deal, case_key)?.is_some() {
             continue;
@@ -433,6 +431,13 @@ pub fn adopt_deals(
     report.deals_created +=
         queued_without_record(tx, location, OutboxKind::Deal)?.saturating_sub(waiting);
     Ok(())
+}
+
+/// Deals of `location` queued without a HubSpot record: taken before a
+/// part's rows are queued, so [`adopt_deals`] counts only what that part
+/// will create (rows of earlier parts may still wait for the load).
+pub fn deals_waiting(tx: &Transaction<'_>, location: &str) -> Result<u64, LedgerError> {
+    queued_without_record(tx, location, OutboxKind::Deal)
 }
 
 /// Reserves an open legacy deal for a closure or a merge: its HubSpot id

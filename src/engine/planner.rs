@@ -16,7 +16,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rusqlite::{Connection, Transaction, params};
 use serde_json::{Value, json};
 
-use super::adopt::{AdoptionReport, LegacyPortal, adopt_contacts, adopt_deals};
+use super::adopt::{AdoptionReport, LegacyPortal, adopt_contacts, adopt_deals, deals_waiting};
 use crate::ivoris::parse::parse_date_time;
 use crate::ivoris::wire::Patient;
 use crate::kpi::PatientView;
@@ -427,6 +427,10 @@ impl Prepared {
     ) -> Result<(), LedgerError> {
         let scope = part.scope;
         let (facts, known) = (&self.facts, &self.known);
+        let deals_waiting = match context.legacy {
+            Some(_) if scope.cases() => deals_waiting(tx, location)?,
+            _ => 0,
+        };
         // Every patient is planned on its own: the rules run on several
         // threads over disjoint patients, then the decisions and changed
         // records are written in patient order, in the caller's transaction.
@@ -462,9 +466,9 @@ impl Prepared {
                 adopt_deals(
                     tx,
                     location,
-                    stages,
-                    portal,
+                    (stages, portal),
                     part.range,
+                    deals_waiting,
                     &mut report.adoption,
                 )?;
             }
