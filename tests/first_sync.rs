@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use chrono::Duration;
-use engine_support::{Bed, bed, keyed_state, options, run};
+use engine_support::{Bed, bed, dry_run, keyed_state, options, run};
 use ivoris_hubspot_sync::engine::extract::{CancelFlag, Phase};
 use ivoris_hubspot_sync::engine::run::{Progress, SyncRequest, sync};
 use ivoris_hubspot_sync::ledger::{Ledger, OutboxKind, RunOutcome};
@@ -199,18 +199,7 @@ async fn deals_are_sent_while_billing_lines_are_still_read() {
         slow_delay_ms: Some(1),
         ..FaultUpdate::default()
     });
-    let dry = sync(
-        &bed.env,
-        &SyncRequest {
-            dry_run: true,
-            trigger: "test".into(),
-            ..SyncRequest::default()
-        },
-        &|_| {},
-        &CancelFlag::new(),
-    )
-    .await
-    .expect("dry run");
+    let dry = dry_run(&bed.env).await;
 
     // The sweep's position per location, and a copy of it taken when
     // HubSpot confirmed the first deals.

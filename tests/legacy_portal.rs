@@ -13,7 +13,7 @@ mod engine_support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use engine_support::{bed, options, prop, run, sync_command};
+use engine_support::{bed, dry_run, options, prop, run, sync_command};
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::run::{SyncRequest, sync};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
@@ -188,18 +188,7 @@ async fn switch_over(options: SandboxOptions) -> (std::sync::Arc<HubSpotSim>, u6
     let before_deals = live(sim, "deals");
 
     // Dry run: nothing written to HubSpot or to the ledger's sync state.
-    let dry = sync(
-        &bed.env,
-        &SyncRequest {
-            dry_run: true,
-            trigger: "test".into(),
-            ..SyncRequest::default()
-        },
-        &|_| {},
-        &CancelFlag::new(),
-    )
-    .await
-    .expect("dry run");
+    let dry = dry_run(&bed.env).await;
     assert_eq!(sim.counters().write_calls, 0, "the dry run wrote nothing");
     assert_eq!(live(sim, "contacts"), before_contacts);
     assert_eq!(live(sim, "deals"), before_deals);

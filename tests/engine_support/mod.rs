@@ -95,6 +95,18 @@ pub async fn run(env: &SyncEnvironment) -> SyncSummary {
         .expect("sync runs")
 }
 
+/// A dry run: planned and rolled back, nothing sent.
+pub async fn dry_run(env: &SyncEnvironment) -> SyncSummary {
+    let request = SyncRequest {
+        dry_run: true,
+        trigger: "test".into(),
+        ..SyncRequest::default()
+    };
+    sync(env, &request, &|_| {}, &CancelFlag::new())
+        .await
+        .expect("dry run")
+}
+
 /// One sync that must succeed (its message shown if not).
 pub async fn run_ok(env: &SyncEnvironment) -> SyncSummary {
     let summary = run(env).await;
