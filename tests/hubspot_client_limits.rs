@@ -347,3 +347,29 @@ async fn the_daily_usage_reports_the_portal_budget_and_the_client_keeps_to_it() 
         "stopped before HubSpot refused"
     );
 }
+
+#[tokio::test]
+async fn two_clients_of_one_portal_count_against_one_window() {
+    let hs = portal(|o| o.tier = Tier::Free).await;
+    let config = hs.config(ApiVersion::default(), Tier::Free);
+    let mut again = hs.config(ApiVersion::default(), Tier::Free);
+    again.clock = config.clock.clone();
+    let id = hs
+        .sim
+        .seed_legacy("contacts", &[("lastname", "A")])
+        .unwrap();
+    // A sync fills the window; a second client of the same portal (the
+    // next run, or a scan beside it) must wait for it, not find out from
+    // a 429.
+    let first = HubSpotClient::new(config).unwrap();
+    for _ in 0..100 {
+        first.get(ObjectKind::Contacts, &id, &[]).await.unwrap();
+    }
+    let second = HubSpotClient::new(again).unwrap();
+    for _ in 0..20 {
+        second.get(ObjectKind::Contacts, &id, &[]).await.unwrap();
+    }
+    assert_eq!(hs.sim.rate_limited("TEN_SECONDLY_ROLLING"), 0);
+    assert!(second.stats().rate_limited.is_empty());
+    assert!(second.stats().waited > Duration::ZERO);
+}

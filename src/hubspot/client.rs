@@ -15,8 +15,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -29,7 +30,7 @@ use tokio::time::Instant;
 
 use super::Tier;
 use super::error::{ClientError, mask_personal};
-use super::limiter::{Admission, Limiter, LimiterConfig, RequestClass};
+use super::limiter::{self, Admission, Limiter, LimiterConfig, RequestClass};
 use super::wire::{
     ApiUsage, AssociationPairWire, AssociationReadResult, AssociationResult, BatchReadBody,
     BatchResponse, CreateBody, Enablement, ErrorBody, GdprDeleteBody, IdInput, Inputs, MergeBody,
@@ -174,6 +175,35 @@ pub trait Clock: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioClock;
 
+/// The one [`TokioClock`] of the process. Clients built on it share the
+/// rate windows of their portal (see [`limiter::shared`]).
+pub fn system_clock() -> Arc<dyn Clock> {
+    static CLOCK: OnceLock<Arc<dyn Clock>> = OnceLock::new();
+    CLOCK.get_or_init(|| Arc::new(TokioClock)).clone()
+}
+
+/// What makes two clients count against one rate window: the same portal
+/// (address and token) and the same clock.
+struct PortalWindow<'a> {
+    base_url: &'a str,
+    token: &'a str,
+    clock: &'a Arc<dyn Clock>,
+}
+
+impl PortalWindow<'_> {
+    /// The registry key; the token goes in only as a hash.
+    fn key(&self) -> String {
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.token.hash(&mut hasher);
+        let clock = Arc::as_ptr(self.clock).cast::<()>() as usize;
+        format!(
+            "{} {:016x} {clock:x}",
+            self.base_url.trim_end_matches('/'),
+            hasher.finish()
+        )
+    }
+}
+
 impl Clock for TokioClock {
     fn now(&self) -> Instant {
         Instant::now()
@@ -264,7 +294,7 @@ impl HubSpotClientConfig {
             retry: RetryPolicy::default(),
             time_zone: chrono_tz::Europe::Berlin,
             window_margin: Duration::from_millis(250),
-            clock: Arc::new(TokioClock),
+            clock: system_clock(),
         }
     }
 
@@ -482,7 +512,7 @@ pub struct HubSpotClient {
     /// Source of time.
     clock: Arc<dyn Clock>,
     /// The three rate limits, consulted before every send.
-    limiter: Mutex<Limiter>,
+    limiter: Arc<Mutex<Limiter>>,
     /// Counters.
     stats: Mutex<ClientStats>,
 }
@@ -499,7 +529,12 @@ impl HubSpotClient {
             })?;
         let mut limits = LimiterConfig::for_tier(config.tier, config.time_zone);
         limits.margin = config.window_margin;
-        let limiter = Limiter::new(limits, config.clock.wall());
+        let window = PortalWindow {
+            base_url: &config.base_url,
+            token: config.token.expose(),
+            clock: &config.clock,
+        };
+        let limiter = limiter::shared(&window.key(), limits, config.clock.wall());
         Ok(HubSpotClient {
             http,
             base_url: config.base_url.trim_end_matches('/').to_string(),
@@ -507,7 +542,7 @@ impl HubSpotClient {
             token: config.token,
             retry: config.retry,
             clock: config.clock,
-            limiter: Mutex::new(limiter),
+            limiter,
             stats: Mutex::new(ClientStats::default()),
         })
     }

@@ -9,7 +9,8 @@
 //! that differing network delays never make the server count more requests
 //! in its window than the limit.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveTime, TimeZone, Utc};
@@ -345,6 +346,30 @@ impl Limiter {
     }
 }
 
+/// The limiter of one portal window, shared by every client of the process
+/// that names the same `key`: HubSpot counts an app's requests in one
+/// window, so the app's sync, its scan and a re-sync started right after a
+/// sync must count together. A fresh limiter would learn of the used
+/// window only from the first answer's headers, and then has to assume the
+/// whole window was used just now. A changed configuration (another tier)
+/// starts a fresh limiter.
+pub fn shared(key: &str, config: LimiterConfig, wall: DateTime<Utc>) -> Arc<Mutex<Limiter>> {
+    type Registry = Mutex<HashMap<String, (LimiterConfig, Arc<Mutex<Limiter>>)>>;
+    static WINDOWS: OnceLock<Registry> = OnceLock::new();
+    let mut windows = WINDOWS
+        .get_or_init(Registry::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    match windows.get(key) {
+        Some((known, limiter)) if *known == config => limiter.clone(),
+        _ => {
+            let limiter = Arc::new(Mutex::new(Limiter::new(config, wall)));
+            windows.insert(key.to_owned(), (config, limiter.clone()));
+            limiter
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +413,23 @@ mod tests {
     }
 
     use RequestClass::{Search, Standard};
+
+    #[test]
+    fn one_key_and_configuration_share_one_limiter() {
+        let config = LimiterConfig::for_tier(Tier::Free, chrono_tz::Europe::Berlin);
+        let key = "test://portal-a";
+        let first = shared(key, config, wall());
+        let second = shared(key, config, wall());
+        assert!(Arc::ptr_eq(&first, &second));
+        assert!(!Arc::ptr_eq(
+            &first,
+            &shared("test://portal-b", config, wall())
+        ));
+        let professional = LimiterConfig::for_tier(Tier::Professional, config.time_zone);
+        let changed = shared(key, professional, wall());
+        assert!(!Arc::ptr_eq(&first, &changed));
+        assert!(Arc::ptr_eq(&changed, &shared(key, professional, wall())));
+    }
 
     #[test]
     fn the_window_admits_the_limit_then_waits_for_the_oldest_to_leave() {
