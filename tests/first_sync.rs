@@ -128,6 +128,54 @@ async fn installations_are_read_at_the_same_time_with_one_request_in_flight_each
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_slow_answers_several_hubspot_calls_are_on_their_way_and_the_result_is_the_same() {
+    // HubSpot takes a while over a batch of 100; one call at a time would
+    // reach a fraction of the rate limit. Rate limits stay on.
+    let mut slow = options(74);
+    slow.rate_limits = true;
+    slow.hubspot_latency = std::time::Duration::from_millis(60);
+    let bed = bed(slow).await;
+    let (expected, _) = world_appointments(&bed);
+
+    let first = run(&bed.env).await;
+    assert!(first.counts.written > 0, "the first sync writes");
+    let counters = bed.sandbox.hubspot.counters();
+    assert!(
+        counters.most_in_flight >= 4,
+        "calls overlap while HubSpot answers (at most {} at once)",
+        counters.most_in_flight
+    );
+    assert!(
+        counters.limit_refusals.is_empty(),
+        "in flight together, the calls still keep the limits: {:?}",
+        counters.limit_refusals
+    );
+    let state = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
+    let synced: BTreeSet<String> = state.appointments.keys().cloned().collect();
+    assert_eq!(synced, expected, "every appointment has its record");
+    assert!(state.duplicates.is_empty(), "{:?}", state.duplicates);
+    let ledger = Ledger::open(&bed.env.ledger_path).unwrap();
+    let mut cases = BTreeSet::new();
+    for location in &first.locations {
+        for case in ledger.cases(&location.key).expect("cases") {
+            cases.insert(case.case_key);
+        }
+    }
+    let deals: BTreeSet<String> = state.deals.keys().cloned().collect();
+    assert_eq!(deals, cases, "every case has exactly one deal");
+    assert_eq!(
+        ledger.outbox_counts().unwrap().pending(),
+        0,
+        "nothing left queued"
+    );
+
+    let writes = bed.sandbox.hubspot.write_calls();
+    let second = run(&bed.env).await;
+    assert_eq!(second.counts.written, 0, "a re-sync writes nothing");
+    assert_eq!(bed.sandbox.hubspot.write_calls(), writes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_sync_asks_every_patient_once_without_a_window_and_gets_every_line() {
     let bed = bed(options(73)).await;
     // Windowed asks leave lines out every time; unwindowed asks never do.

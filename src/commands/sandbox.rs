@@ -42,6 +42,9 @@ pub struct SandboxArgs {
     /// Milliseconds every Ivoris answer takes.
     #[arg(long, default_value_t = 0)]
     ivoris_latency_ms: u64,
+    /// Milliseconds every HubSpot answer takes.
+    #[arg(long, default_value_t = 0)]
+    hubspot_latency_ms: u64,
     /// A fragile Ivoris: the faster one installation is asked, the more 504s.
     #[arg(long)]
     ivoris_fragile: bool,
@@ -74,6 +77,7 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
         search_index_lag: Duration::from_millis(args.search_lag_ms),
         appointments_enabled: !args.appointments_disabled,
         ivoris_latency: Duration::from_millis(args.ivoris_latency_ms),
+        hubspot_latency: Duration::from_millis(args.hubspot_latency_ms),
         ivoris_fragile: args.ivoris_fragile,
         batch_failures: args.batch_failures,
         portal: if args.legacy_portal {

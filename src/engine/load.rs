@@ -18,6 +18,7 @@
 
 mod contacts;
 mod erasure;
+mod flight;
 mod merges;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ use crate::hubspot::{
 use crate::ledger::{Confirmation, Ledger, LedgerError, OutboxItem, OutboxKind};
 
 use super::extract::CancelFlag;
+use flight::Flight;
 
 /// Failed attempts after which a row becomes a dead letter.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -370,12 +372,19 @@ async fn pass(
     partial_batches: bool,
     progress: &mut PhaseProgress,
 ) -> Result<bool, LoadError> {
+    let Some(object) = object_kind(kind) else {
+        return Ok(false);
+    };
+    let client = loader.client;
+    let mut flight = Flight::new();
     let mut after = String::new();
     let mut upserts: Vec<OutboxItem> = Vec::new();
     let mut adopted = Adopted::default();
     loop {
-        if loader.halted()? {
-            return Ok(true);
+        let halted = loader.halted();
+        if !matches!(halted, Ok(false)) {
+            land(loader, kind, &mut flight).await?;
+            return halted;
         }
         let items = loader
             .ledger
@@ -393,7 +402,9 @@ async fn pass(
         // anything else HubSpot refuses is a bad input.
         while upserts.len() >= BATCH {
             let batch: Vec<OutboxItem> = upserts.drain(..BATCH).collect();
-            upsert_parts(loader, kind, &batch, false).await?;
+            if let Some(answer) = flight.push(send_upserts(client, object, batch)).await {
+                answer.record(loader, kind)?;
+            }
         }
         adopted.send_full(loader, kind).await?;
         progress.advance(loader, before);
@@ -401,12 +412,32 @@ async fn pass(
     if partial_batches {
         let before = loader.handled(kind);
         for batch in upserts.chunks(BATCH) {
-            upsert_parts(loader, kind, batch, false).await?;
+            let call = send_upserts(client, object, batch.to_vec());
+            if let Some(answer) = flight.push(call).await {
+                answer.record(loader, kind)?;
+            }
         }
         adopted.send_rest(loader, kind).await?;
+        land(loader, kind, &mut flight).await?;
         progress.advance(loader, before);
     }
+    land(loader, kind, &mut flight).await?;
     Ok(false)
+}
+
+/// Records the answers of every call still on its way.
+async fn land<F>(
+    loader: &mut Loader<'_>,
+    kind: OutboxKind,
+    flight: &mut Flight<F>,
+) -> Result<(), LoadError>
+where
+    F: Future<Output = SentUpserts>,
+{
+    while let Some(answer) = flight.next().await {
+        answer.record(loader, kind)?;
+    }
+    Ok(())
 }
 
 /// Rows of records adopted from the previous integration (DESIGN.md §6)
@@ -747,6 +778,45 @@ async fn upsert_parts(
         client.batch_upsert(object, key_property(object), part)
     })
     .await;
+    record_upserts(loader, kind, items, sent)
+}
+
+/// Upsert rows and what HubSpot answered, to be recorded.
+struct SentUpserts {
+    items: Vec<OutboxItem>,
+    sent: Bisected,
+}
+
+impl SentUpserts {
+    fn record(self, loader: &mut Loader<'_>, kind: OutboxKind) -> Result<(), LoadError> {
+        // Only contacts have a second unique value; these are not contacts.
+        record_upserts(loader, kind, &self.items, self.sent).map(drop)
+    }
+}
+
+/// Sends upsert rows of one object kind (halved where refused whole)
+/// without touching the ledger, so that several can be on their way.
+async fn send_upserts(
+    client: &HubSpotClient,
+    object: ObjectKind,
+    items: Vec<OutboxItem>,
+) -> SentUpserts {
+    let inputs = upsert_inputs(&items);
+    let sent = bisecting(&inputs, false, |part| {
+        client.batch_upsert(object, key_property(object), part)
+    })
+    .await;
+    SentUpserts { items, sent }
+}
+
+/// Records the answers of an upsert call; returns the contacts set aside
+/// because another contact has their e-mail address.
+fn record_upserts(
+    loader: &mut Loader<'_>,
+    kind: OutboxKind,
+    items: &[OutboxItem],
+    sent: Bisected,
+) -> Result<Vec<contacts::Conflict>, LoadError> {
     let conflicts = apply_outcome(loader, kind, items, sent.outcome)?;
     for (part, error) in sent.refused {
         let rows = items.get(part).unwrap_or_default();
@@ -868,11 +938,15 @@ async fn association_pass(
     progress: &mut PhaseProgress,
 ) -> Result<bool, LoadError> {
     let kind = OutboxKind::Association;
+    let client = loader.client;
+    let mut flight = Flight::new();
     let mut groups = AssociationGroups::new();
     let mut after = String::new();
     loop {
-        if loader.halted()? {
-            return Ok(true);
+        let halted = loader.halted();
+        if !matches!(halted, Ok(false)) {
+            land_associations(loader, &mut flight).await?;
+            return halted;
         }
         let items = loader
             .ledger
@@ -889,7 +963,9 @@ async fn association_pass(
         for (pair, members) in groups.iter_mut() {
             while members.len() >= BATCH {
                 let batch: Vec<Resolved> = members.drain(..BATCH).collect();
-                send_associations(loader, *pair, batch).await?;
+                if let Some(answer) = flight.push(send_associations(client, *pair, batch)).await {
+                    answer.record(loader)?;
+                }
             }
         }
         progress.advance(loader, before);
@@ -897,11 +973,29 @@ async fn association_pass(
     if partial_batches {
         for (pair, members) in groups {
             if !members.is_empty() {
-                send_associations(loader, pair, members).await?;
+                let call = send_associations(client, pair, members);
+                if let Some(answer) = flight.push(call).await {
+                    answer.record(loader)?;
+                }
             }
         }
     }
+    land_associations(loader, &mut flight).await?;
     Ok(false)
+}
+
+/// Records the answers of every association call still on its way.
+async fn land_associations<F>(
+    loader: &mut Loader<'_>,
+    flight: &mut Flight<F>,
+) -> Result<(), LoadError>
+where
+    F: Future<Output = SentAssociations>,
+{
+    while let Some(answer) = flight.next().await {
+        answer.record(loader)?;
+    }
+    Ok(())
 }
 
 /// Adds association rows to their kind pair's group with the HubSpot ids
@@ -948,30 +1042,62 @@ fn gather_associations(
     Ok(())
 }
 
-/// One default-association call for rows of one kind pair.
+/// Association rows and what HubSpot answered, to be recorded.
+struct SentAssociations {
+    members: Vec<Resolved>,
+    /// `None` for a kind pair HubSpot has no objects for (nothing sent).
+    answer: Option<Result<Vec<Result<(), InputError>>, ClientError>>,
+}
+
+/// One default-association call for rows of one kind pair, without
+/// touching the ledger, so that several can be on their way.
 async fn send_associations(
-    loader: &mut Loader<'_>,
+    client: &HubSpotClient,
     (from, to): (OutboxKind, OutboxKind),
     members: Vec<Resolved>,
-) -> Result<(), LoadError> {
+) -> SentAssociations {
     let (Some(from_object), Some(to_object)) = (object_kind(from), object_kind(to)) else {
-        return Ok(());
+        return SentAssociations {
+            members,
+            answer: None,
+        };
     };
     let pairs: Vec<(String, String)> = members
         .iter()
         .map(|(_, f, t)| (f.clone(), t.clone()))
         .collect();
-    let results = match loader
-        .client
+    let answer = client
         .associate_default_batch(from_object, to_object, &pairs)
-        .await
-    {
-        Ok(results) => results,
-        Err(error) => {
-            let rows: Vec<&OutboxItem> = members.iter().map(|(item, _, _)| item).collect();
-            return refused(loader, &rows, error);
-        }
-    };
+        .await;
+    SentAssociations {
+        members,
+        answer: Some(answer),
+    }
+}
+
+impl SentAssociations {
+    /// Confirms the rows HubSpot associated and counts an attempt for the
+    /// others (or stops the run over an account-wide refusal).
+    fn record(self, loader: &mut Loader<'_>) -> Result<(), LoadError> {
+        let SentAssociations { members, answer } = self;
+        let results = match answer {
+            None => return Ok(()),
+            Some(Ok(results)) => results,
+            Some(Err(error)) => {
+                let rows: Vec<&OutboxItem> = members.iter().map(|(item, _, _)| item).collect();
+                return refused(loader, &rows, error);
+            }
+        };
+        confirm_associations(loader, &members, results)
+    }
+}
+
+/// Records per row what HubSpot answered to an association call.
+fn confirm_associations(
+    loader: &mut Loader<'_>,
+    members: &[Resolved],
+    results: Vec<Result<(), InputError>>,
+) -> Result<(), LoadError> {
     let mut confirmed = Vec::new();
     for ((item, from_id, _), result) in members.iter().zip(results) {
         match result {

@@ -128,6 +128,9 @@ pub struct SandboxOptions {
     /// (the server answers requests in parallel; the client keeps one in
     /// flight).
     pub ivoris_latency: Duration,
+    /// How long every simulated HubSpot answer takes (HubSpot's batch
+    /// calls take a few hundred milliseconds; zero answers at once).
+    pub hubspot_latency: Duration,
     /// Whether the simulated Ivoris is fragile: 504s rise with the request
     /// rate per installation (`ivoris::faults::overload_share`).
     pub ivoris_fragile: bool,
@@ -153,6 +156,7 @@ impl Default for SandboxOptions {
             search_index_lag: Duration::from_millis(0),
             appointments_enabled: true,
             ivoris_latency: Duration::ZERO,
+            hubspot_latency: Duration::ZERO,
             ivoris_fragile: false,
             batch_failures: BatchFailures::MultiStatus,
             portal: PortalSeed::Empty,

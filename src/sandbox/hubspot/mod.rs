@@ -28,7 +28,7 @@ mod store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -68,6 +68,9 @@ pub struct HubSpotSimConfig {
     pub batch_failures: BatchFailures,
     /// Initial fault switches (from the profile).
     pub faults: FaultSettings,
+    /// How long every API answer takes (batch calls take hundreds of
+    /// milliseconds at HubSpot; zero answers at once).
+    pub latency: Duration,
 }
 
 impl HubSpotSimConfig {
@@ -80,6 +83,7 @@ impl HubSpotSimConfig {
             appointments_enabled: options.appointments_enabled,
             batch_failures: options.batch_failures,
             faults: FaultSettings::for_profile(options.faults),
+            latency: options.hubspot_latency,
         }
     }
 }
@@ -115,6 +119,19 @@ pub struct Counters {
     /// Injected faults per kind (`serverError`, `dropConnection`,
     /// `committedButLost`, `slow`, `rateLimit`, `failWrite`).
     pub faults_injected: BTreeMap<String, u64>,
+    /// Most API requests the portal was answering at the same time.
+    pub most_in_flight: u64,
+}
+
+/// An API request being answered (see [`HubSpotSim::answering`]).
+pub(crate) struct Answering {
+    sim: Arc<HubSpotSim>,
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.sim.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Scopes granted to a token; `None` grants everything.
@@ -132,6 +149,10 @@ pub struct HubSpotSim {
     rate_limits: AtomicBool,
     /// Index lag in milliseconds (changeable at runtime).
     index_lag_ms: AtomicU64,
+    /// Time every API answer takes, in milliseconds (changeable at runtime).
+    latency_ms: AtomicU64,
+    /// API requests being answered now.
+    in_flight: AtomicU64,
     /// Whether 0-421 is activated.
     appointments_enabled: AtomicBool,
     /// Whether batch upserts and updates ignore trace ids and refuse the
@@ -159,6 +180,8 @@ impl HubSpotSim {
             limiter: RateLimiter::new(config.tier.per_ten_seconds(), config.tier.per_day()),
             rate_limits: AtomicBool::new(config.rate_limits),
             index_lag_ms: AtomicU64::new(duration_ms(config.search_index_lag)),
+            latency_ms: AtomicU64::new(duration_ms(config.latency)),
+            in_flight: AtomicU64::new(0),
             appointments_enabled: AtomicBool::new(config.appointments_enabled),
             whole_call_batches: AtomicBool::new(config.batch_failures == BatchFailures::WholeCall),
             faults: FaultDice::new(config.faults, config.seed),
@@ -167,6 +190,25 @@ impl HubSpotSim {
             correlation: AtomicU64::new(0),
             seed: config.seed,
         }
+    }
+
+    /// Sets how long every API answer takes.
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency_ms
+            .store(duration_ms(latency), Ordering::Relaxed);
+    }
+
+    /// How long every API answer takes.
+    pub fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
+    }
+
+    /// An API request arrived; the guard counts it until it is answered.
+    pub(crate) fn answering(self: &Arc<Self>) -> Answering {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut counters = lock(&self.counters);
+        counters.most_in_flight = counters.most_in_flight.max(now);
+        Answering { sim: self.clone() }
     }
 
     /// A copy of the counters.

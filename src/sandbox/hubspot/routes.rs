@@ -418,6 +418,7 @@ async fn handle(State(sim): State<Arc<HubSpotSim>>, request: Request) -> Respons
     if let Some(inner) = path.strip_prefix("/_sandbox/") {
         return inspect(&sim, &parts.method, inner, &bytes, &correlation);
     }
+    let _answering = sim.answering();
     *lock(&sim.counters)
         .paths
         .entry(format!("{} {path}", parts.method))
@@ -500,6 +501,10 @@ async fn handle(State(sim): State<Arc<HubSpotSim>>, request: Request) -> Respons
         }
     }
 
+    let latency = sim.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let fault = sim.faults.roll(is_write);
     if let Some(fault) = fault {
         count_fault(&sim, fault);

@@ -1,0 +1,90 @@
+//! HubSpot calls of one pass that are on their way at the same time.
+//!
+//! HubSpot answers a batch call of 100 records in a few hundred
+//! milliseconds. One call at a time would reach a fraction of the rate
+//! limit (Professional allows 19 calls a second, which needs about
+//! 19 × answer time in flight), so a pass keeps up to [`CALLS_IN_FLIGHT`]
+//! calls going. The limiter still admits every send, and the answers are
+//! taken in the order the calls were made: the ledger records them in the
+//! same sequence as with one call at a time, and a row leaves the outbox
+//! only once its answer is recorded (DESIGN.md §3.2).
+
+use std::future::Future;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+
+/// Calls of one pass on their way at once: enough to fill the
+/// Professional window at answers of up to about 400 ms.
+pub const CALLS_IN_FLIGHT: usize = 8;
+
+/// Calls on their way, answered in the order they were made.
+pub struct Flight<F: Future> {
+    calls: FuturesOrdered<F>,
+}
+
+impl<F: Future> Flight<F> {
+    pub fn new() -> Flight<F> {
+        Flight {
+            calls: FuturesOrdered::new(),
+        }
+    }
+
+    /// Adds a call. When the flight is full, waits for the oldest call's
+    /// answer and returns it.
+    pub async fn push(&mut self, call: F) -> Option<F::Output> {
+        self.calls.push_back(call);
+        if self.calls.len() >= CALLS_IN_FLIGHT {
+            self.calls.next().await
+        } else {
+            None
+        }
+    }
+
+    /// The oldest call's answer; `None` once every answer was taken.
+    pub async fn next(&mut self) -> Option<F::Output> {
+        self.calls.next().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// A call that counts how many calls are running while it runs.
+    async fn call(
+        number: usize,
+        running: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+        takes: Duration,
+    ) -> usize {
+        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+        most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(takes).await;
+        running.fetch_sub(1, Ordering::SeqCst);
+        number
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_come_in_call_order_with_at_most_the_flight_running() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut flight = Flight::new();
+        let mut answers = Vec::new();
+        for number in 0..20 {
+            // Later calls answer sooner: the order must still hold.
+            let takes = Duration::from_millis(100 - number as u64 * 3);
+            let pushed = flight.push(call(number, running.clone(), most.clone(), takes));
+            answers.extend(pushed.await);
+        }
+        while let Some(answer) = flight.next().await {
+            answers.push(answer);
+        }
+        assert_eq!(answers, (0..20).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), CALLS_IN_FLIGHT);
+    }
+}
