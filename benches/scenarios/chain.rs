@@ -1,7 +1,8 @@
 //! The switch-over scenario: a chain moving from the previous integration
 //! to this app. Two practices of 3,000 patients each, bookings up to 24
 //! months ahead, each Ivoris answering in 5 ms with one request in flight,
-//! HubSpot Professional refusing whole batches over one conflicting e-mail,
+//! HubSpot Professional answering in 100 ms (a batch of 100 takes a while
+//! at HubSpot) and refusing whole batches over one conflicting e-mail,
 //! and half of the patients already in the portal as contacts the old
 //! integration created by e-mail, without our key.
 //!
@@ -32,6 +33,8 @@ const SEED: u64 = 7;
 const LOCATIONS: usize = 2;
 /// Each Ivoris answers after this long.
 const IVORIS_LATENCY_MS: u64 = 5;
+/// HubSpot answers after this long.
+const HUBSPOT_LATENCY_MS: u64 = 100;
 /// Wall time against the larger of the two floors.
 const MAX_WALL_RATIO: f64 = 1.2;
 
@@ -46,6 +49,7 @@ pub async fn run(rows: &mut Vec<Row>) {
         rate_limits: true,
         batch_failures: BatchFailures::WholeCall,
         portal: PortalSeed::PreviousContacts,
+        hubspot_latency: std::time::Duration::from_millis(HUBSPOT_LATENCY_MS),
         ..SandboxOptions::default()
     })
     .await

@@ -182,6 +182,22 @@ pub fn system_clock() -> Arc<dyn Clock> {
     CLOCK.get_or_init(|| Arc::new(TokioClock)).clone()
 }
 
+/// A standard request on its way: the limiter counts it until the guard
+/// is dropped (answered, failed, or the call given up).
+struct OnItsWay {
+    limiter: Arc<Mutex<Limiter>>,
+    /// Its number in send order; `None` for searches.
+    number: Option<u64>,
+}
+
+impl Drop for OnItsWay {
+    fn drop(&mut self) {
+        if let Some(number) = self.number {
+            lock(&self.limiter).answered(number);
+        }
+    }
+}
+
 /// What makes two clients count against one rate window: the same portal
 /// (address and token) and the same clock.
 struct PortalWindow<'a> {
@@ -1062,6 +1078,7 @@ impl HubSpotClient {
                 self.clock.wall(),
                 None,
                 None,
+                None,
                 Some(remaining),
             );
         }
@@ -1105,12 +1122,23 @@ impl HubSpotClient {
         }
     }
 
-    /// Waits until the limits allow a send of `class`.
-    async fn admit(&self, class: RequestClass) -> Result<(), ClientError> {
+    /// Waits until the limits allow a send of `class`; a standard send
+    /// is counted as on its way until the returned guard is dropped.
+    async fn admit(&self, class: RequestClass) -> Result<OnItsWay, ClientError> {
         loop {
-            let admission = lock(&self.limiter).admit(class, self.clock.now(), self.clock.wall());
+            let (admission, number) = {
+                let mut limiter = lock(&self.limiter);
+                let admission = limiter.admit(class, self.clock.now(), self.clock.wall());
+                let standard = admission == Admission::Go && class == RequestClass::Standard;
+                (admission, standard.then(|| limiter.dispatched()))
+            };
             match admission {
-                Admission::Go => return Ok(()),
+                Admission::Go => {
+                    return Ok(OnItsWay {
+                        limiter: self.limiter.clone(),
+                        number,
+                    });
+                }
                 Admission::Wait(wait) => self.pause(wait).await,
                 Admission::DailyExhausted(resets_at) => {
                     tracing::warn!(%resets_at, "hubspot daily budget exhausted");
@@ -1130,9 +1158,11 @@ impl HubSpotClient {
         let mut failed = 0u32;
         let mut refused = 0u32;
         loop {
-            self.admit(call.class).await?;
+            let on_its_way = self.admit(call.class).await?;
             *lock(&self.stats).sent.entry(call.kind).or_default() += 1;
             let attempt = self.send_once(&call).await;
+            let number = on_its_way.number;
+            drop(on_its_way);
             let reason = match attempt {
                 Err(Lost::Maybe(reason)) => {
                     if let Repeat::OnlyIfUnsent(operation) = call.repeat {
@@ -1142,7 +1172,7 @@ impl HubSpotClient {
                 }
                 Err(Lost::Unsent(reason)) => reason,
                 Ok((status, headers, body)) => {
-                    self.observe(&headers);
+                    self.observe(&headers, number);
                     match status {
                         200..=299 => return Ok(body),
                         429 => {
@@ -1217,15 +1247,16 @@ impl HubSpotClient {
         Ok((status, headers, body.to_vec()))
     }
 
-    /// Feeds the rate headers of an answer to the limiter.
-    fn observe(&self, headers: &HeaderMap) {
+    /// Feeds the rate headers of the answer to request `number` to the limiter.
+    fn observe(&self, headers: &HeaderMap, request: Option<u64>) {
         let number =
             |name: &str| -> Option<u32> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
         let remaining = number("x-hubspot-ratelimit-remaining");
         let max = number("x-hubspot-ratelimit-max");
         let daily = number("x-hubspot-ratelimit-daily-remaining");
         if remaining.is_some() || daily.is_some() {
-            lock(&self.limiter).observe(self.clock.now(), self.clock.wall(), remaining, max, daily);
+            let (now, wall) = (self.clock.now(), self.clock.wall());
+            lock(&self.limiter).observe(now, wall, request, remaining, max, daily);
         }
     }
 

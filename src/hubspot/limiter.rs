@@ -9,7 +9,7 @@
 //! that differing network delays never make the server count more requests
 //! in its window than the limit.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -261,6 +261,10 @@ pub struct Limiter {
     search: SlidingWindow,
     /// Today's budget, counting both kinds.
     daily: DailyBudget,
+    /// Standard requests sent and not answered yet, by send order.
+    in_flight: BTreeSet<u64>,
+    /// Number of the next standard request sent.
+    next_send: u64,
 }
 
 impl Limiter {
@@ -269,7 +273,23 @@ impl Limiter {
             standard: SlidingWindow::new(config.per_ten_seconds, TEN_SECONDS + config.margin),
             search: SlidingWindow::new(config.searches_per_second, ONE_SECOND + config.margin),
             daily: DailyBudget::new(config.per_day, config.time_zone, wall),
+            in_flight: BTreeSet::new(),
+            next_send: 0,
         }
+    }
+
+    /// A standard request admitted with [`Admission::Go`] is on its way;
+    /// returns its number for [`Limiter::observe`] and [`Limiter::answered`].
+    pub fn dispatched(&mut self) -> u64 {
+        let number = self.next_send;
+        self.next_send += 1;
+        self.in_flight.insert(number);
+        number
+    }
+
+    /// The request `number` was answered (or given up).
+    pub fn answered(&mut self, number: u64) {
+        self.in_flight.remove(&number);
     }
 
     fn window(&mut self, class: RequestClass) -> &mut SlidingWindow {
@@ -292,17 +312,26 @@ impl Limiter {
         Admission::Go
     }
 
-    /// Reads the rate headers of an answer (each optional).
+    /// Reads the rate headers of the answer to request `number` (each
+    /// optional). Requests sent after it and still on their way reached
+    /// the server after its count was taken: they are taken off what it
+    /// says remains.
     pub fn observe(
         &mut self,
         now: Instant,
         wall: DateTime<Utc>,
+        number: Option<u64>,
         remaining: Option<u32>,
         max: Option<u32>,
         daily_remaining: Option<u32>,
     ) {
         if let Some(remaining) = remaining {
-            self.standard.tighten(now, remaining, max);
+            let later = number.map_or(0, |number| {
+                self.in_flight.range(number.saturating_add(1)..).count()
+            });
+            let later = u32::try_from(later).unwrap_or(u32::MAX);
+            self.standard
+                .tighten(now, remaining.saturating_sub(later), max);
         }
         if let Some(daily) = daily_remaining {
             self.daily.sync(daily, wall);
@@ -469,7 +498,28 @@ mod tests {
     fn server_headers_tighten_the_window() {
         let mut limiter = limiter(10, MS(0));
         let start = Instant::now();
-        limiter.observe(start, wall(), Some(1), None, None);
+        limiter.observe(start, wall(), None, Some(1), None, None);
+        assert_eq!(limiter.admit(Standard, start, wall()), Admission::Go);
+        assert!(matches!(
+            limiter.admit(Standard, start, wall()),
+            Admission::Wait(_)
+        ));
+    }
+
+    #[test]
+    fn requests_sent_after_an_answered_one_count_against_what_remains() {
+        let mut limiter = limiter(10, MS(0));
+        let start = Instant::now();
+        let mut numbers = Vec::new();
+        for _ in 0..4 {
+            assert_eq!(limiter.admit(Standard, start, wall()), Admission::Go);
+            numbers.push(limiter.dispatched());
+        }
+        // Answering the first, the server says 4 remain (other traffic
+        // used some); the three sent after it are still on their way and
+        // were not counted yet: one more send fits, not four.
+        limiter.observe(start, wall(), Some(numbers[0]), Some(4), None, None);
+        limiter.answered(numbers[0]);
         assert_eq!(limiter.admit(Standard, start, wall()), Admission::Go);
         assert!(matches!(
             limiter.admit(Standard, start, wall()),
@@ -500,7 +550,7 @@ mod tests {
     fn the_daily_budget_stops_at_zero_and_names_the_berlin_midnight() {
         let mut limiter = limiter(100, MS(0));
         let start = Instant::now();
-        limiter.observe(start, wall(), None, None, Some(1));
+        limiter.observe(start, wall(), None, None, None, Some(1));
         assert_eq!(limiter.admit(Standard, start, wall()), Admission::Go);
         let expected = Utc
             .with_ymd_and_hms(2026, 3, 10, 23, 0, 0)

@@ -44,9 +44,11 @@
 //! what the read would have decided differently.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
 
 use chrono::{NaiveDate, Utc};
 
+use super::flight::{CALLS_IN_FLIGHT, Flight};
 use super::{
     Adopted, BATCH, Loader, PhaseProgress, apply_outcome, bisecting, confirmation, fail,
     input_reason, properties, refused, splits, stamp, upsert_inputs, upsert_parts,
@@ -117,6 +119,10 @@ pub(super) struct Session {
     portal: Option<HashMap<String, String>>,
     /// Whether [`survey`] has weighed listing the portal in this load.
     surveyed: bool,
+    /// Whether HubSpot answered a contact batch in this load: until then
+    /// one batch at a time, so that a portal refusing whole batches is
+    /// known before several batches meet the same refusal.
+    answered: bool,
     /// The contact property that holds the birthday in the mapping in
     /// force (enabled or not: the previous integration may have filled
     /// it), once read; `Some(None)` when the mapping names none.
@@ -316,9 +322,16 @@ pub(super) async fn pass(
     let mut adopted = Adopted::default();
     let mut conflicts = Vec::new();
     let mut after = String::new();
+    let mut flight = Flight::with_capacity(if loader.contacts.answered {
+        CALLS_IN_FLIGHT
+    } else {
+        1
+    });
     loop {
-        if loader.halted()? {
-            return Ok(true);
+        let halted = loader.halted();
+        if !matches!(halted, Ok(false)) {
+            land(loader, &mut flight, &mut ready, &mut conflicts).await?;
+            return halted;
         }
         let items =
             loader
@@ -345,14 +358,21 @@ pub(super) async fn pass(
         loader.contacts.defer(deferred);
         while ready.len() >= BATCH {
             let batch = ready.take();
-            send(loader, batch, &mut ready, &mut conflicts).await?;
+            let sending = call(loader.client, batch);
+            dispatch(loader, &mut flight, sending, &mut ready, &mut conflicts).await?;
         }
         adopted.send_full(loader, OutboxKind::Contact).await?;
         progress.advance(loader, before);
     }
+    land(loader, &mut flight, &mut ready, &mut conflicts).await?;
     while partial_batches && ready.len() > 0 {
-        let batch = ready.take();
-        send(loader, batch, &mut ready, &mut conflicts).await?;
+        while ready.len() > 0 {
+            let batch = ready.take();
+            let sending = call(loader.client, batch);
+            dispatch(loader, &mut flight, sending, &mut ready, &mut conflicts).await?;
+        }
+        // A refused batch may give rows back to `ready`.
+        land(loader, &mut flight, &mut ready, &mut conflicts).await?;
     }
     if partial_batches {
         adopted.send_rest(loader, OutboxKind::Contact).await?;
@@ -391,23 +411,75 @@ fn about_email(error: &ClientError) -> bool {
     }
 }
 
-/// Upserts one batch of contacts. A batch refused whole over an e-mail
-/// address is read once ([`screen`]): the conflicts are set aside and the
-/// rest goes back to `ready` to fill the next full batch. A batch refused
-/// although every address in it was read has a bad input and is halved.
-async fn send(
-    loader: &mut Loader<'_>,
+/// A contact batch and HubSpot's answer to its upsert.
+struct Sent {
     batch: Vec<OutboxItem>,
+    answer: Result<BatchOutcome, ClientError>,
+}
+
+/// Upserts one batch of contacts without touching the ledger, so that
+/// several can be on their way ([`dispatch`]).
+async fn call(client: &HubSpotClient, batch: Vec<OutboxItem>) -> Sent {
+    let contacts = ObjectKind::Contacts;
+    let inputs = upsert_inputs(&batch);
+    let answer = client
+        .batch_upsert(contacts, key_property(contacts), &inputs)
+        .await;
+    Sent { batch, answer }
+}
+
+/// Puts a batch on its way ([`call`]); when the flight is full, settles
+/// the oldest answer. After the first answer of the load, batches go out
+/// together.
+async fn dispatch<F>(
+    loader: &mut Loader<'_>,
+    flight: &mut Flight<F>,
+    sending: F,
+    ready: &mut Ready,
+    conflicts: &mut Vec<Conflict>,
+) -> Result<(), LoadError>
+where
+    F: Future<Output = Sent>,
+{
+    if let Some(sent) = flight.push(sending).await {
+        settle(loader, sent, ready, conflicts).await?;
+        loader.contacts.answered = true;
+        flight.widen();
+    }
+    Ok(())
+}
+
+/// Settles the answers of every batch still on its way.
+async fn land<F>(
+    loader: &mut Loader<'_>,
+    flight: &mut Flight<F>,
+    ready: &mut Ready,
+    conflicts: &mut Vec<Conflict>,
+) -> Result<(), LoadError>
+where
+    F: Future<Output = Sent>,
+{
+    while let Some(sent) = flight.next().await {
+        settle(loader, sent, ready, conflicts).await?;
+        loader.contacts.answered = true;
+        flight.widen();
+    }
+    Ok(())
+}
+
+/// Records the answer to one batch of contacts. A batch refused whole over
+/// an e-mail address is read once ([`screen`]): the conflicts are set
+/// aside and the rest goes back to `ready` to fill the next full batch. A
+/// batch refused although every address in it was read has a bad input
+/// and is halved.
+async fn settle(
+    loader: &mut Loader<'_>,
+    sent: Sent,
     ready: &mut Ready,
     conflicts: &mut Vec<Conflict>,
 ) -> Result<(), LoadError> {
-    let client = loader.client;
-    let contacts = ObjectKind::Contacts;
-    let inputs = upsert_inputs(&batch);
-    match client
-        .batch_upsert(contacts, key_property(contacts), &inputs)
-        .await
-    {
+    let Sent { batch, answer } = sent;
+    match answer {
         Ok(outcome) => {
             let written: Vec<(usize, String)> = outcome
                 .results

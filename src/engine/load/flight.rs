@@ -21,20 +21,33 @@ pub const CALLS_IN_FLIGHT: usize = 8;
 /// Calls on their way, answered in the order they were made.
 pub struct Flight<F: Future> {
     calls: FuturesOrdered<F>,
+    /// Calls allowed on their way at once.
+    capacity: usize,
 }
 
 impl<F: Future> Flight<F> {
     pub fn new() -> Flight<F> {
+        Flight::with_capacity(CALLS_IN_FLIGHT)
+    }
+
+    /// A flight of at most `capacity` calls (at least one).
+    pub fn with_capacity(capacity: usize) -> Flight<F> {
         Flight {
             calls: FuturesOrdered::new(),
+            capacity: capacity.max(1),
         }
+    }
+
+    /// From now on up to [`CALLS_IN_FLIGHT`] calls.
+    pub fn widen(&mut self) {
+        self.capacity = CALLS_IN_FLIGHT;
     }
 
     /// Adds a call. When the flight is full, waits for the oldest call's
     /// answer and returns it.
     pub async fn push(&mut self, call: F) -> Option<F::Output> {
         self.calls.push_back(call);
-        if self.calls.len() >= CALLS_IN_FLIGHT {
+        if self.calls.len() >= self.capacity {
             self.calls.next().await
         } else {
             None
@@ -86,5 +99,33 @@ mod tests {
         }
         assert_eq!(answers, (0..20).collect::<Vec<_>>());
         assert_eq!(most.load(Ordering::SeqCst), CALLS_IN_FLIGHT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flight_of_one_waits_for_each_answer_until_widened() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let takes = Duration::from_millis(10);
+        let mut flight = Flight::with_capacity(1);
+        for number in 0..3 {
+            let answer = flight
+                .push(call(number, running.clone(), most.clone(), takes))
+                .await;
+            assert_eq!(answer, Some(number), "answered before the next call");
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+        flight.widen();
+        for number in 3..6 {
+            let answer = flight
+                .push(call(number, running.clone(), most.clone(), takes))
+                .await;
+            assert_eq!(answer, None, "room for more calls");
+        }
+        let mut rest = Vec::new();
+        while let Some(answer) = flight.next().await {
+            rest.push(answer);
+        }
+        assert_eq!(rest, vec![3, 4, 5]);
+        assert_eq!(most.load(Ordering::SeqCst), 3);
     }
 }
