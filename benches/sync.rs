@@ -14,8 +14,9 @@
 //! the previous integration filled with its keyed contacts and deals.
 //!
 //! Run with `cargo bench --bench sync` (all four), or
-//! `cargo bench --bench sync -- large` / `-- chain` / `-- legacy` / `-- pacing`
-//! for some. It prints a
+//! `cargo bench --bench sync -- large` / `-- chain` / `-- chain-slow` /
+//! `-- legacy` / `-- pacing` for some (`chain-slow` is the chain with
+//! HubSpot answering every call in 100 ms, as its batch calls take). It prints a
 //! table of every number with its target and PASS/FAIL; the run takes a
 //! few minutes because the first sync is paced by HubSpot's rate limit,
 //! which is the point.
@@ -95,7 +96,10 @@ fn main() {
         runtime.block_on(run(&mut rows));
     }
     if wanted("chain") {
-        runtime.block_on(chain::run(&mut rows));
+        runtime.block_on(chain::run(&mut rows, 0));
+    }
+    if wanted("chain-slow") {
+        runtime.block_on(chain::run(&mut rows, chain::SLOW_HUBSPOT_MS));
     }
     if wanted("legacy") {
         runtime.block_on(legacy::run(&mut rows));

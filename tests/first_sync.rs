@@ -168,6 +168,19 @@ async fn with_slow_answers_several_hubspot_calls_are_on_their_way_and_the_result
         0,
         "nothing left queued"
     );
+    // The run's sends are kept for the next process: times and the
+    // portal's hash only.
+    let kept = std::fs::read_to_string(bed.env.ledger_path.with_file_name("hubspot-window.json"))
+        .expect("window kept beside the ledger");
+    let kept: serde_json::Value = serde_json::from_str(&kept).unwrap();
+    let fields: BTreeSet<&str> = kept
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(fields, BTreeSet::from(["portal", "sends"]));
+    assert!(!kept["sends"].as_array().unwrap().is_empty());
 
     let writes = bed.sandbox.hubspot.write_calls();
     let second = run(&bed.env).await;

@@ -373,3 +373,27 @@ async fn two_clients_of_one_portal_count_against_one_window() {
     assert!(second.stats().rate_limited.is_empty());
     assert!(second.stats().waited > Duration::ZERO);
 }
+
+#[tokio::test]
+async fn sends_kept_by_the_previous_process_make_the_next_one_wait() {
+    let hs = portal(|o| o.tier = Tier::Free).await;
+    let id = hs
+        .sim
+        .seed_legacy("contacts", &[("lastname", "A")])
+        .unwrap();
+    let first = HubSpotClient::new(hs.config(ApiVersion::default(), Tier::Free)).unwrap();
+    for _ in 0..100 {
+        first.get(ObjectKind::Contacts, &id, &[]).await.unwrap();
+    }
+    let kept = first.recent_sends();
+    assert_eq!(kept.len(), 100, "every send is still in the window");
+    // The next process: its own clock, so a limiter of its own.
+    let next = HubSpotClient::new(hs.config(ApiVersion::default(), Tier::Free)).unwrap();
+    assert_eq!(next.portal_fingerprint(), first.portal_fingerprint());
+    next.recall_sends(&kept);
+    for _ in 0..20 {
+        next.get(ObjectKind::Contacts, &id, &[]).await.unwrap();
+    }
+    assert_eq!(hs.sim.rate_limited("TEN_SECONDLY_ROLLING"), 0);
+    assert!(next.stats().waited > Duration::ZERO);
+}

@@ -39,6 +39,7 @@ use super::adopt::{LegacyPortal, read_legacy};
 use super::extract::{
     CancelFlag, ExtractPlan, ExtractProgress, ExtractReport, SweepStep, extract_location_with,
 };
+use super::kept_window::KeptWindow;
 use super::load::{LoadError, LoadFeed, LoadReport, load_following};
 use super::planner::{PartPlanner, PlanContext, PlanReport, PlanScope, plan_location};
 use super::reconcile::reconcile;
@@ -408,6 +409,7 @@ async fn run_steps(
     let cleared = contact_properties_to_clear(ledger, &mapping)?;
 
     let hubspot = hubspot_client(env).map_err(SyncError::HubSpot)?;
+    let _window = KeptWindow::recall(&hubspot, &env.ledger_path);
     progress(Progress::Provisioning);
     // The daily budget is shared by every integration of the portal: start
     // from what HubSpot counted today, so the run stops cleanly before the

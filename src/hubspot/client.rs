@@ -209,11 +209,16 @@ struct PortalWindow<'a> {
 impl PortalWindow<'_> {
     /// The registry key; the token goes in only as a hash.
     fn key(&self) -> String {
+        let clock = Arc::as_ptr(self.clock).cast::<()>() as usize;
+        format!("{} {clock:x}", self.fingerprint())
+    }
+
+    /// Address and a hash of the token.
+    fn fingerprint(&self) -> String {
         let mut hasher = std::hash::DefaultHasher::new();
         self.token.hash(&mut hasher);
-        let clock = Arc::as_ptr(self.clock).cast::<()>() as usize;
         format!(
-            "{} {:016x} {clock:x}",
+            "{} {:016x}",
             self.base_url.trim_end_matches('/'),
             hasher.finish()
         )
@@ -566,6 +571,31 @@ impl HubSpotClient {
     /// A copy of the counters.
     pub fn stats(&self) -> ClientStats {
         lock(&self.stats).clone()
+    }
+
+    /// The portal this client talks to (address and token), as a hash.
+    pub fn portal_fingerprint(&self) -> String {
+        PortalWindow {
+            base_url: &self.base_url,
+            token: self.token.expose(),
+            clock: &self.clock,
+        }
+        .fingerprint()
+    }
+
+    /// This process's sends still in HubSpot's 10-second window, as
+    /// wall-clock times (kept for the app's next process, see
+    /// [`HubSpotClient::recall_sends`]).
+    pub fn recent_sends(&self) -> Vec<DateTime<Utc>> {
+        lock(&self.limiter).recent_sends(self.clock.now(), self.clock.wall())
+    }
+
+    /// Sends the app's previous process made to this portal: a run started
+    /// right after another then waits for the window as that one would
+    /// have, instead of learning from the first answer that the window is
+    /// used and assuming it was used just now.
+    pub fn recall_sends(&self, sends: &[DateTime<Utc>]) {
+        lock(&self.limiter).recall_sends(self.clock.now(), self.clock.wall(), sends);
     }
 
     /// Requests left in today's budget as the client knows it.

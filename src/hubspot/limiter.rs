@@ -140,6 +140,35 @@ impl SlidingWindow {
     pub fn in_window(&self) -> usize {
         self.log.len()
     }
+
+    /// The logged sends as wall-clock times.
+    fn sends_at(&mut self, now: Instant, wall: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        self.prune(now);
+        self.log
+            .iter()
+            .map(|at| {
+                let ago = chrono::Duration::from_std(now.saturating_duration_since(*at))
+                    .unwrap_or_default();
+                wall - ago
+            })
+            .collect()
+    }
+
+    /// Logs sends made elsewhere, given as wall-clock times; a send dated
+    /// after `wall` (clocks apart) counts as made now.
+    fn recall(&mut self, now: Instant, wall: DateTime<Utc>, sends: &[DateTime<Utc>]) {
+        let mut instants: Vec<Instant> = sends
+            .iter()
+            .filter_map(|sent| {
+                let ago = (wall - *sent).to_std().unwrap_or(Duration::ZERO);
+                now.checked_sub(ago)
+            })
+            .collect();
+        instants.extend(self.log.drain(..));
+        instants.sort();
+        self.log.extend(instants);
+        self.prune(now);
+    }
 }
 
 /// The portal's requests for today, counted down locally and corrected
@@ -369,6 +398,21 @@ impl Limiter {
         self.daily.remaining()
     }
 
+    /// The standard sends still in the 10-second window, as wall-clock
+    /// times: what another process of the app needs to know of the window.
+    pub fn recent_sends(&mut self, now: Instant, wall: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        self.standard.sends_at(now, wall)
+    }
+
+    /// Takes in the sends another process made ([`Limiter::recent_sends`]),
+    /// unless this limiter has logged sends of its own (it then knows the
+    /// window better).
+    pub fn recall_sends(&mut self, now: Instant, wall: DateTime<Utc>, sends: &[DateTime<Utc>]) {
+        if self.standard.in_window() == 0 {
+            self.standard.recall(now, wall, sends);
+        }
+    }
+
     /// Sends currently counted in the 10-second window.
     pub fn standard_in_window(&self) -> usize {
         self.standard.in_window()
@@ -525,6 +569,34 @@ mod tests {
             limiter.admit(Standard, start, wall()),
             Admission::Wait(_)
         ));
+    }
+
+    #[test]
+    fn sends_recalled_from_another_process_fill_the_window_until_they_age_out() {
+        let mut earlier = limiter(3, MS(0));
+        let start = Instant::now();
+        for at in [0, 4_000, 8_000] {
+            assert_eq!(
+                earlier.admit(Standard, start + MS(at), wall()),
+                Admission::Go
+            );
+        }
+        // The other process ends at 9 s; this one starts then.
+        let then = start + MS(9_000);
+        let wall_then = wall() + chrono::Duration::seconds(9);
+        let sends = earlier.recent_sends(then, wall_then);
+        assert_eq!(sends.len(), 3);
+        let mut later = limiter(3, MS(0));
+        later.recall_sends(then, wall_then, &sends);
+        // Full until the first send (at 0 s) leaves the window at 10 s.
+        assert_eq!(
+            later.admit(Standard, then, wall()),
+            Admission::Wait(MS(1_000))
+        );
+        assert_eq!(
+            later.admit(Standard, start + MS(10_000), wall()),
+            Admission::Go
+        );
     }
 
     #[test]

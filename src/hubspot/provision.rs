@@ -472,18 +472,29 @@ async fn provision_kind(
             Err(error) => return Err(error.into()),
         }
     }
+    let mut missing = Vec::new();
     for definition in definitions {
         if existing.contains_key(&definition.name) {
             report
                 .found_properties
                 .push((kind, definition.name.clone()));
-            continue;
+        } else {
+            missing.push(PropertyDefinition {
+                group_name: spec.group_name.clone(),
+                ..definition.clone()
+            });
         }
-        let definition = PropertyDefinition {
-            group_name: spec.group_name.clone(),
-            ..definition.clone()
-        };
-        match client.create_property(kind, &definition).await {
+    }
+    // Independent of each other: created together (the client's limiter
+    // spaces them), answers taken in the order of the definitions.
+    let created = futures_util::future::join_all(
+        missing
+            .iter()
+            .map(|definition| client.create_property(kind, definition)),
+    )
+    .await;
+    for (definition, answer) in missing.iter().zip(created) {
+        match answer {
             Ok(_) => report
                 .created_properties
                 .push((kind, definition.name.clone())),
