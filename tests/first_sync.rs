@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use chrono::Duration;
-use engine_support::{Bed, bed, dry_run, keyed_state, options, run};
+use engine_support::{Bed, KeyedState, bed, dry_run, keyed_state, options, run};
 use ivoris_hubspot_sync::engine::extract::{CancelFlag, Phase};
-use ivoris_hubspot_sync::engine::run::{Progress, SyncRequest, sync};
+use ivoris_hubspot_sync::engine::run::{Progress, SyncRequest, SyncSummary, sync};
 use ivoris_hubspot_sync::ledger::{Ledger, OutboxKind, RunOutcome};
 use ivoris_hubspot_sync::plan::properties::appointment_key;
 use ivoris_hubspot_sync::sandbox::ivoris::{FaultUpdate, RequestRecord};
@@ -155,14 +155,7 @@ async fn with_slow_answers_several_hubspot_calls_are_on_their_way_and_the_result
     assert_eq!(synced, expected, "every appointment has its record");
     assert!(state.duplicates.is_empty(), "{:?}", state.duplicates);
     let ledger = Ledger::open(&bed.env.ledger_path).unwrap();
-    let mut cases = BTreeSet::new();
-    for location in &first.locations {
-        for case in ledger.cases(&location.key).expect("cases") {
-            cases.insert(case.case_key);
-        }
-    }
-    let deals: BTreeSet<String> = state.deals.keys().cloned().collect();
-    assert_eq!(deals, cases, "every case has exactly one deal");
+    assert_one_deal_per_case(&ledger, &first, &state);
     assert_eq!(
         ledger.outbox_counts().unwrap().pending(),
         0,
@@ -322,14 +315,7 @@ async fn deals_are_sent_while_billing_lines_are_still_read() {
     let state = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
     assert!(state.duplicates.is_empty(), "{:?}", state.duplicates);
     let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
-    let mut cases = BTreeSet::new();
-    for location in &summary.locations {
-        for case in ledger.cases(&location.key).expect("cases") {
-            cases.insert(case.case_key);
-        }
-    }
-    let deals: BTreeSet<String> = state.deals.keys().cloned().collect();
-    assert_eq!(deals, cases, "every case has exactly one deal");
+    assert_one_deal_per_case(&ledger, &summary, &state);
 
     let writes = bed.sandbox.hubspot.write_calls();
     let again = run(&bed.env).await;
@@ -339,6 +325,19 @@ async fn deals_are_sent_while_billing_lines_are_still_read() {
 
 /// Patients swept and to sweep, per location.
 type SweepPositions = BTreeMap<String, (u64, Option<u64>)>;
+
+/// Every case the ledger formed at the run's locations has exactly one
+/// deal in HubSpot, and every keyed deal is such a case's.
+fn assert_one_deal_per_case(ledger: &Ledger, summary: &SyncSummary, state: &KeyedState) {
+    let mut cases = BTreeSet::new();
+    for location in &summary.locations {
+        for case in ledger.cases(&location.key).expect("cases") {
+            cases.insert(case.case_key);
+        }
+    }
+    let deals: BTreeSet<String> = state.deals.keys().cloned().collect();
+    assert_eq!(deals, cases, "every case has exactly one deal");
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
