@@ -383,7 +383,7 @@ async fn pass(
     loop {
         let halted = loader.halted();
         if !matches!(halted, Ok(false)) {
-            land(loader, kind, &mut flight).await?;
+            land(loader, &mut flight).await?;
             return halted;
         }
         let items = loader
@@ -402,9 +402,12 @@ async fn pass(
         // anything else HubSpot refuses is a bad input.
         while upserts.len() >= BATCH {
             let batch: Vec<OutboxItem> = upserts.drain(..BATCH).collect();
-            if let Some(answer) = flight.push(send_upserts(client, object, batch)).await {
-                answer.record(loader, kind)?;
-            }
+            dispatch(
+                loader,
+                &mut flight,
+                send_upserts(client, kind, object, batch),
+            )
+            .await?;
         }
         adopted.send_full(loader, kind).await?;
         progress.advance(loader, before);
@@ -412,30 +415,47 @@ async fn pass(
     if partial_batches {
         let before = loader.handled(kind);
         for batch in upserts.chunks(BATCH) {
-            let call = send_upserts(client, object, batch.to_vec());
-            if let Some(answer) = flight.push(call).await {
-                answer.record(loader, kind)?;
-            }
+            let call = send_upserts(client, kind, object, batch.to_vec());
+            dispatch(loader, &mut flight, call).await?;
         }
         adopted.send_rest(loader, kind).await?;
-        land(loader, kind, &mut flight).await?;
+        land(loader, &mut flight).await?;
         progress.advance(loader, before);
     }
-    land(loader, kind, &mut flight).await?;
+    land(loader, &mut flight).await?;
     Ok(false)
 }
 
-/// Records the answers of every call still on its way.
-async fn land<F>(
+/// A call's rows and HubSpot's answer, to be recorded in the ledger.
+trait Answer {
+    fn record(self, loader: &mut Loader<'_>) -> Result<(), LoadError>;
+}
+
+/// Puts a call on its way; when the flight is full, records the oldest
+/// answer.
+async fn dispatch<F>(
     loader: &mut Loader<'_>,
-    kind: OutboxKind,
     flight: &mut Flight<F>,
+    call: F,
 ) -> Result<(), LoadError>
 where
-    F: Future<Output = SentUpserts>,
+    F: Future,
+    F::Output: Answer,
+{
+    if let Some(answer) = flight.push(call).await {
+        answer.record(loader)?;
+    }
+    Ok(())
+}
+
+/// Records the answers of every call still on its way.
+async fn land<F>(loader: &mut Loader<'_>, flight: &mut Flight<F>) -> Result<(), LoadError>
+where
+    F: Future,
+    F::Output: Answer,
 {
     while let Some(answer) = flight.next().await {
-        answer.record(loader, kind)?;
+        answer.record(loader)?;
     }
     Ok(())
 }
@@ -783,14 +803,15 @@ async fn upsert_parts(
 
 /// Upsert rows and what HubSpot answered, to be recorded.
 struct SentUpserts {
+    kind: OutboxKind,
     items: Vec<OutboxItem>,
     sent: Bisected,
 }
 
-impl SentUpserts {
-    fn record(self, loader: &mut Loader<'_>, kind: OutboxKind) -> Result<(), LoadError> {
+impl Answer for SentUpserts {
+    fn record(self, loader: &mut Loader<'_>) -> Result<(), LoadError> {
         // Only contacts have a second unique value; these are not contacts.
-        record_upserts(loader, kind, &self.items, self.sent).map(drop)
+        record_upserts(loader, self.kind, &self.items, self.sent).map(drop)
     }
 }
 
@@ -798,6 +819,7 @@ impl SentUpserts {
 /// without touching the ledger, so that several can be on their way.
 async fn send_upserts(
     client: &HubSpotClient,
+    kind: OutboxKind,
     object: ObjectKind,
     items: Vec<OutboxItem>,
 ) -> SentUpserts {
@@ -806,7 +828,7 @@ async fn send_upserts(
         client.batch_upsert(object, key_property(object), part)
     })
     .await;
-    SentUpserts { items, sent }
+    SentUpserts { kind, items, sent }
 }
 
 /// Records the answers of an upsert call; returns the contacts set aside
@@ -945,7 +967,7 @@ async fn association_pass(
     loop {
         let halted = loader.halted();
         if !matches!(halted, Ok(false)) {
-            land_associations(loader, &mut flight).await?;
+            land(loader, &mut flight).await?;
             return halted;
         }
         let items = loader
@@ -963,9 +985,7 @@ async fn association_pass(
         for (pair, members) in groups.iter_mut() {
             while members.len() >= BATCH {
                 let batch: Vec<Resolved> = members.drain(..BATCH).collect();
-                if let Some(answer) = flight.push(send_associations(client, *pair, batch)).await {
-                    answer.record(loader)?;
-                }
+                dispatch(loader, &mut flight, send_associations(client, *pair, batch)).await?;
             }
         }
         progress.advance(loader, before);
@@ -974,28 +994,12 @@ async fn association_pass(
         for (pair, members) in groups {
             if !members.is_empty() {
                 let call = send_associations(client, pair, members);
-                if let Some(answer) = flight.push(call).await {
-                    answer.record(loader)?;
-                }
+                dispatch(loader, &mut flight, call).await?;
             }
         }
     }
-    land_associations(loader, &mut flight).await?;
+    land(loader, &mut flight).await?;
     Ok(false)
-}
-
-/// Records the answers of every association call still on its way.
-async fn land_associations<F>(
-    loader: &mut Loader<'_>,
-    flight: &mut Flight<F>,
-) -> Result<(), LoadError>
-where
-    F: Future<Output = SentAssociations>,
-{
-    while let Some(answer) = flight.next().await {
-        answer.record(loader)?;
-    }
-    Ok(())
 }
 
 /// Adds association rows to their kind pair's group with the HubSpot ids
@@ -1075,7 +1079,7 @@ async fn send_associations(
     }
 }
 
-impl SentAssociations {
+impl Answer for SentAssociations {
     /// Confirms the rows HubSpot associated and counts an attempt for the
     /// others (or stops the run over an account-wide refusal).
     fn record(self, loader: &mut Loader<'_>) -> Result<(), LoadError> {
