@@ -8,7 +8,8 @@
 //! - the dry-run summary of 100,000 appointments (rows written and the
 //!   location planned twice in a rolled-back transaction) in ≤ 5 s.
 //!
-//! Run with `cargo bench --bench import`; each number is printed with its
+//! Run with `cargo bench --bench import` (`-- streamed`, `-- throughput`,
+//! `-- dry-run` for one part); each number is printed with its
 //! target and PASS/FAIL. The million lines come first, so the peak memory
 //! is theirs. `IMPORT_BENCH_SCALE=0.1` shrinks every size (a quick look,
 //! e.g. in the dev profile with `cargo test --bench import`; the targets
@@ -60,12 +61,28 @@ fn scaled(n: usize) -> usize {
 }
 
 fn main() {
+    // `cargo bench --bench import -- throughput` runs only the parts named.
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let runs = |part: &str| chosen.is_empty() || chosen.iter().any(|c| c == part);
     let dir = tempfile::tempdir().expect("temp dir");
-    let streamed = streamed_million(dir.path());
-    let throughput = billing_throughput(dir.path());
-    let dry_run = appointment_dry_run(dir.path());
     let mut all = true;
-    all &= report(
+    if runs("streamed") {
+        all &= report_streamed(streamed_million(dir.path()));
+    }
+    if runs("throughput") {
+        all &= report_throughput(billing_throughput(dir.path()));
+    }
+    if runs("dry-run") {
+        all &= report_dry_run(appointment_dry_run(dir.path()));
+    }
+    println!("{}", if all { "ALL PASS" } else { "SOME FAIL" });
+}
+
+fn report_streamed(streamed: Option<f64>) -> bool {
+    report(
         &format!(
             "{} billing lines streamed, peak memory (VmHWM)",
             scaled(STREAMED_LINES)
@@ -73,8 +90,11 @@ fn main() {
         streamed.map_or("n/a".to_owned(), |mb| format!("{mb:.1} MB")),
         &format!("≤ {MAX_PEAK_MB} MB"),
         streamed.is_some_and(|mb| mb <= MAX_PEAK_MB),
-    );
-    all &= report(
+    )
+}
+
+fn report_throughput(throughput: f64) -> bool {
+    report(
         &format!(
             "{} billing lines parsed, validated, written",
             scaled(MEASURED_LINES)
@@ -82,14 +102,16 @@ fn main() {
         format!("{throughput:.0} rows/s"),
         &format!("≥ {MIN_ROWS_PER_SECOND}"),
         throughput >= MIN_ROWS_PER_SECOND,
-    );
-    all &= report(
+    )
+}
+
+fn report_dry_run(dry_run: f64) -> bool {
+    report(
         &format!("dry-run summary of {} appointments", scaled(APPOINTMENTS)),
         format!("{dry_run:.2} s"),
         &format!("≤ {MAX_DRY_RUN_SECONDS} s"),
         dry_run <= MAX_DRY_RUN_SECONDS,
-    );
-    println!("{}", if all { "ALL PASS" } else { "SOME FAIL" });
+    )
 }
 
 fn report(what: &str, value: String, target: &str, pass: bool) -> bool {

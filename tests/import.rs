@@ -1050,3 +1050,169 @@ fn a_cancelled_import_stops_between_whole_batches_and_resumes() {
     let outcomes: Vec<&str> = history.iter().map(|h| h.outcome.as_str()).collect();
     assert_eq!(outcomes, vec!["done", "cancelled", "done"]);
 }
+
+/// Runs one import of `file` into the small ledger and returns its counts.
+fn import_small(path: &Path, file: &Path, kind: ImportKind) -> ImportOutcome {
+    let session = open_session(path, request(file, kind)).expect("opens");
+    import(
+        path,
+        &session,
+        ImportOptions::default(),
+        &|_| {},
+        &CancelFlag::new(),
+    )
+    .expect("imports")
+}
+
+#[test]
+fn rows_imported_under_the_undated_keys_of_earlier_versions_are_found_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = small_ledger(dir.path());
+    let appointments = dir.path().join("termine.csv");
+    let mut text = String::from("Pat.-Nr.;Datum;Uhrzeit;Terminart;Status\n");
+    for i in 0..40 {
+        text.push_str(&format!(
+            "{};{:02}.03.2025;{:02}:00;PZR;Completed\n",
+            1 + i % 50,
+            1 + i % 28,
+            8 + i % 9
+        ));
+    }
+    std::fs::write(&appointments, text).expect("written");
+    let entries = dir.path().join("leistungen.csv");
+    let mut text = String::from("Pat.-Nr.;Datum;Katalog;Ziffer;Betrag\n");
+    for i in 0..60 {
+        // Every line twice: equal lines of one day are told apart by order.
+        text.push_str(&format!(
+            "{};{:02}.03.2025;BEMA;13a;{},50\n",
+            1 + (i / 2) % 50,
+            1 + (i / 2) % 28,
+            10 + i / 2
+        ));
+    }
+    std::fs::write(&entries, text).expect("written");
+    assert_eq!(
+        import_small(&path, &appointments, ImportKind::Appointments)
+            .counts
+            .inserted,
+        40
+    );
+    assert_eq!(
+        import_small(&path, &entries, ImportKind::Entries)
+            .counts
+            .inserted,
+        60
+    );
+    // The keys as versions before the day-prefixed keys wrote them:
+    // `imp-a-<hash>` and `imp-e-<hash>`, the same hash.
+    let rewritten =
+        undate_keys(&path, "appointments", 20) + undate_keys(&path, "document_entries", 16);
+    assert_eq!(rewritten, 100, "every imported key was day-prefixed");
+    let before = Ledger::open(&path)
+        .expect("ledger")
+        .counts(None)
+        .expect("counts");
+    for (file, kind, rows) in [
+        (&appointments, ImportKind::Appointments, 40),
+        (&entries, ImportKind::Entries, 60),
+    ] {
+        let outcome = import_small(&path, file, kind);
+        assert_eq!(outcome.counts.written(), 0, "{kind:?}");
+        assert_eq!(outcome.counts.unchanged, rows, "{kind:?}");
+    }
+    let after = Ledger::open(&path)
+        .expect("ledger")
+        .counts(None)
+        .expect("counts");
+    assert_eq!(after, before, "no second row for an undated one");
+}
+
+/// Rewrites the day-prefixed synthetic keys of `table` to the undated form
+/// of earlier versions (the hash from byte `hash_at`, 1-based), in the key
+/// and in the stored record with its content hash, as those versions wrote
+/// them; returns how many.
+fn undate_keys(path: &Path, table: &str, hash_at: usize) -> usize {
+    let conn = rusqlite::Connection::open(path).expect("ledger");
+    let rows: Vec<(String, String)> = conn
+        .prepare(&format!(
+            "SELECT ivoris_id, record FROM {table} WHERE ivoris_id LIKE 'imp-_-%'"
+        ))
+        .expect("select")
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("rows")
+        .map(|row| row.expect("row"))
+        .collect();
+    for (id, record) in &rows {
+        let undated = format!("{}{}", &id[..6], &id[hash_at - 1..]);
+        assert_eq!(undated.len(), 30, "{id}");
+        let record = record.replace(id.as_str(), &undated);
+        let hash = blake3::hash(record.as_bytes()).to_hex().to_string();
+        conn.execute(
+            &format!(
+                "UPDATE {table} SET ivoris_id = ?2, record = ?3, content_hash = ?4 WHERE ivoris_id = ?1"
+            ),
+            rusqlite::params![id, undated, record, hash],
+        )
+        .expect("rewritten");
+    }
+    rows.len()
+}
+
+/// Ids of the sandbox portal's records of a type.
+fn portal_ids(bed: &Bed, object_type: &str) -> BTreeSet<String> {
+    bed.sandbox
+        .hubspot
+        .records(object_type)
+        .expect("records")
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_run_predicts_the_records_the_next_sync_creates() {
+    use ivoris_hubspot_sync::ledger::OutboxKind;
+    let bed = bed(options(SEED)).await;
+    let key = bed.env.settings.locations[0].key.clone();
+    ensure_location(&bed.env.ledger_path, &bed.env.settings.locations[0]).expect("location");
+    let dir = bed.dir.path().join("exports");
+    std::fs::create_dir_all(&dir).expect("export dir");
+    let world = bed.sandbox.ivoris.snapshot();
+    let location = &world.locations[0];
+    let options = ExportOptions {
+        with_uuids: false,
+        ..ExportOptions::default()
+    };
+    let (patients, _) = export_file(&dir, location, ImportKind::Patients, &options);
+    import_file(&bed, &patients, ImportKind::Patients, &key, false).expect("patients");
+    // Only the files speak from here on.
+    bed.sandbox.ivoris.forget_records();
+    run(&bed.env).await;
+
+    let (appointments, written) = export_file(&dir, location, ImportKind::Appointments, &options);
+    let session = session(&bed, &appointments, ImportKind::Appointments, &key);
+    let inputs = plan_inputs(&bed.env).await.expect("stages resolved");
+    let summary = {
+        let mut ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+        summarise(&mut ledger, &session, &inputs).expect("dry run")
+    };
+    let (deals, records) = (portal_ids(&bed, "deals"), portal_ids(&bed, "appointments"));
+    let contacts = portal_ids(&bed, "contacts");
+    import_file(&bed, &appointments, ImportKind::Appointments, &key, false).expect("imports");
+    run(&bed.env).await;
+
+    let created = |before: &BTreeSet<String>, object_type: &str| {
+        portal_ids(&bed, object_type).difference(before).count() as u64
+    };
+    let effect = |kind| summary.hubspot.get(&kind).copied().unwrap_or_default();
+    let new_deals = created(&deals, "deals");
+    assert!(new_deals > 0, "the file opens cases");
+    assert_eq!(effect(OutboxKind::Deal).new, new_deals, "{summary:?}");
+    assert_eq!(
+        effect(OutboxKind::Appointment).new,
+        created(&records, "appointments")
+    );
+    assert_eq!(created(&contacts, "contacts"), 0);
+    assert_eq!(effect(OutboxKind::Contact).new, 0);
+    assert_eq!(summary.records.inserted as usize, written.rows);
+}

@@ -18,7 +18,7 @@
 //! choices, [`check`], [`dry_run`], [`import`].
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ use chrono::NaiveDateTime;
 use rusqlite::Connection;
 
 use super::extract::CancelFlag;
-use super::planner::{DealProperties, PlanContext, plan_within};
+use super::planner::{DealProperties, PlanContext, PlannedRows, Rehearsal, plan_within};
 use super::reapply::{DealChange, FieldChange, SAMPLE_SIZE, resolve};
 use super::run::{SyncEnvironment, SyncError, stage_ids};
 use crate::hubspot::provision::AppointmentsStatus;
@@ -179,10 +179,10 @@ pub async fn dry_run(
 }
 
 /// Outbox rows of a location: (kind, key) → payload hash.
-fn queued(
-    conn: &Connection,
-    location: &str,
-) -> Result<BTreeMap<(OutboxKind, String), String>, LedgerError> {
+type OutboxRows = HashMap<(OutboxKind, String), String>;
+
+/// Outbox rows of a location.
+fn queued(conn: &Connection, location: &str) -> Result<OutboxRows, LedgerError> {
     let mut statement =
         conn.prepare("SELECT kind, record_key, payload_hash FROM outbox WHERE location_key = ?1")?;
     let rows = statement.query_map([location], |row| {
@@ -192,7 +192,7 @@ fn queued(
             row.get::<_, String>(2)?,
         ))
     })?;
-    let mut out = BTreeMap::new();
+    let mut out = OutboxRows::new();
     for row in rows {
         let (kind, key, hash) = row?;
         if let Some(kind) = OutboxKind::parse(&kind) {
@@ -200,6 +200,19 @@ fn queued(
         }
     }
     Ok(out)
+}
+
+/// The outbox rows of a location after a plan: `outbox` as the plan
+/// found it, with the plan's rows written over it.
+fn overlay(outbox: &OutboxRows, planned: PlannedRows) -> OutboxRows {
+    let mut rows = outbox.clone();
+    for (row, hash) in planned {
+        match hash {
+            Some(hash) => rows.insert(row, hash),
+            None => rows.remove(&row),
+        };
+    }
+    rows
 }
 
 fn known_to_hubspot(conn: &Connection, kind: OutboxKind, key: &str) -> Result<bool, LedgerError> {
@@ -236,9 +249,13 @@ pub fn summarise(
     let location = session.request.location.as_str();
     let mut failure: Option<ImportError> = None;
     let rehearsal = ledger.rehearse(|tx| {
+        let outbox = queued(tx, location)?;
         let before = RefCell::new(DealProperties::new());
-        plan_within(tx, location, &context, Some(&before))?;
-        let queued_before = queued(tx, location)?;
+        let rehearsal = Rehearsal {
+            deals: &before,
+            keep_decisions: true,
+        };
+        let (_, first) = plan_within(tx, location, &context, rehearsal)?;
         let mut batch = Batch::over(tx);
         let mut writer = match Writer::start(session, tx, false) {
             Ok(writer) => writer,
@@ -250,9 +267,14 @@ pub fn summarise(
         while writer.next_batch(&mut batch, BATCH_ROWS)? {}
         writer.finish(&mut batch)?;
         let after = RefCell::new(DealProperties::new());
-        let report = plan_within(tx, location, &context, Some(&after))?;
+        let rehearsal = Rehearsal {
+            deals: &after,
+            keep_decisions: false,
+        };
+        let (report, second) = plan_within(tx, location, &context, rehearsal)?;
+        let queued_before = overlay(&outbox, first);
         let mut hubspot: BTreeMap<OutboxKind, RecordEffect> = BTreeMap::new();
-        for ((kind, key), hash) in queued(tx, location)? {
+        for ((kind, key), hash) in overlay(&outbox, second) {
             if queued_before.get(&(kind, key.clone())) == Some(&hash) {
                 continue;
             }

@@ -245,8 +245,16 @@ fn plan_part(
             }
         }
     }
-    let body =
-        |tx: &Transaction<'_>| prepared.write(tx, location, context, part, deals, &mut report);
+    let body = |tx: &Transaction<'_>| {
+        prepared.write(
+            tx,
+            location,
+            context,
+            (part, Sink::Outbox),
+            deals,
+            &mut report,
+        )
+    };
     if part.rehearse {
         ledger.rehearse(body)?;
     } else {
@@ -362,16 +370,45 @@ impl PartPlanner {
     }
 }
 
+/// The outbox rows a plan would leave for its location, kept in memory:
+/// (kind, key) → payload hash, or `None` where the plan would remove a
+/// waiting row because HubSpot already has that content.
+pub type PlannedRows = HashMap<(OutboxKind, String), Option<String>>;
+
+/// What [`plan_within`] keeps besides the rows it returns.
+pub struct Rehearsal<'a> {
+    /// Every deal's properties, by case key.
+    pub deals: &'a RefCell<DealProperties>,
+    /// Whether the case decisions are written to the transaction — a later
+    /// plan in it reads them; the last plan needs not.
+    pub keep_decisions: bool,
+}
+
+/// Where a plan's outbox rows go.
+enum Sink<'a> {
+    /// Into the outbox, with the case decisions.
+    Outbox,
+    /// Into memory, without payloads; the case decisions only when asked.
+    Memory {
+        planned: &'a mut PlannedRows,
+        decisions: bool,
+    },
+}
+
 /// Plans every scope of one location inside a transaction the caller holds
 /// (and rolls back): the import's dry run writes the file's rows and plans
-/// in one transaction, so the plan sees them. The planner's quarantine is
-/// not touched, as in any rehearsal.
+/// in one transaction, so the plan sees them. Case decisions are written
+/// to the transaction when asked; the outbox rows are not — their hashes
+/// are returned (the outbox as the plan found it, overlaid with them, is
+/// what a real plan would leave), which spares building, writing and
+/// rolling back every payload. The planner's quarantine is not touched, as
+/// in any rehearsal.
 pub fn plan_within(
     tx: &Transaction<'_>,
     location: &str,
     context: &PlanContext<'_>,
-    deals: Option<&RefCell<DealProperties>>,
-) -> Result<PlanReport, LedgerError> {
+    rehearsal: Rehearsal<'_>,
+) -> Result<(PlanReport, PlannedRows), LedgerError> {
     let mut report = PlanReport {
         location: location.to_owned(),
         ..PlanReport::default()
@@ -382,8 +419,20 @@ pub fn plan_within(
         range: &PatientRange::ALL,
         rehearse: true,
     };
-    prepared.write(tx, location, context, &part, deals, &mut report)?;
-    Ok(report)
+    let mut planned = PlannedRows::new();
+    let sink = Sink::Memory {
+        planned: &mut planned,
+        decisions: rehearsal.keep_decisions,
+    };
+    prepared.write(
+        tx,
+        location,
+        context,
+        (&part, sink),
+        Some(rehearsal.deals),
+        &mut report,
+    )?;
+    Ok((report, planned))
 }
 
 /// What a plan reads before it writes: the facts, the recorded cases and
@@ -416,12 +465,13 @@ impl Prepared {
         })
     }
 
+    /// Plans every patient of `part` and writes what it found to `sink`.
     fn write(
         &mut self,
         tx: &Transaction<'_>,
         location: &str,
         context: &PlanContext<'_>,
-        part: &Part<'_>,
+        (part, mut sink): (&Part<'_>, Sink<'_>),
         deals: Option<&RefCell<DealProperties>>,
         report: &mut PlanReport,
     ) -> Result<(), LedgerError> {
@@ -448,11 +498,23 @@ impl Prepared {
         // A bounded number of patients at a time, so the payloads waiting
         // to be written never hold a whole location in memory.
         for part in work.chunks_mut(PATIENTS_PER_STEP) {
-            for mut plan in plan_patients(part, facts, known, context, scope, deals.is_some()) {
+            let keeping = Keeping {
+                deals: deals.is_some(),
+                payloads: matches!(sink, Sink::Outbox),
+            };
+            for mut plan in plan_patients(part, facts, known, context, scope, keeping) {
                 if let Some(deals) = deals {
                     deals.borrow_mut().extend(plan.deals.drain(..));
                 }
-                plan.apply(tx, location, report)?;
+                match &mut sink {
+                    Sink::Outbox => plan.apply(tx, location, report)?,
+                    Sink::Memory { planned, decisions } => {
+                        if *decisions {
+                            plan.record_steps(tx, location)?;
+                        }
+                        plan.apply_in_memory(known, planned, report);
+                    }
+                }
             }
         }
         // The switch-over: adopt what the portal holds before the load
@@ -592,10 +654,10 @@ fn plan_patients(
     known: &Known,
     context: &PlanContext<'_>,
     scope: PlanScope,
-    capture_deals: bool,
+    keeping: Keeping,
 ) -> Vec<PatientPlan> {
     let plan_one = |(patient, cases): &mut (&PatientFacts, PatientCases)| {
-        let mut out = Out::new(known, capture_deals);
+        let mut out = Out::new(known, keeping);
         plan_patient(&mut out, patient, cases, facts, context, scope);
         out.plan
     };
@@ -766,7 +828,7 @@ fn plan_deals(
     for (case, outcome) in cases.cases.iter().zip(&outcomes) {
         let lines = spans.by_case.get(&case.key).map_or(&[][..], Vec::as_slice);
         let deal = deal_properties(patient, case, lines, outcome, &deal_context);
-        if out.capture_deals {
+        if out.keeping.deals {
             out.plan
                 .deals
                 .push((case.key.clone(), deal.as_map().clone()));
@@ -820,12 +882,7 @@ impl PatientPlan {
         location: &str,
         report: &mut PlanReport,
     ) -> Result<(), LedgerError> {
-        for step in &self.steps {
-            match step {
-                CaseStep::Open(row) => open_case(tx, location, row)?,
-                CaseStep::Decide(row) => decide(tx, location, row)?,
-            }
-        }
+        self.record_steps(tx, location)?;
         let mut mine = self.report;
         for write in self.writes {
             let outcome = enqueue(
@@ -843,21 +900,66 @@ impl PatientPlan {
     }
 }
 
+impl PatientPlan {
+    fn record_steps(&self, tx: &Transaction<'_>, location: &str) -> Result<(), LedgerError> {
+        for step in &self.steps {
+            match step {
+                CaseStep::Open(row) => open_case(tx, location, row)?,
+                CaseStep::Decide(row) => decide(tx, location, row)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the outbox rows in `planned` instead of the outbox, each
+    /// counted as `enqueue` would count it against the outbox and HubSpot's
+    /// hashes the plan started from.
+    fn apply_in_memory(self, known: &Known, planned: &mut PlannedRows, report: &mut PlanReport) {
+        let mut mine = self.report;
+        for write in self.writes {
+            let (kind, hash) = (write.kind, write.hash);
+            let outcome = if known.confirmed(kind, &write.key) == Some(hash.as_str()) {
+                planned.insert((kind, write.key), None);
+                Enqueued::AlreadyConfirmed
+            } else {
+                let outcome = match known.queued(kind, &write.key) {
+                    Some(queued) if queued == hash => Enqueued::Unchanged,
+                    Some(_) => Enqueued::Replaced,
+                    None => Enqueued::Added,
+                };
+                planned.insert((kind, write.key), Some(hash));
+                outcome
+            };
+            mine.queued.entry(kind).or_default().count(outcome);
+        }
+        report.absorb(mine);
+    }
+}
+
+/// What planning a patient keeps besides the keys and hashes to write.
+#[derive(Debug, Clone, Copy)]
+struct Keeping {
+    /// Every deal's properties, for the previews.
+    deals: bool,
+    /// The payloads — not when the rows stay in memory.
+    payloads: bool,
+}
+
 /// Collects one patient's plan against what the ledger knew.
 struct Out<'k> {
     /// Confirmed and queued hashes, read once instead of per record.
     known: &'k Known,
-    /// Whether every deal's properties are kept for the re-apply preview.
-    capture_deals: bool,
+    /// What is kept besides keys and hashes.
+    keeping: Keeping,
     /// What was found.
     plan: PatientPlan,
 }
 
 impl<'k> Out<'k> {
-    fn new(known: &'k Known, capture_deals: bool) -> Out<'k> {
+    fn new(known: &'k Known, keeping: Keeping) -> Out<'k> {
         Out {
             known,
-            capture_deals,
+            keeping,
             plan: PatientPlan::default(),
         }
     }
@@ -884,7 +986,11 @@ impl<'k> Out<'k> {
             None => self.plan.writes.push(Write {
                 kind,
                 key: key.to_owned(),
-                payload: payload(),
+                payload: if self.keeping.payloads {
+                    payload()
+                } else {
+                    Value::Null
+                },
                 hash: hash.to_owned(),
             }),
         }

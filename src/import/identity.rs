@@ -21,8 +21,9 @@ use super::validate::{PatientRef, RowRecord, ValidRow};
 use crate::csvio::RowError;
 use crate::ledger::LedgerError;
 use crate::ledger::identity::{
-    EntryIdentity, RecordKind, alias_of, exists, is_synthetic, normalise_patient_number,
-    synthetic_appointment_id, synthetic_patient_id,
+    EntryIdentity, RecordKind, alias_of, any_undated, exists, is_synthetic,
+    normalise_patient_number, synthetic_appointment_id, synthetic_patient_id,
+    undated_appointment_id,
 };
 
 /// A row with its mirror key decided.
@@ -67,6 +68,9 @@ pub struct Resolver {
     synthetic_entries: bool,
     /// Whether it held billing lines the API delivered.
     api_entries: bool,
+    /// Whether it held appointments and billing lines under the undated
+    /// synthetic keys of earlier versions.
+    undated: (bool, bool),
     /// Set by the last key decision: no stored record has the key.
     last_new: bool,
 }
@@ -120,6 +124,10 @@ impl Resolver {
                 location,
                 "NOT (ivoris_id >= 'imp-' AND ivoris_id < 'imp.')",
             )?,
+            undated: (
+                any_undated(conn, location, RecordKind::Appointment)?,
+                any_undated(conn, location, RecordKind::Entry)?,
+            ),
             last_new: false,
         })
     }
@@ -305,6 +313,12 @@ impl Resolver {
         if exists(conn, &self.location, RecordKind::Appointment, &synthetic)? {
             return Ok(synthetic);
         }
+        if self.undated.0 {
+            let undated = undated_appointment_id(patient_id, start, label);
+            if exists(conn, &self.location, RecordKind::Appointment, &undated)? {
+                return Ok(undated);
+            }
+        }
         let api: Option<String> = conn
             .prepare_cached(
                 // The patient's index: the key's range would make SQLite
@@ -350,6 +364,12 @@ impl Resolver {
         let synthetic = identity.synthetic_id(ordinal);
         if self.synthetic_entries && exists(conn, &self.location, RecordKind::Entry, &synthetic)? {
             return Ok(synthetic);
+        }
+        if self.undated.1 {
+            let undated = identity.undated_id(ordinal);
+            if exists(conn, &self.location, RecordKind::Entry, &undated)? {
+                return Ok(undated);
+            }
         }
         if !self.api_entries {
             self.last_new = true;

@@ -6,9 +6,18 @@
 //! tuple, prefixed `imp-`:
 //! - patient: the practice's patient number (leading zeros ignored, Excel
 //!   drops them) → `imp-p-<number>`;
-//! - appointment: (patient, start, appointment type) → `imp-a-<hash>`;
+//! - appointment: (patient, start, appointment type) →
+//!   `imp-a-<yyyymmddhhmm>-<hash>`;
 //! - billing line: (patient, date, catalogue, code, amount, ordinal among
-//!   equal lines of that day) → `imp-e-<hash>`.
+//!   equal lines of that day) → `imp-e-<yyyymmdd>-<hash>`.
+//!
+//! The day in front keeps the keys of a file (exports run by date) next to
+//! each other in the mirror's key order, so an import appends to its tables
+//! instead of splitting pages all over them. Ledgers written before carry
+//! *undated* keys (`imp-a-<hash>`, `imp-e-<hash>`, see
+//! [`undated_appointment_id`]); they stay valid — the appointment's key is
+//! part of its case's and HubSpot record's key — and the importer looks
+//! them up too.
 //!
 //! When the API later delivers a record with the same identity, the
 //! extractor keeps the imported row and remembers the UUID as an *alias*
@@ -123,12 +132,67 @@ pub fn synthetic_appointment_id(
     start: NaiveDateTime,
     type_label: Option<&str>,
 ) -> String {
-    let start = start.format("%Y-%m-%dT%H:%M:%S").to_string();
-    let label = type_label.unwrap_or("").trim();
+    format!(
+        "{SYNTHETIC_PREFIX}a-{}-{}",
+        start.format("%Y%m%d%H%M"),
+        appointment_hash(patient_id, start, type_label)
+    )
+}
+
+/// The key [`synthetic_appointment_id`] gave before keys carried the day.
+pub fn undated_appointment_id(
+    patient_id: &str,
+    start: NaiveDateTime,
+    type_label: Option<&str>,
+) -> String {
     format!(
         "{SYNTHETIC_PREFIX}a-{}",
-        tuple_hash("a", &[patient_id, &start, label])
+        appointment_hash(patient_id, start, type_label)
     )
+}
+
+fn appointment_hash(patient_id: &str, start: NaiveDateTime, type_label: Option<&str>) -> String {
+    let start = start.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let label = type_label.unwrap_or("").trim();
+    tuple_hash("a", &[patient_id, &start, label])
+}
+
+/// Whether the location holds undated synthetic keys of `kind` (see the
+/// module documentation).
+pub fn any_undated(
+    conn: &Connection,
+    location: &str,
+    kind: RecordKind,
+) -> Result<bool, LedgerError> {
+    let prefix = match kind {
+        RecordKind::Appointment => "imp-a-",
+        RecordKind::Entry => "imp-e-",
+        RecordKind::Patient => return Ok(false),
+    };
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE location_key = ?1
+                          AND ivoris_id > ?2 AND ivoris_id < ?3 AND length(ivoris_id) = ?4
+                          AND substr(ivoris_id, ?5, 1) <> '-')",
+        kind.table()
+    );
+    // Dated keys have their day's digits and then a '-' where an undated
+    // key's hash goes on.
+    let dated_dash = if kind == RecordKind::Appointment {
+        13
+    } else {
+        9
+    };
+    Ok(conn.query_row(
+        &sql,
+        params![
+            location,
+            prefix,
+            format!("{}.", &prefix[..prefix.len() - 1]),
+            (prefix.len() + 24) as i64,
+            (prefix.len() + dated_dash) as i64,
+        ],
+        |row| row.get(0),
+    )?)
 }
 
 /// The identity tuple of a billing line, without its ordinal.
@@ -167,22 +231,33 @@ impl EntryIdentity<'_> {
 
     /// Synthetic key of the `ordinal`-th equal line (0-based, file order).
     pub fn synthetic_id(&self, ordinal: u32) -> String {
+        format!(
+            "{SYNTHETIC_PREFIX}e-{}-{}",
+            self.date.format("%Y%m%d"),
+            self.hash(ordinal)
+        )
+    }
+
+    /// The key [`EntryIdentity::synthetic_id`] gave before keys carried
+    /// the day.
+    pub fn undated_id(&self, ordinal: u32) -> String {
+        format!("{SYNTHETIC_PREFIX}e-{}", self.hash(ordinal))
+    }
+
+    fn hash(&self, ordinal: u32) -> String {
         let date = self.date.to_string();
         let amount = self.amount_cents.to_string();
         let ordinal = ordinal.to_string();
-        format!(
-            "{SYNTHETIC_PREFIX}e-{}",
-            tuple_hash(
-                "e",
-                &[
-                    self.patient_id,
-                    &date,
-                    self.catalogue.unwrap_or("").trim(),
-                    self.code.unwrap_or("").trim(),
-                    &amount,
-                    &ordinal,
-                ],
-            )
+        tuple_hash(
+            "e",
+            &[
+                self.patient_id,
+                &date,
+                self.catalogue.unwrap_or("").trim(),
+                self.code.unwrap_or("").trim(),
+                &amount,
+                &ordinal,
+            ],
         )
     }
 }
