@@ -201,6 +201,23 @@ fn values_changed_by_hand_are_listed_masked_and_sent_again() {
         "{line}"
     );
 
+    // The Übersicht counts them beside what HubSpot confirmed.
+    harness
+        .query_all_by_label("Übersicht")
+        .next()
+        .expect("navigation entry")
+        .click();
+    step_until(&mut harness, "the overview with the scan", |app| {
+        app.model
+            .overview
+            .as_ref()
+            .is_some_and(|o| o.portal.is_some())
+    });
+    harness.get_by_label(
+        "Abweichend: 0 in HubSpot gelöscht, 0 ohne unseren Schlüssel, 2 von Hand geändert.",
+    );
+    harness.get_by_label("Zu den Duplikaten").click();
+    harness.run_steps(3);
     harness.get_by_label("Erneut senden").click();
     let key = prop(&contact, "ivoris_patient_key").to_owned();
     let ledger_path = bed.env.ledger_path.clone();

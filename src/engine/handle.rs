@@ -28,6 +28,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use crate::duplicates::drift::DriftCounts;
 use crate::hubspot::provision::{self, ProvisionReport};
 use crate::ivoris::client::{IvorisClient, IvorisClientConfig, IvorisError, RetryPolicy};
 use crate::ivoris::pacing::Pacing;
@@ -304,6 +305,19 @@ pub struct LocationOverview {
     pub dead: u64,
     /// How its Ivoris answered the last time it was asked.
     pub ivoris: Option<Health>,
+    /// Its contacts and deals out of step with HubSpot at the last scan.
+    pub drift: DriftCounts,
+}
+
+/// What the last scan of the portal found against the ledger.
+#[derive(Debug, Clone, Default)]
+pub struct PortalCheck {
+    /// When the scan finished (UTC, RFC 3339).
+    pub finished_at: String,
+    /// Contacts and deals it listed.
+    pub listed: u64,
+    /// Out of step, all locations.
+    pub drift: DriftCounts,
 }
 
 /// Everything the overview shows, read in one go.
@@ -319,6 +333,8 @@ pub struct Overview {
     pub differences: Vec<ReconciliationRow>,
     /// How HubSpot answered the last run.
     pub hubspot: Option<Health>,
+    /// The last scan against the ledger; `None` before the first.
+    pub portal: Option<PortalCheck>,
 }
 
 /// One page of the queue.
@@ -1034,8 +1050,18 @@ fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerErro
         .iter()
         .position(|h| h.side == Side::HubSpot)
         .map(|at| health.swap_remove(at));
+    let scan = ledger.portal_scan()?;
+    let drift = scan
+        .as_ref()
+        .map_or(&[][..], |s| s.findings.drift.as_slice());
     let mut locations = Vec::new();
     for (key, name, brand) in known {
+        let prefix = format!("{key}:");
+        let mine: Vec<_> = drift
+            .iter()
+            .filter(|d| d.record_key.starts_with(&prefix))
+            .cloned()
+            .collect();
         let count_rows = |dead: bool| -> Result<u64, LedgerError> {
             let filter = OutboxFilter {
                 dead: Some(dead),
@@ -1060,6 +1086,7 @@ fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerErro
                 .iter()
                 .find(|h| h.side == Side::Ivoris && h.location_key == key)
                 .cloned(),
+            drift: DriftCounts::of(&mine),
             key,
             name,
             brand,
@@ -1071,6 +1098,11 @@ fn overview(ledger: &Ledger, settings: &Settings) -> Result<Overview, LedgerErro
         runs: ledger.recent_runs(OVERVIEW_RUNS)?,
         differences: ledger.latest_reconciliation(true)?,
         hubspot,
+        portal: scan.map(|scan| PortalCheck {
+            listed: scan.contacts + scan.deals,
+            drift: DriftCounts::of(&scan.findings.drift),
+            finished_at: scan.finished_at,
+        }),
     })
 }
 

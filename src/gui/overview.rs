@@ -1,6 +1,7 @@
 //! Übersicht: per location what the ledger holds against what HubSpot
-//! confirmed, quarantine and dead letters, the latest runs, and the days
-//! where the reconciliation report found Ivoris, ledger and HubSpot apart.
+//! confirmed, quarantine and dead letters, the records the last scan found
+//! out of step with HubSpot itself, the latest runs, and the days where the
+//! reconciliation report found Ivoris, ledger and HubSpot apart.
 
 use egui_extras::{Column, TableBuilder};
 
@@ -8,6 +9,7 @@ use super::i18n::Lang;
 use super::log::{local_time, runs_table_ui};
 use super::outcome::outcome_color;
 use super::state::{Intent, Model, Panel};
+use crate::duplicates::drift::DriftCounts;
 use crate::ledger::{Health, RunOutcome};
 
 /// Draws the overview.
@@ -48,6 +50,7 @@ pub fn overview_ui(ui: &mut egui::Ui, model: &Model) -> Vec<Intent> {
                 ));
             } else {
                 locations_table_ui(ui, model, lang);
+                portal_check_ui(ui, model, lang, &mut intents);
             }
             ui.add_space(12.0);
             ui.strong(lang.pick(
@@ -108,7 +111,7 @@ fn locations_table_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
             .vscroll(false)
             .column(Column::auto().at_least(200.0))
             .column(Column::auto().at_least(110.0))
-            .columns(Column::auto().at_least(70.0), 9)
+            .columns(Column::auto().at_least(70.0), 10)
             .header(36.0, |mut header| {
                 for title in [
                     lang.pick("Standort", "Location"),
@@ -122,6 +125,7 @@ fn locations_table_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
                     lang.pick("Wartend", "Pending"),
                     lang.pick("Fehl-\ngeschlagen", "Dead\nletters"),
                     lang.pick("Quarantäne", "Quarantined"),
+                    lang.pick("Abweichend\n(HubSpot)", "Out of step\n(HubSpot)"),
                 ] {
                     header.col(|ui| {
                         ui.strong(title);
@@ -163,9 +167,99 @@ fn locations_table_ui(ui: &mut egui::Ui, model: &Model, lang: Lang) {
                                 }
                             });
                         }
+                        row.col(|ui| {
+                            drift_cell_ui(ui, lang, overview.portal.is_some(), location.drift)
+                        });
                     });
                 }
             });
+    });
+}
+
+/// A location's records out of step with HubSpot at the last scan, the
+/// kinds on hover; a dash before the first scan.
+fn drift_cell_ui(ui: &mut egui::Ui, lang: Lang, scanned: bool, drift: DriftCounts) {
+    if !scanned {
+        ui.weak("–").on_hover_text(lang.pick(
+            "HubSpot wurde noch nicht geprüft (Duplikate → „HubSpot prüfen“).",
+            "HubSpot was not checked yet (Duplicates → \"Check HubSpot\").",
+        ));
+        return;
+    }
+    let total = drift.missing + drift.key_changed + drift.value_changed;
+    let text = lang.number(total);
+    let response = if total > 0 {
+        let warn = outcome_color(ui, Some(RunOutcome::Warnings));
+        ui.colored_label(warn, egui::RichText::new(text).strong())
+    } else {
+        ui.label(text)
+    };
+    response.on_hover_text(drift_text(lang, drift));
+}
+
+/// „N in HubSpot gelöscht, N ohne unseren Schlüssel, N von Hand geändert“.
+fn drift_text(lang: Lang, drift: DriftCounts) -> String {
+    format!(
+        "{} {}, {} {}, {} {}",
+        lang.number(drift.missing),
+        lang.pick("in HubSpot gelöscht", "deleted in HubSpot"),
+        lang.number(drift.key_changed),
+        lang.pick("ohne unseren Schlüssel", "without our key"),
+        lang.number(drift.value_changed),
+        lang.pick("von Hand geändert", "changed by hand"),
+    )
+}
+
+/// What the last scan found: HubSpot as it is against what the ledger
+/// believes it holds — the other columns count HubSpot's confirmations.
+fn portal_check_ui(ui: &mut egui::Ui, model: &Model, lang: Lang, intents: &mut Vec<Intent>) {
+    let Some(overview) = &model.overview else {
+        return;
+    };
+    ui.horizontal_wrapped(|ui| {
+        match &overview.portal {
+            None => {
+                ui.weak(lang.pick(
+                    "HubSpot selbst wurde noch nicht geprüft: die Spalten „(HubSpot)“ zählen, was HubSpot bestätigt hat.",
+                    "HubSpot itself was not checked yet: the \"(HubSpot)\" columns count what HubSpot confirmed.",
+                ));
+            }
+            Some(check) => {
+                let total = check.drift.missing + check.drift.key_changed + check.drift.value_changed;
+                let scanned = format!(
+                    "{} {} ({} {})",
+                    lang.pick("Letzte Prüfung", "Last check"),
+                    local_time(&check.finished_at),
+                    lang.number(check.listed),
+                    lang.pick("Kontakte und Deals gelesen", "contacts and deals read"),
+                );
+                if total == 0 {
+                    ui.colored_label(
+                        outcome_color(ui, Some(RunOutcome::Success)),
+                        lang.pick(
+                            "HubSpot hält alle Kontakte und Deals so, wie der Ledger sie kennt.",
+                            "HubSpot holds every contact and deal as the ledger knows them.",
+                        ),
+                    );
+                } else {
+                    ui.colored_label(
+                        outcome_color(ui, Some(RunOutcome::Warnings)),
+                        format!(
+                            "{}: {}.",
+                            lang.pick("Abweichend", "Out of step"),
+                            drift_text(lang, check.drift)
+                        ),
+                    );
+                }
+                ui.weak(scanned);
+            }
+        }
+        if ui
+            .small_button(lang.pick("Zu den Duplikaten", "Open duplicates"))
+            .clicked()
+        {
+            intents.push(Intent::Navigate(Panel::Duplicates));
+        }
     });
 }
 

@@ -100,6 +100,8 @@ pub fn on_event(model: &mut PortalModel, event: &Event, send: &mut dyn FnMut(Com
             model.scanning = None;
             model.last_scan = Some((**result).clone());
             send(Command::PortalReview);
+            // The Übersicht counts what the scan found out of step.
+            send(Command::Refresh);
         }
         Event::PortalReview(result) => model.review = Some((**result).clone()),
         Event::DecisionLog(result) => model.log = Some((**result).clone()),
