@@ -212,3 +212,134 @@ fn a_file_dropped_on_the_window_is_opened() {
     drop(harness);
     drop(bed);
 }
+
+/// Patients `1`–`50` imported into `location` (through the engine, as a
+/// first pass of the migration would have).
+fn fifty_patients(ledger: &std::path::Path, location: &str, dir: &std::path::Path) {
+    use ivoris_hubspot_sync::engine::extract::CancelFlag;
+    use ivoris_hubspot_sync::engine::import::{ImportOptions, import, open_session};
+    use ivoris_hubspot_sync::import::{ColumnChoices, ImportKind, ImportRequest};
+    let file = dir.join("patienten.csv");
+    let mut text = String::from("Pat.-Nr.;Nachname\n");
+    for n in 1..=50 {
+        text.push_str(&format!("{n};Name{n}\n"));
+    }
+    std::fs::write(&file, text).expect("written");
+    let request = ImportRequest {
+        path: file,
+        kind: ImportKind::Patients,
+        location: location.to_owned(),
+        choices: ColumnChoices::default(),
+    };
+    let session = open_session(ledger, request).expect("opens");
+    import(
+        ledger,
+        &session,
+        ImportOptions::default(),
+        &|_| {},
+        &CancelFlag::new(),
+    )
+    .expect("patients imported");
+}
+
+#[test]
+fn a_large_file_shows_its_progress_and_cancelling_keeps_whole_batches() {
+    use ivoris_hubspot_sync::import::BATCH_ROWS;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(93)));
+    let location = bed
+        .env
+        .settings
+        .locations
+        .last()
+        .expect("a location")
+        .clone();
+    let ledger_path = bed.env.ledger_path.clone();
+    ivoris_hubspot_sync::engine::import::ensure_location(&ledger_path, &location)
+        .expect("location known");
+    fifty_patients(&ledger_path, &location.key, bed.dir.path());
+    // Enough batches that the import is still running when „Abbrechen“ is
+    // pressed after the first one.
+    let lines = 30 * BATCH_ROWS;
+    let file = bed.dir.path().join("leistungen.csv");
+    let mut text = String::from("Pat.-Nr.;Datum;Katalog;Ziffer;Betrag\n");
+    for i in 0..lines {
+        text.push_str(&format!(
+            "{};{:02}.{:02}.2024;BEMA;13a;{},50\n",
+            1 + i % 50,
+            1 + i % 28,
+            1 + (i / 50) % 12,
+            10 + i
+        ));
+    }
+    std::fs::write(&file, text).expect("written");
+    let lines_before = Ledger::open(&ledger_path)
+        .expect("ledger")
+        .counts(Some(&location.key))
+        .expect("counts")
+        .document_entries;
+
+    let mut harness = app_harness(bed.env.clone(), Panel::Import, None);
+    step_until(&mut harness, "the history", |app| {
+        app.model.import.history.is_some()
+    });
+    choose(&mut harness, "Art:", "Leistungen");
+    choose(&mut harness, "Standort:", &location.name);
+    harness.get_by_label("Datei:").click();
+    harness.run_steps(1);
+    harness
+        .get_by_label("Datei:")
+        .type_text(&file.display().to_string());
+    harness.run_steps(2);
+    harness.get_by_label("Öffnen").click();
+    step_until(&mut harness, "the preview", |app| {
+        app.model
+            .import
+            .session
+            .as_ref()
+            .is_some_and(|s| s.preview.column_problems.is_empty())
+    });
+    harness.get_by_label("Importieren").click();
+    step_until(&mut harness, "the first batch's progress", |app| {
+        app.model.import.progress.is_some_and(|p| p.rows > 0)
+    });
+    {
+        let progress = harness.state().model.import.progress.expect("progress");
+        assert!(progress.rows >= BATCH_ROWS as u64 && progress.rows < lines as u64);
+        assert!(progress.bytes > 0 && progress.bytes < progress.total_bytes);
+        assert!(progress.rows_per_second > 0.0);
+    }
+    harness.get_by_label("Abbrechen").click();
+    step_until(&mut harness, "the cancelled import in the history", |app| {
+        app.model.import.outcome.is_some()
+            && app
+                .model
+                .import
+                .history
+                .as_ref()
+                .is_some_and(|h| h.iter().any(|r| r.outcome == "cancelled"))
+    });
+    let outcome = harness
+        .state()
+        .model
+        .import
+        .outcome
+        .clone()
+        .expect("outcome");
+    assert!(outcome.cancelled);
+    harness.get_by_label_contains("Import abgebrochen – das Gelesene ist gespeichert");
+    harness.get_by_label("leistungen.csv (abgebrochen)");
+    let stored = Ledger::open(&ledger_path)
+        .expect("ledger")
+        .counts(Some(&location.key))
+        .expect("counts")
+        .document_entries
+        - lines_before;
+    assert_eq!(stored, outcome.counts.inserted, "what it says it stored");
+    assert!(
+        stored > 0 && stored < lines as u64 && stored.is_multiple_of(BATCH_ROWS as u64),
+        "whole batches only: {stored}"
+    );
+    drop(harness);
+    drop(bed);
+}

@@ -53,10 +53,11 @@ pub enum ImportEvent {
     History(Vec<ImportRecord>),
     /// Answer to [`ImportCommand::Open`].
     Opened(Box<ImportSession>),
-    /// Answer to [`ImportCommand::Check`].
-    Checked(Box<CheckReport>),
-    /// Answer to [`ImportCommand::DryRun`].
-    Summary(Box<ImportSummary>),
+    /// Answer to [`ImportCommand::Check`], with the request it checked
+    /// (the choices may have changed since).
+    Checked(Box<(ImportRequest, CheckReport)>),
+    /// Answer to [`ImportCommand::DryRun`], with its request.
+    Summary(Box<(ImportRequest, ImportSummary)>),
     /// Progress of the running import, after every batch.
     Progress(ImportProgress),
     /// The import ended (done or cancelled).
@@ -91,7 +92,7 @@ pub async fn handle(
 ) -> ImportEvent {
     if let ImportCommand::DryRun(session) = command {
         return match dry_run(env, &session).await {
-            Ok(summary) => ImportEvent::Summary(Box::new(summary)),
+            Ok(summary) => ImportEvent::Summary(Box::new((session.request.clone(), summary))),
             Err(error) => ImportEvent::failed(error),
         };
     }
@@ -127,9 +128,8 @@ fn blocking(
             open_session(ledger_path, *request)
         })()
         .map(|session| ImportEvent::Opened(Box::new(session))),
-        ImportCommand::Check(session) => {
-            check(ledger_path, &session).map(|report| ImportEvent::Checked(Box::new(report)))
-        }
+        ImportCommand::Check(session) => check(ledger_path, &session)
+            .map(|report| ImportEvent::Checked(Box::new((session.request.clone(), report)))),
         ImportCommand::Run { session, options } => {
             import(ledger_path, &session, options, progress, cancel)
                 .map(|outcome| ImportEvent::Finished(Box::new(outcome)))

@@ -25,6 +25,7 @@ use crate::ledger::imports::ImportRecord;
 
 use super::file_dialog::Pick;
 use super::i18n::Lang;
+use super::log::local_time;
 use super::state::{Intent, Model};
 
 /// Problems listed under the check; the rest are counted.
@@ -109,7 +110,11 @@ impl ImportModel {
     /// Whether a session answers what is chosen now (answers may overtake
     /// each other).
     fn wanted(&self, session: &ImportSession) -> bool {
-        let request = &session.request;
+        self.asked(&session.request)
+    }
+
+    /// Whether `request` is what is chosen now.
+    fn asked(&self, request: &ImportRequest) -> bool {
         Some(&request.path) == self.path.as_ref()
             && request.kind == self.kind
             && Some(&request.location) == self.location.as_ref()
@@ -256,14 +261,21 @@ pub fn on_event(model: &mut ImportModel, event: ImportEvent) -> Vec<Command> {
                 model.session = Some(*session);
             }
         }
-        ImportEvent::Checked(report) => {
+        // A check or dry run of a choice changed meanwhile no longer holds.
+        ImportEvent::Checked(answer) => {
             model.checking = false;
-            model.check = Some(*report);
+            let (request, report) = *answer;
+            if model.asked(&request) {
+                model.check = Some(report);
+            }
         }
-        ImportEvent::Summary(summary) => {
+        ImportEvent::Summary(answer) => {
             model.dry_running = false;
-            model.check = Some(summary.check.clone());
-            model.summary = Some(*summary);
+            let (request, summary) = *answer;
+            if model.asked(&request) {
+                model.check = Some(summary.check.clone());
+                model.summary = Some(summary);
+            }
         }
         ImportEvent::Progress(progress) => model.progress = Some(progress),
         ImportEvent::Finished(outcome) => {
@@ -898,7 +910,7 @@ fn history_ui(ui: &mut egui::Ui, lang: Lang, history: Option<&[ImportRecord]>) {
                         lang.number(record.rows_taken),
                         lang.number(record.rows_left_out),
                         record.actor.clone(),
-                        record.finished_at.clone(),
+                        local_time(&record.finished_at),
                     ] {
                         row.col(|ui| {
                             ui.label(text);
@@ -973,6 +985,50 @@ mod tests {
             [Command::Import(ImportCommand::Open(r))]
                 if r.choices.0.get("Hinweis") == Some(&Target::Ignore)
         ));
+    }
+
+    #[test]
+    fn a_check_of_a_choice_changed_meanwhile_is_not_shown() {
+        let mut model = ImportModel {
+            location: Some("mag".into()),
+            ..ImportModel::default()
+        };
+        let commands = apply(&mut model, ImportIntent::Open(PathBuf::from("p.csv")));
+        let [Command::Import(ImportCommand::Open(asked))] = commands.as_slice() else {
+            panic!("opens: {commands:?}");
+        };
+        let asked = (**asked).clone();
+        model.checking = true;
+        apply(
+            &mut model,
+            ImportIntent::Assign {
+                header: "Hinweis".into(),
+                target: Target::Ignore,
+            },
+        );
+        let report = CheckReport {
+            rows_read: 7,
+            ..CheckReport::default()
+        };
+        on_event(
+            &mut model,
+            ImportEvent::Checked(Box::new((asked, report.clone()))),
+        );
+        assert!(!model.checking, "the engine is done with it");
+        assert_eq!(model.check, None, "it checked the old assignment");
+
+        // The answer to what is chosen now is shown.
+        let now = ImportRequest {
+            path: PathBuf::from("p.csv"),
+            kind: model.kind,
+            location: "mag".into(),
+            choices: model.choices.clone(),
+        };
+        on_event(
+            &mut model,
+            ImportEvent::Checked(Box::new((now, report.clone()))),
+        );
+        assert_eq!(model.check, Some(report));
     }
 
     #[test]
