@@ -679,3 +679,47 @@ async fn an_old_contact_with_the_address_is_adopted_only_with_the_patients_birth
     assert_eq!(again.outcome, RunOutcome::Success);
     assert_eq!(hubspot.write_calls(), writes, "nothing left to write");
 }
+
+/// The command line says how many of the portal's contacts the sync took
+/// over by e-mail — the plan counts them among those to create, so without
+/// this line the summary reads as if every contact were new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_counts_the_contacts_taken_over_by_e_mail() {
+    use engine_support::sync_command;
+    use ivoris_hubspot_sync::sandbox::PortalSeed;
+    let bed = bed(SandboxOptions {
+        portal: PortalSeed::PreviousContacts,
+        batch_failures: BatchFailures::WholeCall,
+        ..options(97)
+    })
+    .await;
+    let sim = &bed.sandbox.hubspot;
+    let before: BTreeSet<String> = live(sim, "contacts").into_iter().map(|c| c.id).collect();
+    assert!(!before.is_empty(), "the portal holds the old contacts");
+    let output = tokio::task::spawn_blocking({
+        let mut command = sync_command(&bed);
+        move || {
+            command
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("binary runs")
+        }
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    // Old contacts that carry a patient key now: taken over.
+    let taken_over = live(sim, "contacts")
+        .iter()
+        .filter(|c| before.contains(&c.id) && !prop(c, "ivoris_patient_key").is_empty())
+        .count();
+    assert!(taken_over > 0);
+    assert!(
+        stdout.contains(&format!(
+            "Beim Senden / while sending: {taken_over} bestehende Kontakte mit der E-Mail des Patienten übernommen"
+        )),
+        "{stdout}"
+    );
+    bed.sandbox.shutdown().await;
+}

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
+use ivoris_hubspot_sync::engine::load::LoadReport;
 use ivoris_hubspot_sync::engine::run::{
     Credentials, Progress, SyncEnvironment, SyncError, SyncRequest, SyncSummary, clock_for, sync,
 };
@@ -208,6 +209,7 @@ fn print_summary(summary: &SyncSummary, dry_run: bool) {
             println!("  Problem: {problem}");
         }
     }
+    print_contacts_met(&summary.load);
     let c = &summary.counts;
     println!(
         "\nErgebnis / result: {:?} – gelesen/read {}, geschrieben/written {}, unverändert/unchanged {}, \
@@ -227,4 +229,20 @@ fn print_summary(summary: &SyncSummary, dry_run: bool) {
     for (de, en) in &summary.warnings {
         println!("Warnung: {de} / warning: {en}");
     }
+}
+
+/// What sending found in HubSpot: contacts of the previous integration or
+/// of staff that HubSpot holds under a patient's e-mail address — the
+/// plan counts them among those to create, HubSpot's e-mail conflict
+/// reveals them while sending.
+fn print_contacts_met(load: &LoadReport) {
+    if load.adopted + load.linked + load.email_withheld == 0 {
+        return;
+    }
+    println!(
+        "\nBeim Senden / while sending: {} bestehende Kontakte mit der E-Mail des Patienten übernommen / existing contacts with the patient's e-mail adopted, \
+         {} mit dem Kontakt derselben Person verknüpft / linked to the same person's contact, \
+         {} ohne E-Mail geschrieben, weil ein anderer Kontakt sie hat (Duplikate → Protokoll) / written without e-mail as another contact has it (Duplicates → log)",
+        load.adopted, load.linked, load.email_withheld
+    );
 }
