@@ -21,6 +21,7 @@
 
 pub mod columns;
 pub mod identity;
+mod prefetch;
 pub mod read;
 pub mod validate;
 pub mod write;
@@ -34,12 +35,13 @@ use serde::{Deserialize, Serialize};
 pub use columns::{Column, ColumnAssignment, ColumnChoices, Field, ImportKind, Source, Target};
 pub use read::Format;
 
-use crate::csvio::{CsvRow, RowError, delimiter_label};
+use crate::csvio::{RowError, delimiter_label};
 use crate::ledger::imports::{layout, remember_layout};
 use crate::ledger::{Batch, LedgerError, MirrorOutcome};
 use identity::{ResolvedRow, Resolver};
+use prefetch::Prefetched;
 use read::Rows;
-use validate::{ValidRow, validate};
+use validate::validate;
 
 /// Rows shown in the preview.
 pub const PREVIEW_ROWS: usize = 20;
@@ -225,14 +227,15 @@ impl ImportSession {
             column_problems: self.preview.column_problems.clone(),
             ..CheckReport::default()
         };
-        let mut rows = open_rows(&self.request.path)?;
+        let mut rows =
+            Prefetched::start(self.request.path.clone(), self.preview.assignment.clone())?;
         let mut resolver = self.resolver(conn)?;
         for row in rows.by_ref() {
             report.rows_read += 1;
             if !report.column_problems.is_empty() {
                 continue;
             }
-            match self.read_row(row) {
+            match row {
                 Err((error, _)) => report.note(error),
                 Ok((mut valid, _)) => {
                     report.warn(std::mem::take(&mut valid.warnings));
@@ -254,18 +257,6 @@ impl ImportSession {
             .and_then(|p| assignment.columns.get(p))
             .map_or("Patientennummer", |c| c.header.as_str());
         Resolver::load(conn, &self.request.location, column)
-    }
-
-    /// A row read and validated, with its cells (kept for the quarantine).
-    fn read_row(
-        &self,
-        row: Result<CsvRow, RowError>,
-    ) -> Result<(ValidRow, CsvRow), (RowError, Option<CsvRow>)> {
-        let row = row.map_err(|error| (error, None))?;
-        match validate(&self.preview.assignment, &row) {
-            Ok(valid) => Ok((valid, row)),
-            Err(error) => Err((error, Some(row))),
-        }
     }
 }
 
@@ -370,8 +361,8 @@ impl WriteCounts {
 pub struct Writer<'s> {
     /// The session written.
     session: &'s ImportSession,
-    /// The file, streamed.
-    rows: Rows<File>,
+    /// The file, streamed: read and validated on a thread ahead.
+    rows: Prefetched,
     /// Identity state across batches.
     resolver: Resolver,
     /// Whether rows left out are quarantined (a real import with
@@ -412,7 +403,7 @@ impl<'s> Writer<'s> {
         }
         Ok(Writer {
             session,
-            rows: open_rows(&session.request.path)?,
+            rows: Prefetched::start(session.request.path.clone(), assignment.clone())?,
             resolver,
             quarantine,
             layout_saved: false,
@@ -453,7 +444,7 @@ impl<'s> Writer<'s> {
         for row in self.rows.by_ref() {
             read += 1;
             self.counts.rows_read += 1;
-            let outcome = match session.read_row(row) {
+            let outcome = match row {
                 Err(left_out) => Err(left_out),
                 Ok((valid, row)) => match self.resolver.resolve(batch.connection(), valid)? {
                     Ok(resolved) => Ok(resolved),
