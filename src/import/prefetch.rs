@@ -16,9 +16,9 @@ use crate::csvio::{CsvRow, RowError};
 pub type ReadRow = Result<(ValidRow, CsvRow), (RowError, Option<CsvRow>)>;
 
 /// Rows handed over at a time.
-const CHUNK_ROWS: usize = 512;
+const CHUNK_ROWS: usize = 2048;
 /// Chunks read ahead at most.
-const CHUNKS_AHEAD: usize = 8;
+const CHUNKS_AHEAD: usize = 4;
 
 /// Rows read so far and the file's bytes read up to their end.
 struct Chunk {
