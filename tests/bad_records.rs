@@ -7,10 +7,9 @@
 mod engine_support;
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 
 use chrono::Duration;
-use engine_support::{bed, keyed_state, options, run, sync_command};
+use engine_support::{bed, keyed_state, options, run, run_binary, sync_command};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 use ivoris_hubspot_sync::mapping::store::{load_current, save_version};
 use ivoris_hubspot_sync::mapping::{AppointmentState, StateRule};
@@ -169,12 +168,7 @@ async fn malformed_records_are_quarantined_and_the_rest_syncs_as_without_them() 
     engine_support::assert_same_state(&actual, &expected);
 
     // The CLI says the same with its exit code; the bad records stay put.
-    let output = tokio::task::spawn_blocking({
-        let mut command = sync_command(&bed);
-        move || command.stdin(Stdio::null()).output().expect("binary runs")
-    })
-    .await
-    .expect("joined");
+    let output = run_binary(sync_command(&bed)).await;
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     let actual = keyed_state(&bed.sandbox.hubspot, &bed.sandbox.hubspot_url).await;
     engine_support::assert_same_state(&actual, &expected);

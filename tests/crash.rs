@@ -12,7 +12,9 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine_support::{Bed, assert_same_state, bed, keyed_state, options, run, sync_command};
+use engine_support::{
+    Bed, assert_same_state, bed, keyed_state, options, run, run_binary, sync_command,
+};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 
 const SEED: u64 = 47;
@@ -173,12 +175,7 @@ async fn killed_runs_resume_to_the_undisturbed_state() {
     }
 
     // The last run is left alone.
-    let output = tokio::task::spawn_blocking({
-        let mut command = sync_command(&bed);
-        move || command.output().expect("binary runs")
-    })
-    .await
-    .expect("joined");
+    let output = run_binary(sync_command(&bed)).await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
 
     let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");

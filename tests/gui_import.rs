@@ -7,14 +7,15 @@
 mod engine_support;
 mod gui_support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use engine_support::{bed, options};
+use engine_support::{Bed, bed, options};
 use gui_support::{app_harness, step_until};
 use ivoris_hubspot_sync::gui::{Panel, SyncApp};
 use ivoris_hubspot_sync::ledger::Ledger;
+use ivoris_hubspot_sync::settings::LocationSettings;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -39,17 +40,36 @@ fn choose(harness: &mut Harness<'_, SyncApp>, labelled: &str, option: &str) {
     harness.run_steps(2);
 }
 
-#[test]
-fn choose_assign_check_dry_run_import_and_the_history() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let bed = runtime.block_on(bed(options(91)));
-    let location = bed
-        .env
+/// The bed's last location, the one the tests import into.
+fn last_location(bed: &Bed) -> LocationSettings {
+    bed.env
         .settings
         .locations
         .last()
         .expect("a location")
-        .clone();
+        .clone()
+}
+
+/// Chooses `kind` and the location named `location`, types `file` into
+/// „Datei:“ and presses „Öffnen“.
+fn open_file(harness: &mut Harness<'_, SyncApp>, kind: &str, location: &str, file: &Path) {
+    choose(harness, "Art:", kind);
+    choose(harness, "Standort:", location);
+    harness.get_by_label("Datei:").click();
+    harness.run_steps(1);
+    harness
+        .get_by_label("Datei:")
+        .type_text(&file.display().to_string());
+    harness.run_steps(2);
+    harness.get_by_label("Öffnen").click();
+    harness.run_steps(2);
+}
+
+#[test]
+fn choose_assign_check_dry_run_import_and_the_history() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bed = runtime.block_on(bed(options(91)));
+    let location = last_location(&bed);
     let ledger_path = bed.env.ledger_path.clone();
     let file = fixture("patients_unknown_columns.csv");
     let mut harness = app_harness(bed.env.clone(), Panel::Import, None);
@@ -59,20 +79,11 @@ fn choose_assign_check_dry_run_import_and_the_history() {
     harness.get_by_label_contains("Noch kein Import");
 
     choose(&mut harness, "Art:", "Termine");
-    choose(&mut harness, "Art:", "Patienten");
-    choose(&mut harness, "Standort:", &location.name);
+    open_file(&mut harness, "Patienten", &location.name, &file);
     assert_eq!(
         harness.state().model.import.location.as_deref(),
         Some(location.key.as_str())
     );
-    harness.get_by_label("Datei:").click();
-    harness.run_steps(1);
-    harness
-        .get_by_label("Datei:")
-        .type_text(&file.display().to_string());
-    harness.run_steps(2);
-    harness.get_by_label("Öffnen").click();
-    harness.run_steps(2);
     {
         let import = &harness.state().model.import;
         assert!(
@@ -247,13 +258,7 @@ fn a_large_file_shows_its_progress_and_cancelling_keeps_whole_batches() {
     use ivoris_hubspot_sync::import::BATCH_ROWS;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let bed = runtime.block_on(bed(options(93)));
-    let location = bed
-        .env
-        .settings
-        .locations
-        .last()
-        .expect("a location")
-        .clone();
+    let location = last_location(&bed);
     let ledger_path = bed.env.ledger_path.clone();
     ivoris_hubspot_sync::engine::import::ensure_location(&ledger_path, &location)
         .expect("location known");
@@ -283,15 +288,7 @@ fn a_large_file_shows_its_progress_and_cancelling_keeps_whole_batches() {
     step_until(&mut harness, "the history", |app| {
         app.model.import.history.is_some()
     });
-    choose(&mut harness, "Art:", "Leistungen");
-    choose(&mut harness, "Standort:", &location.name);
-    harness.get_by_label("Datei:").click();
-    harness.run_steps(1);
-    harness
-        .get_by_label("Datei:")
-        .type_text(&file.display().to_string());
-    harness.run_steps(2);
-    harness.get_by_label("Öffnen").click();
+    open_file(&mut harness, "Leistungen", &location.name, &file);
     step_until(&mut harness, "the preview", |app| {
         app.model
             .import

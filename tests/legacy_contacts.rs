@@ -685,7 +685,7 @@ async fn an_old_contact_with_the_address_is_adopted_only_with_the_patients_birth
 /// this line the summary reads as if every contact were new.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_line_counts_the_contacts_taken_over_by_e_mail() {
-    use engine_support::sync_command;
+    use engine_support::{run_binary, sync_command};
     use ivoris_hubspot_sync::sandbox::PortalSeed;
     let bed = bed(SandboxOptions {
         portal: PortalSeed::PreviousContacts,
@@ -696,17 +696,7 @@ async fn the_command_line_counts_the_contacts_taken_over_by_e_mail() {
     let sim = &bed.sandbox.hubspot;
     let before: BTreeSet<String> = live(sim, "contacts").into_iter().map(|c| c.id).collect();
     assert!(!before.is_empty(), "the portal holds the old contacts");
-    let output = tokio::task::spawn_blocking({
-        let mut command = sync_command(&bed);
-        move || {
-            command
-                .stdin(std::process::Stdio::null())
-                .output()
-                .expect("binary runs")
-        }
-    })
-    .await
-    .expect("joined");
+    let output = run_binary(sync_command(&bed)).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     // Old contacts that carry a patient key now: taken over.

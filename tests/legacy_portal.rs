@@ -13,7 +13,7 @@ mod engine_support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use engine_support::{bed, dry_run, options, prop, run, sync_command};
+use engine_support::{bed, dry_run, options, prop, run, run_binary, sync_command};
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::run::{SyncRequest, sync};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
@@ -589,18 +589,9 @@ async fn the_dry_run_shows_what_the_switch_over_would_do() {
     let world = World::generate(options.seed, options.size);
     let seed = seed::records(PortalSeed::Legacy, &world);
     let bed = bed(options).await;
-    let output = tokio::task::spawn_blocking({
-        let mut command = sync_command(&bed);
-        command.arg("--dry-run");
-        move || {
-            command
-                .stdin(std::process::Stdio::null())
-                .output()
-                .expect("binary runs")
-        }
-    })
-    .await
-    .expect("joined");
+    let mut command = sync_command(&bed);
+    command.arg("--dry-run");
+    let output = run_binary(command).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(

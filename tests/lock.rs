@@ -9,7 +9,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use engine_support::{
-    assert_same_state, bed, bin_command, keyed_state, options, run, sync_command, wait_until,
+    assert_same_state, bed, bin_command, keyed_state, options, run, run_binary, sync_command,
+    wait_until,
 };
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::run::{SyncError, SyncRequest, sync};
@@ -92,12 +93,7 @@ async fn a_second_sync_process_exits_with_4_naming_the_first() {
         "the first sync took the lock"
     );
 
-    let second = tokio::task::spawn_blocking({
-        let mut command = sync_command(&bed);
-        move || command.output().expect("second sync runs")
-    })
-    .await
-    .expect("joined");
+    let second = run_binary(sync_command(&bed)).await;
     assert!(
         first.try_wait().expect("status").is_none(),
         "the first was still running while the second was refused"
@@ -138,12 +134,7 @@ async fn retry_on_a_held_ledger_exits_with_4_naming_the_holder() {
     let bed = bed(options(39)).await;
     Ledger::open(&bed.env.ledger_path).expect("ledger");
     let holder = WriterLock::acquire(&bed.env.ledger_path, "sync (schedule)").expect("lock");
-    let refused = tokio::task::spawn_blocking({
-        let mut command = bin_command(&bed, "retry");
-        move || command.output().expect("retry runs")
-    })
-    .await
-    .expect("joined");
+    let refused = run_binary(bin_command(&bed, "retry")).await;
     assert_eq!(refused.status.code(), Some(4), "{refused:?}");
     let message = String::from_utf8_lossy(&refused.stderr);
     let pid = std::process::id();
@@ -162,12 +153,7 @@ async fn retry_on_a_held_ledger_exits_with_4_naming_the_holder() {
     drop(ledger);
 
     drop(holder);
-    let done = tokio::task::spawn_blocking({
-        let mut command = bin_command(&bed, "retry");
-        move || command.output().expect("retry runs")
-    })
-    .await
-    .expect("joined");
+    let done = run_binary(bin_command(&bed, "retry")).await;
     assert_eq!(done.status.code(), Some(0), "{done:?}");
     let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
     assert!(

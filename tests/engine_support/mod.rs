@@ -364,6 +364,19 @@ pub fn bin_command(bed: &Bed, subcommand: &str) -> std::process::Command {
     command
 }
 
+/// Runs `command` to its end on a blocking thread (so an in-process
+/// sandbox keeps serving meanwhile), stdin closed, and returns its output.
+pub async fn run_binary(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        command
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("binary runs")
+    })
+    .await
+    .expect("joined")
+}
+
 /// Polls `condition` every 20 ms until it holds or `limit` has passed
 /// (asynchronously, so an in-process sandbox keeps serving meanwhile).
 pub async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
