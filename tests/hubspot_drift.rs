@@ -11,7 +11,9 @@
 //! what the test changed — and „Erneut senden“ makes the next sync write
 //! exactly those two records back. An unchanged portal of more than a
 //! thousand synced records shows no value drift, also when HubSpot gives
-//! numbers and dates back in another notation.
+//! numbers and dates back in another notation. A portal whose servers
+//! refuse the listing's long address (414) is still listed whole, with
+//! fewer properties compared, and says how many it gave up.
 
 mod engine_support;
 
@@ -410,4 +412,72 @@ async fn an_unchanged_portal_shows_no_value_drift_in_any_notation() {
         drift.first()
     );
     bed.sandbox.shutdown().await;
+}
+
+/// HubSpot documents the 414 answer to a too long address but not the
+/// length. On a portal whose servers take shorter addresses than the
+/// scan's first ask, the listing gives up compared properties until the
+/// call goes through, says how many, and still finds a value changed by
+/// hand in a property the grouping always lists — and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_refusing_long_addresses_is_scanned_with_fewer_properties() {
+    let bed = bed(options(103)).await;
+    let first = run(&bed.env).await;
+    assert_eq!(first.outcome, RunOutcome::Success, "{:?}", first.message);
+    let sim = &bed.sandbox.hubspot;
+
+    // The scan's longest address when the servers take any length.
+    sim.reset_counters();
+    let unlimited = scan(&bed.env, &|_| {}, &CancelFlag::new())
+        .await
+        .expect("scan");
+    assert_eq!(unlimited.not_compared, 0);
+    assert_eq!(unlimited.drift.total(), 0);
+    let longest = sim.counters().longest_uri;
+    assert!(longest > 0);
+    sim.set_max_uri_length(longest as usize - 1);
+
+    let deal = live(sim, "deals")
+        .into_iter()
+        .find(|d| !prop(d, "ivoris_case_key").is_empty())
+        .expect("a case deal");
+    let stage = open_stages(sim, &bed.sandbox.hubspot_url, prop(&deal, "pipeline"))
+        .await
+        .into_iter()
+        .find(|s| s != prop(&deal, "dealstage"))
+        .expect("another open stage");
+    sim.edit_by_hand("deals", &deal.id, &[("dealstage", stage.as_str())])
+        .expect("deal edited");
+
+    sim.reset_counters();
+    let limited = scan(&bed.env, &|_| {}, &CancelFlag::new())
+        .await
+        .expect("the scan goes through with fewer properties");
+    let counters = sim.counters();
+    assert!(counters.uri_too_long > 0, "{counters:?}");
+    assert!(counters.longest_uri >= longest, "{counters:?}");
+    assert!(limited.not_compared > 0, "{limited:?}");
+    assert_eq!(
+        (limited.contacts, limited.deals),
+        (unlimited.contacts, unlimited.deals),
+        "every record listed"
+    );
+    let drift = Ledger::open(&bed.env.ledger_path)
+        .expect("ledger")
+        .portal_scan()
+        .expect("scan read")
+        .expect("scanned")
+        .findings
+        .drift;
+    assert_eq!(
+        drift,
+        vec![Drift {
+            kind: "deal".into(),
+            record_key: prop(&deal, "ivoris_case_key").into(),
+            hubspot_id: deal.id.clone(),
+            problem: DriftKind::ValueChanged {
+                changes: vec![change("dealstage", prop(&deal, "dealstage"), &stage)],
+            },
+        }]
+    );
 }

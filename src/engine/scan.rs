@@ -62,6 +62,9 @@ pub struct ScanSummary {
     pub rebooked: u64,
     /// Records out of step with the ledger, by problem.
     pub drift: DriftCounts,
+    /// Properties whose values could not be compared because HubSpot
+    /// refused the list call's address as too long (see [`Asked`]).
+    pub not_compared: u64,
     /// Time spent listing.
     pub listing: Duration,
     /// Time spent grouping.
@@ -141,7 +144,13 @@ pub async fn scan(
     let believed = settled(before, &after, &queued);
     let started = Instant::now();
     let mut findings = find(&listed.contacts, &listed.deals, &facts);
-    findings.drift = drift(&believed, &listed.contacts, &listed.deals, &merged, &values);
+    findings.drift = drift(
+        &believed,
+        &listed.contacts,
+        &listed.deals,
+        &merged,
+        &listed.compared,
+    );
     let grouping = started.elapsed();
     let summary = ScanSummary {
         contacts: listed.contacts.len() as u64,
@@ -150,6 +159,7 @@ pub async fn scan(
         groups: findings.groups.len() as u64,
         rebooked: findings.rebooked.len() as u64,
         drift: DriftCounts::of(&findings.drift),
+        not_compared: listed.given_up,
         listing: listed.took,
         grouping,
     };
@@ -173,6 +183,7 @@ pub async fn scan(
         missing = summary.drift.missing,
         key_changed = summary.drift.key_changed,
         value_changed = summary.drift.value_changed,
+        not_compared = summary.not_compared,
         "portal scanned for duplicates and reconciled with the ledger"
     );
     Ok(summary)
@@ -191,8 +202,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// At most this many characters of property names in one list call's
-/// `properties` parameter: the list endpoints take them in the URL, which
-/// must stay well below what servers accept (HubSpot answers 414 above).
+/// `properties` parameter: the list endpoints take them in the URL.
+/// HubSpot documents the 414 answer to a too long address but not the
+/// length, so this is a first guess well below the common 8 KiB request
+/// line; should HubSpot still answer 414, the listing gives up half of
+/// the further properties and asks again ([`Asked::shrink`]).
 const MAX_PROPERTIES_PARAM: usize = 2_000;
 
 /// The properties whose values the listing reads to compare them: the
@@ -233,17 +247,61 @@ pub fn value_properties(names: &BTreeMap<String, BTreeSet<String>>) -> ValueProp
     }
 }
 
-/// The grouping's properties, then the further ones to compare.
-fn request_properties(base: &[&str], values: &BTreeSet<String>) -> Vec<String> {
-    base.iter()
-        .map(|name| (*name).to_owned())
-        .chain(
-            values
-                .iter()
-                .filter(|name| !base.contains(&name.as_str()))
-                .cloned(),
-        )
-        .collect()
+/// The properties one listing asks for: the grouping's, then the further
+/// ones to compare — fewer of those after HubSpot refused the address as
+/// too long (414), which [`MAX_PROPERTIES_PARAM`] only guesses at.
+struct Asked {
+    /// The grouping's properties, always asked.
+    base: &'static [&'static str],
+    /// The properties compared (some may be in `base`).
+    values: BTreeSet<String>,
+    /// Compared properties given up after a 414.
+    given_up: u64,
+}
+
+impl Asked {
+    fn new(base: &'static [&'static str], values: &BTreeSet<String>) -> Asked {
+        Asked {
+            base,
+            values: values.clone(),
+            given_up: 0,
+        }
+    }
+
+    /// The grouping's properties, then the further ones to compare.
+    fn properties(&self) -> Vec<String> {
+        self.base
+            .iter()
+            .map(|name| (*name).to_owned())
+            .chain(self.further().cloned())
+            .collect()
+    }
+
+    fn further(&self) -> impl Iterator<Item = &String> {
+        self.values
+            .iter()
+            .filter(|name| !self.base.contains(&name.as_str()))
+    }
+
+    /// Gives up the later half of the further properties after a 414;
+    /// `false` when there are none left to give up.
+    fn shrink(&mut self) -> bool {
+        let further: Vec<String> = self.further().cloned().collect();
+        if further.is_empty() {
+            return false;
+        }
+        let dropped = further.len().div_ceil(2);
+        for name in &further[further.len() - dropped..] {
+            self.values.remove(name);
+        }
+        self.given_up += dropped as u64;
+        tracing::warn!(
+            given_up = dropped,
+            left = further.len() - dropped,
+            "HubSpot refused the list call's address as too long; fewer properties compared"
+        );
+        true
+    }
 }
 
 /// The values of `wanted` a listed record holds.
@@ -261,6 +319,12 @@ pub struct Listed {
     pub contacts: Vec<PortalContact>,
     /// Every deal with its contacts.
     pub deals: Vec<PortalDeal>,
+    /// The properties whose values were listed for every record, and so
+    /// compared: those asked for, less any given up after a 414.
+    pub compared: ValueProperties,
+    /// Properties to compare that were given up because HubSpot refused
+    /// the list call's address as too long.
+    pub given_up: u64,
     /// List calls made (pipelines and counts not included).
     pub calls: u64,
     /// Time the listing took.
@@ -293,9 +357,15 @@ pub async fn list_portal(
         list_contacts(client, &values.contacts, &counters, cancel),
         list_deals(client, &values.deals, &stages, &counters, cancel)
     );
+    let ((contacts, contacts_asked), (deals, deals_asked)) = (contacts?, deals?);
     Ok(Listed {
-        contacts: contacts?,
-        deals: deals?,
+        contacts,
+        deals,
+        compared: ValueProperties {
+            contacts: contacts_asked.values,
+            deals: deals_asked.values,
+        },
+        given_up: contacts_asked.given_up + deals_asked.given_up,
         calls: counters.calls.load(Ordering::Relaxed),
         took: started.elapsed(),
     })
@@ -343,26 +413,30 @@ async fn list_contacts(
     values: &BTreeSet<String>,
     counters: &Counters<'_>,
     cancel: &CancelFlag,
-) -> Result<Vec<PortalContact>, ScanError> {
-    let properties = request_properties(&CONTACT_PROPERTIES, values);
+) -> Result<(Vec<PortalContact>, Asked), ScanError> {
+    let mut asked = Asked::new(&CONTACT_PROPERTIES, values);
     let mut contacts = Vec::new();
     let mut after: Option<String> = None;
     loop {
         if cancel.is_cancelled() {
             return Err(ScanError::Cancelled);
         }
-        let page = client
-            .list_page(ObjectKind::Contacts, &properties, after.as_deref())
-            .await?;
+        let page = match client
+            .list_page(ObjectKind::Contacts, &asked.properties(), after.as_deref())
+            .await
+        {
+            Err(ClientError::AddressTooLong) if asked.shrink() => continue,
+            page => page?,
+        };
         counters.page(&counters.contacts, page.records.len());
         contacts.extend(
             page.records
                 .into_iter()
-                .map(|record| contact(record, values)),
+                .map(|record| contact(record, &asked.values)),
         );
         match page.next_after {
             Some(next) if Some(&next) != after.as_ref() => after = Some(next),
-            _ => return Ok(contacts),
+            _ => return Ok((contacts, asked)),
         }
     }
 }
@@ -373,31 +447,35 @@ async fn list_deals(
     stages: &StageTable,
     counters: &Counters<'_>,
     cancel: &CancelFlag,
-) -> Result<Vec<PortalDeal>, ScanError> {
-    let properties = request_properties(&DEAL_PROPERTIES, values);
+) -> Result<(Vec<PortalDeal>, Asked), ScanError> {
+    let mut asked = Asked::new(&DEAL_PROPERTIES, values);
     let mut deals = Vec::new();
     let mut after: Option<String> = None;
     loop {
         if cancel.is_cancelled() {
             return Err(ScanError::Cancelled);
         }
-        let (records, next) = client
+        let (records, next) = match client
             .list_page_associated(
                 ObjectKind::Deals,
-                &properties,
+                &asked.properties(),
                 ObjectKind::Contacts,
                 after.as_deref(),
             )
-            .await?;
+            .await
+        {
+            Err(ClientError::AddressTooLong) if asked.shrink() => continue,
+            page => page?,
+        };
         counters.page(&counters.deals, records.len());
         deals.extend(
             records
                 .into_iter()
-                .map(|(record, contacts)| deal(record, contacts, stages, values)),
+                .map(|(record, contacts)| deal(record, contacts, stages, &asked.values)),
         );
         match next {
             Some(next) if Some(&next) != after.as_ref() => after = Some(next),
-            _ => return Ok(deals),
+            _ => return Ok((deals, asked)),
         }
     }
 }

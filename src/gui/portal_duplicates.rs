@@ -369,8 +369,23 @@ fn scan_bar_ui(
             {
                 intents.push(PortalIntent::Scan);
             }
-            if let Some(Err(message)) = &model.last_scan {
-                ui.colored_label(ui.visuals().error_fg_color, lang.half(message));
+            match &model.last_scan {
+                Some(Err(message)) => {
+                    ui.colored_label(ui.visuals().error_fg_color, lang.half(message));
+                }
+                Some(Ok(summary)) if summary.not_compared > 0 => {
+                    let count = lang.number(summary.not_compared);
+                    let text = match lang {
+                        Lang::De => format!(
+                            "{count} Eigenschaften wurden nicht verglichen: HubSpot lehnte die lange Abfrage ab (414)."
+                        ),
+                        Lang::En => format!(
+                            "{count} properties were not compared: HubSpot refused the long request (414)."
+                        ),
+                    };
+                    ui.colored_label(ui.visuals().warn_fg_color, text);
+                }
+                _ => {}
             }
             if let Some(Ok(review)) = &model.review
                 && let Some(scan) = &review.scan

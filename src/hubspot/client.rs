@@ -1565,6 +1565,7 @@ fn status_error(status: u16, error: &ErrorBody) -> ClientError {
             missing_scopes: error.missing_scopes(),
         },
         404 => ClientError::NotFound { message },
+        414 => ClientError::AddressTooLong,
         409 => ClientError::Conflict {
             existing_id: existing_id(error),
             message,

@@ -76,6 +76,10 @@ pub enum ClientError {
         /// Which call (`merge`, `create`).
         operation: &'static str,
     },
+    /// 414: the request's address (its list of properties) was longer
+    /// than HubSpot's servers take.
+    #[error("HubSpot refused the request's address as too long (414)")]
+    AddressTooLong,
     /// A success answer that could not be read.
     #[error("HubSpot's answer could not be read: {reason}")]
     Decode {
@@ -118,6 +122,7 @@ impl ClientError {
             ClientError::Ambiguous { operation } => format!(
                 "Die Verbindung brach ab, nachdem HubSpot den Auftrag ({operation}) erhalten hatte; ob er ausgeführt wurde, ist unklar. Bitte in HubSpot nachsehen, bevor er wiederholt wird."
             ),
+            ClientError::AddressTooLong => "HubSpot hat die Anfrage abgelehnt, weil ihre Adresse (die Liste der abgefragten Eigenschaften) zu lang war. Bitte den Support informieren.".into(),
             ClientError::Decode { .. } => "Die Antwort von HubSpot war unlesbar. Bitte erneut synchronisieren; tritt es wieder auf, den Support informieren.".into(),
         }
     }
@@ -155,6 +160,7 @@ impl ClientError {
             ClientError::Ambiguous { operation } => format!(
                 "The connection broke after HubSpot received the request ({operation}); whether it was carried out is unknown. Check in HubSpot before repeating it."
             ),
+            ClientError::AddressTooLong => "HubSpot refused the request because its address (the list of properties asked for) was too long. Contact support.".into(),
             ClientError::Decode { .. } => "HubSpot's answer could not be read. Sync again; if it happens again, contact support.".into(),
         }
     }

@@ -27,7 +27,7 @@ pub mod seed;
 mod store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -50,6 +50,11 @@ use store::{Now, Props, Store};
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// Longest request address the sandbox answers unless told otherwise:
+/// HubSpot documents the 414 answer but no length, and 8 KiB is the
+/// common limit of web servers' request lines.
+pub const DEFAULT_MAX_URI: usize = 8_192;
 
 /// Validated settings of the simulation.
 #[derive(Debug, Clone)]
@@ -121,6 +126,11 @@ pub struct Counters {
     pub faults_injected: BTreeMap<String, u64>,
     /// Most API requests the portal was answering at the same time.
     pub most_in_flight: u64,
+    /// Longest request address (path and query) seen, in bytes.
+    pub longest_uri: u64,
+    /// Requests refused with 414 because their address was longer than
+    /// [`HubSpotSim::set_max_uri_length`] allows.
+    pub uri_too_long: u64,
 }
 
 /// An API request being answered (see [`HubSpotSim::answering`]).
@@ -153,6 +163,8 @@ pub struct HubSpotSim {
     latency_ms: AtomicU64,
     /// API requests being answered now.
     in_flight: AtomicU64,
+    /// Longest request address (path and query) answered; longer ones get 414.
+    max_uri: AtomicUsize,
     /// Whether 0-421 is activated.
     appointments_enabled: AtomicBool,
     /// Whether batch upserts and updates ignore trace ids and refuse the
@@ -182,6 +194,7 @@ impl HubSpotSim {
             index_lag_ms: AtomicU64::new(duration_ms(config.search_index_lag)),
             latency_ms: AtomicU64::new(duration_ms(config.latency)),
             in_flight: AtomicU64::new(0),
+            max_uri: AtomicUsize::new(DEFAULT_MAX_URI),
             appointments_enabled: AtomicBool::new(config.appointments_enabled),
             whole_call_batches: AtomicBool::new(config.batch_failures == BatchFailures::WholeCall),
             faults: FaultDice::new(config.faults, config.seed),
@@ -190,6 +203,24 @@ impl HubSpotSim {
             correlation: AtomicU64::new(0),
             seed: config.seed,
         }
+    }
+
+    /// Sets the longest request address (path and query, in bytes) the
+    /// portal answers; a longer one gets 414 with a bare HTML body, as
+    /// front servers answer it.
+    pub fn set_max_uri_length(&self, bytes: usize) {
+        self.max_uri.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Notes a request's address; `false` when it is longer than allowed.
+    pub(crate) fn admit_uri(&self, length: usize) -> bool {
+        let admitted = length <= self.max_uri.load(Ordering::Relaxed);
+        let mut counters = lock(&self.counters);
+        counters.longest_uri = counters.longest_uri.max(length as u64);
+        if !admitted {
+            counters.uri_too_long += 1;
+        }
+        admitted
     }
 
     /// Sets how long every API answer takes.

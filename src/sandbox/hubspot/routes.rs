@@ -419,6 +419,16 @@ async fn handle(State(sim): State<Arc<HubSpotSim>>, request: Request) -> Respons
         return inspect(&sim, &parts.method, inner, &bytes, &correlation);
     }
     let _answering = sim.answering();
+    if !sim.admit_uri(parts.uri.to_string().len()) {
+        let mut response = Response::new(Body::from(
+            "<html><head><title>414 Request-URI Too Large</title></head></html>",
+        ));
+        *response.status_mut() = StatusCode::URI_TOO_LONG;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        return response;
+    }
     *lock(&sim.counters)
         .paths
         .entry(format!("{} {path}", parts.method))
