@@ -95,6 +95,40 @@ fn the_previous_schema_is_the_one_before_this_one() {
     );
 }
 
+/// Tables, indexes and triggers of a ledger, as SQLite keeps their
+/// definitions.
+fn schema_of(conn: &rusqlite::Connection) -> Vec<(String, String, Option<String>)> {
+    let mut statement = conn
+        .prepare(
+            "SELECT type, name, sql FROM sqlite_master
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+        )
+        .expect("schema query");
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .expect("schema")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// The fixture holds exactly the schema the previous version's steps
+/// create, definition for definition: the file is what that version
+/// wrote, not a later schema with a column taken out.
+#[test]
+fn the_fixture_has_exactly_the_previous_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut fresh = rusqlite::Connection::open(dir.path().join("fresh.sqlite")).expect("open");
+    migrations()
+        .to_version(&mut fresh, PREVIOUS_VERSION)
+        .expect("previous schema");
+    let fixture = rusqlite::Connection::open_with_flags(
+        fixture_dir().join("ledger.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("fixture");
+    assert_eq!(schema_of(&fixture), schema_of(&fresh));
+}
+
 #[test]
 fn an_older_ledger_is_backed_up_before_its_schema_is_upgraded() {
     let dir = tempfile::tempdir().expect("temp dir");
