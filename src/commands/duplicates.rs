@@ -165,6 +165,13 @@ fn run_scan(config: Option<&Path>, dirs: &DataDirs) -> anyhow::Result<Ended> {
                 summary.calls,
                 summary.listing.as_secs_f64(),
             );
+            if summary.not_compared > 0 {
+                println!(
+                    "{n} Eigenschaften nicht verglichen: HubSpot lehnte die lange Abfrage ab (414) / \
+                     {n} properties not compared: HubSpot refused the long request (414)",
+                    n = summary.not_compared
+                );
+            }
             let ledger = Ledger::open(&env.ledger_path)?;
             print_review(&review(&ledger)?);
             print_drift(&ledger)?;
@@ -216,10 +223,14 @@ fn print_review(review: &PortalReview) {
 
 fn print_group(group: &PortalGroup) {
     let ids = group.members.ids();
+    let subject = group
+        .subject
+        .as_deref()
+        .map(|key| format!("  ({})", mask_key(key)))
+        .unwrap_or_default();
     println!(
-        "  {:<38} {}  ({})",
+        "  {:<38} {}{subject}",
         group.kind.label(true),
         ids.join(" "),
-        group.subject.as_deref().map(mask_key).unwrap_or_default(),
     );
 }
