@@ -780,6 +780,44 @@ where
     sent
 }
 
+/// [`bisecting`] over any number of inputs: 100 a call, up to
+/// [`flight::CALLS_IN_FLIGHT`] calls on their way at once; the answers and
+/// refused parts at the inputs' positions, as one call would give them.
+async fn bisecting_in_flight<'i, T, F, Fut>(inputs: &'i [T], call: F) -> Bisected
+where
+    F: Fn(&'i [T]) -> Fut,
+    Fut: Future<Output = Result<BatchOutcome, ClientError>>,
+{
+    let mut sent = Bisected::default();
+    let mut flight = Flight::new();
+    let mut take = |(offset, part): (usize, Bisected)| {
+        sent.absorb(offset, part.outcome);
+        sent.refused.extend(
+            part.refused
+                .into_iter()
+                .map(|(range, error)| (range.start + offset..range.end + offset, error)),
+        );
+    };
+    for (n, part) in inputs.chunks(BATCH).enumerate() {
+        if let Some(answered) = flight.push(bisected_at(n * BATCH, part, &call)).await {
+            take(answered);
+        }
+    }
+    while let Some(answered) = flight.next().await {
+        take(answered);
+    }
+    sent
+}
+
+/// [`bisecting`] of the part of the inputs starting at `offset`.
+async fn bisected_at<'i, T, F, Fut>(offset: usize, part: &'i [T], call: &F) -> (usize, Bisected)
+where
+    F: Fn(&'i [T]) -> Fut,
+    Fut: Future<Output = Result<BatchOutcome, ClientError>>,
+{
+    (offset, bisecting(part, false, call).await)
+}
+
 /// Upserts outbox rows of one kind, halving a batch HubSpot refuses whole
 /// ([`bisecting`]), and records HubSpot's answers. Returns the contacts set
 /// aside because another contact has their e-mail address.

@@ -20,9 +20,13 @@
 //! address and listed for review like a family member.
 //!
 //! Such contacts (conflicts) are set aside while a pass runs and resolved
-//! together afterwards, 100 at a time: one update by id for the adopted
-//! and linked ones, one upsert for the adopted and withheld ones — plus one
-//! read of the contacts in the way when HubSpot only named them.
+//! together afterwards: the contacts in the way that HubSpot only named are
+//! read (100 a call), the conflicts are decided in order (each with the
+//! view the ones before left), then the adopted and linked contacts are
+//! updated by id — one update per contact, 100 a call — and the adopted and
+//! withheld patients upserted, 100 a call; the calls of each step go out
+//! several at once (`bisecting_in_flight`), the upserts only after every
+//! update, since they land on the contacts the updates gave our keys.
 //!
 //! Finding the conflicts: where HubSpot answers per input (207) it names
 //! each conflicting contact. A portal may instead refuse the whole batch and
@@ -50,7 +54,7 @@ use chrono::{NaiveDate, Utc};
 
 use super::flight::{CALLS_IN_FLIGHT, Flight};
 use super::{
-    Adopted, BATCH, Loader, PhaseProgress, apply_outcome, bisecting, confirmation, fail,
+    Adopted, BATCH, Loader, PhaseProgress, apply_outcome, bisecting_in_flight, confirmation, fail,
     input_reason, properties, refused, splits, stamp, upsert_inputs, upsert_parts,
     whole_call_failed, without_email,
 };
@@ -729,10 +733,27 @@ async fn resolve(
                 .insert(conflict.item.record_key.clone(), conflict);
         }
     }
+    // Reading first and deciding in order gives every chunk the view the
+    // chunks before it left (`decide` keeps `seen` current); a contact
+    // several chunks update gets one update with all of it.
+    let mut decisions = Decisions::default();
+    let mut readable = Vec::new();
     for chunk in conflicts.chunks(BATCH) {
-        resolve_chunk(loader, chunk).await?;
+        if read_unseen(loader, chunk).await? {
+            readable.push(chunk);
+        }
     }
-    Ok(())
+    let birthday = loader.contacts.birthday_property(loader.ledger);
+    for chunk in readable {
+        decisions.absorb(decide(
+            loader.ledger,
+            chunk,
+            &mut loader.contacts.seen,
+            birthday.as_deref(),
+        )?);
+    }
+    update_others(loader, &mut decisions).await?;
+    upsert_resolved(loader, &decisions).await
 }
 
 /// What to do about a contact whose e-mail address another contact has.
@@ -759,22 +780,18 @@ struct Decisions<'c> {
     withheld: Vec<(&'c OutboxItem, String)>,
 }
 
-/// One chunk: the contacts in the way read if nothing is known about them
-/// yet, one update of the adopted and linked ones, one upsert of the
-/// adopted and withheld patients.
-async fn resolve_chunk(loader: &mut Loader<'_>, chunk: &[Conflict]) -> Result<(), LoadError> {
-    if !read_unseen(loader, chunk).await? {
-        return Ok(());
+impl<'c> Decisions<'c> {
+    /// Takes the decisions of the next chunk. An update of a contact that
+    /// is already to be updated is merged into it: the later chunk decided
+    /// with the earlier one's view, so its values come on top.
+    fn absorb(&mut self, next: Decisions<'c>) {
+        for (id, update) in next.updates {
+            self.updates.entry(id).or_default().extend(update);
+        }
+        self.adopted.extend(next.adopted);
+        self.linked.extend(next.linked);
+        self.withheld.extend(next.withheld);
     }
-    let birthday = loader.contacts.birthday_property(loader.ledger);
-    let mut decisions = decide(
-        loader.ledger,
-        chunk,
-        &mut loader.contacts.seen,
-        birthday.as_deref(),
-    )?;
-    update_others(loader, &mut decisions).await?;
-    upsert_resolved(loader, &decisions).await
 }
 
 /// Reads in one call the contacts in the way the load knows nothing about
@@ -967,7 +984,7 @@ async fn update_others(
     }
     let inputs: Vec<(String, Props)> = std::mem::take(&mut decisions.updates).into_iter().collect();
     let client = loader.client;
-    let sent = bisecting(&inputs, false, |part| {
+    let sent = bisecting_in_flight(&inputs, |part| {
         client.batch_update_by_id(ObjectKind::Contacts, part)
     })
     .await;
@@ -1059,7 +1076,7 @@ async fn upsert_resolved(
     }
     let client = loader.client;
     let contacts = ObjectKind::Contacts;
-    let sent = bisecting(&inputs, false, |part| {
+    let sent = bisecting_in_flight(&inputs, |part| {
         client.batch_upsert(contacts, key_property(contacts), part)
     })
     .await;
