@@ -50,6 +50,15 @@ fn last_location(bed: &Bed) -> LocationSettings {
         .clone()
 }
 
+/// Whether the opened file's every column has its field (or is ignored).
+fn every_column_assigned(app: &SyncApp) -> bool {
+    app.model
+        .import
+        .session
+        .as_ref()
+        .is_some_and(|s| s.preview.column_problems.is_empty())
+}
+
 /// Chooses `kind` and the location named `location`, types `file` into
 /// „Datei:“ and presses „Öffnen“.
 fn open_file(harness: &mut Harness<'_, SyncApp>, kind: &str, location: &str, file: &Path) {
@@ -113,13 +122,11 @@ fn choose_assign_check_dry_run_import_and_the_history() {
     });
     assert_eq!(harness.state().model.import.error, None);
     choose(&mut harness, "Hinweis", "ignorieren");
-    step_until(&mut harness, "the assignment complete", |app| {
-        app.model
-            .import
-            .session
-            .as_ref()
-            .is_some_and(|s| s.preview.column_problems.is_empty())
-    });
+    step_until(
+        &mut harness,
+        "the assignment complete",
+        every_column_assigned,
+    );
 
     harness.get_by_label("Prüfen").click();
     step_until(&mut harness, "the check", |app| {
@@ -289,13 +296,7 @@ fn a_large_file_shows_its_progress_and_cancelling_keeps_whole_batches() {
         app.model.import.history.is_some()
     });
     open_file(&mut harness, "Leistungen", &location.name, &file);
-    step_until(&mut harness, "the preview", |app| {
-        app.model
-            .import
-            .session
-            .as_ref()
-            .is_some_and(|s| s.preview.column_problems.is_empty())
-    });
+    step_until(&mut harness, "the preview", every_column_assigned);
     harness.get_by_label("Importieren").click();
     step_until(&mut harness, "the first batch's progress", |app| {
         app.model.import.progress.is_some_and(|p| p.rows > 0)

@@ -309,6 +309,13 @@ impl SimClock {
             offset_ms: AtomicU64::new(0),
         }
     }
+
+    /// Simulated time the client has slept so far (waiting for a rate
+    /// window or backing off).
+    #[allow(dead_code)]
+    pub fn slept(&self) -> Duration {
+        Duration::from_millis(self.offset_ms.load(Ordering::SeqCst))
+    }
 }
 
 impl Clock for SimClock {
