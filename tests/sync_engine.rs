@@ -7,8 +7,10 @@ mod domain_support;
 mod engine_support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
-use engine_support::{bed, options, run};
+use engine_support::{SimClock, bed, options, run};
+use ivoris_hubspot_sync::hubspot::Clock;
 use ivoris_hubspot_sync::ivoris::wire::{DocumentEntry, Patient};
 use ivoris_hubspot_sync::ledger::{Ledger, RunOutcome};
 use ivoris_hubspot_sync::sandbox::data::World;
@@ -258,4 +260,77 @@ async fn full_sync_mirrors_the_practices_and_a_resync_writes_nothing() {
         "a re-sync without changes makes no write call"
     );
     assert_eq!(again.counts.written, 0);
+}
+
+/// Requests that read or set up the portal's schema (provisioning).
+fn provisioning_requests(sim: &HubSpotSim) -> u64 {
+    sim.counters()
+        .requests
+        .iter()
+        .filter(|(endpoint, _)| {
+            endpoint.contains("/crm/properties/") || endpoint.contains("/crm/pipelines/")
+        })
+        .map(|(_, count)| count)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_moments_after_a_clean_one_takes_its_provisioning_and_a_failed_run_leaves_none() {
+    let mut bed = bed(options(12)).await;
+    // The client's clock moves with the simulation's, so half a minute can pass.
+    let clock = Arc::new(SimClock::new(bed.sandbox.hubspot.clone()));
+    let tune_hubspot = bed.env.tune_hubspot.clone().expect("tuning");
+    let client_clock = clock.clone();
+    bed.env.tune_hubspot = Some(Arc::new(move |config| {
+        tune_hubspot(config);
+        config.clock = client_clock.clone();
+    }));
+    let hubspot = &bed.sandbox.hubspot;
+    assert_eq!(run(&bed.env).await.outcome, RunOutcome::Success);
+    assert!(
+        provisioning_requests(hubspot) > 0,
+        "the first run provisions"
+    );
+
+    // Right after a clean run: nothing of the schema is asked again.
+    hubspot.reset_counters();
+    let again = run(&bed.env).await;
+    assert_eq!(again.outcome, RunOutcome::Success);
+    assert_eq!(provisioning_requests(hubspot), 0);
+    assert_eq!(hubspot.write_calls(), 0);
+    assert!(
+        again
+            .provision
+            .is_some_and(|p| p.created_properties.is_empty())
+    );
+
+    // Once half a minute has passed, the portal is asked again.
+    clock.sleep(std::time::Duration::from_secs(31)).await;
+    hubspot.reset_counters();
+    assert_eq!(run(&bed.env).await.outcome, RunOutcome::Success);
+    assert!(
+        provisioning_requests(hubspot) > 0,
+        "asked after half a minute"
+    );
+
+    // A run whose writes fail keeps nothing: the run after it asks again.
+    let location = bed.sandbox.locations[0].key.clone();
+    let patient = bed
+        .sandbox
+        .ivoris
+        .with_world(|w| w.locations[0].patients[0].id.clone());
+    bed.sandbox
+        .ivoris
+        .set_patient_email(&location, &patient, Some("neu@example.org"))
+        .expect("email changed");
+    hubspot.set_fail_every_write(true);
+    let failed = run(&bed.env).await;
+    assert!(failed.counts.failed > 0 || failed.outcome != RunOutcome::Success);
+    hubspot.set_fail_every_write(false);
+    hubspot.reset_counters();
+    assert_eq!(run(&bed.env).await.outcome, RunOutcome::Success);
+    assert!(
+        provisioning_requests(hubspot) > 0,
+        "asked after a failed run"
+    );
 }

@@ -177,10 +177,11 @@ pub async fn run(rows: &mut Vec<Row>, hubspot_latency_ms: u64) {
     let again = run_sync(&env, &request).await;
     let resync = started.elapsed().as_secs_f64();
     let writes = sandbox.hubspot.write_calls();
+    let calls: u64 = sandbox.hubspot.counters().requests.values().sum();
     rows.push(row(
         &format!("{scenario}: re-sync without changes"),
         format!(
-            "{resync:.2} s, {writes} write calls, {} records written",
+            "{resync:.2} s, {calls} HubSpot calls ({writes} writes), {} records written",
             again.counts.written
         ),
         "<= 5 s, 0 writes",

@@ -10,6 +10,7 @@ pub mod forget;
 pub mod handle;
 pub mod import;
 pub mod import_ops;
+pub mod kept_provisioning;
 pub mod kept_window;
 pub mod load;
 pub mod mapping_ops;

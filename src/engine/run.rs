@@ -39,6 +39,7 @@ use super::adopt::{LegacyPortal, read_legacy};
 use super::extract::{
     CancelFlag, ExtractPlan, ExtractProgress, ExtractReport, SweepStep, extract_location_with,
 };
+use super::kept_provisioning;
 use super::kept_window::KeptWindow;
 use super::load::{LoadError, LoadFeed, LoadReport, load_following};
 use super::planner::{PartPlanner, PlanContext, PlanReport, PlanScope, plan_location};
@@ -411,26 +412,8 @@ async fn run_steps(
     let hubspot = hubspot_client(env).map_err(SyncError::HubSpot)?;
     let _window = KeptWindow::recall(&hubspot, &env.ledger_path);
     progress(Progress::Provisioning);
-    // The daily budget is shared by every integration of the portal: start
-    // from what HubSpot counted today, so the run stops cleanly before the
-    // budget runs out instead of assuming a full one. Without the answer the
-    // rate headers still tell the client as the run goes.
-    match hubspot.daily_usage().await {
-        Ok(Some(usage)) => tracing::info!(
-            remaining = usage.remaining(),
-            limit = usage.usage_limit,
-            "hubspot daily budget"
-        ),
-        Ok(None) => {}
-        Err(error) => tracing::warn!(reason = %error.explain_en(), "hubspot daily usage unknown"),
-    }
     let spec = provision_spec(&env.settings, &mapping);
-    let provisioned = if request.dry_run {
-        provision::resolve(&hubspot, &spec).await
-    } else {
-        provision::provision(&hubspot, &spec).await
-    }
-    .map_err(SyncError::Provision)?;
+    let provisioned = provisioned(env, request, &hubspot, &spec).await?;
     let stage_ids = stage_ids(&env.settings, &mapping, &provisioned)?;
     let context = PlanContext {
         legacy: None,
@@ -540,7 +523,44 @@ async fn run_steps(
         .iter()
         .map(|l| ledger.counts(Some(&l.key)).map(|c| c.quarantined))
         .sum::<Result<u64, _>>()?;
+    if !request.dry_run && summary.counts.failed == 0 {
+        kept_provisioning::keep(&env.ledger_path, &hubspot, &spec, &provisioned);
+    }
     Ok(summary)
+}
+
+/// The portal's provisioning: the report of a run that ended moments ago
+/// against the same portal and spec, else asked (a dry run only resolves).
+/// Asking also starts from HubSpot's count of today's budget.
+async fn provisioned(
+    env: &SyncEnvironment,
+    request: &SyncRequest,
+    hubspot: &HubSpotClient,
+    spec: &ProvisionSpec,
+) -> Result<ProvisionReport, SyncError> {
+    if let Some(kept) = kept_provisioning::take(&env.ledger_path, hubspot, spec) {
+        tracing::info!("hubspot provisioning of the run moments ago taken");
+        return Ok(kept);
+    }
+    // The daily budget is shared by every integration of the portal: start
+    // from what HubSpot counted today, so the run stops cleanly before the
+    // budget runs out instead of assuming a full one. Without the answer the
+    // rate headers still tell the client as the run goes.
+    match hubspot.daily_usage().await {
+        Ok(Some(usage)) => tracing::info!(
+            remaining = usage.remaining(),
+            limit = usage.usage_limit,
+            "hubspot daily budget"
+        ),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(reason = %error.explain_en(), "hubspot daily usage unknown"),
+    }
+    if request.dry_run {
+        provision::resolve(hubspot, spec).await
+    } else {
+        provision::provision(hubspot, spec).await
+    }
+    .map_err(SyncError::Provision)
 }
 
 /// The read of what the portal holds, when a chosen location has not

@@ -48,7 +48,9 @@ pub const MAX_ASSOCIATION_BATCH: usize = 1_000;
 const LIST_PAGE: &str = "100";
 
 /// The CRM object types the sync writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ObjectKind {
     /// `0-1`: patients.
     Contacts,
@@ -596,6 +598,11 @@ impl HubSpotClient {
     /// used and assuming it was used just now.
     pub fn recall_sends(&self, sends: &[DateTime<Utc>]) {
         lock(&self.limiter).recall_sends(self.clock.now(), self.clock.wall(), sends);
+    }
+
+    /// The client's wall clock (the system's; the simulation's in tests).
+    pub fn wall_now(&self) -> DateTime<Utc> {
+        self.clock.wall()
     }
 
     /// Requests left in today's budget as the client knows it.

@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use super::client::{HubSpotClient, ObjectKind};
 use super::error::ClientError;
 use super::wire::{Pipeline, Property, PropertyDefinition, PropertyOptionWire};
@@ -161,7 +163,7 @@ pub fn default_spec(pipeline_label: &str, appointments: AppointmentsMode) -> Pro
 }
 
 /// Whether appointment objects will be written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppointmentsStatus {
     /// Activated and provisioned.
     Enabled,
@@ -172,7 +174,7 @@ pub enum AppointmentsStatus {
 }
 
 /// What provisioning found and did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProvisionReport {
     /// Property groups created, per object type.
     pub created_groups: Vec<ObjectKind>,
@@ -202,7 +204,7 @@ pub struct ProvisionReport {
 }
 
 /// A further deal pipeline with its stage ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolvedPipeline {
     /// Value of a deal's `pipeline`.
     pub id: String,
@@ -211,6 +213,14 @@ pub struct ResolvedPipeline {
 }
 
 impl ProvisionReport {
+    /// The report as a later run that only found what this one created
+    /// would have written it.
+    pub fn as_found(mut self) -> ProvisionReport {
+        self.found_groups.append(&mut self.created_groups);
+        self.found_properties.append(&mut self.created_properties);
+        self
+    }
+
     /// Pipeline id and stage ids of `label`; `None` (the spec's pipeline)
     /// or a further pipeline of the spec.
     pub fn pipeline(&self, label: Option<&str>) -> Option<(&str, &BTreeMap<String, String>)> {
