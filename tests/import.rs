@@ -1216,3 +1216,92 @@ async fn the_dry_run_predicts_the_records_the_next_sync_creates() {
     assert_eq!(effect(OutboxKind::Contact).new, 0);
     assert_eq!(summary.records.inserted as usize, written.rows);
 }
+
+/// A file longer than one transaction whose only invalid row is its last:
+/// the first transaction is written while the check still reads, and the
+/// check's verdict rolls it back — nothing of the file is in the ledger.
+#[test]
+fn an_invalid_last_row_after_a_full_transaction_leaves_the_ledger_unchanged() {
+    use ivoris_hubspot_sync::engine::import::BATCHES_PER_TRANSACTION;
+    use ivoris_hubspot_sync::import::BATCH_ROWS;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ledger.sqlite");
+    let mut ledger = Ledger::open(&path).expect("ledger");
+    ledger
+        .upsert_location(&ivoris_hubspot_sync::ledger::LocationRow {
+            key: "mag".into(),
+            name: "Magdeburg".into(),
+            brand: None,
+            ivoris_url: "http://127.0.0.1:1".into(),
+            profile_id: None,
+        })
+        .expect("location");
+    drop(ledger);
+    let write_and_import = |name: &str, text: &str, drop_invalid: bool| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).expect("written");
+        let session = open_session(
+            &path,
+            ImportRequest {
+                path: file,
+                kind: if name.starts_with("patienten") {
+                    ImportKind::Patients
+                } else {
+                    ImportKind::Entries
+                },
+                location: "mag".into(),
+                choices: ColumnChoices::default(),
+            },
+        )
+        .expect("opens");
+        import(
+            &path,
+            &session,
+            ImportOptions { drop_invalid },
+            &|_| {},
+            &CancelFlag::new(),
+        )
+    };
+    write_and_import(
+        "patienten.csv",
+        "Pat.-Nr.;Nachname;Geburtsdatum\n1001;Alt;01.01.1980\n",
+        false,
+    )
+    .expect("patient imported");
+    let entries_in = || {
+        Ledger::open(&path)
+            .expect("ledger")
+            .counts(Some("mag"))
+            .expect("counts")
+            .document_entries
+    };
+
+    let valid = BATCH_ROWS * BATCHES_PER_TRANSACTION + 7;
+    let mut text = String::from("Pat.-Nr.;Datum;Katalog;Ziffer;Betrag\n");
+    for i in 0..valid {
+        // Lines equal in every field are told apart by their ordinal.
+        let day = 1 + i % 28;
+        let month = 1 + (i / 28) % 12;
+        let year = 2000 + (i / (28 * 12)) % 100;
+        text.push_str(&format!(
+            "1001;{day:02}.{month:02}.{year};GOZ;1040;{},{:02}\n",
+            10 + i % 90,
+            i % 100
+        ));
+    }
+    text.push_str("1001;03.03.2025;GOZ;1040;zwölf\n");
+    let refused = write_and_import("leistungen.csv", &text, false);
+    match refused {
+        Err(ImportRunError::InvalidRows(report)) => {
+            assert_eq!(report.rows_invalid, 1);
+            assert_eq!(report.errors[0].line, valid + 2);
+        }
+        other => panic!("refused expected: {:?}", other.map(|o| o.counts)),
+    }
+    assert_eq!(entries_in(), 0, "refused means nothing written");
+
+    let outcome = write_and_import("leistungen.csv", &text, true).expect("imports the rest");
+    assert_eq!(outcome.counts.rows_left_out, 1);
+    assert_eq!(entries_in(), valid as u64);
+}

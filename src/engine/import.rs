@@ -6,10 +6,12 @@
 //! import's own effect is counted — like the mapping preview: contacts,
 //! deals and appointment records that would be new or changed, deals whose
 //! stage or revenue would change, and up to [`SAMPLE_SIZE`] examples keyed
-//! by case key (no personal data). [`import`] checks the file, refuses it
-//! while rows are invalid unless they are to be left out, and writes it in
-//! batches of [`BATCH_ROWS`] rows under the writer lock, several batches
-//! per transaction; progress by callback, cancellation by flag between
+//! by case key (no personal data). [`import`] writes the file in batches
+//! of [`BATCH_ROWS`] rows under the writer lock, several batches per
+//! transaction, while a thread checks it beside the first one; that first
+//! transaction commits only once the check has passed (invalid rows
+//! refuse the file unless they are to be left out, and then nothing is
+//! written); progress by callback, cancellation by flag between
 //! batches (the whole batches read before it are kept). Every
 //! import is recorded in the history and the audit log.
 //!
@@ -378,7 +380,7 @@ fn compare_deals(
 /// cancellation act at every batch; one transaction over several batches
 /// rewrites the ledger's pages (and its write-ahead log) far less often
 /// than one per batch — the file's keys land all over the tables.
-const BATCHES_PER_TRANSACTION: usize = 10;
+pub const BATCHES_PER_TRANSACTION: usize = 10;
 
 /// Options of a real import.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -414,9 +416,12 @@ pub struct ImportOutcome {
     pub cancelled: bool,
 }
 
-/// Imports a file: writer lock, check, then batches (see the module
-/// documentation). Refused while the assignment is incomplete or rows
-/// are invalid and `drop_invalid` is off — then nothing is written.
+/// Imports a file: writer lock, then batches (see the module
+/// documentation), while the check reads the file once more beside them
+/// on its own connection (the ledger as it was before the import). The
+/// first transaction commits only once the check is known: refused while
+/// the assignment is incomplete or rows are invalid and `drop_invalid` is
+/// off — then nothing is written.
 pub fn import(
     ledger_path: &Path,
     session: &ImportSession,
@@ -425,48 +430,40 @@ pub fn import(
     cancel: &CancelFlag,
 ) -> Result<ImportOutcome, ImportRunError> {
     let _lock = WriterLock::acquire(ledger_path, "import")?;
-    let mut ledger = Ledger::open(ledger_path)?;
-    let started_at = timestamp();
-    let check = session.check(ledger.connection())?;
-    if !check.column_problems.is_empty() {
+    if !session.preview.column_problems.is_empty() {
         return Err(ImportRunError::Columns);
     }
-    if check.rows_invalid > 0 && !options.drop_invalid {
-        return Err(ImportRunError::InvalidRows(Box::new(check)));
-    }
+    let mut ledger = Ledger::open(ledger_path)?;
+    let started_at = timestamp();
     let path = &session.request.path;
     let total_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let hash = file_hash(path)?;
+    // Opened before anything is written: the check reads the ledger as it
+    // was (WAL keeps the import's uncommitted rows from it).
+    let check_ledger = Ledger::open(ledger_path)?;
     let mut writer = Writer::start(session, ledger.connection(), true)?;
-    let clock = Instant::now();
-    let report = |writer: &Writer<'_>| {
-        let seconds = clock.elapsed().as_secs_f64().max(1e-6);
-        progress(ImportProgress {
-            rows: writer.counts.rows_read,
-            bytes: writer.bytes_read(),
+    let (check, cancelled) = std::thread::scope(|scope| {
+        let checking = std::thread::Builder::new()
+            .name("import-check".into())
+            .spawn_scoped(scope, move || Ok(session.check(check_ledger.connection())?))
+            .map_err(|source| ImportError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let verdict = Verdict {
+            checking: Some(checking),
+            report: None,
+            drop_invalid: options.drop_invalid,
+        };
+        write_batches(
+            &mut ledger,
+            &mut writer,
+            verdict,
             total_bytes,
-            rows_per_second: writer.counts.rows_read as f64 / seconds,
-        });
-    };
-    let cancelled = loop {
-        let step = ledger.commit(|batch| {
-            for _ in 0..BATCHES_PER_TRANSACTION {
-                if cancel.is_cancelled() {
-                    return Ok(Some(true));
-                }
-                let more = writer.next_batch(batch, BATCH_ROWS)?;
-                report(&writer);
-                if !more {
-                    writer.finish(batch)?;
-                    return Ok(Some(false));
-                }
-            }
-            Ok(None)
-        })?;
-        if let Some(cancelled) = step {
-            break cancelled;
-        }
-    };
+            progress,
+            cancel,
+        )
+    })?;
     if !cancelled {
         // Rows an earlier import of this file left out and that are fine now.
         ledger.resolve_imported_again(
@@ -507,6 +504,97 @@ pub fn import(
         counts,
         cancelled,
     })
+}
+
+/// The check running beside the first transaction, and its report once
+/// known.
+struct Verdict<'scope> {
+    /// The check's thread until it was joined.
+    checking: Option<std::thread::ScopedJoinHandle<'scope, Result<CheckReport, ImportRunError>>>,
+    /// Its report.
+    report: Option<CheckReport>,
+    /// Whether invalid rows are left out rather than refusing the file.
+    drop_invalid: bool,
+}
+
+impl Verdict<'_> {
+    /// Waits for the check: `Ok(false)` when the file is refused.
+    fn settle(&mut self) -> Result<bool, ImportRunError> {
+        if let Some(checking) = self.checking.take() {
+            let report = checking.join().map_err(|_| {
+                ImportRunError::Import(ImportError::Io {
+                    path: Default::default(),
+                    source: std::io::Error::other("the check of the file stopped"),
+                })
+            })??;
+            self.report = Some(report);
+        }
+        Ok(self
+            .report
+            .as_ref()
+            .is_some_and(|report| report.rows_invalid == 0 || self.drop_invalid))
+    }
+}
+
+/// Writes the file in transactions of [`BATCHES_PER_TRANSACTION`] batches
+/// until it ends or is cancelled; the first commits only when the check
+/// allows it. Returns the check and whether the import was cancelled.
+fn write_batches(
+    ledger: &mut Ledger,
+    writer: &mut Writer<'_>,
+    mut verdict: Verdict<'_>,
+    total_bytes: u64,
+    progress: &dyn Fn(ImportProgress),
+    cancel: &CancelFlag,
+) -> Result<(CheckReport, bool), ImportRunError> {
+    let clock = Instant::now();
+    let report = |writer: &Writer<'_>| {
+        let seconds = clock.elapsed().as_secs_f64().max(1e-6);
+        progress(ImportProgress {
+            rows: writer.counts.rows_read,
+            bytes: writer.bytes_read(),
+            total_bytes,
+            rows_per_second: writer.counts.rows_read as f64 / seconds,
+        });
+    };
+    let mut refused: Option<ImportRunError> = None;
+    let cancelled = loop {
+        let step = ledger.commit_if(|batch| {
+            let mut step = None;
+            for _ in 0..BATCHES_PER_TRANSACTION {
+                if cancel.is_cancelled() {
+                    step = Some(true);
+                    break;
+                }
+                let more = writer.next_batch(batch, BATCH_ROWS)?;
+                report(writer);
+                if !more {
+                    writer.finish(batch)?;
+                    step = Some(false);
+                    break;
+                }
+            }
+            match verdict.settle() {
+                Ok(true) => Ok((step, true)),
+                Ok(false) => Ok((Some(true), false)),
+                Err(error) => {
+                    refused = Some(error);
+                    Ok((Some(true), false))
+                }
+            }
+        })?;
+        if let Some(error) = refused.take() {
+            return Err(error);
+        }
+        if let Some(cancelled) = step {
+            break cancelled;
+        }
+    };
+    let check = verdict.report.unwrap_or_default();
+    if check.rows_invalid > 0 && !verdict.drop_invalid {
+        return Err(ImportRunError::InvalidRows(Box::new(check)));
+    }
+    Ok((check, cancelled))
 }
 
 /// Makes sure the ledger knows a configured location before its first

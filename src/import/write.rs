@@ -29,9 +29,10 @@ pub fn write_rows(
     let carried = |field: Field| assignment.position(field).is_some();
     let conn = batch.connection();
     let kind = assignment.kind.record_kind();
-    let mut patients = Vec::new();
-    let mut appointments = Vec::new();
-    let mut entries = Vec::new();
+    // Records with, per record, whether the ledger is known not to hold it.
+    let mut patients = (Vec::new(), Vec::new());
+    let mut appointments = (Vec::new(), Vec::new());
+    let mut entries = (Vec::new(), Vec::new());
     for row in rows {
         let stored = if row.new {
             None
@@ -41,22 +42,27 @@ pub fn write_rows(
         match row.record {
             RowRecord::Patient(file) => {
                 let stored = stored.and_then(|json| serde_json::from_str(&json).ok());
-                patients.push(merge_patient(stored, file, &carried));
+                patients.0.push(merge_patient(stored, file, &carried));
+                patients.1.push(row.new);
             }
             RowRecord::Appointment(file, _) => {
                 let stored = stored.and_then(|json| serde_json::from_str(&json).ok());
-                appointments.push(merge_appointment(stored, file, &carried));
+                appointments
+                    .0
+                    .push(merge_appointment(stored, file, &carried));
+                appointments.1.push(row.new);
             }
             RowRecord::Entry(file, _) => {
                 let stored = stored.and_then(|json| serde_json::from_str(&json).ok());
-                entries.push(merge_entry(stored, file, &carried));
+                entries.0.push(merge_entry(stored, file, &carried));
+                entries.1.push(row.new);
             }
         }
     }
-    let mut outcome = batch.mirror(location, &patients)?;
+    let mut outcome = batch.mirror_known(location, &patients.0, &patients.1)?;
     for other in [
-        batch.mirror(location, &appointments)?,
-        batch.mirror(location, &entries)?,
+        batch.mirror_known(location, &appointments.0, &appointments.1)?,
+        batch.mirror_known(location, &entries.0, &entries.1)?,
     ] {
         outcome.inserted += other.inserted;
         outcome.updated += other.updated;

@@ -68,7 +68,21 @@ impl<'t> Batch<'t> {
         location: &str,
         records: &[R],
     ) -> Result<MirrorOutcome, LedgerError> {
-        let outcome = mirror::upsert(self.tx, location, records)?;
+        self.mirror_known(location, records, &[])
+    }
+
+    /// [`Batch::mirror`] for records of which the caller knows some are
+    /// not in the ledger (`absent[i]` for `records[i]`; missing entries
+    /// count as unknown): those are inserted without looking for them. An
+    /// absent record that is there after all fails the batch (its key is
+    /// taken), it is never overwritten unseen.
+    pub fn mirror_known<R: Mirrored>(
+        &mut self,
+        location: &str,
+        records: &[R],
+        absent: &[bool],
+    ) -> Result<MirrorOutcome, LedgerError> {
+        let outcome = mirror::upsert(self.tx, location, records, absent)?;
         deletions::seen_again(
             self.tx,
             R::TABLE,
@@ -232,6 +246,20 @@ impl Ledger {
         let tx = self.conn.transaction()?;
         let value = write(&mut Batch { tx: &tx })?;
         tx.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `write` in one transaction, committed only when it returns
+    /// `Ok((value, true))`; `Ok((value, false))` and `Err` roll it back.
+    pub fn commit_if<T>(
+        &mut self,
+        write: impl FnOnce(&mut Batch<'_>) -> Result<(T, bool), LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let tx = self.conn.transaction()?;
+        let (value, keep) = write(&mut Batch { tx: &tx })?;
+        if keep {
+            tx.commit()?;
+        }
         Ok(value)
     }
 }

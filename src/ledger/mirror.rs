@@ -39,7 +39,7 @@ impl MirrorOutcome {
 
 /// A wire type with its mirror table. Sealed: implemented here for the
 /// Ivoris record kinds only.
-pub trait Mirrored: Serialize + Minimised + sealed::Sealed {
+pub trait Mirrored: Serialize + Minimised + Sync + sealed::Sealed {
     /// Table name.
     const TABLE: &'static str;
     /// Typed columns besides the key and bookkeeping, in [`Mirrored::values`] order.
@@ -301,10 +301,59 @@ fn content_hash(json: &str) -> String {
     blake3::hash(json.as_bytes()).to_hex().to_string()
 }
 
+/// A record as the mirror stores it: the typed columns, the minimised
+/// record's JSON and that JSON's hash.
+struct StoredForm {
+    values: Vec<Value>,
+    json: String,
+    hash: String,
+}
+
+fn stored_form<R: Mirrored>(record: &R) -> Result<StoredForm, LedgerError> {
+    let reduced = record.minimised();
+    let json = serde_json::to_string(&reduced)?;
+    Ok(StoredForm {
+        values: reduced.values(),
+        hash: content_hash(&json),
+        json,
+    })
+}
+
+/// Batches at least this large are serialised on two threads.
+const PARALLEL_FORMS: usize = 1_024;
+
+/// The stored forms of `records`, in order. A large batch (an import's, a
+/// full page of billing lines) is split in two halves serialised at the
+/// same time: the writing thread's SQLite work is the bottleneck, and the
+/// JSON and hashes need no connection.
+fn stored_forms<R: Mirrored>(records: &[R]) -> Result<Vec<StoredForm>, LedgerError> {
+    if records.len() < PARALLEL_FORMS {
+        return records.iter().map(stored_form).collect();
+    }
+    let (first, second) = records.split_at(records.len() / 2);
+    let serialise = |half: &[R]| half.iter().map(stored_form).collect::<Result<Vec<_>, _>>();
+    let (forms, rest) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| serialise(second));
+        let forms = serialise(first);
+        (forms, other.join())
+    });
+    // Serialising these records cannot panic; should it, the batch fails
+    // like one that cannot be serialised.
+    let rest = rest.map_err(|_| {
+        <serde_json::Error as serde::ser::Error>::custom("serialising thread stopped")
+    })?;
+    let mut forms = forms?;
+    forms.extend(rest?);
+    Ok(forms)
+}
+
+/// Inserts, updates or leaves each record; `absent[i]` says the ledger is
+/// known not to hold `records[i]` (see [`super::Batch::mirror_known`]).
 pub(super) fn upsert<R: Mirrored>(
     tx: &Transaction<'_>,
     location: &str,
     records: &[R],
+    absent: &[bool],
 ) -> Result<MirrorOutcome, LedgerError> {
     if let Some(position) = records.iter().position(|r| r.id().trim().is_empty()) {
         return Err(LedgerError::EmptyId {
@@ -313,8 +362,12 @@ pub(super) fn upsert<R: Mirrored>(
         });
     }
     Ledger::require_location(tx, location)?;
+    let given = records;
     let records = R::stored_ids(tx, location, records)?;
     let records = records.as_ref();
+    // Known absent only under the key it was known by.
+    let known_absent =
+        |i: usize| absent.get(i).copied().unwrap_or(false) && records[i].id() == given[i].id();
     // A record that was quarantined when it came in broken is fine now.
     super::quarantine::resolve_read_again(tx, location, records.iter().map(Mirrored::id))?;
 
@@ -354,7 +407,8 @@ pub(super) fn upsert<R: Mirrored>(
     let mut find = tx.prepare_cached(&select)?;
     let mut insert = tx.prepare_cached(&insert)?;
     let mut update = tx.prepare_cached(&update)?;
-    for record in records {
+    let forms = stored_forms(records)?;
+    for (i, (record, form)) in records.iter().zip(forms).enumerate() {
         // A forgotten patient's records stay out (its tombstone).
         if screen
             && let Some(patient) = record.patient()
@@ -362,12 +416,17 @@ pub(super) fn upsert<R: Mirrored>(
         {
             continue;
         }
-        let reduced = record.minimised();
-        let json = serde_json::to_string(&reduced)?;
-        let hash = content_hash(&json);
-        let stored: Option<String> = find
-            .query_row([location, record.id()], |row| row.get(0))
-            .optional()?;
+        let StoredForm {
+            values: typed,
+            json,
+            hash,
+        } = form;
+        let stored: Option<String> = if known_absent(i) {
+            None
+        } else {
+            find.query_row([location, record.id()], |row| row.get(0))
+                .optional()?
+        };
         if stored.as_deref() == Some(hash.as_str()) {
             outcome.unchanged += 1;
             continue;
@@ -376,7 +435,7 @@ pub(super) fn upsert<R: Mirrored>(
             Value::Text(location.to_owned()),
             Value::Text(record.id().to_owned()),
         ];
-        values.extend(reduced.values());
+        values.extend(typed);
         values.extend([
             Value::Text(json),
             Value::Text(hash),
@@ -404,7 +463,7 @@ impl Ledger {
         records: &[R],
     ) -> Result<MirrorOutcome, LedgerError> {
         let tx = self.conn.transaction()?;
-        let outcome = upsert(&tx, location, records)?;
+        let outcome = upsert(&tx, location, records, &[])?;
         tx.commit()?;
         Ok(outcome)
     }
