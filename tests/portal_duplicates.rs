@@ -562,3 +562,89 @@ async fn the_cli_scans_and_lists_without_names() {
         }
     }
 }
+
+/// A patient whose contact was merged into another patient's in the
+/// duplicate review shares the survivor: forgetting one alone is refused
+/// naming the other, and forgetting both deletes the survivor and
+/// tombstones both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgetting_a_patient_whose_contact_was_merged_names_the_survivors_patient() {
+    use ivoris_hubspot_sync::engine::forget::{ForgetError, ForgetRequest, forget_patient};
+
+    let bed = bed(legacy_options()).await;
+    let sim = &bed.sandbox.hubspot;
+    run(&bed.env).await;
+    scanned(&bed.env).await;
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let group = review(&ledger)
+        .expect("review")
+        .groups
+        .into_iter()
+        .find(|g| g.kind == PortalKind::PersonContacts)
+        .expect("a person with two contacts");
+    drop(ledger);
+    let Members::Contacts(members) = &group.members else {
+        panic!("contacts");
+    };
+    let (primary, secondary) = (&members[0], &members[1]);
+    let keys: Vec<String> = [primary, secondary]
+        .iter()
+        .filter_map(|c| c.patient_key.clone())
+        .collect();
+    assert_eq!(keys.len(), 2, "both keyed");
+    Decision::Merge(MergeRequest {
+        primary: primary.id.clone(),
+        secondary: secondary.id.clone(),
+        group: group.key.clone(),
+    })
+    .apply(&bed.env.ledger_path, "tester")
+    .expect("queued");
+    let sent = send_merges(&bed.env).await.expect("sent");
+    assert_eq!(
+        sent,
+        MergesSent::Done {
+            merged: 1,
+            failed: 0
+        }
+    );
+    run(&bed.env).await;
+
+    let (location, patient) = keys[1].split_once(':').expect("location:patient");
+    let alone = ForgetRequest {
+        location: location.to_owned(),
+        patient: patient.to_owned(),
+        all_locations: false,
+    };
+    match forget_patient(&bed.env, &alone).await {
+        Err(error @ ForgetError::LinkedElsewhere(_)) => {
+            let text = error.to_string();
+            assert!(text.contains(&keys[0]), "{text}");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    assert!(
+        live(sim, "contacts").iter().any(|c| c.id == primary.id),
+        "the survivor is kept while refused"
+    );
+
+    let both = ForgetRequest {
+        all_locations: true,
+        ..alone
+    };
+    forget_patient(&bed.env, &both).await.expect("forgotten");
+    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
+    let mut forgotten: Vec<String> = ledger
+        .tombstones()
+        .expect("tombstones")
+        .into_iter()
+        .map(|t| format!("{}:{}", t.patient.location, t.patient.patient_id))
+        .collect();
+    forgotten.sort();
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(forgotten, expected);
+    assert!(
+        !live(sim, "contacts").iter().any(|c| c.id == primary.id),
+        "the survivor is deleted"
+    );
+}
