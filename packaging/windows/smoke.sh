@@ -80,6 +80,21 @@ echo "sync exit code: $code"
 step "status"
 wine "$exe" --config "$(winepath -w "$config")" --data-dir "$data" status
 
+step "install again /S /TASK: the scheduled task"
+# Wine's schtasks knows only /Create /XML and refuses /SC; Windows creates
+# the task from the same command. So here the installer must say that the
+# task could not be created, finish with exit code 0 and leave a working
+# program; the command it ran is printed from Wine's trace.
+set +e
+WINEDEBUG=+schtasks wine "$installer" /S /TASK >"$work/task.log" 2>&1
+code=$?
+set -e
+echo "installer exit code: $code"
+[[ $code -eq 0 ]] || { cat "$work/task.log"; exit 1; }
+grep -F 'schtasks:wmain' "$work/task.log" | grep -F '/Create' | sed 's/^[0-9a-f]*://'
+grep -F 'schtasks:' "$work/task.log" | grep -F 'Unsupported' | sed 's/^[0-9a-f]*://' || true
+wine "$exe" --version
+
 step "uninstall /S keeps the user's data"
 kill "$sandbox_pid" 2>/dev/null || true
 sandbox_pid=
