@@ -110,6 +110,49 @@ fn import_world(bed: &Bed, options: &ExportOptions) -> PathBuf {
     dir
 }
 
+/// Imports the file `file` of `kind` into `location` of the ledger at
+/// `ledger`, columns as detected.
+fn import_at(
+    ledger: &Path,
+    file: &Path,
+    kind: ImportKind,
+    location: &str,
+    drop_invalid: bool,
+) -> Result<ImportOutcome, ImportRunError> {
+    let session = open_session(
+        ledger,
+        ImportRequest {
+            path: file.to_owned(),
+            kind,
+            location: location.to_owned(),
+            choices: ColumnChoices::default(),
+        },
+    )
+    .expect("session opens");
+    import(
+        ledger,
+        &session,
+        ImportOptions { drop_invalid },
+        &|_| {},
+        &CancelFlag::new(),
+    )
+}
+
+/// `ledger` with the location `mag` (Magdeburg) the hand-written files
+/// are imported into.
+fn with_magdeburg(mut ledger: Ledger) -> Ledger {
+    ledger
+        .upsert_location(&ivoris_hubspot_sync::ledger::LocationRow {
+            key: "mag".into(),
+            name: "Magdeburg".into(),
+            brand: None,
+            ivoris_url: "http://127.0.0.1:1".into(),
+            profile_id: None,
+        })
+        .expect("location");
+    ledger
+}
+
 fn counts(bed: &Bed) -> Counts {
     Ledger::open(&bed.env.ledger_path)
         .expect("ledger")
@@ -586,17 +629,7 @@ async fn every_invalid_row_class_is_named_with_line_column_and_reason() {
 
 #[test]
 fn hand_written_variants_are_detected_and_read() {
-    let ledger = Ledger::open_in_memory().expect("ledger");
-    let mut ledger = ledger;
-    ledger
-        .upsert_location(&ivoris_hubspot_sync::ledger::LocationRow {
-            key: "mag".into(),
-            name: "Magdeburg".into(),
-            brand: None,
-            ivoris_url: "http://127.0.0.1:1".into(),
-            profile_id: None,
-        })
-        .expect("location");
+    let ledger = with_magdeburg(Ledger::open_in_memory().expect("ledger"));
     let open = |file: &str, kind: ImportKind| {
         ImportSession::open(
             ledger.connection(),
@@ -647,17 +680,7 @@ fn hand_written_variants_are_detected_and_read() {
 fn unknown_columns_need_an_assignment_which_the_ledger_remembers() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ledger.sqlite");
-    let mut ledger = Ledger::open(&path).expect("ledger");
-    ledger
-        .upsert_location(&ivoris_hubspot_sync::ledger::LocationRow {
-            key: "mag".into(),
-            name: "Magdeburg".into(),
-            brand: None,
-            ivoris_url: "http://127.0.0.1:1".into(),
-            profile_id: None,
-        })
-        .expect("location");
-    drop(ledger);
+    drop(with_magdeburg(Ledger::open(&path).expect("ledger")));
     let request = |choices: &str| ImportRequest {
         path: fixture("patients_unknown_columns.csv"),
         kind: ImportKind::Patients,
@@ -727,16 +750,7 @@ fn arbitrary_bytes_and_mutated_files_never_panic_and_never_write() {
     use rand::{RngExt, SeedableRng};
     let dir = tempfile::tempdir().expect("dir");
     let ledger_path = dir.path().join("ledger.sqlite");
-    let mut ledger = Ledger::open(&ledger_path).expect("ledger");
-    ledger
-        .upsert_location(&ivoris_hubspot_sync::ledger::LocationRow {
-            key: "mag".into(),
-            name: "Magdeburg".into(),
-            brand: None,
-            ivoris_url: "http://127.0.0.1:1".into(),
-            profile_id: None,
-        })
-        .expect("location");
+    let ledger = with_magdeburg(Ledger::open(&ledger_path).expect("ledger"));
     let before = ledger.counts(None).expect("counts");
     drop(ledger);
     let valid: Vec<Vec<u8>> = [
@@ -870,38 +884,11 @@ async fn the_command_line_imports_refuses_and_waits_for_the_writer_lock() {
 fn a_corrected_file_resolves_the_rows_it_left_out_before() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ledger.sqlite");
-    let mut ledger = Ledger::open(&path).expect("ledger");
-    ledger
-        .upsert_location(&ivoris_hubspot_sync::ledger::LocationRow {
-            key: "mag".into(),
-            name: "Magdeburg".into(),
-            brand: None,
-            ivoris_url: "http://127.0.0.1:1".into(),
-            profile_id: None,
-        })
-        .expect("location");
-    drop(ledger);
+    drop(with_magdeburg(Ledger::open(&path).expect("ledger")));
     let file = dir.path().join("patienten.csv");
     let import_text = |text: &str| {
         std::fs::write(&file, text).expect("written");
-        let session = open_session(
-            &path,
-            ImportRequest {
-                path: file.clone(),
-                kind: ImportKind::Patients,
-                location: "mag".into(),
-                choices: ColumnChoices::default(),
-            },
-        )
-        .expect("opens");
-        import(
-            &path,
-            &session,
-            ImportOptions { drop_invalid: true },
-            &|_| {},
-            &CancelFlag::new(),
-        )
-        .expect("imports")
+        import_at(&path, &file, ImportKind::Patients, "mag", true).expect("imports")
     };
     let open = || {
         Ledger::open(&path)
@@ -937,17 +924,7 @@ fn a_corrected_file_resolves_the_rows_it_left_out_before() {
 /// A ledger with location `mag` and patients 1–50, for the small tests.
 fn small_ledger(dir: &Path) -> PathBuf {
     let path = dir.join("ledger.sqlite");
-    let mut ledger = Ledger::open(&path).expect("ledger");
-    ledger
-        .upsert_location(&ivoris_hubspot_sync::ledger::LocationRow {
-            key: "mag".into(),
-            name: "Magdeburg".into(),
-            brand: None,
-            ivoris_url: "http://127.0.0.1:1".into(),
-            profile_id: None,
-        })
-        .expect("location");
-    drop(ledger);
+    drop(with_magdeburg(Ledger::open(&path).expect("ledger")));
     let file = dir.join("patienten.csv");
     let mut text = String::from("Pat.-Nr.;Nachname\n");
     for n in 1..=50 {
@@ -1227,41 +1204,16 @@ fn an_invalid_last_row_after_a_full_transaction_leaves_the_ledger_unchanged() {
 
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ledger.sqlite");
-    let mut ledger = Ledger::open(&path).expect("ledger");
-    ledger
-        .upsert_location(&ivoris_hubspot_sync::ledger::LocationRow {
-            key: "mag".into(),
-            name: "Magdeburg".into(),
-            brand: None,
-            ivoris_url: "http://127.0.0.1:1".into(),
-            profile_id: None,
-        })
-        .expect("location");
-    drop(ledger);
+    drop(with_magdeburg(Ledger::open(&path).expect("ledger")));
     let write_and_import = |name: &str, text: &str, drop_invalid: bool| {
         let file = dir.path().join(name);
         std::fs::write(&file, text).expect("written");
-        let session = open_session(
-            &path,
-            ImportRequest {
-                path: file,
-                kind: if name.starts_with("patienten") {
-                    ImportKind::Patients
-                } else {
-                    ImportKind::Entries
-                },
-                location: "mag".into(),
-                choices: ColumnChoices::default(),
-            },
-        )
-        .expect("opens");
-        import(
-            &path,
-            &session,
-            ImportOptions { drop_invalid },
-            &|_| {},
-            &CancelFlag::new(),
-        )
+        let kind = if name.starts_with("patienten") {
+            ImportKind::Patients
+        } else {
+            ImportKind::Entries
+        };
+        import_at(&path, &file, kind, "mag", drop_invalid)
     };
     write_and_import(
         "patienten.csv",

@@ -251,10 +251,10 @@ fn expected_rebooked(
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_merge_survives_a_lost_answer_and_the_next_sync_writes_onto_the_survivor() {
-    let bed = bed(legacy_options()).await;
-    let sim = &bed.sandbox.hubspot;
+/// After a sync and a scan of the legacy portal: the merge of a person's
+/// two contacts the review offers, and the two patients' keys (primary's
+/// first).
+async fn person_with_two_contacts(bed: &engine_support::Bed) -> (MergeRequest, Vec<String>) {
     run(&bed.env).await;
     scanned(&bed.env).await;
     let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
@@ -278,6 +278,15 @@ async fn a_merge_survives_a_lost_answer_and_the_next_sync_writes_onto_the_surviv
         secondary: secondary.id.clone(),
         group: group.key.clone(),
     };
+    (merge, keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_survives_a_lost_answer_and_the_next_sync_writes_onto_the_survivor() {
+    let bed = bed(legacy_options()).await;
+    let sim = &bed.sandbox.hubspot;
+    let (merge, keys) = person_with_two_contacts(&bed).await;
+    let primary_id = merge.primary.clone();
     Decision::Merge(merge.clone())
         .apply(&bed.env.ledger_path, "tester")
         .expect("queued");
@@ -342,7 +351,7 @@ async fn a_merge_survives_a_lost_answer_and_the_next_sync_writes_onto_the_surviv
     assert_eq!(contacts.len(), contacts_before - 1, "no contact created");
     let survivor = contacts
         .iter()
-        .find(|c| c.id == primary.id)
+        .find(|c| c.id == primary_id)
         .expect("survivor");
     assert_eq!(prop(survivor, "ivoris_patient_key"), keys[0]);
     assert!(
@@ -573,32 +582,11 @@ async fn forgetting_a_patient_whose_contact_was_merged_names_the_survivors_patie
 
     let bed = bed(legacy_options()).await;
     let sim = &bed.sandbox.hubspot;
-    run(&bed.env).await;
-    scanned(&bed.env).await;
-    let ledger = Ledger::open(&bed.env.ledger_path).expect("ledger");
-    let group = review(&ledger)
-        .expect("review")
-        .groups
-        .into_iter()
-        .find(|g| g.kind == PortalKind::PersonContacts)
-        .expect("a person with two contacts");
-    drop(ledger);
-    let Members::Contacts(members) = &group.members else {
-        panic!("contacts");
-    };
-    let (primary, secondary) = (&members[0], &members[1]);
-    let keys: Vec<String> = [primary, secondary]
-        .iter()
-        .filter_map(|c| c.patient_key.clone())
-        .collect();
-    assert_eq!(keys.len(), 2, "both keyed");
-    Decision::Merge(MergeRequest {
-        primary: primary.id.clone(),
-        secondary: secondary.id.clone(),
-        group: group.key.clone(),
-    })
-    .apply(&bed.env.ledger_path, "tester")
-    .expect("queued");
+    let (merge, keys) = person_with_two_contacts(&bed).await;
+    let primary_id = merge.primary.clone();
+    Decision::Merge(merge)
+        .apply(&bed.env.ledger_path, "tester")
+        .expect("queued");
     let sent = send_merges(&bed.env).await.expect("sent");
     assert_eq!(
         sent,
@@ -623,7 +611,7 @@ async fn forgetting_a_patient_whose_contact_was_merged_names_the_survivors_patie
         other => panic!("not refused: {other:?}"),
     }
     assert!(
-        live(sim, "contacts").iter().any(|c| c.id == primary.id),
+        live(sim, "contacts").iter().any(|c| c.id == primary_id),
         "the survivor is kept while refused"
     );
 
@@ -644,7 +632,7 @@ async fn forgetting_a_patient_whose_contact_was_merged_names_the_survivors_patie
     expected.sort();
     assert_eq!(forgotten, expected);
     assert!(
-        !live(sim, "contacts").iter().any(|c| c.id == primary.id),
+        !live(sim, "contacts").iter().any(|c| c.id == primary_id),
         "the survivor is deleted"
     );
 }
