@@ -524,7 +524,9 @@ impl Verdict<'_> {
             let report = checking.join().map_err(|_| {
                 ImportRunError::Import(ImportError::Io {
                     path: Default::default(),
-                    source: std::io::Error::other("the check of the file stopped"),
+                    source: std::io::Error::other(
+                        "die Prüfung der Datei brach ab / the check of the file stopped",
+                    ),
                 })
             })??;
             self.report = Some(report);
@@ -557,7 +559,8 @@ fn write_batches(
             rows_per_second: writer.counts.rows_read as f64 / seconds,
         });
     };
-    let mut refused: Option<ImportRunError> = None;
+    // The check could not finish: the import stops with its error.
+    let mut check_failed: Option<ImportRunError> = None;
     let cancelled = loop {
         let step = ledger.commit_if(|batch| {
             let mut step = None;
@@ -574,16 +577,18 @@ fn write_batches(
                     break;
                 }
             }
+            // Commit, or stop here with nothing of this transaction kept
+            // (the refusal is returned below).
             match verdict.settle() {
                 Ok(true) => Ok((step, true)),
                 Ok(false) => Ok((Some(true), false)),
                 Err(error) => {
-                    refused = Some(error);
+                    check_failed = Some(error);
                     Ok((Some(true), false))
                 }
             }
         })?;
-        if let Some(error) = refused.take() {
+        if let Some(error) = check_failed.take() {
             return Err(error);
         }
         if let Some(cancelled) = step {

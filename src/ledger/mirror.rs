@@ -366,8 +366,10 @@ pub(super) fn upsert<R: Mirrored>(
     let records = R::stored_ids(tx, location, records)?;
     let records = records.as_ref();
     // Known absent only under the key it was known by.
-    let known_absent =
-        |i: usize| absent.get(i).copied().unwrap_or(false) && records[i].id() == given[i].id();
+    let known_absent = |i: usize| {
+        absent.get(i).copied().unwrap_or(false)
+            && given.get(i).map(Mirrored::id) == records.get(i).map(Mirrored::id)
+    };
     // A record that was quarantined when it came in broken is fine now.
     super::quarantine::resolve_read_again(tx, location, records.iter().map(Mirrored::id))?;
 
