@@ -1197,6 +1197,7 @@ async fn the_dry_run_predicts_the_records_the_next_sync_creates() {
 /// A file longer than one transaction whose only invalid row is its last:
 /// the first transaction is written while the check still reads, and the
 /// check's verdict rolls it back — nothing of the file is in the ledger.
+/// With the invalid row first, the writer stops at the batch that met it.
 #[test]
 fn an_invalid_last_row_after_a_full_transaction_leaves_the_ledger_unchanged() {
     use ivoris_hubspot_sync::engine::import::BATCHES_PER_TRANSACTION;
@@ -1252,6 +1253,41 @@ fn an_invalid_last_row_after_a_full_transaction_leaves_the_ledger_unchanged() {
         other => panic!("refused expected: {:?}", other.map(|o| o.counts)),
     }
     assert_eq!(entries_in(), 0, "refused means nothing written");
+
+    // The invalid row first: refused after the batch that met it, not
+    // after a whole transaction written in vain.
+    let (header, lines) = text.split_once('\n').expect("header");
+    let (lines, invalid) = lines.trim_end().rsplit_once('\n').expect("last line");
+    let first = dir.path().join("leistungen-zuerst.csv");
+    std::fs::write(&first, format!("{header}\n{invalid}\n{lines}\n")).expect("written");
+    let session = open_session(
+        &path,
+        ImportRequest {
+            path: first,
+            kind: ImportKind::Entries,
+            location: "mag".into(),
+            choices: ColumnChoices::default(),
+        },
+    )
+    .expect("opens");
+    let most_rows = std::cell::Cell::new(0);
+    let refused = import(
+        &path,
+        &session,
+        ImportOptions::default(),
+        &|progress| most_rows.set(most_rows.get().max(progress.rows)),
+        &CancelFlag::new(),
+    );
+    assert!(
+        matches!(&refused, Err(ImportRunError::InvalidRows(r)) if r.rows_invalid == 1),
+        "refused"
+    );
+    assert!(
+        most_rows.get() <= BATCH_ROWS as u64,
+        "{} rows read",
+        most_rows.get()
+    );
+    assert_eq!(entries_in(), 0, "refused early, nothing written");
 
     let outcome = write_and_import("leistungen.csv", &text, true).expect("imports the rest");
     assert_eq!(outcome.counts.rows_left_out, 1);

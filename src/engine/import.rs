@@ -518,6 +518,15 @@ struct Verdict<'scope> {
 }
 
 impl Verdict<'_> {
+    /// Whether the first transaction need not wait for more batches: the
+    /// check has finished, or the writer met an invalid row that is not to
+    /// be left out (the file is refused, so writing on is wasted).
+    fn decidable(&self, writer: &Writer<'_>) -> bool {
+        self.checking.as_ref().is_some_and(|checking| {
+            checking.is_finished() || (!self.drop_invalid && writer.counts.rows_left_out > 0)
+        })
+    }
+
     /// Waits for the check: `Ok(false)` when the file is refused.
     fn settle(&mut self) -> Result<bool, ImportRunError> {
         if let Some(checking) = self.checking.take() {
@@ -574,6 +583,9 @@ fn write_batches(
                 if !more {
                     writer.finish(batch)?;
                     step = Some(false);
+                    break;
+                }
+                if verdict.decidable(writer) {
                     break;
                 }
             }
