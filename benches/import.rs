@@ -4,7 +4,7 @@
 //!   memory of the process (VmHWM) must stay under 200 MB — the file is
 //!   never held whole;
 //! - 100,000 billing lines: parse + validate + ledger write (the whole
-//!   `import`, its check pass included) at ≥ 100,000 rows/s;
+//!   `import`, every row checked on the way) at ≥ 100,000 rows/s;
 //! - the dry-run summary of 100,000 appointments (rows written and the
 //!   location planned twice in a rolled-back transaction) in ≤ 5 s.
 //!

@@ -376,36 +376,41 @@ impl Columns {
 /// three digits after it) is read as a decimal point. `None` for anything
 /// else — never a guess.
 pub fn parse_cents(text: &str) -> Option<i64> {
-    let mut text: String = text
-        .trim()
-        .trim_end_matches("EUR")
-        .chars()
-        .filter(|c| *c != '€' && !c.is_whitespace())
-        .collect();
+    let text = text.trim().trim_end_matches("EUR");
+    // Without a euro sign or inner blanks (nearly always) nothing is copied.
+    let cleaned: std::borrow::Cow<'_, str> =
+        if text.contains(|c: char| c == '€' || c.is_whitespace()) {
+            text.chars()
+                .filter(|c| *c != '€' && !c.is_whitespace())
+                .collect::<String>()
+                .into()
+        } else {
+            text.into()
+        };
+    let mut text: &str = &cleaned;
     let mut negative = false;
     if let Some(rest) = text.strip_suffix('-') {
         negative = true;
-        text = rest.to_owned();
+        text = rest;
     }
     if let Some(rest) = text.strip_prefix('-') {
         if negative {
             return None;
         }
         negative = true;
-        text = rest.to_owned();
+        text = rest;
     }
-    let (whole, fraction) = if let Some((whole, fraction)) = text.split_once(',') {
-        (whole.to_owned(), fraction.to_owned())
-    } else {
-        match text.split_once('.') {
+    let (whole, fraction) = match text.split_once(',') {
+        Some(parts) => parts,
+        None => match text.split_once('.') {
             Some((whole, fraction)) if !fraction.contains('.') && fraction.len() != 3 => {
-                (whole.to_owned(), fraction.to_owned())
+                (whole, fraction)
             }
-            _ => (text.clone(), String::new()),
-        }
+            _ => (text, ""),
+        },
     };
-    let whole = grouped_digits(&whole)?;
-    if fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) {
+    let whole = grouped_digits(whole)?;
+    if fraction.len() > 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let fraction_cents: i64 = match fraction.len() {
@@ -422,15 +427,26 @@ fn grouped_digits(text: &str) -> Option<i64> {
     if text.is_empty() {
         return None;
     }
-    let groups: Vec<&str> = text.split('.').collect();
-    let well_grouped = groups.len() == 1
-        || (!groups[0].is_empty()
-            && groups[0].len() <= 3
-            && groups[1..].iter().all(|g| g.len() == 3));
-    if !well_grouped || !groups.iter().all(|g| g.chars().all(|c| c.is_ascii_digit())) {
-        return None;
+    let mut value: i64 = 0;
+    let mut first_len = 0;
+    let mut groups = 0;
+    for group in text.split('.') {
+        if group.is_empty() || !group.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if groups == 0 {
+            first_len = group.len();
+        } else if group.len() != 3 {
+            return None;
+        }
+        groups += 1;
+        for digit in group.bytes() {
+            value = value
+                .checked_mul(10)?
+                .checked_add(i64::from(digit - b'0'))?;
+        }
     }
-    groups.concat().parse().ok()
+    (groups == 1 || first_len <= 3).then_some(value)
 }
 
 /// Cents in German notation with two decimals and dot thousands

@@ -953,7 +953,7 @@ fn request(file: &Path, kind: ImportKind) -> ImportRequest {
 }
 
 #[test]
-fn a_cancelled_import_stops_between_whole_batches_and_resumes() {
+fn a_cancelled_import_leaves_the_ledger_unchanged_and_runs_again_in_full() {
     let dir = tempfile::tempdir().expect("dir");
     let path = small_ledger(dir.path());
     let file = dir.path().join("leistungen.csv");
@@ -991,18 +991,20 @@ fn a_cancelled_import_stops_between_whole_batches_and_resumes() {
         batches.take(),
         vec![ivoris_hubspot_sync::import::BATCH_ROWS as u64]
     );
-    let stored = Ledger::open(&path)
-        .expect("ledger")
-        .counts(None)
-        .expect("counts")
-        .document_entries;
-    assert_eq!(
-        stored as usize,
-        ivoris_hubspot_sync::import::BATCH_ROWS,
-        "one whole batch"
-    );
+    let stored = || {
+        Ledger::open(&path)
+            .expect("ledger")
+            .counts(None)
+            .expect("counts")
+            .document_entries
+    };
+    assert_eq!(stored(), 0, "the batch written before is rolled back");
     assert_eq!(outcome.record.outcome, "cancelled");
-    // Again: the rest is added, the first batch is unchanged.
+    assert_eq!(
+        (outcome.record.rows_taken, outcome.record.records_written),
+        (0, 0)
+    );
+    // Again, to the end: every line is new.
     let outcome = import(
         &path,
         &session,
@@ -1012,14 +1014,9 @@ fn a_cancelled_import_stops_between_whole_batches_and_resumes() {
     )
     .expect("imports");
     assert!(!outcome.cancelled);
-    assert_eq!(
-        outcome.counts.unchanged as usize,
-        ivoris_hubspot_sync::import::BATCH_ROWS
-    );
-    assert_eq!(
-        outcome.counts.inserted as usize,
-        lines - ivoris_hubspot_sync::import::BATCH_ROWS
-    );
+    assert_eq!(outcome.counts.unchanged, 0);
+    assert_eq!(outcome.counts.inserted as usize, lines);
+    assert_eq!(stored() as usize, lines);
     let history = Ledger::open(&path)
         .expect("ledger")
         .import_history(10)
@@ -1199,8 +1196,7 @@ async fn the_dry_run_predicts_the_records_the_next_sync_creates() {
 /// check's verdict rolls it back — nothing of the file is in the ledger.
 /// With the invalid row first, the writer stops at the batch that met it.
 #[test]
-fn an_invalid_last_row_after_a_full_transaction_leaves_the_ledger_unchanged() {
-    use ivoris_hubspot_sync::engine::import::BATCHES_PER_TRANSACTION;
+fn an_invalid_last_row_after_many_batches_leaves_the_ledger_unchanged() {
     use ivoris_hubspot_sync::import::BATCH_ROWS;
 
     let dir = tempfile::tempdir().expect("dir");
@@ -1230,7 +1226,7 @@ fn an_invalid_last_row_after_a_full_transaction_leaves_the_ledger_unchanged() {
             .document_entries
     };
 
-    let valid = BATCH_ROWS * BATCHES_PER_TRANSACTION + 7;
+    let valid = BATCH_ROWS * 10 + 7;
     let mut text = String::from("Pat.-Nr.;Datum;Katalog;Ziffer;Betrag\n");
     for i in 0..valid {
         // Lines equal in every field are told apart by their ordinal.
@@ -1254,8 +1250,8 @@ fn an_invalid_last_row_after_a_full_transaction_leaves_the_ledger_unchanged() {
     }
     assert_eq!(entries_in(), 0, "refused means nothing written");
 
-    // The invalid row first: refused after the batch that met it, not
-    // after a whole transaction written in vain.
+    // The invalid row first: refused, and the report still covers every
+    // row (the rest is read without writing).
     let (header, lines) = text.split_once('\n').expect("header");
     let (lines, invalid) = lines.trim_end().rsplit_once('\n').expect("last line");
     let first = dir.path().join("leistungen-zuerst.csv");
@@ -1270,24 +1266,24 @@ fn an_invalid_last_row_after_a_full_transaction_leaves_the_ledger_unchanged() {
         },
     )
     .expect("opens");
-    let most_rows = std::cell::Cell::new(0);
     let refused = import(
         &path,
         &session,
         ImportOptions::default(),
-        &|progress| most_rows.set(most_rows.get().max(progress.rows)),
+        &|_| {},
         &CancelFlag::new(),
     );
-    assert!(
-        matches!(&refused, Err(ImportRunError::InvalidRows(r)) if r.rows_invalid == 1),
-        "refused"
-    );
-    assert!(
-        most_rows.get() <= BATCH_ROWS as u64,
-        "{} rows read",
-        most_rows.get()
-    );
-    assert_eq!(entries_in(), 0, "refused early, nothing written");
+    match refused {
+        Err(ImportRunError::InvalidRows(report)) => {
+            assert_eq!(
+                (report.rows_read, report.rows_valid, report.rows_invalid),
+                (valid as u64 + 1, valid as u64, 1)
+            );
+            assert_eq!(report.errors[0].line, 2);
+        }
+        other => panic!("refused expected: {:?}", other.map(|o| o.counts)),
+    }
+    assert_eq!(entries_in(), 0, "refused, nothing written");
 
     let outcome = write_and_import("leistungen.csv", &text, true).expect("imports the rest");
     assert_eq!(outcome.counts.rows_left_out, 1);

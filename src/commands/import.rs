@@ -151,7 +151,7 @@ fn run_import(
 ) -> Result<ImportOutcome, ImportRunError> {
     let cancel = CancelFlag::new();
     let on_interrupt = cancel.clone();
-    // Ctrl+C ends the current batch and stops; what was written stays whole.
+    // Ctrl+C stops after the current batch; nothing of the file is taken.
     let _ = ctrlc_like(move || on_interrupt.cancel());
     import(
         ledger_path,
@@ -283,7 +283,10 @@ fn print_outcome(outcome: &ImportOutcome) {
     );
     let counts = &outcome.counts;
     if outcome.cancelled {
-        println!("Abgebrochen nach ganzen Stapeln / cancelled after whole batches");
+        println!(
+            "Abgebrochen – nichts übernommen, die Datei kann erneut importiert werden / \
+             cancelled – nothing taken, the file can be imported again"
+        );
     }
     println!(
         "Importiert / imported: {} Zeilen/rows gelesen/read, {} übernommen/taken ({} neu/new, {} geändert/changed, {} unverändert/unchanged), {} weggelassen/left out",

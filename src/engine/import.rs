@@ -6,14 +6,14 @@
 //! import's own effect is counted — like the mapping preview: contacts,
 //! deals and appointment records that would be new or changed, deals whose
 //! stage or revenue would change, and up to [`SAMPLE_SIZE`] examples keyed
-//! by case key (no personal data). [`import`] writes the file in batches
-//! of [`BATCH_ROWS`] rows under the writer lock, several batches per
-//! transaction, while a thread checks it beside the first one; that first
-//! transaction commits only once the check has passed (invalid rows
-//! refuse the file unless they are to be left out, and then nothing is
-//! written); progress by callback, cancellation by flag between
-//! batches (the whole batches read before it are kept). Every
-//! import is recorded in the history and the audit log.
+//! by case key (no personal data). [`import`] writes the whole file in
+//! one transaction under the writer lock, checking every row on the way:
+//! it commits only when the file was read to its end and is accepted
+//! (invalid rows refuse it unless they are to be left out); a refused
+//! file is read to its end for the report without writing, a cancelled
+//! one (the flag is looked at between batches of [`BATCH_ROWS`] rows)
+//! leaves nothing. Progress by callback after every batch. Every import
+//! is recorded in the history and the audit log.
 //!
 //! The GUI's Import view uses these on the engine thread: open a session
 //! ([`open_session`]), show `session.preview`, re-open with changed
@@ -376,12 +376,6 @@ fn compare_deals(
     }
 }
 
-/// Batches of [`BATCH_ROWS`] rows committed together. Progress and
-/// cancellation act at every batch; one transaction over several batches
-/// rewrites the ledger's pages (and its write-ahead log) far less often
-/// than one per batch — the file's keys land all over the tables.
-pub const BATCHES_PER_TRANSACTION: usize = 10;
-
 /// Options of a real import.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportOptions {
@@ -416,12 +410,11 @@ pub struct ImportOutcome {
     pub cancelled: bool,
 }
 
-/// Imports a file: writer lock, then batches (see the module
-/// documentation), while the check reads the file once more beside them
-/// on its own connection (the ledger as it was before the import). The
-/// first transaction commits only once the check is known: refused while
-/// the assignment is incomplete or rows are invalid and `drop_invalid` is
-/// off — then nothing is written.
+/// Imports a file in one transaction: every row is checked as it is
+/// written, and the transaction commits only when the file was read to
+/// its end and is accepted (no invalid rows, or they are to be left out).
+/// A refused or cancelled import leaves the ledger as it was; a refused
+/// file is read to its end for the report, without writing.
 pub fn import(
     ledger_path: &Path,
     session: &ImportSession,
@@ -438,41 +431,39 @@ pub fn import(
     let path = &session.request.path;
     let total_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let hash = file_hash(path)?;
-    // Opened before anything is written: the check reads the ledger as it
-    // was (WAL keeps the import's uncommitted rows from it).
-    let check_ledger = Ledger::open(ledger_path)?;
-    let mut writer = Writer::start(session, ledger.connection(), true)?;
-    let (check, cancelled) = std::thread::scope(|scope| {
-        let checking = std::thread::Builder::new()
-            .name("import-check".into())
-            .spawn_scoped(scope, move || Ok(session.check(check_ledger.connection())?))
-            .map_err(|source| ImportError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        let verdict = Verdict {
-            checking: Some(checking),
-            report: None,
-            drop_invalid: options.drop_invalid,
-        };
-        write_batches(
-            &mut ledger,
-            &mut writer,
-            verdict,
+    let snapshot = Ledger::open(ledger_path)?;
+    let mut writer = Writer::start_pipelined(session, ledger.connection(), snapshot, true)?;
+    let clock = Instant::now();
+    let mut report = |writer: &Writer<'_>| {
+        let seconds = clock.elapsed().as_secs_f64().max(1e-6);
+        progress(ImportProgress {
+            rows: writer.counts.rows_read,
+            bytes: writer.bytes_read(),
             total_bytes,
-            progress,
-            cancel,
-        )
-    })?;
-    if !cancelled {
+            rows_per_second: writer.counts.rows_read as f64 / seconds,
+        });
+    };
+    let ended = write_all(&mut ledger, &mut writer, options, &mut report, cancel)?;
+    if ended == Ended::Refused {
+        writer.check_rest(ledger.connection(), &mut report)?;
+        return Err(ImportRunError::InvalidRows(Box::new(writer.report)));
+    }
+    let cancelled = ended == Ended::Cancelled;
+    let counts = if cancelled {
+        // Rolled back: nothing of the file was stored.
+        WriteCounts {
+            rows_read: writer.counts.rows_read,
+            ..WriteCounts::default()
+        }
+    } else {
         // Rows an earlier import of this file left out and that are fine now.
         ledger.resolve_imported_again(
             &session.request.location,
             &session.preview.file_name,
             &writer.left_out,
         )?;
-    }
-    let counts = writer.counts;
+        writer.counts
+    };
     let mut record = ImportRecord {
         id: 0,
         location_key: session.request.location.clone(),
@@ -500,118 +491,47 @@ pub fn import(
     );
     Ok(ImportOutcome {
         record,
-        check,
+        check: writer.report,
         counts,
         cancelled,
     })
 }
 
-/// The check running beside the first transaction, and its report once
-/// known.
-struct Verdict<'scope> {
-    /// The check's thread until it was joined.
-    checking: Option<std::thread::ScopedJoinHandle<'scope, Result<CheckReport, ImportRunError>>>,
-    /// Its report.
-    report: Option<CheckReport>,
-    /// Whether invalid rows are left out rather than refusing the file.
-    drop_invalid: bool,
+/// How writing a file ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Read to its end and committed.
+    Done,
+    /// Cancelled between batches; rolled back.
+    Cancelled,
+    /// An invalid row that was not to be left out; rolled back.
+    Refused,
 }
 
-impl Verdict<'_> {
-    /// Whether the first transaction need not wait for more batches: the
-    /// check has finished, or the writer met an invalid row that is not to
-    /// be left out (the file is refused, so writing on is wasted).
-    fn decidable(&self, writer: &Writer<'_>) -> bool {
-        self.checking.as_ref().is_some_and(|checking| {
-            checking.is_finished() || (!self.drop_invalid && writer.counts.rows_left_out > 0)
-        })
-    }
-
-    /// Waits for the check: `Ok(false)` when the file is refused.
-    fn settle(&mut self) -> Result<bool, ImportRunError> {
-        if let Some(checking) = self.checking.take() {
-            let report = checking.join().map_err(|_| {
-                ImportRunError::Import(ImportError::Io {
-                    path: Default::default(),
-                    source: std::io::Error::other(
-                        "die Prüfung der Datei brach ab / the check of the file stopped",
-                    ),
-                })
-            })??;
-            self.report = Some(report);
-        }
-        Ok(self
-            .report
-            .as_ref()
-            .is_some_and(|report| report.rows_invalid == 0 || self.drop_invalid))
-    }
-}
-
-/// Writes the file in transactions of [`BATCHES_PER_TRANSACTION`] batches
-/// until it ends or is cancelled; the first commits only when the check
-/// allows it. Returns the check and whether the import was cancelled.
-fn write_batches(
+/// Writes the file batch by batch in one transaction (see [`import`]).
+fn write_all(
     ledger: &mut Ledger,
     writer: &mut Writer<'_>,
-    mut verdict: Verdict<'_>,
-    total_bytes: u64,
-    progress: &dyn Fn(ImportProgress),
+    options: ImportOptions,
+    progress: &mut dyn FnMut(&Writer<'_>),
     cancel: &CancelFlag,
-) -> Result<(CheckReport, bool), ImportRunError> {
-    let clock = Instant::now();
-    let report = |writer: &Writer<'_>| {
-        let seconds = clock.elapsed().as_secs_f64().max(1e-6);
-        progress(ImportProgress {
-            rows: writer.counts.rows_read,
-            bytes: writer.bytes_read(),
-            total_bytes,
-            rows_per_second: writer.counts.rows_read as f64 / seconds,
-        });
-    };
-    // The check could not finish: the import stops with its error.
-    let mut check_failed: Option<ImportRunError> = None;
-    let cancelled = loop {
-        let step = ledger.commit_if(|batch| {
-            let mut step = None;
-            for _ in 0..BATCHES_PER_TRANSACTION {
-                if cancel.is_cancelled() {
-                    step = Some(true);
-                    break;
-                }
-                let more = writer.next_batch(batch, BATCH_ROWS)?;
-                report(writer);
-                if !more {
-                    writer.finish(batch)?;
-                    step = Some(false);
-                    break;
-                }
-                if verdict.decidable(writer) {
-                    break;
-                }
+) -> Result<Ended, ImportRunError> {
+    Ok(ledger.commit_if(|batch| {
+        loop {
+            if cancel.is_cancelled() {
+                return Ok((Ended::Cancelled, false));
             }
-            // Commit, or stop here with nothing of this transaction kept
-            // (the refusal is returned below).
-            match verdict.settle() {
-                Ok(true) => Ok((step, true)),
-                Ok(false) => Ok((Some(true), false)),
-                Err(error) => {
-                    check_failed = Some(error);
-                    Ok((Some(true), false))
-                }
+            let more = writer.next_batch(batch, BATCH_ROWS)?;
+            progress(writer);
+            if writer.report.rows_invalid > 0 && !options.drop_invalid {
+                return Ok((Ended::Refused, false));
             }
-        })?;
-        if let Some(error) = check_failed.take() {
-            return Err(error);
+            if !more {
+                writer.finish(batch)?;
+                return Ok((Ended::Done, true));
+            }
         }
-        if let Some(cancelled) = step {
-            break cancelled;
-        }
-    };
-    let check = verdict.report.unwrap_or_default();
-    if check.rows_invalid > 0 && !verdict.drop_invalid {
-        return Err(ImportRunError::InvalidRows(Box::new(check)));
-    }
-    Ok((check, cancelled))
+    })?)
 }
 
 /// Makes sure the ledger knows a configured location before its first

@@ -832,8 +832,8 @@ fn outcome_ui(ui: &mut egui::Ui, lang: Lang, outcome: &ImportOutcome) {
     let counts = &outcome.counts;
     let head = if outcome.cancelled {
         lang.pick(
-            "Import abgebrochen – das Gelesene ist gespeichert",
-            "Import cancelled – what was read is stored",
+            "Import abgebrochen – nichts übernommen, die Datei kann erneut importiert werden",
+            "Import cancelled – nothing taken, the file can be imported again",
         )
     } else {
         lang.pick("Import abgeschlossen", "Import finished")

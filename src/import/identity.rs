@@ -138,46 +138,6 @@ impl Resolver {
         self.synthetic_entries
     }
 
-    /// What [`Resolver::resolve`] would reject, found without reading the
-    /// mirror: an unknown patient, the same record twice (by UUID or
-    /// identity). The check pass over a whole file.
-    pub fn check(
-        &mut self,
-        conn: &Connection,
-        row: &ValidRow,
-    ) -> Result<Option<RowError>, LedgerError> {
-        let key = match &row.record {
-            RowRecord::Patient(patient) => match (&row.uuid, &patient.human_readable_id) {
-                (Some(uuid), _) => format!("u:{uuid}"),
-                (None, Some(number)) => format!("n:{}", normalise_patient_number(number)),
-                (None, None) => return Ok(None),
-            },
-            RowRecord::Appointment(appointment, patient) => {
-                let Some(patient_id) = self.known_patient(conn, patient)? else {
-                    return Ok(Some(self.unknown_patient(row.line)));
-                };
-                match &row.uuid {
-                    Some(uuid) => format!("u:{uuid}"),
-                    None => format!(
-                        "a:{patient_id}|{:?}|{}",
-                        appointment.start,
-                        appointment.type_label.as_deref().unwrap_or("").trim()
-                    ),
-                }
-            }
-            RowRecord::Entry(_, patient) => {
-                if self.known_patient(conn, patient)?.is_none() {
-                    return Ok(Some(self.unknown_patient(row.line)));
-                }
-                match &row.uuid {
-                    Some(uuid) => format!("u:{uuid}"),
-                    None => return Ok(None),
-                }
-            }
-        };
-        Ok(self.twice(&key, row.line))
-    }
-
     /// The error for a record the file already had, noting it otherwise.
     fn twice(&mut self, key: &str, line: usize) -> Option<RowError> {
         let first = *self.seen.entry(digest(key)).or_insert(line);

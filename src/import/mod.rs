@@ -9,19 +9,25 @@
 //! layout the ledger remembers, choices); [`ImportSession::check`] reads
 //! the whole file and reports every invalid row with line, column and
 //! reason in German and English; a [`Writer`] then puts the rows into the
-//! ledger in batches, one transaction each — the engine
-//! (`engine::import`) runs it in a rolled-back transaction for the dry
-//! run's summary and for real under the writer lock.
+//! ledger batch by batch within the caller's transaction, checking them
+//! on the way — the engine (`engine::import`) runs it in a rolled-back
+//! transaction for the dry run's summary and for real under the writer
+//! lock.
 //!
-//! The file is streamed: never more than one batch of rows is in memory.
+//! The file is streamed: a few thousand rows are in memory at a time. A
+//! real import runs as a pipeline over three threads — reading and
+//! validating (`prefetch`), deciding keys, merging and serialising
+//! (`prepare`, on a read snapshot of the ledger), storing (the writer).
 //! Submodules: `read` (bytes → numbered rows), `columns` (what a column
 //! is), `validate` (row → record, pure), `identity` (which mirror row it
-//! is), `write` (merge and store). Test exports of the sandbox's world
-//! are written by `sandbox::data::export`.
+//! is), `prepare` (a row made ready to store), `write` (merge and store).
+//! Test exports of the sandbox's world are written by
+//! `sandbox::data::export`.
 
 pub mod columns;
 pub mod identity;
 mod prefetch;
+mod prepare;
 pub mod read;
 pub mod validate;
 pub mod write;
@@ -35,11 +41,12 @@ use serde::{Deserialize, Serialize};
 pub use columns::{Column, ColumnAssignment, ColumnChoices, Field, ImportKind, Source, Target};
 pub use read::Format;
 
-use crate::csvio::{RowError, delimiter_label};
+use crate::csvio::{CsvRow, RowError, delimiter_label};
 use crate::ledger::imports::{layout, remember_layout};
-use crate::ledger::{Batch, LedgerError, MirrorOutcome};
-use identity::{ResolvedRow, Resolver};
+use crate::ledger::{Batch, Ledger, LedgerError, MirrorOutcome};
+use identity::Resolver;
 use prefetch::Prefetched;
+use prepare::{Prepared, PreparedRow, Preparer, Preparing};
 use read::Rows;
 use validate::validate;
 
@@ -47,7 +54,7 @@ use validate::validate;
 pub const PREVIEW_ROWS: usize = 20;
 /// Row errors and warnings kept for display; the rest are counted.
 pub const LISTED_PROBLEMS: usize = 1000;
-/// Rows per transaction.
+/// Rows stored at a time (progress and cancellation act between them).
 pub const BATCH_ROWS: usize = 5_000;
 
 /// What to import.
@@ -239,14 +246,34 @@ impl ImportSession {
                 Err((error, _)) => report.note(error),
                 Ok((mut valid, _)) => {
                     report.warn(std::mem::take(&mut valid.warnings));
-                    match resolver.check(conn, &valid)? {
-                        None => report.rows_valid += 1,
-                        Some(error) => report.note(error),
+                    // The writer's own decision, so the check and the
+                    // import never disagree.
+                    match resolver.resolve(conn, valid)? {
+                        Ok(_) => report.rows_valid += 1,
+                        Err(error) => report.note(error),
                     }
                 }
             }
         }
         Ok(report)
+    }
+
+    fn preparer(&self, conn: &Connection) -> Result<Preparer, LedgerError> {
+        Ok(Preparer {
+            resolver: self.resolver(conn)?,
+            location: self.request.location.clone(),
+            assignment: self.preview.assignment.clone(),
+        })
+    }
+
+    /// Whether the file is the truth of its patients' days (billing lines
+    /// without UUID); only lines imported before can vanish from a
+    /// corrected file.
+    fn day_scoped(&self, resolver: &Resolver) -> bool {
+        let assignment = &self.preview.assignment;
+        assignment.kind == ImportKind::Entries
+            && assignment.position(Field::Uuid).is_none()
+            && resolver.had_synthetic_entries()
     }
 
     fn resolver(&self, conn: &Connection) -> Result<Resolver, LedgerError> {
@@ -356,15 +383,25 @@ impl WriteCounts {
     }
 }
 
-/// Puts a session's rows into the ledger batch by batch; each call of
-/// [`Writer::next_batch`] belongs in one transaction.
+/// Where a [`Writer`] takes its rows from.
+enum RowSource {
+    /// Read ahead on a thread, prepared here on the writer's connection
+    /// (the dry run, inside its rolled-back transaction).
+    Inline {
+        rows: Prefetched,
+        preparer: Box<Preparer>,
+    },
+    /// Read and prepared ahead on threads of their own (a real import).
+    Pipelined(Preparing),
+}
+
+/// Puts a session's rows into the ledger batch by batch, all of them in
+/// the caller's transaction, and checks every row on the way.
 pub struct Writer<'s> {
     /// The session written.
     session: &'s ImportSession,
-    /// The file, streamed: read and validated on a thread ahead.
-    rows: Prefetched,
-    /// Identity state across batches.
-    resolver: Resolver,
+    /// The file's rows, streamed.
+    source: RowSource,
     /// Whether rows left out are quarantined (a real import with
     /// `--drop-invalid`) or only counted (a dry run).
     quarantine: bool,
@@ -377,21 +414,68 @@ pub struct Writer<'s> {
     pub counts: WriteCounts,
     /// Quarantine sources (`<file>:<line>`) of the rows left out.
     pub left_out: Vec<String>,
+    /// The check of the rows read so far: every invalid row with line,
+    /// column and reason, and the cells repaired.
+    pub report: CheckReport,
 }
 
 impl<'s> Writer<'s> {
-    /// Starts writing; `quarantine` stores rows left out in the quarantine.
+    /// Starts writing on `conn`, preparing the rows there too;
+    /// `quarantine` stores rows left out in the quarantine.
     pub fn start(
         session: &'s ImportSession,
         conn: &Connection,
         quarantine: bool,
     ) -> Result<Writer<'s>, ImportError> {
-        let assignment = &session.preview.assignment;
-        let resolver = session.resolver(conn)?;
-        // Only lines imported before can vanish from a corrected file.
-        let day_scoped = assignment.kind == ImportKind::Entries
-            && assignment.position(Field::Uuid).is_none()
-            && resolver.had_synthetic_entries();
+        let preparer = session.preparer(conn)?;
+        let day_scoped = session.day_scoped(&preparer.resolver);
+        let rows = Prefetched::start(session.request.path.clone(), preparer.assignment.clone())?;
+        Writer::with(
+            session,
+            conn,
+            RowSource::Inline {
+                rows,
+                preparer: Box::new(preparer),
+            },
+            day_scoped,
+            quarantine,
+        )
+    }
+
+    /// Starts writing on `conn` with the rows prepared on a thread over
+    /// `snapshot`, another connection to the same ledger: its read
+    /// transaction begins here, before anything is written, so it sees the
+    /// ledger as it was (see `prepare`).
+    pub fn start_pipelined(
+        session: &'s ImportSession,
+        conn: &Connection,
+        snapshot: Ledger,
+        quarantine: bool,
+    ) -> Result<Writer<'s>, ImportError> {
+        snapshot
+            .connection()
+            .execute_batch("BEGIN")
+            .map_err(LedgerError::from)?;
+        let preparer = session.preparer(snapshot.connection())?;
+        let day_scoped = session.day_scoped(&preparer.resolver);
+        let rows = Prefetched::start(session.request.path.clone(), preparer.assignment.clone())?;
+        let preparing = Preparing::start(rows, snapshot, preparer)?;
+        Writer::with(
+            session,
+            conn,
+            RowSource::Pipelined(preparing),
+            day_scoped,
+            quarantine,
+        )
+    }
+
+    fn with(
+        session: &'s ImportSession,
+        conn: &Connection,
+        source: RowSource,
+        day_scoped: bool,
+        quarantine: bool,
+    ) -> Result<Writer<'s>, ImportError> {
         if day_scoped {
             conn.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS import_lines (id TEXT PRIMARY KEY) WITHOUT ROWID;
@@ -403,19 +487,53 @@ impl<'s> Writer<'s> {
         }
         Ok(Writer {
             session,
-            rows: Prefetched::start(session.request.path.clone(), assignment.clone())?,
-            resolver,
+            source,
             quarantine,
             layout_saved: false,
             day_scoped,
             counts: WriteCounts::default(),
             left_out: Vec::new(),
+            report: CheckReport {
+                column_problems: session.preview.column_problems.clone(),
+                ..CheckReport::default()
+            },
         })
     }
 
     /// Bytes of the file read so far (for progress against its size).
     pub fn bytes_read(&self) -> u64 {
-        self.rows.bytes_read()
+        match &self.source {
+            RowSource::Inline { rows, .. } => rows.bytes_read(),
+            RowSource::Pipelined(preparing) => preparing.bytes_read(),
+        }
+    }
+
+    /// The next row, prepared; `None` at the end of the file.
+    fn next_row(&mut self, conn: &Connection) -> Result<Option<Prepared>, LedgerError> {
+        match &mut self.source {
+            RowSource::Inline { rows, preparer } => match rows.next() {
+                Some(row) => preparer.prepare(conn, row).map(Some),
+                None => Ok(None),
+            },
+            RowSource::Pipelined(preparing) => preparing.next_row(),
+        }
+    }
+
+    /// Notes a row in the check; returns the row to store, if any.
+    fn checked(&mut self, row: Prepared) -> Result<PreparedRow, (RowError, Option<CsvRow>)> {
+        self.counts.rows_read += 1;
+        self.report.rows_read += 1;
+        match row {
+            Prepared::Row(mut row) => {
+                self.report.warn(std::mem::take(&mut row.warnings));
+                self.report.rows_valid += 1;
+                Ok(row)
+            }
+            Prepared::LeftOut(error, cells) => {
+                self.report.note(error.clone());
+                Err((error, cells))
+            }
+        }
     }
 
     /// Reads and writes up to `max_rows` rows in `batch`; `false` once the
@@ -438,21 +556,13 @@ impl<'s> Writer<'s> {
             )?;
             self.layout_saved = true;
         }
-        let mut resolved: Vec<ResolvedRow> = Vec::with_capacity(max_rows.min(BATCH_ROWS));
+        let mut prepared: Vec<PreparedRow> = Vec::with_capacity(max_rows.min(BATCH_ROWS));
         let mut read = 0;
         let mut more = false;
-        for row in self.rows.by_ref() {
+        while let Some(row) = self.next_row(batch.connection())? {
             read += 1;
-            self.counts.rows_read += 1;
-            let outcome = match row {
-                Err(left_out) => Err(left_out),
-                Ok((valid, row)) => match self.resolver.resolve(batch.connection(), valid)? {
-                    Ok(resolved) => Ok(resolved),
-                    Err(error) => Err((error, Some(row))),
-                },
-            };
-            match outcome {
-                Ok(row) => resolved.push(row),
+            match self.checked(row) {
+                Ok(row) => prepared.push(row),
                 Err((error, row)) => {
                     self.counts.rows_left_out += 1;
                     self.left_out
@@ -474,13 +584,31 @@ impl<'s> Writer<'s> {
                 break;
             }
         }
-        self.counts.rows_taken += resolved.len() as u64;
+        self.counts.rows_taken += prepared.len() as u64;
         if self.day_scoped {
-            write::note_lines(batch.connection(), &resolved)?;
+            write::note_lines(batch.connection(), &prepared)?;
         }
-        let outcome = write::write_rows(batch, location, assignment, resolved)?;
+        let outcome = write::write_prepared(batch, location, prepared)?;
         self.counts.add(outcome);
         Ok(more)
+    }
+
+    /// Reads the rest of the file into the check without writing (a file
+    /// refused: its report lists every invalid row); `progress` after
+    /// every [`BATCH_ROWS`] rows.
+    pub fn check_rest(
+        &mut self,
+        conn: &Connection,
+        progress: &mut dyn FnMut(&Writer<'_>),
+    ) -> Result<(), LedgerError> {
+        while let Some(row) = self.next_row(conn)? {
+            // Rows left out are only counted here.
+            let _ = self.checked(row);
+            if self.report.rows_read.is_multiple_of(BATCH_ROWS as u64) {
+                progress(self);
+            }
+        }
+        Ok(())
     }
 
     /// Completes a file that was read to its end. A billing line without

@@ -231,6 +231,9 @@ impl Cells<'_> {
 /// `1,04E+03` → `Some(Some("1040"))`; `1,04E-01` or a fraction left →
 /// `Some(None)` (cannot be repaired); anything else `None`.
 fn excel_scientific(text: &str) -> Option<Option<String>> {
+    if !text.contains(['E', 'e']) {
+        return None;
+    }
     let upper = text.trim().to_ascii_uppercase();
     let (mantissa, exponent) = upper.split_once('E')?;
     let (negative, exponent) = match exponent.strip_prefix('-') {

@@ -12,57 +12,45 @@ use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
 use super::columns::{ColumnAssignment, Field, Target};
-use super::identity::ResolvedRow;
-use super::validate::RowRecord;
+use super::prepare::{PreparedRow, StoredRecord};
 use crate::csvio::{CsvRow, RowError};
 use crate::ivoris::wire::{Address, Appointment, DocumentEntry, Patient};
 use crate::ledger::identity::{RecordKind, normalise_patient_number};
 use crate::ledger::{Batch, LedgerError, MirrorOutcome, NewQuarantine};
 
-/// Writes one batch of resolved rows of one kind; returns what the mirror did.
-pub fn write_rows(
+/// Stores one batch of prepared rows; returns what the mirror did.
+pub fn write_prepared(
     batch: &mut Batch<'_>,
     location: &str,
-    assignment: &ColumnAssignment,
-    rows: Vec<ResolvedRow>,
+    mut rows: Vec<PreparedRow>,
 ) -> Result<MirrorOutcome, LedgerError> {
-    let carried = |field: Field| assignment.position(field).is_some();
-    let conn = batch.connection();
-    let kind = assignment.kind.record_kind();
+    // In key order, each page of the table is visited once per batch
+    // instead of once per row: the keys of a file land all over it.
+    rows.sort_unstable_by(|a, b| a.record.id().cmp(b.record.id()));
     // Records with, per record, whether the ledger is known not to hold it.
     let mut patients = (Vec::new(), Vec::new());
     let mut appointments = (Vec::new(), Vec::new());
     let mut entries = (Vec::new(), Vec::new());
     for row in rows {
-        let stored = if row.new {
-            None
-        } else {
-            stored_json(conn, location, kind, row.id())?
-        };
         match row.record {
-            RowRecord::Patient(file) => {
-                let stored = stored.and_then(|json| serde_json::from_str(&json).ok());
-                patients.0.push(merge_patient(stored, file, &carried));
+            StoredRecord::Patient(record) => {
+                patients.0.push(record);
                 patients.1.push(row.new);
             }
-            RowRecord::Appointment(file, _) => {
-                let stored = stored.and_then(|json| serde_json::from_str(&json).ok());
-                appointments
-                    .0
-                    .push(merge_appointment(stored, file, &carried));
+            StoredRecord::Appointment(record) => {
+                appointments.0.push(record);
                 appointments.1.push(row.new);
             }
-            RowRecord::Entry(file, _) => {
-                let stored = stored.and_then(|json| serde_json::from_str(&json).ok());
-                entries.0.push(merge_entry(stored, file, &carried));
+            StoredRecord::Entry(record) => {
+                entries.0.push(record);
                 entries.1.push(row.new);
             }
         }
     }
-    let mut outcome = batch.mirror_known(location, &patients.0, &patients.1)?;
+    let mut outcome = batch.mirror_serialised(location, patients.0, &patients.1)?;
     for other in [
-        batch.mirror_known(location, &appointments.0, &appointments.1)?,
-        batch.mirror_known(location, &entries.0, &entries.1)?,
+        batch.mirror_serialised(location, appointments.0, &appointments.1)?,
+        batch.mirror_serialised(location, entries.0, &entries.1)?,
     ] {
         outcome.inserted += other.inserted;
         outcome.updated += other.updated;
@@ -71,7 +59,8 @@ pub fn write_rows(
     Ok(outcome)
 }
 
-fn stored_json(
+/// The record stored under `id`, as JSON.
+pub(super) fn stored_json(
     conn: &Connection,
     location: &str,
     kind: RecordKind,
@@ -92,7 +81,7 @@ fn pick<T>(carried: bool, file: T, stored: T) -> T {
     if carried { file } else { stored }
 }
 
-fn merge_patient(
+pub(super) fn merge_patient(
     stored: Option<Patient>,
     file: Patient,
     carried: &dyn Fn(Field) -> bool,
@@ -150,7 +139,7 @@ fn merge_patient(
     }
 }
 
-fn merge_appointment(
+pub(super) fn merge_appointment(
     stored: Option<Appointment>,
     file: Appointment,
     carried: &dyn Fn(Field) -> bool,
@@ -194,7 +183,7 @@ fn merge_appointment(
     }
 }
 
-fn merge_entry(
+pub(super) fn merge_entry(
     stored: Option<DocumentEntry>,
     file: DocumentEntry,
     carried: &dyn Fn(Field) -> bool,
@@ -263,14 +252,15 @@ pub fn quarantine_row(
 
 /// Notes the billing lines of a batch and their days (temporary tables of
 /// the connection, see `Writer::finish`).
-pub fn note_lines(conn: &Connection, rows: &[ResolvedRow]) -> Result<(), LedgerError> {
+pub fn note_lines(conn: &Connection, rows: &[PreparedRow]) -> Result<(), LedgerError> {
     let mut line =
         conn.prepare_cached("INSERT OR IGNORE INTO temp.import_lines (id) VALUES (?1)")?;
     let mut day = conn.prepare_cached(
         "INSERT OR IGNORE INTO temp.import_days (patient_id, date) VALUES (?1, ?2)",
     )?;
     for row in rows {
-        if let RowRecord::Entry(entry, _) = &row.record {
+        if let StoredRecord::Entry(entry) = &row.record {
+            let entry = entry.record();
             line.execute([&entry.id])?;
             if let (Some(patient), Some(date)) = (&entry.patient_id, entry.date) {
                 day.execute(rusqlite::params![

@@ -92,6 +92,25 @@ impl<'t> Batch<'t> {
         Ok(outcome)
     }
 
+    /// [`Batch::mirror_known`] for records serialised ahead (see
+    /// [`super::mirror::Serialised`]).
+    pub fn mirror_serialised<R: Mirrored>(
+        &mut self,
+        location: &str,
+        records: Vec<mirror::Serialised<R>>,
+        absent: &[bool],
+    ) -> Result<MirrorOutcome, LedgerError> {
+        // Before the records move (the order does not matter: storing
+        // reads no deletion).
+        deletions::seen_again(
+            self.tx,
+            R::TABLE,
+            location,
+            records.iter().map(|r| r.record().id()),
+        )?;
+        mirror::upsert_serialised(self.tx, location, records, absent)
+    }
+
     /// Removes the billing lines of `patient` that its complete answer
     /// (`present`) no longer has; returns their Ids.
     pub fn remove_missing_entries(

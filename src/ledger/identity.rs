@@ -375,6 +375,10 @@ pub trait Identified: Clone {
         location: &str,
         records: &[Self],
     ) -> Result<Option<Vec<Self>>, LedgerError>;
+
+    /// Whether the record's id and the patient it names are imported keys
+    /// already (an import's rows): nothing of it can be translated.
+    fn imported_keys(&self) -> bool;
 }
 
 /// The records as the mirror stores them: ids translated where imported
@@ -384,7 +388,8 @@ pub fn resolve<'r, R: Identified>(
     location: &str,
     records: &'r [R],
 ) -> Result<Cow<'r, [R]>, LedgerError> {
-    if records.is_empty() || !has_synthetic(conn, location)? {
+    if records.is_empty() || records.iter().all(R::imported_keys) || !has_synthetic(conn, location)?
+    {
         return Ok(Cow::Borrowed(records));
     }
     Ok(match R::resolve(conn, location, records)? {
@@ -419,6 +424,10 @@ fn translate(
 }
 
 impl Identified for Patient {
+    fn imported_keys(&self) -> bool {
+        is_synthetic(&self.id)
+    }
+
     fn resolve(
         conn: &Connection,
         location: &str,
@@ -500,6 +509,10 @@ fn text_value(value: Option<&str>) -> rusqlite::types::Value {
 }
 
 impl Identified for Appointment {
+    fn imported_keys(&self) -> bool {
+        is_synthetic(&self.id) && self.patient_id.as_deref().is_none_or(is_synthetic)
+    }
+
     fn resolve(
         conn: &Connection,
         location: &str,
@@ -546,6 +559,10 @@ impl Identified for Appointment {
 }
 
 impl Identified for DocumentEntry {
+    fn imported_keys(&self) -> bool {
+        is_synthetic(&self.id) && self.patient_id.as_deref().is_none_or(is_synthetic)
+    }
+
     fn resolve(
         conn: &Connection,
         location: &str,

@@ -311,7 +311,13 @@ struct StoredForm {
 
 fn stored_form<R: Mirrored>(record: &R) -> Result<StoredForm, LedgerError> {
     let reduced = record.minimised();
-    let json = serde_json::to_string(&reduced)?;
+    // Room for a typical record: growing the buffer step by step costs
+    // more than serialising.
+    let mut buffer = Vec::with_capacity(512);
+    serde_json::to_writer(&mut buffer, &reduced)?;
+    // serde_json writes valid UTF-8 only.
+    let json = String::from_utf8(buffer)
+        .map_err(|error| <serde_json::Error as serde::ser::Error>::custom(error.to_string()))?;
     Ok(StoredForm {
         values: reduced.values(),
         hash: content_hash(&json),
@@ -347,12 +353,55 @@ fn stored_forms<R: Mirrored>(records: &[R]) -> Result<Vec<StoredForm>, LedgerErr
     Ok(forms)
 }
 
+/// A record with its stored form computed ahead, e.g. on an import's
+/// preparing thread, so the writing thread only stores it.
+pub struct Serialised<R> {
+    record: R,
+    form: StoredForm,
+}
+
+impl<R: Mirrored> Serialised<R> {
+    /// Serialises `record` as the mirror stores it.
+    pub fn new(record: R) -> Result<Serialised<R>, LedgerError> {
+        let form = stored_form(&record)?;
+        Ok(Serialised { record, form })
+    }
+
+    /// The record.
+    pub fn record(&self) -> &R {
+        &self.record
+    }
+}
+
 /// Inserts, updates or leaves each record; `absent[i]` says the ledger is
 /// known not to hold `records[i]` (see [`super::Batch::mirror_known`]).
 pub(super) fn upsert<R: Mirrored>(
     tx: &Transaction<'_>,
     location: &str,
     records: &[R],
+    absent: &[bool],
+) -> Result<MirrorOutcome, LedgerError> {
+    store(tx, location, records, None, absent)
+}
+
+/// [`upsert`] of records serialised ahead.
+pub(super) fn upsert_serialised<R: Mirrored>(
+    tx: &Transaction<'_>,
+    location: &str,
+    serialised: Vec<Serialised<R>>,
+    absent: &[bool],
+) -> Result<MirrorOutcome, LedgerError> {
+    let (records, forms): (Vec<R>, Vec<StoredForm>) =
+        serialised.into_iter().map(|s| (s.record, s.form)).unzip();
+    store(tx, location, &records, Some(forms), absent)
+}
+
+/// Stores `records` with their `forms` (computed here when `None`).
+fn store<R: Mirrored>(
+    tx: &Transaction<'_>,
+    location: &str,
+    records: &[R],
+    forms: Option<Vec<StoredForm>>,
     absent: &[bool],
 ) -> Result<MirrorOutcome, LedgerError> {
     if let Some(position) = records.iter().position(|r| r.id().trim().is_empty()) {
@@ -409,7 +458,21 @@ pub(super) fn upsert<R: Mirrored>(
     let mut find = tx.prepare_cached(&select)?;
     let mut insert = tx.prepare_cached(&insert)?;
     let mut update = tx.prepare_cached(&update)?;
-    let forms = stored_forms(records)?;
+    let forms = match forms {
+        // A record stored under another key than it came with is
+        // serialised again under that key.
+        Some(mut forms) => {
+            for (i, record) in records.iter().enumerate() {
+                if given.get(i).map(Mirrored::id) != Some(record.id())
+                    && let Some(form) = forms.get_mut(i)
+                {
+                    *form = stored_form(record)?;
+                }
+            }
+            forms
+        }
+        None => stored_forms(records)?,
+    };
     for (i, (record, form)) in records.iter().zip(forms).enumerate() {
         // A forgotten patient's records stay out (its tombstone).
         if screen

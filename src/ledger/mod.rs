@@ -40,7 +40,7 @@ use crate::files;
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use cursors::Batch;
 pub use health::{Health, Side};
-pub use mirror::{MirrorOutcome, Mirrored};
+pub use mirror::{MirrorOutcome, Mirrored, Serialised};
 pub use outbox::{
     Confirmation, Confirmed, ConfirmedCounts, Enqueued, OutboxCounts, OutboxFilter, OutboxItem,
     OutboxKind,
