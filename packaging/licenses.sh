@@ -3,7 +3,7 @@
 # (every crate in Cargo.lock with its version and SPDX licence, shown in
 # the app's „Über“ dialog and installed beside the binary) and the licence
 # texts of the fonts egui bundles (assets/licenses/fonts/). Run it after
-# changing dependencies; tests/licenses.rs fails until it is.
+# changing dependencies; tests/packaging.rs fails until it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -18,3 +18,11 @@ pub mod plan;
 pub mod sandbox;
 pub mod secrets;
 pub mod settings;
+
+/// The allocator of every binary built on this library. The import and the
+/// sync hand records from thread to thread (read → prepared → stored), and
+/// mimalloc frees memory allocated on another thread without the lock
+/// contention of the system allocator: an import of billing lines runs
+/// about a quarter faster with it (`cargo bench --bench import`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -14,7 +14,7 @@ use engine_support::{
 };
 use ivoris_hubspot_sync::engine::extract::CancelFlag;
 use ivoris_hubspot_sync::engine::import::{
-    ImportOptions, ImportOutcome, ImportRunError, ensure_location, import, open_session,
+    ImportOptions, ImportOutcome, ImportRunError, check, ensure_location, import, open_session,
     plan_inputs, summarise,
 };
 use ivoris_hubspot_sync::import::{ColumnChoices, ImportKind, ImportRequest, ImportSession};
@@ -1288,4 +1288,44 @@ fn an_invalid_last_row_after_many_batches_leaves_the_ledger_unchanged() {
     let outcome = write_and_import("leistungen.csv", &text, true).expect("imports the rest");
     assert_eq!(outcome.counts.rows_left_out, 1);
     assert_eq!(entries_in(), valid as u64);
+}
+
+/// A patient named once by UUID and number and once by the number alone is
+/// one patient twice: the check and the import both say so (the check once
+/// let the file through and the import then left the row out unasked).
+#[test]
+fn the_check_and_the_import_agree_on_a_patient_named_by_uuid_and_by_number() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ledger.sqlite");
+    drop(with_magdeburg(Ledger::open(&path).expect("ledger")));
+    let file = dir.path().join("patienten.csv");
+    std::fs::write(
+        &file,
+        "UUID;Pat.-Nr.;Nachname;Geburtsdatum\n\
+         5f0c6d1e-0000-4000-8000-000000000001;1001;Alt;01.01.1980\n\
+         ;1001;Alt;01.01.1980\n",
+    )
+    .expect("written");
+    let session = open_session(&path, request(&file, ImportKind::Patients)).expect("opens");
+    let report = check(&path, &session).expect("checks");
+    assert_eq!((report.rows_valid, report.rows_invalid), (1, 1));
+    assert_eq!(report.errors[0].line, 3);
+    match import_at(&path, &file, ImportKind::Patients, "mag", false) {
+        Err(ImportRunError::InvalidRows(refused)) => assert_eq!(refused.errors, report.errors),
+        other => panic!("refused expected: {:?}", other.map(|o| o.counts)),
+    }
+    let patients = || {
+        Ledger::open(&path)
+            .expect("ledger")
+            .counts(Some("mag"))
+            .expect("counts")
+            .patients
+    };
+    assert_eq!(patients(), 0);
+    let taken = import_at(&path, &file, ImportKind::Patients, "mag", true).expect("imports");
+    assert_eq!(
+        (taken.counts.rows_taken, taken.counts.rows_left_out),
+        (1, 1)
+    );
+    assert_eq!(patients(), 1);
 }

@@ -297,9 +297,17 @@ fn print_outcome(outcome: &ImportOutcome) {
         counts.unchanged,
         counts.rows_left_out
     );
-    println!(
-        "Die nächste Synchronisation sendet die Änderungen an HubSpot / the next sync sends the changes to HubSpot"
-    );
+    if outcome.cancelled {
+        // Said above.
+    } else if counts.written() > 0 {
+        println!(
+            "Die nächste Synchronisation sendet die Änderungen an HubSpot / the next sync sends the changes to HubSpot"
+        );
+    } else {
+        println!(
+            "Nichts geändert – die Synchronisation hat daraus nichts zu senden / nothing changed – nothing for the sync to send"
+        );
+    }
     print_history(std::slice::from_ref(&outcome.record));
 }
 

@@ -232,10 +232,9 @@ pub fn summarise(
     session: &ImportSession,
     inputs: &PlanInputs,
 ) -> Result<ImportSummary, ImportRunError> {
-    let check = session.check(ledger.connection())?;
-    if !check.column_problems.is_empty() {
+    if !session.preview.column_problems.is_empty() {
         return Ok(ImportSummary {
-            check,
+            check: session.check(ledger.connection())?,
             ..ImportSummary::default()
         });
     }
@@ -293,7 +292,7 @@ pub fn summarise(
             effect.unchanged = total.saturating_sub(effect.new + effect.changed);
         }
         Ok(Some((
-            writer.counts,
+            (writer.counts, writer.report),
             hubspot,
             before.into_inner(),
             after.into_inner(),
@@ -302,7 +301,7 @@ pub fn summarise(
     if let Some(error) = failure {
         return Err(error.into());
     }
-    let Some((records, hubspot, before, after)) = rehearsal else {
+    let Some(((records, check), hubspot, before, after)) = rehearsal else {
         return Ok(ImportSummary::default());
     };
     let mut summary = ImportSummary {

@@ -850,10 +850,20 @@ fn outcome_ui(ui: &mut egui::Ui, lang: Lang, outcome: &ImportOutcome) {
         lang.number(counts.written()),
         lang.pick("Datensätze geschrieben", "records written"),
     ));
-    ui.weak(lang.pick(
-        "Die nächste Synchronisation sendet die Daten an HubSpot.",
-        "The next sync sends the data to HubSpot.",
-    ));
+    if outcome.cancelled {
+        return;
+    }
+    ui.weak(if counts.written() > 0 {
+        lang.pick(
+            "Die nächste Synchronisation sendet die Daten an HubSpot.",
+            "The next sync sends the data to HubSpot.",
+        )
+    } else {
+        lang.pick(
+            "Nichts geändert – die Synchronisation hat daraus nichts zu senden.",
+            "Nothing changed – nothing for the sync to send.",
+        )
+    });
 }
 
 /// Every import, newest first.

@@ -220,6 +220,10 @@ impl Ledger {
         // copies a page rewritten by many commits once. Both bound memory.
         conn.pragma_update(None, "cache_size", -32_768)?;
         conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
+        // An import of a large file is one transaction, its WAL as large as
+        // the pages it touched: cut back to 64 MiB once checkpointed, not
+        // kept at its largest beside the ledger.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.busy_timeout(BUSY_TIMEOUT)?;
 
